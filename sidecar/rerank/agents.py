@@ -1,0 +1,172 @@
+"""eBay's agent-based diversity algorithm ("Diversity in Search", DESIGN.md 1.1).
+
+Each constraint is an agent watching the page being built. With n items placed and k of them
+having the agent's property (for ``any``: the largest count of one value), its deviance is
+``max(0, (n+2)f - k - 1)`` for a min and ``max(0, k + 1 - (n+2)f)`` for a max: the (n+2)
+look-ahead fires an agent at the last moment its constraint can still be met. A firing agent
+proposes the first unplaced item, in base order, that reduces its deviance; its unhappiness is
+``deviance - lambda * (base[default] - base[proposal])``. The unhappiest agent with
+unhappiness > 0 places its proposal; otherwise the default (best unplaced) item is placed.
+
+``place_by_score`` follows the reference pseudo-code exactly: pointers only move down, so a
+rerank is O(n * C). ``place_by_mmr`` is the same loop when MMR is the base order: the default
+is the MMR argmax, pointers scan the current MMR order, penalties are in MMR marginal scores.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .mmr import MMRState
+
+_NEG_INF = float("-inf")
+
+
+@dataclass(frozen=True)
+class Agent:
+    """A compiled constraint: per-candidate property (in base order) and its fraction."""
+
+    label: str
+    is_min: bool
+    fraction: float
+    has: list[bool] | None = None   # value / values / range constraints
+    codes: list[int] | None = None  # ``any`` constraints: value code per candidate, -1 = field missing
+    n_values: int = 0
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Why one item was placed: by default, or by an agent (with its numbers), or as MMR argmax."""
+
+    index: int
+    reason: str  # "default" | "constraint" | "mmr"
+    constraint: str | None = None
+    deviance: float | None = None
+    penalty: float | None = None
+    unhappiness: float | None = None
+    marginal: float | None = None
+
+
+class _Counts:
+    """Running k per agent: count with the property, or for ``any`` the largest count of one value."""
+
+    def __init__(self, agents: list[Agent]):
+        self.agents = agents
+        self.k = [0] * len(agents)
+        self.per_value = [[0] * a.n_values if a.codes is not None else None for a in agents]
+
+    def add(self, i: int) -> None:
+        for ci, a in enumerate(self.agents):
+            if a.codes is None:
+                if a.has[i]:
+                    self.k[ci] += 1
+            else:
+                code = a.codes[i]
+                if code >= 0:
+                    cnt = self.per_value[ci]
+                    cnt[code] += 1
+                    if cnt[code] > self.k[ci]:
+                        self.k[ci] = cnt[code]
+
+    def deviance(self, ci: int, n: int) -> float:
+        a = self.agents[ci]
+        k = self.k[ci]
+        if a.is_min:
+            return max(0.0, (n + 2) * a.fraction - k - 1)
+        return max(0.0, k + 1 - (n + 2) * a.fraction)
+
+    def reduces(self, ci: int, i: int) -> bool:
+        """Would placing item i reduce agent ci's deviance? (min: has it; max: lacks it; any: count < k)"""
+        a = self.agents[ci]
+        if a.codes is not None:
+            code = a.codes[i]
+            return code < 0 or self.per_value[ci][code] != self.k[ci]
+        return a.has[i] if a.is_min else not a.has[i]
+
+
+def place_by_score(base: list[float], agents: list[Agent], lam: float, size: int) -> list[Placement]:
+    """Place ``size`` items; candidates 0..n-1 are in base order and ``base`` holds their scores."""
+    n_total = len(base)
+    size = min(size, n_total)
+    if size <= 0:
+        return []
+    placed = [False] * n_total
+    counts = _Counts(agents)
+    order = [Placement(0, "default")]
+    placed[0] = True
+    counts.add(0)
+    ptr = [1] * len(agents)
+    first_unplaced = 1
+    while len(order) < size:
+        while placed[first_unplaced]:
+            first_unplaced += 1
+        default = first_unplaced
+        n = len(order)
+        best: tuple[float, int, int, float, float] | None = None  # (u, item, agent, dev, penalty)
+        for ci in range(len(agents)):
+            dev = counts.deviance(ci, n)
+            if dev == 0:
+                continue
+            p = ptr[ci]
+            while p < n_total and (placed[p] or not counts.reduces(ci, p)):
+                p += 1
+            ptr[ci] = p
+            if p >= n_total:
+                continue
+            penalty = base[default] - base[p]
+            u = dev - lam * penalty
+            if u > 0 and (best is None or u > best[0]):
+                best = (u, p, ci, dev, penalty)
+        if best is None:
+            pick = default
+            order.append(Placement(pick, "default"))
+        else:
+            u, pick, ci, dev, penalty = best
+            order.append(Placement(pick, "constraint", agents[ci].label, dev, penalty, u))
+        placed[pick] = True
+        counts.add(pick)
+        for ci in range(len(ptr)):
+            if ptr[ci] == pick:
+                ptr[ci] = pick + 1
+    return order
+
+
+def place_by_mmr(state: MMRState, agents: list[Agent], lam: float, size: int) -> list[Placement]:
+    """The agent loop over the MMR order: default = MMR argmax, penalties in marginal scores."""
+    n_total = len(state.relevance)
+    size = min(size, n_total)
+    placed = np.zeros(n_total, dtype=bool)
+    counts = _Counts(agents)
+    order: list[Placement] = []
+    while len(order) < size:
+        marg = state.marginal()
+        marg[placed] = _NEG_INF
+        # the current MMR order of unplaced items: marginal descending, ties by base order
+        ranked = np.argsort(-marg, kind="stable")[: n_total - len(order)]
+        ranked_list = ranked.tolist()
+        default = ranked_list[0]
+        n = len(order)
+        best: tuple[float, int, int, float, float] | None = None
+        if n > 0:  # the first item is always the most relevant one, as in the reference loop
+            for ci in range(len(agents)):
+                dev = counts.deviance(ci, n)
+                if dev == 0:
+                    continue
+                p = next((i for i in ranked_list if counts.reduces(ci, i)), None)
+                if p is None:
+                    continue
+                penalty = float(marg[default] - marg[p])
+                u = dev - lam * penalty
+                if u > 0 and (best is None or u > best[0]):
+                    best = (u, p, ci, dev, penalty)
+        if best is None:
+            pick = default
+            order.append(Placement(pick, "mmr", marginal=float(marg[pick])))
+        else:
+            u, pick, ci, dev, penalty = best
+            order.append(Placement(pick, "constraint", agents[ci].label, dev, penalty, u, float(marg[pick])))
+        placed[pick] = True
+        counts.add(pick)
+        state.add(pick)
+    return order
