@@ -127,3 +127,51 @@ def test_dedup_spreads_or_collapses_near_duplicates():
     collapsed = rerank({"candidates": cands, "rule": {"id": "d", "dedup": {"collapse": True}}, "size": 10})
     assert [h["id"] for h in collapsed["hits"]] == ["0", "4", "5", "6"]
     assert collapsed["dedup"]["collapsed"] == ["1", "2", "3"]
+
+
+def naive_agents_over_mmr(rel, vecs, d, agents_spec, lam, size):
+    """Reference: recompute every marginal and the whole MMR order at every step."""
+    n = len(rel)
+    unit = vecs / np.maximum(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-30)
+    placed: list[int] = []
+    while len(placed) < min(size, n):
+        def marg(j):
+            m = (1 - d) * rel[j]
+            if placed and d != 0:
+                m -= d * max(float(unit[j] @ unit[s]) for s in placed)
+            return m
+        rest = [j for j in range(n) if j not in placed]
+        order = sorted(rest, key=lambda j: (-marg(j), j))
+        default = order[0]
+        best = None
+        if placed:
+            for label, is_min, f, prop in agents_spec:
+                k = sum(prop[j] for j in placed)
+                dev = max(0.0, (len(placed) + 2) * f - k - 1) if is_min else max(0.0, k + 1 - (len(placed) + 2) * f)
+                if dev == 0:
+                    continue
+                p = next((j for j in order if (prop[j] if is_min else not prop[j])), None)
+                if p is None:
+                    continue
+                u = dev - lam * (marg(default) - marg(p))
+                if u > 0 and (best is None or u > best[0]):
+                    best = (u, p)
+        placed.append(default if best is None else best[1])
+    return placed
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(2, 45), st.floats(0, 1), st.sampled_from([0.0, 0.3, 1.0]), st.integers(0, 2**31))
+def test_agents_over_mmr_match_naive(n, d, lam, seed):
+    from sidecar.rerank.agents import Agent, place_by_mmr
+    from sidecar.rerank.mmr import MMRState
+
+    rng = np.random.default_rng(seed)
+    vecs = rng.normal(size=(n, 4))
+    rel = rng.random(n)
+    used = (rng.random(n) < 0.2).tolist()
+    big = (rng.random(n) < 0.6).tolist()
+    spec = [("used min 0.2", True, 0.2, used), ("big max 0.4", False, 0.4, big)]
+    agents = [Agent(label, is_min, f, has=prop) for label, is_min, f, prop in spec]
+    got = [p.index for p in place_by_mmr(MMRState(rel, unit_rows(vecs), d), agents, lam, n)]
+    assert got == naive_agents_over_mmr(rel, vecs, d, spec, lam, n)

@@ -34,6 +34,15 @@ class Agent:
     codes: list[int] | None = None  # ``any`` constraints: value code per candidate, -1 = field missing
     n_values: int = 0
 
+    def arrays(self) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """numpy copies of has / codes for vectorised scans, built once per agent."""
+        cached = self.__dict__.get("_arrays")
+        if cached is None:
+            cached = (None if self.has is None else np.asarray(self.has, dtype=bool),
+                      None if self.codes is None else np.asarray(self.codes, dtype=np.int64))
+            object.__setattr__(self, "_arrays", cached)
+        return cached
+
 
 @dataclass(frozen=True)
 class Placement:
@@ -132,30 +141,60 @@ def place_by_score(base: list[float], agents: list[Agent], lam: float, size: int
     return order
 
 
+TOP = 32  # the head of the MMR order agents scan before one vectorised search
+
+
+def _reduces_mask(counts: _Counts, ci: int) -> np.ndarray:
+    """Vectorised ``_Counts.reduces`` over all candidates, for deep scans."""
+    a = counts.agents[ci]
+    has, codes = a.arrays()
+    if codes is not None:
+        per_value = np.asarray(counts.per_value[ci] + [0])  # code -1 reads the extra slot
+        return (codes < 0) | (per_value[codes] != counts.k[ci])
+    return has if a.is_min else ~has
+
+
+def _mmr_head(marg: np.ndarray, available: int) -> list[int]:
+    """The first items of the current MMR order (marginal descending, ties by index), verified:
+    every listed item truly precedes every unlisted one."""
+    if available <= TOP:
+        idx = np.flatnonzero(marg > -np.inf)
+        return idx[np.lexsort((idx, -marg[idx]))].tolist()
+    part = np.argpartition(-marg, TOP)
+    top = part[:TOP]
+    boundary = marg[part[TOP]]  # the best value among the unlisted items
+    top = top[np.lexsort((top, -marg[top]))]
+    return top[marg[top] > boundary].tolist()
+
+
 def place_by_mmr(state: MMRState, agents: list[Agent], lam: float, size: int) -> list[Placement]:
-    """The agent loop over the MMR order: default = MMR argmax, penalties in marginal scores."""
+    """The agent loop over the MMR order: default = MMR argmax, penalties in marginal scores.
+
+    An agent's proposal is the first item in the current MMR order that reduces its deviance:
+    looked for in the verified head of the order, else by a masked argmax over the rest.
+    """
     n_total = len(state.relevance)
     size = min(size, n_total)
-    placed = np.zeros(n_total, dtype=bool)
     counts = _Counts(agents)
     order: list[Placement] = []
     while len(order) < size:
         marg = state.marginal()
-        marg[placed] = _NEG_INF
-        # the current MMR order of unplaced items: marginal descending, ties by base order
-        ranked = np.argsort(-marg, kind="stable")[: n_total - len(order)]
-        ranked_list = ranked.tolist()
-        default = ranked_list[0]
+        default = int(np.argmax(marg))
         n = len(order)
         best: tuple[float, int, int, float, float] | None = None
-        if n > 0:  # the first item is always the most relevant one, as in the reference loop
+        if n > 0 and agents:  # the first item is always the most relevant one, as in the reference loop
+            head = _mmr_head(marg, n_total - n)
             for ci in range(len(agents)):
                 dev = counts.deviance(ci, n)
                 if dev == 0:
                     continue
-                p = next((i for i in ranked_list if counts.reduces(ci, i)), None)
+                p = next((i for i in head if counts.reduces(ci, i)), None)
                 if p is None:
-                    continue
+                    masked = np.where(_reduces_mask(counts, ci), marg, -np.inf)
+                    masked[head] = -np.inf
+                    p = int(np.argmax(masked))
+                    if masked[p] == -np.inf:
+                        continue
                 penalty = float(marg[default] - marg[p])
                 u = dev - lam * penalty
                 if u > 0 and (best is None or u > best[0]):
@@ -166,7 +205,6 @@ def place_by_mmr(state: MMRState, agents: list[Agent], lam: float, size: int) ->
         else:
             u, pick, ci, dev, penalty = best
             order.append(Placement(pick, "constraint", agents[ci].label, dev, penalty, u, float(marg[pick])))
-        placed[pick] = True
         counts.add(pick)
         state.add(pick)
     return order

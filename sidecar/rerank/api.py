@@ -145,15 +145,18 @@ def _bound(value: Any, con: Constraint, now: datetime | None) -> float | None:
 def _candidate_signatures(cands: list[Mapping[str, Any]], spec: Any) -> np.ndarray:
     """Stored signatures where present; the rest computed on the fly from the dedup text field."""
     sigs = np.zeros((len(cands), spec.num_perm), dtype=np.uint32)
-    missing = []
-    for i, c in enumerate(cands):
-        if c.get("signature") is not None:
-            try:
-                sigs[i] = dedup_mod.decode_signature(c["signature"], spec.num_perm)
-            except ValueError as exc:
-                raise ValueError(f"candidate {c['id']!r}: {exc}") from None
-        else:
-            missing.append(i)
+    stored = [i for i, c in enumerate(cands) if c.get("signature") is not None]
+    missing = [i for i, c in enumerate(cands) if c.get("signature") is None]
+    if stored:
+        try:
+            sigs[stored] = dedup_mod.decode_signatures([cands[i]["signature"] for i in stored], spec.num_perm)
+        except ValueError:
+            for i in stored:  # find the culprit to name it
+                try:
+                    dedup_mod.decode_signature(cands[i]["signature"], spec.num_perm)
+                except ValueError as exc:
+                    raise ValueError(f"candidate {cands[i]['id']!r}: {exc}") from None
+            raise
     if missing:
         texts = [str(_field_value(cands[i], spec.field) or "") for i in missing]
         sigs[missing] = dedup_mod.signatures(texts, spec.num_perm, spec.shingle)

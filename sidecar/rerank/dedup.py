@@ -9,6 +9,7 @@ threshold, with union-find. Grouping is pure numpy over an (n, num_perm) matrix.
 from __future__ import annotations
 
 import base64
+import binascii
 import re
 from functools import lru_cache
 
@@ -39,6 +40,18 @@ def signatures(texts: list[str], num_perm: int = 64, shingle: int = 1) -> np.nda
 def encode_signature(sig: np.ndarray) -> str:
     """Compact form stored in the index: base64 of the little-endian uint32 values."""
     return base64.b64encode(np.asarray(sig, dtype="<u4").tobytes()).decode("ascii")
+
+
+def decode_signatures(values: list, num_perm: int) -> np.ndarray:
+    """Many stored signatures at once, shape (len(values), num_perm); one C pass when all are base64."""
+    if values and all(isinstance(v, str) for v in values):
+        try:
+            raw = b"".join(map(binascii.a2b_base64, values))
+        except binascii.Error:
+            raw = b""
+        if len(raw) == len(values) * num_perm * 4:
+            return np.frombuffer(raw, dtype="<u4").reshape(len(values), num_perm).astype(np.uint32)
+    return np.stack([decode_signature(v, num_perm) for v in values]) if values else np.zeros((0, num_perm), np.uint32)
 
 
 def decode_signature(value: str | list[int], num_perm: int) -> np.ndarray:
@@ -90,38 +103,62 @@ class _UnionFind:
                 self.parent[ra] = rb
 
 
+_MIX = np.random.default_rng(0x5EED).integers(1, 2**63, size=1024, dtype=np.uint64) | np.uint64(1)
+
+
+def _row_keys(block: np.ndarray, mix: np.ndarray) -> np.ndarray:
+    """One uint64 key per row (a multiply-add hash, wrapping mod 2**64); equal rows, equal keys."""
+    return (block.astype(np.uint64) * mix).sum(axis=1, dtype=np.uint64)
+
+
+def _band_pairs(sub: np.ndarray, threshold: float, mix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Every pair of rows sharing at least one LSH band key, each pair once (a < c)."""
+    m, num_perm = sub.shape
+    bands, r = band_layout(threshold, num_perm)
+    keys = np.stack([_row_keys(sub[:, b * r:(b + 1) * r], mix[b * r:(b + 1) * r]) for b in range(bands)])
+    keys = keys + np.arange(bands, dtype=np.uint64)[:, None] * np.uint64(0x9E3779B97F4A7C15)  # per-band salt
+    flat = keys.ravel()
+    rows = np.tile(np.arange(m), bands)
+    order = np.argsort(flat, kind="stable")
+    sk, sr = flat[order], rows[order]
+    pa, pc = [], []
+    for t in range(1, len(sk)):  # rows sharing a key are adjacent after the sort: pair them by offset
+        same = sk[t:] == sk[:-t]
+        if not same.any():
+            break
+        pa.append(sr[:-t][same])
+        pc.append(sr[t:][same])
+    if not pa:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    a, c = np.concatenate(pa), np.concatenate(pc)
+    lo, hi = np.minimum(a, c), np.maximum(a, c)
+    keep = lo != hi
+    packed = np.unique(lo[keep].astype(np.int64) * m + hi[keep])
+    return packed // m, packed % m
+
+
 def group(sigs: np.ndarray, threshold: float) -> np.ndarray:
     """Group id per candidate: the index of the best-ranked member of its near-duplicate group."""
     n, num_perm = sigs.shape
     if n == 0:
         return np.zeros(0, dtype=np.int64)
+    mix = _MIX[:num_perm]
+    # 1. identical signatures (identical word sets: very common for catalog titles) are one group;
+    #    a key collision between different signatures is caught by the equality check.
+    _, first, inverse = np.unique(_row_keys(sigs, mix), return_index=True, return_inverse=True)
+    rep_of = first[inverse.ravel()]
+    collided = np.flatnonzero(np.any(sigs != sigs[rep_of], axis=1))
+    rep_of[collided] = collided  # (practically never) keep colliding rows apart; step 2 still compares them
+    reps = np.unique(rep_of)  # one row per distinct signature, in rank order
     uf = _UnionFind(n)
-    # 1. identical signatures (identical shingle sets: very common for catalog titles) are one group
-    rows = np.ascontiguousarray(sigs).view(np.dtype((np.void, sigs.dtype.itemsize * num_perm))).ravel()
-    _, first, inverse = np.unique(rows, return_index=True, return_inverse=True)
-    reps = np.sort(first)  # one representative per distinct signature, in rank order
-    for i, u in enumerate(inverse):
-        if first[u] != i:
-            uf.union(int(first[u]), i)
     # 2. distinct signatures sharing an LSH band key are compared by estimated Jaccard
     if len(reps) > 1:
-        bands, r = band_layout(threshold, num_perm)
-        sub = sigs[reps]
-        needed = int(np.ceil(threshold * num_perm - 1e-9))
-        for b in range(bands):
-            block = np.ascontiguousarray(sub[:, b * r:(b + 1) * r])
-            keys = block.view(np.dtype((np.void, block.dtype.itemsize * r))).ravel()
-            order = np.argsort(keys, kind="stable")
-            sorted_keys = keys[order]
-            starts = np.flatnonzero(np.r_[True, sorted_keys[1:] != sorted_keys[:-1]])
-            ends = np.r_[starts[1:], len(order)]
-            for s, e in zip(starts, ends):
-                if e - s < 2:
-                    continue
-                members = order[s:e]
-                m = sub[members]
-                equal = (m[:, None, :] == m[None, :, :]).sum(axis=2)
-                ii, jj = np.nonzero(np.triu(equal >= needed, k=1))
-                for a, c in zip(ii, jj):
-                    uf.union(int(reps[members[a]]), int(reps[members[c]]))
-    return np.fromiter((uf.find(i) for i in range(n)), dtype=np.int64, count=n)
+        a, c = _band_pairs(sigs[reps], threshold, mix)
+        if len(a):
+            sub = sigs[reps]
+            close = (sub[a] == sub[c]).sum(axis=1) >= threshold * num_perm - 1e-9
+            for i, j in zip(reps[a[close]].tolist(), reps[c[close]].tolist()):
+                uf.union(i, j)
+    roots = [uf.find(int(r)) for r in reps.tolist()]
+    root_of_rep = dict(zip(reps.tolist(), roots))
+    return np.array([root_of_rep[r] for r in rep_of.tolist()], dtype=np.int64)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
@@ -169,18 +170,24 @@ def to_epoch(value: Any) -> float | None:
     if isinstance(value, (int, float)):
         return float(value)
     if isinstance(value, str):
-        try:
-            d = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            try:
-                d0 = date.fromisoformat(value)
-            except ValueError:
-                return None
-            d = datetime(d0.year, d0.month, d0.day)
-        if d.tzinfo is None:
-            d = d.replace(tzinfo=timezone.utc)
-        return d.timestamp()
+        return _iso_to_epoch(value)
     return None
+
+
+@lru_cache(maxsize=65536)
+def _iso_to_epoch(value: str) -> float | None:
+    """Cached: a catalog repeats the same listing dates many times."""
+    try:
+        d = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        try:
+            d0 = date.fromisoformat(value)
+        except ValueError:
+            return None
+        d = datetime(d0.year, d0.month, d0.day)
+    if d.tzinfo is None:
+        d = d.replace(tzinfo=timezone.utc)
+    return d.timestamp()
 
 
 def parse_rule(raw: Any, where: str = "rule") -> Rule:
