@@ -30,3 +30,47 @@ def fashion_vectors(fashion_dir: Path):
     import numpy as np
 
     return np.load(fashion_dir / "vectors-minilm.f16.npy").astype("float32")
+
+
+@pytest.fixture(scope="session")
+def os_url() -> str:
+    """The real OpenSearch of scripts/opensearch.sh. Under scripts/test.sh (CI) its absence is a
+    failure; a developer running bare pytest without it gets a skip that says how to start it."""
+    import requests
+
+    try:
+        requests.get(OPENSEARCH_URL, timeout=3).raise_for_status()
+    except Exception as exc:  # noqa: BLE001 - any failure means "not there"
+        msg = f"OpenSearch not reachable at {OPENSEARCH_URL} ({type(exc).__name__}); run scripts/opensearch.sh start"
+        if os.environ.get("SIDECAR_REQUIRE_OPENSEARCH") == "1":
+            pytest.fail(msg)
+        pytest.skip(msg)
+    return OPENSEARCH_URL
+
+
+@pytest.fixture(scope="session")
+def os_client(os_url: str):
+    from sidecar.opensearch import make_client
+
+    return make_client(os_url, timeout=30)
+
+
+@pytest.fixture(scope="session")
+def fashion_slice(fashion_dir: Path, tmp_path_factory) -> tuple[Path, Path]:
+    """The first 2,000 products of the fashion catalog with their vectors, as files."""
+    import numpy as np
+
+    out = tmp_path_factory.mktemp("slice")
+    lines = (fashion_dir / "catalog.jsonl").read_text(encoding="utf-8").splitlines()[:2000]
+    (out / "catalog.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    np.save(out / "vectors.npy", np.load(fashion_dir / "vectors-minilm.f16.npy")[:2000])
+    return out / "catalog.jsonl", out / "vectors.npy"
+
+
+def run_cli(*args: str, stdin: str | None = None, timeout: float = 300):
+    """Run the installed `sidecar` command as a user would."""
+    import subprocess
+    import sys
+
+    exe = Path(sys.executable).parent / "sidecar"
+    return subprocess.run([str(exe), *args], input=stdin, capture_output=True, text=True, timeout=timeout)

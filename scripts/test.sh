@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it: install, start OpenSearch, pytest (unit + integration),
+# stop OpenSearch (also when tests fail). Extra arguments go to pytest, e.g. scripts/test.sh -k rules
+set -uo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+scripts/setup.sh || exit 1
+scripts/opensearch.sh start || exit 1
+trap 'scripts/opensearch.sh stop' EXIT
+export SIDECAR_REQUIRE_OPENSEARCH=1   # integration tests fail (not skip) when OpenSearch is missing
+.venv/bin/python -m pytest "$@"
+rc=$?
+if [ "$rc" -eq 5 ]; then
+  echo "[test] pytest collected no tests: that is a failure here" >&2
+  exit 1
+fi
+exit "$rc"

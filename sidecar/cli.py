@@ -1,0 +1,132 @@
+"""The `sidecar` command: index a catalog, rerank from stdin, check rules, serve, evaluate."""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+from . import config
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
+
+
+def _fmt(parser_class: type = argparse.RawDescriptionHelpFormatter) -> Callable[..., argparse.HelpFormatter]:
+    return lambda prog: parser_class(prog, max_help_position=32)
+
+
+def cmd_index(args: argparse.Namespace) -> int:
+    from opensearchpy.exceptions import ConnectionError as OSConnectionError
+
+    from .indexer import index_catalog
+    from .opensearch import make_client
+
+    client = make_client(args.url, timeout=30)
+    try:
+        summary = index_catalog(client, Path(args.catalog), args.index, Path(args.vectors) if args.vectors else None,
+                                recreate=args.recreate, batch_size=args.batch_size, progress=not args.quiet)
+    except FileNotFoundError as exc:
+        print(f"error: {exc.filename}: no such file", file=sys.stderr)
+        return EXIT_USAGE
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except OSConnectionError:
+        print(f"error: OpenSearch is not reachable at {args.url} (start it with scripts/opensearch.sh start)", file=sys.stderr)
+        return EXIT_ERROR
+    for bad in summary.skipped_lines[:20]:
+        print(f"{args.catalog}:{bad.line}: skipped: {bad.reason}", file=sys.stderr)
+    if len(summary.skipped_lines) > 20:
+        print(f"... and {len(summary.skipped_lines) - 20} more bad lines", file=sys.stderr)
+    s = summary.as_dict()
+    print(f"indexed {s['indexed']}, failed {s['failed']}, skipped {s['skipped_lines']} bad lines, "
+          f"{s['seconds']} s, {s['docs_per_second']} docs/s")
+    return EXIT_OK if summary.failed == 0 else EXIT_ERROR
+
+
+def cmd_rerank(args: argparse.Namespace) -> int:
+    from .rerank import rerank
+
+    rules = None
+    if args.rules:
+        from .rules import load_rules_dir
+
+        rules = load_rules_dir(Path(args.rules)).by_id
+    try:
+        raw = sys.stdin.read() if args.input == "-" else Path(args.input).read_text(encoding="utf-8")
+        request = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        print(f"error: request is not valid JSON: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        response = rerank(request, rules)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    json.dump(response, sys.stdout, indent=2 if args.pretty else None)
+    sys.stdout.write("\n")
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="sidecar",
+        formatter_class=_fmt(),
+        description="SRP diversity sidecar: reranks OpenSearch candidates under per-query YAML rules\n"
+                    "(eBay's agent-based diversity, MMR and MinHash near-duplicate spreading).",
+        epilog="Run `sidecar COMMAND --help` for the options of one command. Settings are read from\n"
+               "SIDECAR_* environment variables (see the README's configuration table).",
+    )
+    from . import __version__
+
+    p.add_argument("--version", action="version", version=f"sidecar {__version__}")
+    p.add_argument("--log-level", default=config.default("log_level"), help="logging level (env SIDECAR_LOG_LEVEL)")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    ix = sub.add_parser("index", formatter_class=_fmt(), help="bulk-load a catalog JSONL (+ vectors) into OpenSearch",
+                        description="Bulk-load a catalog (one JSON product a line, as ../shared/data/fashion/catalog.jsonl)\n"
+                                    "into an OpenSearch index created from mappings/products.json, with title vectors\n"
+                                    "from a .npy (float16/float32, row i = line i) and MinHash signatures for\n"
+                                    "near-duplicate detection. Bad lines are reported with their line number and\n"
+                                    "skipped; a vector count that does not match the catalog is an error before\n"
+                                    "anything is written.",
+                        epilog="example: sidecar index --catalog demo/catalog.jsonl --vectors demo/vectors.npy --index products --recreate")
+    ix.add_argument("--catalog", required=True, metavar="FILE.jsonl", help="catalog, one product per line")
+    ix.add_argument("--vectors", metavar="FILE.npy", help="vectors, row i = line i of the catalog")
+    ix.add_argument("--index", default=config.default("index"), help="index name (default: %(default)s)")
+    ix.add_argument("--recreate", action="store_true", help="delete and recreate the index first")
+    ix.add_argument("--url", default=config.default("opensearch_url"), help="OpenSearch URL (default: %(default)s)")
+    ix.add_argument("--batch-size", type=int, default=500, help="documents per bulk request (default: %(default)s)")
+    ix.add_argument("--quiet", action="store_true", help="no progress bar")
+    ix.set_defaults(func=cmd_index)
+
+    rr = sub.add_parser("rerank", formatter_class=_fmt(), help="rerank candidates given as JSON (stdin -> stdout)",
+                        description="Rerank candidates supplied by the caller. The request is the JSON of POST /rerank:\n"
+                                    '  {"candidates": [{"id", "score", "fields", "vector"?, "title"?, "signature"?}],\n'
+                                    '   "rule": {inline rule} | "rule-id", "query_vector"?, "size"?, "explain"?}\n'
+                                    'The response is {"rule": id, "hits": [{"id", "rank", "original_rank", "reason"?}]}.\n'
+                                    "Invalid input prints the reason and exits with status 2.",
+                        epilog="example: echo '{\"candidates\": [...], \"rule\": \"default\"}' | sidecar rerank --rules query_rules")
+    rr.add_argument("input", nargs="?", default="-", help="request file (default: stdin)")
+    rr.add_argument("--rules", metavar="DIR", help="rule directory, to refer to rules by id")
+    rr.add_argument("--pretty", action="store_true", help="indent the JSON output")
+    rr.set_defaults(func=cmd_rerank)
+
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=getattr(logging, str(args.log_level).upper(), logging.INFO),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return EXIT_USAGE
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

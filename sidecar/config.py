@@ -1,0 +1,88 @@
+"""Settings: one table of every option, its environment variable, default and meaning.
+
+The CLI takes its defaults from here, the README's configuration table is this table, and a test
+checks docker-compose.yml against it, so the three cannot drift apart.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    env: str
+    default: Any
+    help: str
+    kind: type = str
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("opensearch_url", "SIDECAR_OPENSEARCH_URL", "http://127.0.0.1:9200", "OpenSearch base URL"),
+    Setting("index", "SIDECAR_INDEX", "products", "products index searched by /search"),
+    Setting("backend", "SIDECAR_BACKEND", "memory", "retrieval backend: opensearch or memory (embedded)"),
+    Setting("catalog", "SIDECAR_CATALOG", "demo/catalog.jsonl", "catalog JSONL for the memory backend"),
+    Setting("vectors", "SIDECAR_VECTORS", "demo/vectors.npy", "vectors .npy for the memory backend (row i = line i)"),
+    Setting("rules", "SIDECAR_RULES", "query_rules", "directory of rule YAML files"),
+    Setting("host", "SIDECAR_HOST", "127.0.0.1", "address the HTTP server binds to"),
+    Setting("port", "SIDECAR_PORT", 8080, "HTTP port", int),
+    Setting("workers", "SIDECAR_WORKERS", 2, "gunicorn worker processes", int),
+    Setting("backend_timeout", "SIDECAR_BACKEND_TIMEOUT", 2.0, "seconds before a backend call gives 504", float),
+    Setting("max_window", "SIDECAR_MAX_WINDOW", 1000, "cap on candidates retrieved per request", int),
+    Setting("max_body_bytes", "SIDECAR_MAX_BODY_BYTES", 1048576, "request bodies above this get 413", int),
+    Setting("admin_token", "SIDECAR_ADMIN_TOKEN", "", "bearer token for /admin/*; empty disables admin endpoints"),
+    Setting("rules_poll_seconds", "SIDECAR_RULES_POLL_SECONDS", 2.0, "how often rule files are checked for edits", float),
+    Setting("decision_log", "SIDECAR_DECISION_LOG", "off", "decision log to OpenSearch: on or off"),
+    Setting("decision_log_sample", "SIDECAR_DECISION_LOG_SAMPLE", 1.0, "share of requests logged (0..1)", float),
+    Setting("log_level", "SIDECAR_LOG_LEVEL", "INFO", "logging level"),
+)
+BY_NAME = {s.name: s for s in SETTINGS}
+
+
+@dataclass(frozen=True)
+class Config:
+    opensearch_url: str
+    index: str
+    backend: str
+    catalog: str
+    vectors: str
+    rules: str
+    host: str
+    port: int
+    workers: int
+    backend_timeout: float
+    max_window: int
+    max_body_bytes: int
+    admin_token: str
+    rules_poll_seconds: float
+    decision_log: str
+    decision_log_sample: float
+    log_level: str
+
+    @classmethod
+    def load(cls, environ: dict[str, str] | None = None, **overrides: Any) -> "Config":
+        """Defaults, then environment variables, then explicit overrides (e.g. CLI flags)."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for s in SETTINGS:
+            raw = overrides.get(s.name)
+            if raw is None:
+                raw = env.get(s.env, s.default)
+            try:
+                values[s.name] = s.kind(raw)
+            except (TypeError, ValueError):
+                raise ValueError(f"{s.env}: expected {s.kind.__name__}, got {raw!r}") from None
+        if values["backend"] not in ("opensearch", "memory"):
+            raise ValueError(f"SIDECAR_BACKEND: must be opensearch or memory, got {values['backend']!r}")
+        return cls(**values)
+
+
+assert {f.name for f in fields(Config)} == set(BY_NAME), "Config and SETTINGS must list the same options"
+
+
+def default(name: str) -> Any:
+    """The effective default of one setting: its environment variable if set, else the built-in."""
+    s = BY_NAME[name]
+    return s.kind(os.environ.get(s.env, s.default))
