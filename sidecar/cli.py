@@ -70,6 +70,51 @@ def cmd_rerank(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_rules_check(args: argparse.Namespace) -> int:
+    from .rules import RuleLoadError, load_rules_dir
+
+    try:
+        rs = load_rules_dir(Path(args.dir))
+    except RuleLoadError as exc:
+        for err in exc.errors:
+            print(err)
+        print(f"{len(exc.errors)} error(s): the rule set was NOT accepted", file=sys.stderr)
+        return EXIT_ERROR
+    n_exact = sum(len(v) for v in rs.exact.values())
+    print(f"OK: {len(rs.located)} rules in {len(rs.files)} files (version {rs.version}); "
+          f"{n_exact} exact queries, {len(rs.patterns)} patterns, "
+          f"default: {rs.default.rule.id if rs.default else 'none (unmatched queries are not reranked)'}")
+    return EXIT_OK
+
+
+def cmd_rules_explain(args: argparse.Namespace) -> int:
+    from .rules import RuleLoadError, load_rules_dir, normalize_query
+
+    try:
+        rs = load_rules_dir(Path(args.dir))
+    except RuleLoadError as exc:
+        print("\n".join(map(str, exc.errors)))
+        return EXIT_ERROR
+    filters = dict(f.split("=", 1) for f in args.filter or [])
+    m = rs.match(args.query, filters)
+    print(f"query:      {args.query!r} -> normalised {normalize_query(args.query)!r}")
+    if m is None:
+        print("rule:       none (no exact query, pattern or default matches: results are not reranked)")
+        return EXIT_OK
+    r = m.rule
+    print(f"rule:       {r.id} ({m.where})")
+    print(f"why:        {m.how}: {m.detail}")
+    print(f"window:     {r.window}   size: {r.size}   lambda: {r.lam}   normalize: {'minmax' if r.normalize else 'none'}")
+    if r.mmr:
+        print(f"mmr:        diversity {r.mmr.diversity}" + (f", candidates_limit {r.mmr.candidates_limit}" if r.mmr.candidates_limit else ""))
+    if r.dedup:
+        print(f"dedup:      {r.dedup.field}, Jaccard >= {r.dedup.threshold}, "
+              + ("collapse" if r.dedup.collapse else f"at most {r.dedup.max:g} of the page per group"))
+    for c in r.constraints:
+        print(f"constraint: {c.label}")
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="sidecar",
@@ -114,6 +159,24 @@ def build_parser() -> argparse.ArgumentParser:
     rr.add_argument("--pretty", action="store_true", help="indent the JSON output")
     rr.set_defaults(func=cmd_rerank)
 
+    ru = sub.add_parser("rules", formatter_class=_fmt(), help="check rule files, explain which rule a query gets",
+                        description="Rule files (query_rules/*.yaml): see the README's rule reference.")
+    rsub = ru.add_subparsers(dest="rules_command", metavar="ACTION")
+    rc = rsub.add_parser("check", formatter_class=_fmt(), help="validate every rule file of a directory",
+                         description="Validate every *.yaml of DIR and print one 'file:line: reason' per error:\n"
+                                     "YAML syntax, unknown keys (a typo such as 'mni:'), duplicate ids, fractions\n"
+                                     "outside (0, 1], invalid regular expressions, 'any' with 'min', two defaults.\n"
+                                     "Exit status 1 on any error, 0 with a summary otherwise.")
+    rc.add_argument("dir", nargs="?", default=config.default("rules"), help="rule directory (default: %(default)s)")
+    rc.set_defaults(func=cmd_rules_check)
+    rx = rsub.add_parser("explain", formatter_class=_fmt(), help="which rule matches a query, and why",
+                         description="Show the rule a query gets (exact query > pattern > default) and why.",
+                         epilog='example: sidecar rules explain query_rules "Men Sports Shoes"')
+    rx.add_argument("dir", help="rule directory")
+    rx.add_argument("query", help="the shopper's query")
+    rx.add_argument("--filter", action="append", metavar="FIELD=VALUE", help="a request term filter (repeatable)")
+    rx.set_defaults(func=cmd_rules_explain)
+    ru.set_defaults(func=lambda a: (ru.print_help(), EXIT_USAGE)[1])
     return p
 
 

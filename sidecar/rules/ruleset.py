@@ -1,0 +1,91 @@
+"""An immutable, loaded set of rules and the query -> rule match.
+
+Precedence: exact normalised query (a dictionary lookup, whatever the number of rules), then
+patterns in file and rule order (compiled once), then the default rule.
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..rerank.rule import Rule
+from .normalize import normalize_query
+
+
+@dataclass(frozen=True)
+class Located:
+    """A rule with where it was written: file and line, for explanations and errors."""
+
+    rule: Rule
+    file: str
+    line: int
+
+
+@dataclass(frozen=True)
+class Match:
+    rule: Rule
+    how: str  # "exact" | "pattern" | "default" | "explicit"
+    detail: str
+    where: str
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    located: tuple[Located, ...]
+    files: tuple[str, ...]
+    version: str
+    exact: Mapping[str, tuple[Located, ...]] = field(default_factory=dict)
+    patterns: tuple[tuple[re.Pattern[str], str, Located], ...] = ()
+    default: Located | None = None
+
+    @property
+    def by_id(self) -> dict[str, Rule]:
+        return {loc.rule.id: loc.rule for loc in self.located}
+
+    def get(self, rule_id: str) -> Rule | None:
+        for loc in self.located:
+            if loc.rule.id == rule_id:
+                return loc.rule
+        return None
+
+    @staticmethod
+    def _applies(rule: Rule, filters: Mapping[str, Any] | None) -> bool:
+        """A rule's optional match.categories / match.filters against the request's term filters."""
+        cats = rule.match.get("categories")
+        wanted = rule.match.get("filters")
+        if not cats and not wanted:
+            return True
+        filters = filters or {}
+        if cats and filters.get("category") not in cats:
+            return False
+        return all(filters.get(k) == v for k, v in (wanted or {}).items())
+
+    def match(self, query: str, filters: Mapping[str, Any] | None = None) -> Match | None:
+        q = normalize_query(query or "")
+        for loc in self.exact.get(q, ()):
+            if self._applies(loc.rule, filters):
+                return Match(loc.rule, "exact", f"normalised query {q!r} is listed in match.queries", f"{loc.file}:{loc.line}")
+        for rx, source, loc in self.patterns:
+            if rx.search(q) and self._applies(loc.rule, filters):
+                return Match(loc.rule, "pattern", f"pattern '{source}' found in normalised query {q!r}", f"{loc.file}:{loc.line}")
+        if self.default is not None:
+            loc = self.default
+            return Match(loc.rule, "default", f"no exact query or pattern matches {q!r}", f"{loc.file}:{loc.line}")
+        return None
+
+
+def build_ruleset(located: list[Located], files: list[str], version: str) -> RuleSet:
+    exact: dict[str, list[Located]] = {}
+    patterns = []
+    default = None
+    for loc in located:
+        m = loc.rule.match
+        for q in m.get("queries", []):
+            exact.setdefault(normalize_query(q), []).append(loc)
+        for p in m.get("patterns", []):
+            patterns.append((re.compile(p), p, loc))
+        if m.get("default"):
+            default = loc
+    return RuleSet(tuple(located), tuple(files), version, {k: tuple(v) for k, v in exact.items()}, tuple(patterns), default)

@@ -1,0 +1,203 @@
+"""Rule files: validation with file:line, matching precedence, the CLI, hot reload."""
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT, run_cli
+from sidecar.rerank.rule import CONSTRAINT_KEYS, DEDUP_KEYS, MATCH_KEYS, MMR_KEYS, RULE_KEYS
+from sidecar.rules import RuleLoadError, RuleStore, load_rules_dir, normalize_query, schema
+
+GOOD = """rules:
+  - id: jackets
+    match: {queries: ["Black Jacket"], patterns: ['\\bjacket\\b']}
+    constraints:
+      - {field: brand, any: true, max: 0.3}
+  - id: fallback
+    match: {default: true}
+"""
+
+
+def write(dir_: Path, name: str, text: str) -> Path:
+    p = dir_ / name
+    p.write_text(text, encoding="utf-8")
+    return p
+
+
+def errors_of(tmp_path: Path, text: str, name: str = "r.yaml") -> list[str]:
+    write(tmp_path, name, text)
+    with pytest.raises(RuleLoadError) as err:
+        load_rules_dir(tmp_path)
+    return [str(e) for e in err.value.errors]
+
+
+def test_schema_keys_match_the_core_parser():
+    defs = schema()["$defs"]
+    assert set(defs["rule"]["properties"]) == RULE_KEYS
+    assert set(defs["match"]["properties"]) == MATCH_KEYS
+    assert set(defs["constraint"]["properties"]) == CONSTRAINT_KEYS
+    assert set(defs["rule"]["properties"]["mmr"]["properties"]) == MMR_KEYS
+    assert set(defs["rule"]["properties"]["dedup"]["properties"]) == DEDUP_KEYS
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("rules:\n  - id: a\n    match: {queries: [x]\n", "r.yaml:4: YAML syntax error at column 1"),
+    ("rules:\n  - id: a\n    constraints:\n      - field: brand\n        value: X\n        mni: 0.1\n",
+     "r.yaml:6: unknown key 'mni' in rules/0/constraints/0"),
+    ("rules:\n  - id: a\n    windw: 10\n", "r.yaml:3: unknown key 'windw' in rules/0"),
+    ("rules:\n  - id: a\n    constraints:\n      - {field: c, value: used, min: 1.5}\n",
+     "r.yaml:4: rules/0/constraints/0/min: a fraction must be in (0, 1], got 1.5"),
+    ("rules:\n  - id: a\n    constraints:\n      - {field: c, value: used, max: 0}\n",
+     "r.yaml:4: rules/0/constraints/0/max: a fraction must be in (0, 1], got 0"),
+    ("rules:\n  - id: a\n    match:\n      patterns: ['ok', '(unclosed']\n",
+     "r.yaml:4: rule 'a': invalid regular expression '(unclosed'"),
+    ("rules:\n  - id: a\n\n    constraints:\n      - {field: seller, any: true, min: 0.2}\n",
+     "r.yaml:5: rules/0/constraints/0: 'any: true' goes with 'max' only"),
+    ("rules:\n  - id: a\n    constraints:\n      - {field: brand, value: X, values: [Y], max: 0.2}\n",
+     "r.yaml:4: rule 'a': constraints[0] (brand in ['Y'] max 0.2): exactly one property is required"),
+    ("rules:\n  - id: a\n    lambda: -1\n", "r.yaml:3: rules/0/lambda: -1 is less than the minimum of 0"),
+    ("rules: {id: a}\n", "r.yaml:1: rules: {'id': 'a'} is not of type 'array'"),
+])
+def test_each_validation_error_names_file_and_line(tmp_path, text, expected):
+    errs = errors_of(tmp_path, text)
+    assert any(e.startswith(str(tmp_path / expected.split(":")[0])) and expected.split(":", 1)[1] in e for e in errs), errs
+
+
+def test_duplicate_ids_across_files_and_two_defaults(tmp_path):
+    write(tmp_path, "a.yaml", "rules:\n  - id: same\n    match: {default: true}\n")
+    write(tmp_path, "b.yaml", "rules:\n  - id: other\n  - id: same\n  - id: d2\n    match: {default: true}\n")
+    with pytest.raises(RuleLoadError) as err:
+        load_rules_dir(tmp_path)
+    msgs = [str(e) for e in err.value.errors]
+    assert f"{tmp_path}/b.yaml:3: duplicate rule id 'same' (first at {tmp_path}/a.yaml:2)" in msgs
+    assert any(m.startswith(f"{tmp_path}/b.yaml:4: second default rule 'd2'") for m in msgs)
+
+
+def test_normalisation():
+    assert normalize_query("  Black\tJACKET!! ") == "black jacket"
+    assert normalize_query("Ｔ－ｓｈｉｒｔ") == "t shirt"  # NFKC folds full-width forms
+    assert normalize_query("Men's  Watch") == "men s watch"
+
+
+def test_precedence_exact_then_pattern_then_default(tmp_path):
+    write(tmp_path, "a.yaml", GOOD)
+    write(tmp_path, "b.yaml", "rules:\n  - id: exact-later\n    match: {queries: ['denim jacket']}\n")
+    rs = load_rules_dir(tmp_path)
+    assert rs.match("BLACK  jacket").how == "exact"
+    assert rs.match("black jacket").rule.id == "jackets"
+    m = rs.match("denim jacket")  # an exact match in a later file beats an earlier pattern
+    assert (m.rule.id, m.how) == ("exact-later", "exact")
+    m = rs.match("a red jacket")
+    assert (m.rule.id, m.how, m.where) == ("jackets", "pattern", f"{tmp_path}/a.yaml:2")
+    assert rs.match("socks").rule.id == "fallback"
+
+
+def test_categories_and_filters_restrict_a_rule(tmp_path):
+    write(tmp_path, "a.yaml", "rules:\n  - id: shoes-only\n    match: {patterns: [black], categories: [Shoes]}\n"
+                              "  - id: d\n    match: {default: true}\n")
+    rs = load_rules_dir(tmp_path)
+    assert rs.match("black", {"category": "Shoes"}).rule.id == "shoes-only"
+    assert rs.match("black", {"category": "Topwear"}).rule.id == "d"
+    assert rs.match("black").rule.id == "d"
+
+
+def test_shipped_rules_are_valid_and_cover_the_asked_cases():
+    rs = load_rules_dir(ROOT / "query_rules")
+    rules = rs.by_id
+    assert rs.default is not None
+    d = rs.default.rule
+    assert {(c.field, c.any, c.fraction) for c in d.constraints} >= {("brand", True, 0.3), ("seller", True, 0.3)}
+    assert d.dedup is not None and not d.dedup.collapse
+    kinds = [c for r in rules.values() for c in r.constraints]
+    assert any(c.kind == "min" and c.values and "used" in c.values for c in kinds)          # pre-owned share
+    assert any(c.kind == "max" and c.value is not None and not c.any for c in kinds)       # one-brand cap
+    assert any(c.kind == "min" and c.gte is not None and c.field == "listed_at" for c in kinds)  # newly listed
+    assert any(r.mmr is not None for r in rules.values())                                  # MMR on a broad query
+    assert rs.match("shoes").rule.mmr is not None
+
+
+def test_cli_check_and_explain(tmp_path):
+    ok = run_cli("rules", "check", str(ROOT / "query_rules"))
+    assert ok.returncode == 0 and ok.stdout.startswith("OK: 5 rules in 2 files")
+    write(tmp_path, "bad.yaml", "rules:\n  - id: a\n    constraints:\n      - {field: b, value: x, mni: 0.1}\n")
+    bad = run_cli("rules", "check", str(tmp_path))
+    assert bad.returncode == 1
+    assert f"{tmp_path}/bad.yaml:4: unknown key 'mni'" in bad.stdout
+    ex = run_cli("rules", "explain", str(ROOT / "query_rules"), "Men Sports Shoes")
+    assert ex.returncode == 0
+    assert "rule:       sports-shoes-nike-cap" in ex.stdout and "why:        pattern" in ex.stdout
+    assert "constraint: Nike <= 30%" in ex.stdout
+
+
+def test_reload_picks_up_edits_and_keeps_last_good_on_error(tmp_path):
+    write(tmp_path, "a.yaml", GOOD)
+    outcomes = []
+    store = RuleStore(tmp_path, on_reload=outcomes.append)
+    v1 = store.current.version
+    assert store.poll_once() is None  # nothing changed
+    write(tmp_path, "a.yaml", GOOD.replace("max: 0.3", "max: 0.4"))
+    assert store.poll_once() is True
+    assert store.current.version != v1
+    assert store.current.get("jackets").constraints[0].fraction == 0.4
+    good = store.current
+    write(tmp_path, "a.yaml", GOOD.replace("max: 0.3", "mxa: 0.3"))
+    assert store.poll_once() is False
+    assert store.current is good  # the last good set keeps serving
+    status = store.status()
+    assert status["failures"] == 1 and "unknown key 'mxa'" in status["last_error"][0]
+    assert status["last_error"][0].startswith(f"{tmp_path}/a.yaml:5:")
+    assert outcomes == [True, False]
+
+
+def test_polling_thread_reloads_without_restart(tmp_path):
+    write(tmp_path, "a.yaml", GOOD)
+    store = RuleStore(tmp_path)
+    store.start_polling(0.05)
+    try:
+        write(tmp_path, "b.yaml", "rules:\n  - id: added\n    match: {queries: [socks]}\n")
+        deadline = time.time() + 5
+        while store.current.get("added") is None and time.time() < deadline:
+            time.sleep(0.02)
+        assert store.current.match("socks").rule.id == "added"
+    finally:
+        store.stop()
+
+
+def test_reload_while_many_threads_read_never_tears(tmp_path):
+    """Two rule sets that differ in every rule; readers must always see all of one or all of the other."""
+    def ruleset_text(tag: str) -> str:
+        return "rules:\n" + "".join(
+            f"  - id: r{i}\n    description: {tag}\n    match: {{queries: [q{i}]}}\n" for i in range(50)
+        ) + f"  - id: d\n    description: {tag}\n    match: {{default: true}}\n"
+
+    write(tmp_path, "a.yaml", ruleset_text("A"))
+    store = RuleStore(tmp_path)
+    stop = threading.Event()
+    torn: list[set] = []
+    reads = [0]
+
+    def reader():
+        while not stop.is_set():
+            rs = store.current  # one read per request, as the service does
+            tags = {loc.rule.description for loc in rs.located}
+            tags.add(rs.match("q7").rule.description)
+            if len(tags) != 1:
+                torn.append(tags)
+            reads[0] += 1
+
+    threads = [threading.Thread(target=reader) for _ in range(4)]
+    for t in threads:
+        t.start()
+    try:
+        for i in range(10):
+            write(tmp_path, "a.yaml", ruleset_text("B" if i % 2 == 0 else "A"))
+            assert store.reload()
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+    assert reads[0] > 100
+    assert torn == []
