@@ -115,6 +115,35 @@ def cmd_rules_explain(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    from .config import Config
+    from .rules import RuleLoadError, load_rules_dir
+
+    try:
+        cfg = Config.load(backend=args.backend, catalog=args.catalog, vectors=args.vectors, rules=args.rules,
+                          host=args.host, port=args.port, workers=args.workers, opensearch_url=args.url,
+                          index=args.index, log_level=args.log_level)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    try:  # fail fast, before forking workers, with every rule error listed
+        load_rules_dir(Path(cfg.rules))
+    except RuleLoadError as exc:
+        print("error: the rule set is invalid; fix it before serving:", file=sys.stderr)
+        for err in exc.errors:
+            print(f"  {err}", file=sys.stderr)
+        return EXIT_USAGE
+    if cfg.backend == "memory" and not Path(cfg.catalog).exists():
+        print(f"error: catalog {cfg.catalog} not found (--catalog or SIDECAR_CATALOG)", file=sys.stderr)
+        return EXIT_USAGE
+    from .server.gunicorn_app import SidecarServer
+
+    logging.getLogger(__name__).info("serving %s backend on http://%s:%d with %d workers, rules from %s",
+                                     cfg.backend, cfg.host, cfg.port, cfg.workers, cfg.rules)
+    SidecarServer(cfg).run()
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="sidecar",
@@ -159,6 +188,23 @@ def build_parser() -> argparse.ArgumentParser:
     rr.add_argument("--pretty", action="store_true", help="indent the JSON output")
     rr.set_defaults(func=cmd_rerank)
 
+    sv = sub.add_parser("serve", formatter_class=_fmt(), help="serve the HTTP API with gunicorn",
+                        description="Serve /search, /rerank, the read-only /<index>/_search proxy, /healthz, /readyz,\n"
+                                    "/metrics and /admin/rules with gunicorn. Every option can also be set by its\n"
+                                    "SIDECAR_* environment variable (README: configuration). Rule files are\n"
+                                    "re-read when they change; a broken edit is rejected and the last good rules serve on.",
+                        epilog="example: sidecar serve --backend memory --catalog demo/catalog.jsonl --vectors demo/vectors.npy")
+    sv.add_argument("--backend", choices=["opensearch", "memory"], help="retrieval backend (env SIDECAR_BACKEND, default memory)")
+    sv.add_argument("--catalog", metavar="FILE.jsonl", help="catalog for the memory backend (env SIDECAR_CATALOG)")
+    sv.add_argument("--vectors", metavar="FILE.npy", help="vectors for the memory backend (env SIDECAR_VECTORS)")
+    sv.add_argument("--rules", metavar="DIR", help="rule directory (env SIDECAR_RULES, default query_rules)")
+    sv.add_argument("--url", help="OpenSearch URL (env SIDECAR_OPENSEARCH_URL)")
+    sv.add_argument("--index", help="products index (env SIDECAR_INDEX)")
+    sv.add_argument("--host", help="bind address (env SIDECAR_HOST, default 127.0.0.1)")
+    sv.add_argument("--port", type=int, help="port (env SIDECAR_PORT, default 8080)")
+    sv.add_argument("--workers", type=int, help="gunicorn workers (env SIDECAR_WORKERS, default 2)")
+    sv.set_defaults(func=cmd_serve)
+
     ru = sub.add_parser("rules", formatter_class=_fmt(), help="check rule files, explain which rule a query gets",
                         description="Rule files (query_rules/*.yaml): see the README's rule reference.")
     rsub = ru.add_subparsers(dest="rules_command", metavar="ACTION")
@@ -185,6 +231,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=getattr(logging, str(args.log_level).upper(), logging.INFO),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    for noisy in ("bm25s", "opensearch", "urllib3"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     if not getattr(args, "func", None):
         parser.print_help()
         return EXIT_USAGE

@@ -55,6 +55,7 @@ class Placement:
     penalty: float | None = None
     unhappiness: float | None = None
     marginal: float | None = None
+    is_default: bool = False  # the agent's proposal was the default item anyway
 
 
 class _Counts:
@@ -132,7 +133,7 @@ def place_by_score(base: list[float], agents: list[Agent], lam: float, size: int
             order.append(Placement(pick, "default"))
         else:
             u, pick, ci, dev, penalty = best
-            order.append(Placement(pick, "constraint", agents[ci].label, dev, penalty, u))
+            order.append(Placement(pick, "constraint", agents[ci].label, dev, penalty, u, is_default=pick == default))
         placed[pick] = True
         counts.add(pick)
         for ci in range(len(ptr)):
@@ -204,7 +205,8 @@ def place_by_mmr(state: MMRState, agents: list[Agent], lam: float, size: int) ->
             order.append(Placement(pick, "mmr", marginal=float(marg[pick])))
         else:
             u, pick, ci, dev, penalty = best
-            order.append(Placement(pick, "constraint", agents[ci].label, dev, penalty, u, float(marg[pick])))
+            order.append(Placement(pick, "constraint", agents[ci].label, dev, penalty, u, float(marg[pick]),
+                                   is_default=pick == default))
         counts.add(pick)
         state.add(pick)
     return order

@@ -246,6 +246,8 @@ def _reason(p: Placement) -> dict[str, Any]:
                "penalty": round(p.penalty, 6), "unhappiness": round(p.unhappiness, 6)}
         if p.marginal is not None:
             out["mmr_marginal"] = round(p.marginal, 6)
+        if p.is_default:
+            out["is_default"] = True
         return out
     if p.reason == "mmr":
         return {"type": "mmr", "marginal": round(p.marginal, 6)}

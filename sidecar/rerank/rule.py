@@ -74,6 +74,7 @@ class Rule:
     constraints: tuple[Constraint, ...] = field(default_factory=tuple)
     description: str = ""
     match: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    raw: dict[str, Any] = field(default_factory=dict, compare=False, hash=False, repr=False)
 
 
 def _check_keys(obj: dict[str, Any], allowed: frozenset[str], where: str) -> None:
@@ -245,4 +246,4 @@ def parse_rule(raw: Any, where: str = "rule") -> Rule:
         raise ValueError(f"{where}: constraints must be a list")
     constraints = tuple(parse_constraint(c, f"{where}: constraints[{i}]") for i, c in enumerate(cons_raw))
     return Rule(id=rid, window=window, size=size, lam=lam, normalize=normalize == "minmax", mmr=mmr, dedup=dedup,
-                constraints=constraints, description=str(raw.get("description", "")), match=dict(match))
+                constraints=constraints, description=str(raw.get("description", "")), match=dict(match), raw=dict(raw))

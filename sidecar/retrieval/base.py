@@ -1,0 +1,53 @@
+"""What every retrieval backend takes and gives, and the errors the HTTP layer maps to 503/504."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+MODES = ("bm25", "knn", "hybrid")
+
+
+class BackendError(Exception):
+    """The backend failed in a way the caller did not cause."""
+
+
+class BackendUnavailable(BackendError):
+    """Not reachable (down, refused): HTTP 503."""
+
+
+class BackendTimeout(BackendError):
+    """No answer within the configured timeout: HTTP 504."""
+
+
+class NotFound(Exception):
+    """A referenced document (e.g. ``like``) does not exist."""
+
+
+@dataclass(frozen=True)
+class RetrievalRequest:
+    mode: str
+    text: str | None
+    vector: np.ndarray | None
+    filters: dict[str, Any]
+    window: int
+    with_vectors: bool = False  # fetch vectors only when the rule's MMR needs them
+
+
+@dataclass
+class Retrieved:
+    """Candidates in retrieval order, in the reranking core's candidate shape."""
+
+    candidates: list[dict[str, Any]] = field(default_factory=list)
+    took_ms: float = 0.0
+
+
+class Backend(Protocol):
+    name: str
+
+    def retrieve(self, req: RetrievalRequest) -> Retrieved: ...
+
+    def vector_of(self, doc_id: str) -> np.ndarray: ...
+
+    def ping(self) -> bool: ...

@@ -1,0 +1,116 @@
+"""The embedded backend: a catalog held in the process (BM25 by bm25s, exact cosine kNN by numpy).
+
+It serves the README demo with nothing else running, and the evaluation harness. Scores follow
+OpenSearch's conventions so rules behave alike on both backends: kNN score = (1 + cos) / 2.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import bm25s
+import numpy as np
+
+from ..catalog import KEYWORD_FIELDS, BadLine, count_lines, iter_catalog, load_vectors
+from ..rerank import dedup
+from ..rerank.mmr import unit_rows
+from ..rerank.rule import to_epoch
+from .base import NotFound, RetrievalRequest, Retrieved
+from .filters import RANGE_FIELDS, mask
+from .fusion import rrf
+
+log = logging.getLogger(__name__)
+FIELDS = ("title", *KEYWORD_FIELDS, "price", "listed_at")
+
+
+class MemoryBackend:
+    name = "memory"
+
+    def __init__(self, catalog: Path, vectors: Path | None = None, *, num_perm: int = 64):
+        t0 = time.perf_counter()
+        total = count_lines(catalog)
+        vecs = load_vectors(vectors, total) if vectors is not None else None
+        docs, rows = [], []
+        for row, item in iter_catalog(catalog):
+            if isinstance(item, BadLine):
+                log.warning("%s:%d: skipped: %s", catalog, item.line, item.reason)
+                continue
+            docs.append(item)
+            rows.append(row)
+        self.docs = docs
+        self.ids = [d["id"] for d in docs]
+        self.pos = {doc_id: i for i, doc_id in enumerate(self.ids)}
+        self.vectors = None if vecs is None else unit_rows(np.asarray(vecs[rows], dtype=np.float32))
+        self.fields = [{k: d[k] for k in FIELDS if d.get(k) is not None} for d in docs]
+        self.columns: dict[str, np.ndarray] = {k: np.array([d.get(k) for d in docs], dtype=object) for k in KEYWORD_FIELDS}
+        self.columns["id"] = np.array(self.ids, dtype=object)
+        for k in RANGE_FIELDS:
+            self.columns[k] = np.array([np.nan if to_epoch(d.get(k)) is None else to_epoch(d.get(k)) for d in docs])
+        self.signatures = [dedup.encode_signature(s) for s in dedup.signatures([d["title"] for d in docs], num_perm)]
+        self.bm25 = bm25s.BM25()
+        self.bm25.index(bm25s.tokenize([d["title"] for d in docs], stopwords="en", show_progress=False), show_progress=False)
+        log.info("memory backend: %d products%s loaded from %s in %.1fs", len(docs),
+                 "" if self.vectors is None else f" with {self.vectors.shape[1]}-d vectors", catalog, time.perf_counter() - t0)
+
+    def ping(self) -> bool:
+        return True
+
+    def vector_of(self, doc_id: str) -> np.ndarray:
+        if doc_id not in self.pos:
+            raise NotFound(doc_id)
+        if self.vectors is None:
+            raise NotFound(f"{doc_id} (the catalog was loaded without vectors)")
+        return self.vectors[self.pos[doc_id]]
+
+    def _bm25(self, text: str, keep: np.ndarray, k: int) -> list[tuple[int, float]]:
+        tokens = bm25s.tokenize([text], stopwords="en", return_ids=False, show_progress=False)[0]
+        tokens = [t for t in tokens if t in self.bm25.vocab_dict]
+        if not tokens:
+            return []
+        scores = self.bm25.get_scores(tokens)
+        scores = np.where(keep & (scores > 0), scores, -np.inf)
+        return _top(scores, k)
+
+    def _knn(self, vector: np.ndarray, keep: np.ndarray, k: int) -> list[tuple[int, float]]:
+        if self.vectors is None:
+            raise ValueError("mode: knn/hybrid needs a catalog loaded with --vectors")
+        q = unit_rows(np.asarray(vector, dtype=np.float32)[None, :])[0]
+        if q.shape[0] != self.vectors.shape[1]:
+            raise ValueError(f"vector: has {q.shape[0]} dimensions, the catalog's vectors have {self.vectors.shape[1]}")
+        scores = (1.0 + self.vectors @ q) / 2.0
+        return _top(np.where(keep, scores.astype(np.float64), -np.inf), k)
+
+    def retrieve(self, req: RetrievalRequest) -> Retrieved:
+        t0 = time.perf_counter()
+        keep = mask(self.columns, req.filters, len(self.docs)) if req.filters else np.ones(len(self.docs), dtype=bool)
+        if req.mode == "bm25":
+            ranked = self._bm25(req.text or "", keep, req.window)
+        elif req.mode == "knn":
+            ranked = self._knn(req.vector, keep, req.window)
+        else:
+            lists = [[self.ids[i] for i, _ in self._bm25(req.text or "", keep, req.window)],
+                     [self.ids[i] for i, _ in self._knn(req.vector, keep, req.window)]]
+            ranked = [(self.pos[doc_id], s) for doc_id, s in rrf(lists)[: req.window]]
+        cands = []
+        for i, score in ranked:
+            c = {"id": self.ids[i], "score": float(score), "fields": self.fields[i], "title": self.docs[i]["title"],
+                 "signature": self.signatures[i]}
+            if req.with_vectors and self.vectors is not None:
+                c["vector"] = self.vectors[i]
+            cands.append(c)
+        return Retrieved(cands, took_ms=(time.perf_counter() - t0) * 1000)
+
+
+def _top(scores: np.ndarray, k: int) -> list[tuple[int, float]]:
+    """Best k (index, score) with a finite score, score descending, ties by catalog order."""
+    finite = np.flatnonzero(np.isfinite(scores))
+    if len(finite) == 0:
+        return []
+    if len(finite) > k:
+        part = np.argpartition(-scores[finite], k - 1)[:k]
+        boundary = scores[finite][part].min()
+        finite = finite[scores[finite] >= boundary]  # keep every tie at the boundary, cut after sorting
+    order = finite[np.lexsort((finite, -scores[finite]))][:k]
+    return [(int(i), float(scores[i])) for i in order]

@@ -1,0 +1,109 @@
+"""The production backend: BM25, kNN (Lucene HNSW) and hybrid retrieval from OpenSearch.
+
+Query DSL is built as data: the shopper's text is only ever a value inside it. Vectors are
+fetched only when asked for (MMR), the MinHash signature always (compact base64). Timeouts and
+connection failures become BackendTimeout / BackendUnavailable, which the HTTP layer maps to
+504 / 503 promptly instead of hanging.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from opensearchpy import OpenSearch
+from opensearchpy.exceptions import ConnectionError as OSConnectionError
+from opensearchpy.exceptions import ConnectionTimeout, NotFoundError, TransportError
+
+from .base import BackendTimeout, BackendUnavailable, NotFound, RetrievalRequest, Retrieved
+from .filters import to_dsl
+from .fusion import rrf
+from .memory import FIELDS
+
+SOURCE = [*FIELDS, "minhash"]
+
+
+def call(fn, *args: Any, **kwargs: Any) -> Any:
+    """Run one client call, translating transport failures into the backend errors."""
+    try:
+        return fn(*args, **kwargs)
+    except ConnectionTimeout as exc:
+        raise BackendTimeout(f"OpenSearch did not answer in time: {exc.info if hasattr(exc, 'info') else exc}") from None
+    except OSConnectionError as exc:
+        raise BackendUnavailable(f"OpenSearch is unreachable: {exc.error if hasattr(exc, 'error') else exc}") from None
+
+
+class OpenSearchBackend:
+    name = "opensearch"
+
+    def __init__(self, client: OpenSearch, index: str, timeout: float):
+        self.client = client
+        self.index = index
+        self.timeout = timeout
+
+    def ping(self) -> bool:
+        try:
+            return bool(self.client.ping(request_timeout=self.timeout))
+        except Exception:  # noqa: BLE001 - readiness is a yes/no question
+            return False
+
+    def vector_of(self, doc_id: str) -> np.ndarray:
+        try:
+            doc = call(self.client.get, index=self.index, id=doc_id, _source_includes=["vector"],
+                       request_timeout=self.timeout)
+        except NotFoundError:
+            raise NotFound(doc_id) from None
+        vec = doc.get("_source", {}).get("vector")
+        if vec is None:
+            raise NotFound(f"{doc_id} (stored without a vector)")
+        return np.asarray(vec, dtype=np.float32)
+
+    def _body(self, req: RetrievalRequest, mode: str) -> dict[str, Any]:
+        source = SOURCE + (["vector"] if req.with_vectors else [])
+        clauses = to_dsl(req.filters)
+        if mode == "bm25":
+            query: dict[str, Any] = {"bool": {"must": [{"match": {"title": {"query": req.text or ""}}}], "filter": clauses}}
+        else:
+            knn: dict[str, Any] = {"vector": np.asarray(req.vector, dtype=np.float32).tolist(), "k": req.window}
+            if clauses:
+                knn["filter"] = {"bool": {"filter": clauses}}
+            query = {"knn": {"vector": knn}}
+        return {"size": req.window, "_source": source, "query": query, "track_total_hits": False}
+
+    def _candidates(self, hits: list[dict[str, Any]], with_vectors: bool) -> list[dict[str, Any]]:
+        out = []
+        for h in hits:
+            src = h.get("_source", {})
+            c = {"id": h["_id"], "score": float(h["_score"] or 0.0),
+                 "fields": {k: v for k, v in src.items() if k not in ("minhash", "vector")}}
+            if src.get("title") is not None:
+                c["title"] = src["title"]
+            if src.get("minhash") is not None:
+                c["signature"] = src["minhash"]
+            if with_vectors and src.get("vector") is not None:
+                c["vector"] = src["vector"]
+            out.append(c)
+        return out
+
+    def retrieve(self, req: RetrievalRequest) -> Retrieved:
+        try:
+            if req.mode in ("bm25", "knn"):
+                resp = call(self.client.search, index=self.index, body=self._body(req, req.mode),
+                            request_timeout=self.timeout)
+                return Retrieved(self._candidates(resp["hits"]["hits"], req.with_vectors), float(resp.get("took", 0)))
+            lines: list[dict[str, Any]] = []
+            for mode in ("bm25", "knn"):
+                lines += [{"index": self.index}, self._body(req, mode)]
+            resp = call(self.client.msearch, body=lines, request_timeout=self.timeout)
+        except TransportError as exc:
+            raise BackendUnavailable(f"OpenSearch error {exc.status_code}: {exc.error}") from None
+        by_id: dict[str, dict[str, Any]] = {}
+        lists = []
+        for r in resp["responses"]:
+            if "error" in r:
+                raise BackendUnavailable(f"OpenSearch error: {r['error']}")
+            cands = self._candidates(r["hits"]["hits"], req.with_vectors)
+            for c in cands:
+                by_id.setdefault(c["id"], c)
+            lists.append([c["id"] for c in cands])
+        fused = [{**by_id[doc_id], "score": score} for doc_id, score in rrf(lists)[: req.window]]
+        return Retrieved(fused, float(resp.get("took", 0)))

@@ -1,0 +1,205 @@
+"""The Flask app (factory): /search, /rerank, the read-only _search proxy, health, metrics, admin.
+
+Every error is a JSON body ({"error": {"type", "message", "status", "field"?}}), never a stack
+trace: 400 malformed JSON or invalid field (named), 401 admin without token, 403 refused proxy
+path, 404/405 unknown route or method, 413 body too large, 503 backend down, 504 backend slow.
+"""
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, Response, g, jsonify, request
+from opensearchpy.exceptions import TransportError
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from werkzeug.exceptions import HTTPException
+
+from ..config import Config
+from ..pipeline import run_search
+from ..rerank import rerank
+from ..retrieval import Backend, BackendTimeout, BackendUnavailable
+from ..rules import RuleStore
+from .errors import ApiError, error_response, field_of
+from .metrics import Metrics
+from .proxy import proxy_search
+
+log = logging.getLogger("sidecar.http")
+
+
+def build_backend(cfg: Config) -> Backend:
+    if cfg.backend == "memory":
+        from ..retrieval.memory import MemoryBackend
+
+        vectors = Path(cfg.vectors) if cfg.vectors and Path(cfg.vectors).exists() else None
+        return MemoryBackend(Path(cfg.catalog), vectors)
+    from ..opensearch import make_client
+    from ..retrieval.opensearch_backend import OpenSearchBackend
+
+    return OpenSearchBackend(make_client(cfg.opensearch_url, timeout=cfg.backend_timeout), cfg.index, cfg.backend_timeout)
+
+
+def create_app(cfg: Config | None = None, *, backend: Backend | None = None, store: RuleStore | None = None) -> Flask:
+    cfg = cfg or Config.load()
+    app = Flask("sidecar")
+    app.config["MAX_CONTENT_LENGTH"] = cfg.max_body_bytes
+    metrics = Metrics()
+    backend = backend or build_backend(cfg)
+    if store is None:
+        store = RuleStore(Path(cfg.rules), on_reload=lambda ok: metrics.rule_reloads.labels("ok" if ok else "rejected").inc())
+        store.start_polling(cfg.rules_poll_seconds)
+    app.extensions["sidecar"] = {"config": cfg, "backend": backend, "store": store, "metrics": metrics}
+    _os_client: dict[str, Any] = {}
+
+    def os_client():
+        if "c" not in _os_client:
+            from ..opensearch import make_client
+
+            _os_client["c"] = make_client(cfg.opensearch_url, timeout=cfg.backend_timeout)
+        return _os_client["c"]
+
+    def json_body() -> Any:
+        raw = request.get_data(cache=True)
+        if not raw.strip():
+            return {}
+        try:
+            return json.loads(raw)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise ApiError(400, "malformed_json", f"request body is not valid JSON: {exc}") from None
+
+    @app.before_request
+    def start() -> None:
+        g.t0 = time.perf_counter()
+        g.request_id = request.headers.get("X-Request-Id") or uuid.uuid4().hex[:16]
+        g.rule = ""
+
+    @app.after_request
+    def finish(resp: Response) -> Response:
+        endpoint = request.url_rule.rule if request.url_rule else "unmatched"
+        elapsed = time.perf_counter() - g.get("t0", time.perf_counter())
+        rule = g.get("rule", "") or ""
+        metrics.requests.labels(endpoint, rule, str(resp.status_code)).inc()
+        metrics.latency.labels(endpoint, rule).observe(elapsed)
+        resp.headers["X-Request-Id"] = g.get("request_id", "")
+        if endpoint != "/metrics":
+            log.info("%s %s -> %d in %.1f ms rule=%s id=%s", request.method, request.path, resp.status_code,
+                     elapsed * 1000, rule or "-", g.get("request_id", ""))
+        return resp
+
+    @app.errorhandler(ApiError)
+    def api_error(exc: ApiError):
+        return error_response(exc.status, exc.kind, exc.message, exc.field)
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException):
+        kinds = {404: "not_found", 405: "method_not_allowed", 413: "body_too_large"}
+        msg = exc.description
+        if exc.code == 413:
+            msg = f"request body exceeds {cfg.max_body_bytes} bytes (SIDECAR_MAX_BODY_BYTES)"
+        return error_response(exc.code or 500, kinds.get(exc.code, "http_error"), msg)
+
+    @app.errorhandler(BackendTimeout)
+    def backend_timeout(exc: BackendTimeout):
+        metrics.backend_errors.labels("timeout").inc()
+        log.warning("backend timeout: %s", exc)
+        return error_response(504, "backend_timeout", f"the search backend did not answer within {cfg.backend_timeout}s")
+
+    @app.errorhandler(BackendUnavailable)
+    def backend_down(exc: BackendUnavailable):
+        metrics.backend_errors.labels("unavailable").inc()
+        log.warning("backend unavailable: %s", exc)
+        return error_response(503, "backend_unavailable", f"the search backend is unavailable: {exc}")
+
+    @app.errorhandler(Exception)
+    def unexpected(exc: Exception):
+        log.exception("unhandled error")
+        return error_response(500, "internal_error", "internal error; see the sidecar log", request_id=g.get("request_id"))
+
+    @app.post("/search")
+    def search():
+        body = json_body()
+        try:
+            outcome = run_search(body, backend, store.current, cfg.max_window)
+        except ValueError as exc:
+            raise ApiError(400, "invalid_request", str(exc), field_of(str(exc))) from None
+        g.rule = outcome.response["rule"] or "none"
+        metrics.rerank.labels(g.rule).observe(outcome.response["timings"]["rerank_ms"] / 1000)
+        outcome.response["request_id"] = g.request_id
+        return jsonify(outcome.response)
+
+    @app.post("/rerank")
+    def rerank_endpoint():
+        body = json_body()
+        t0 = time.perf_counter()
+        try:
+            resp = rerank(body, store.current.by_id)
+        except ValueError as exc:
+            raise ApiError(400, "invalid_request", str(exc), field_of(str(exc))) from None
+        g.rule = resp["rule"]
+        metrics.rerank.labels(g.rule).observe(time.perf_counter() - t0)
+        return jsonify(resp)
+
+    @app.route("/<index>/_search", methods=["GET", "POST"])
+    def proxied_search(index: str):
+        if index.startswith("_"):
+            raise ApiError(403, "forbidden", f"only GET|POST /<index>/_search is proxied, not /{index}/_search")
+        body = json_body()
+        try:
+            resp, rule_id, rerank_s = proxy_search(os_client(), index, body, store.current, cfg)
+        except ValueError as exc:
+            raise ApiError(400, "invalid_request", str(exc), field_of(str(exc))) from None
+        except TransportError as exc:
+            if isinstance(exc.status_code, int):
+                return jsonify({"error": exc.error, "status": exc.status_code, "info": exc.info}), exc.status_code
+            raise
+        g.rule = rule_id or "none"
+        if rule_id:
+            metrics.rerank.labels(g.rule).observe(rerank_s)
+        return jsonify(resp)
+
+    @app.get("/healthz")
+    def healthz():
+        return jsonify({"status": "ok"})
+
+    @app.get("/readyz")
+    def readyz():
+        backend_ok = backend.ping()
+        rules_ok = store.current is not None
+        body = {"ready": backend_ok and rules_ok, "backend": backend.name, "backend_reachable": backend_ok,
+                "rules_version": store.current.version if rules_ok else None}
+        return jsonify(body), (200 if body["ready"] else 503)
+
+    @app.get("/metrics")
+    def metrics_endpoint():
+        return Response(generate_latest(metrics.registry), mimetype=CONTENT_TYPE_LATEST)
+
+    def require_admin() -> None:
+        if not cfg.admin_token:
+            raise ApiError(403, "admin_disabled", "admin endpoints are disabled: set SIDECAR_ADMIN_TOKEN")
+        auth = request.headers.get("Authorization", "")
+        if not auth.startswith("Bearer ") or not hmac.compare_digest(auth[7:].encode(), cfg.admin_token.encode()):
+            raise ApiError(401, "unauthorized", "a valid 'Authorization: Bearer <token>' header is required")
+
+    @app.get("/admin/rules")
+    def admin_rules():
+        require_admin()
+        return jsonify(store.status())
+
+    @app.post("/admin/rules/reload")
+    def admin_reload():
+        require_admin()
+        ok = store.reload()
+        return jsonify({"reloaded": ok, **store.status()}), (200 if ok else 422)
+
+    @app.route("/", defaults={"anything": ""}, methods=["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD"])
+    @app.route("/<path:anything>", methods=["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD"])
+    def refused(anything: str):
+        raise ApiError(403, "forbidden", f"{request.method} /{anything} is not served: the sidecar answers /search, "
+                                         "/rerank, /healthz, /readyz, /metrics, /admin/rules and proxies only "
+                                         "GET|POST /<index>/_search to OpenSearch")
+
+    return app

@@ -1,0 +1,26 @@
+"""JSON error bodies for every failure: never an HTML page, never a stack trace."""
+from __future__ import annotations
+
+from typing import Any
+
+from flask import jsonify
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, kind: str, message: str, field: str | None = None):
+        super().__init__(message)
+        self.status, self.kind, self.message, self.field = status, kind, message, field
+
+
+def field_of(message: str) -> str | None:
+    """Validation messages start with the field they are about ('size: must be ...')."""
+    head = message.split(":", 1)[0]
+    return head if head and " " not in head else None
+
+
+def error_response(status: int, kind: str, message: str, field: str | None = None, **extra: Any):
+    body: dict[str, Any] = {"error": {"type": kind, "message": message, "status": status}}
+    if field:
+        body["error"]["field"] = field
+    body["error"].update(extra)
+    return jsonify(body), status
