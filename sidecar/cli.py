@@ -49,17 +49,21 @@ def cmd_index(args: argparse.Namespace) -> int:
 def cmd_rerank(args: argparse.Namespace) -> int:
     from .rerank import rerank
 
-    rules = None
-    if args.rules:
-        from .rules import load_rules_dir
+    from .rules import RuleLoadError, load_rules_dir
 
-        rules = load_rules_dir(Path(args.rules)).by_id
     try:
         raw = sys.stdin.read() if args.input == "-" else Path(args.input).read_text(encoding="utf-8")
         request = json.loads(raw)
     except json.JSONDecodeError as exc:
         print(f"error: request is not valid JSON: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    rules = None
+    if isinstance(request, dict) and isinstance(request.get("rule"), str):  # a rule id: load the rule set
+        try:
+            rules = load_rules_dir(Path(args.rules)).by_id
+        except RuleLoadError as exc:
+            print(f"error: rule set {args.rules} is invalid:\n" + "\n".join(f"  {e}" for e in exc.errors), file=sys.stderr)
+            return EXIT_USAGE
     try:
         response = rerank(request, rules)
     except ValueError as exc:
@@ -184,7 +188,8 @@ def build_parser() -> argparse.ArgumentParser:
                                     "Invalid input prints the reason and exits with status 2.",
                         epilog="example: echo '{\"candidates\": [...], \"rule\": \"default\"}' | sidecar rerank --rules query_rules")
     rr.add_argument("input", nargs="?", default="-", help="request file (default: stdin)")
-    rr.add_argument("--rules", metavar="DIR", help="rule directory, to refer to rules by id")
+    rr.add_argument("--rules", metavar="DIR", default=config.default("rules"),
+                    help="rule directory, for rules given by id (default: %(default)s)")
     rr.add_argument("--pretty", action="store_true", help="indent the JSON output")
     rr.set_defaults(func=cmd_rerank)
 

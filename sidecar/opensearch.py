@@ -13,7 +13,7 @@ MAPPINGS_DIR = Path(__file__).resolve().parent.parent / "mappings"
 def make_client(url: str, timeout: float = 10.0) -> OpenSearch:
     """A client for one cluster URL; no automatic retries (callers decide what a retry means)."""
     return OpenSearch(hosts=[url], timeout=timeout, max_retries=0, retry_on_timeout=False,
-                      http_compress=False)
+                      http_compress=False, pool_maxsize=16)  # one connection per gunicorn thread and more
 
 
 def load_mapping(name: str) -> dict[str, Any]:

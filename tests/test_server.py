@@ -1,0 +1,307 @@
+"""The HTTP API, against the embedded memory backend and against the real OpenSearch."""
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from conftest import ROOT, run_cli
+from sidecar.config import Config
+from sidecar.server import create_app
+
+DEMO_CATALOG = ROOT / "demo" / "catalog.jsonl"
+DEMO_VECTORS = ROOT / "demo" / "vectors.npy"
+DEMO_INDEX = "test-sidecar-demo"
+TOKEN = "s3cret"
+
+
+def make_cfg(**kw) -> Config:
+    base = dict(catalog=str(DEMO_CATALOG), vectors=str(DEMO_VECTORS), rules=str(ROOT / "query_rules"),
+                admin_token=TOKEN, rules_poll_seconds=0)
+    base.update(kw)
+    return Config.load(environ={}, **base)
+
+
+@pytest.fixture(scope="module")
+def demo_index(os_client, os_url):
+    res = run_cli("index", "--catalog", str(DEMO_CATALOG), "--vectors", str(DEMO_VECTORS), "--index", DEMO_INDEX,
+                  "--recreate", "--url", os_url, "--quiet")
+    assert res.returncode == 0, res.stderr
+    yield DEMO_INDEX
+    os_client.indices.delete(index=DEMO_INDEX, ignore_unavailable=True)
+
+
+@pytest.fixture(scope="module", params=["memory", "opensearch"])
+def client(request):
+    if request.param == "memory":
+        app = create_app(make_cfg(backend="memory"))
+    else:
+        url = request.getfixturevalue("os_url")
+        request.getfixturevalue("demo_index")
+        app = create_app(make_cfg(backend="opensearch", opensearch_url=url, index=DEMO_INDEX))
+    return app.test_client()
+
+
+def post(client, path, body, **kw):
+    return client.post(path, data=json.dumps(body), content_type="application/json", **kw)
+
+
+demo_rows = [json.loads(line) for line in DEMO_CATALOG.read_text().splitlines()]
+demo_vecs = np.load(DEMO_VECTORS).astype(np.float32)
+
+
+# --- /search ----------------------------------------------------------------------------------
+
+def test_search_bm25_matches_a_rule_and_diversifies(client):
+    r = post(client, "/search", {"q": "black jacket", "size": 10, "explain": True})
+    assert r.status_code == 200, r.json
+    body = r.json
+    assert body["rule"] == "default" and body["rule_match"] == "default" and body["mode"] == "bm25"
+    assert len(body["hits"]) == 10
+    assert all("jacket" in h["fields"]["title"].lower() or "black" in h["fields"]["title"].lower() for h in body["hits"])
+    assert {"retrieval_ms", "rerank_ms", "total_ms"} <= set(body["timings"])
+    assert "backend_took_ms" in body
+    assert all("original_rank" in h["explanation"] and "reason" in h["explanation"] for h in body["hits"])
+
+
+def test_default_rule_lowers_brand_concentration(client):
+    """'puma tshirt' retrieves Puma first (10 of 10 unreranked); the default rule spreads brands."""
+    def top_brand_count(resp):
+        brands = [h["fields"]["brand"] for h in resp["hits"]]
+        return max(brands.count(b) for b in brands)
+
+    base = post(client, "/search", {"q": "puma tshirt", "size": 10, "rule": "none"}).json
+    ranked = post(client, "/search", {"q": "puma tshirt", "size": 10}).json
+    assert base["rule"] is None and ranked["rule"] == "default"
+    assert top_brand_count(base) == 10
+    assert top_brand_count(ranked) <= 5
+
+
+def test_same_request_same_page_and_pages_do_not_overlap(client):
+    req = {"q": "shoes", "size": 10, "like": demo_rows[10]["id"], "mode": "hybrid"}
+    p1 = post(client, "/search", req).json
+    assert post(client, "/search", req).json["hits"] == p1["hits"]
+    p2 = post(client, "/search", {**req, "from": 10}).json
+    ids1, ids2 = [h["id"] for h in p1["hits"]], [h["id"] for h in p2["hits"]]
+    assert len(ids2) == 10 and not set(ids1) & set(ids2)
+    both = post(client, "/search", {**req, "size": 20}).json
+    assert [h["id"] for h in both["hits"]] == ids1 + ids2
+    assert p1["rule"] == "broad-mmr" and p1["rule_match"] == "exact"
+
+
+def test_knn_with_vector_and_like(client):
+    i = 2  # a watch
+    r = post(client, "/search", {"vector": demo_vecs[i].tolist(), "size": 5, "rule": "none"}).json
+    assert r["mode"] == "knn" and r["hits"][0]["id"] == demo_rows[i]["id"]
+    r2 = post(client, "/search", {"like": demo_rows[i]["id"], "size": 5, "rule": "none"}).json
+    assert [h["id"] for h in r2["hits"]] == [h["id"] for h in r["hits"]]
+
+
+def test_filters_term_terms_range(client):
+    r = post(client, "/search", {"q": "shirt", "size": 20, "filters": {"gender": "Men", "brand": ["Puma", "Nike"],
+                                                                       "price": {"gte": 100, "lte": 900}}}).json
+    assert r["hits"]
+    for h in r["hits"]:
+        f = h["fields"]
+        assert f["gender"] == "Men" and f["brand"] in ("Puma", "Nike") and 100 <= f["price"] <= 900
+    r = post(client, "/search", {"q": "shirt", "filters": {"listed_at": {"gte": "2026-09-01"}}}).json
+    assert r["hits"] and all(h["fields"]["listed_at"] >= "2026-09-01" for h in r["hits"])
+
+
+def test_overrides_and_explicit_rule(client):
+    """Overrides go through the same validation; null removes a key (here the dedup agent)."""
+    only_min = {"lambda": 0, "dedup": None,
+                "constraints": [{"field": "condition", "values": ["used", "refurbished"], "min": 0.1}]}
+    r = post(client, "/search", {"q": "watch", "size": 10, "rule": "watches-preowned", "overrides": only_min,
+                                 "explain": True}).json
+    assert r["rule"] == "watches-preowned"
+    # lambda 0, min 0.1: by rank 10 at least one pre-owned watch, placed by the agent at rank 10
+    # at the latest (deviance 0.1 with 9 placed), or earlier by score.
+    preowned = [h for h in r["hits"] if h["fields"]["condition"] in ("used", "refurbished")]
+    assert preowned
+    if r["hits"][9] in preowned and len(preowned) == 1:
+        assert r["hits"][9]["explanation"]["reason"]["type"] == "constraint"
+
+
+@pytest.mark.parametrize("body, status, field", [
+    ({"q": "x", "size": "ten"}, 400, "size"),
+    ({"q": "x", "size": 0}, 400, "size"),
+    ({"q": "x", "from": -1}, 400, "from"),
+    ({"q": "x", "colour": "red"}, 400, "colour"),
+    ({"q": "x", "mode": "fuzzy"}, 400, "mode"),
+    ({"mode": "knn", "q": "x"}, 400, "vector"),
+    ({"q": "x", "vector": ["a"]}, 400, "vector"),
+    ({"q": "x", "like": "no-such-id"}, 400, "like"),
+    ({"q": "x", "filters": {"brnd": "Nike"}}, 400, "filters.brnd"),
+    ({"q": "x", "filters": {"price": {"between": 1}}}, 400, "filters.price"),
+    ({"q": "x", "rule": "nope"}, 400, "rule"),
+    ({"q": "x", "overrides": {"lambda": -1}}, 400, "overrides"),
+    ({"q": "x", "from": 990, "size": 20}, 400, "from"),
+    ({"q": 5}, 400, "q"),
+])
+def test_invalid_requests_name_the_field(client, body, status, field):
+    r = post(client, "/search", body)
+    assert r.status_code == status
+    assert r.json["error"]["field"] == field, r.json
+
+
+def test_malformed_json_and_body_too_large(client):
+    r = client.post("/search", data="{not json", content_type="application/json")
+    assert r.status_code == 400 and r.json["error"]["type"] == "malformed_json"
+    r = client.post("/search", data=json.dumps({"q": "x" * 2_000_000}), content_type="application/json")
+    assert r.status_code == 413 and r.json["error"]["type"] == "body_too_large"
+
+
+# --- /rerank and the CLI ------------------------------------------------------------------------
+
+def test_rerank_endpoint_and_cli_give_the_same_answer(client):
+    req = {"candidates": [{"id": f"s{i}", "score": 2 - i / 1000, "fields": {"brand": "Sony"}} for i in range(20)]
+           + [{"id": f"p{i}", "score": 1 - i / 1000, "fields": {"brand": "Panasonic"}} for i in range(20)],
+           "rule": {"id": "paper", "lambda": 0, "constraints": [{"field": "brand", "value": "Panasonic", "min": 0.1}]},
+           "size": 20, "explain": True}
+    r = post(client, "/rerank", req)
+    assert r.status_code == 200
+    assert [h["rank"] for h in r.json["hits"] if h["id"].startswith("p")] == [10, 20]
+    cli = run_cli("rerank", stdin=json.dumps(req))
+    assert cli.returncode == 0 and json.loads(cli.stdout) == r.json
+    by_id = post(client, "/rerank", {**req, "rule": "default"})
+    assert by_id.status_code == 200 and by_id.json["rule"] == "default"
+
+
+def test_rerank_errors(client):
+    r = post(client, "/rerank", {"candidates": [{"id": "a", "score": "high"}], "rule": "default"})
+    assert r.status_code == 400 and "'score' must be a finite number" in r.json["error"]["message"]
+    cli = run_cli("rerank", stdin=json.dumps({"candidates": [{"score": 1}], "rule": "default"}), )
+    assert cli.returncode == 2 and "missing or invalid 'id'" in cli.stderr
+
+
+# --- health, metrics, admin ---------------------------------------------------------------------
+
+def test_health_ready_metrics(client):
+    assert client.get("/healthz").json == {"status": "ok"}
+    ready = client.get("/readyz")
+    assert ready.status_code == 200 and ready.json["ready"] is True
+    post(client, "/search", {"q": "black jacket"})
+    text = client.get("/metrics").get_data(as_text=True)
+    assert 'sidecar_requests_total{endpoint="/search",rule="default",status="200"}' in text
+    assert "sidecar_rerank_seconds_bucket" in text and "sidecar_request_seconds_bucket" in text
+
+
+def test_admin_needs_the_token(client):
+    assert client.get("/admin/rules").status_code == 401
+    assert client.get("/admin/rules", headers={"Authorization": "Bearer wrong"}).status_code == 401
+    r = client.get("/admin/rules", headers={"Authorization": f"Bearer {TOKEN}"})
+    assert r.status_code == 200 and r.json["rules"] == 5 and r.json["last_error"] == []
+    assert client.post("/admin/rules/reload").status_code == 401
+    r = client.post("/admin/rules/reload", headers={"Authorization": f"Bearer {TOKEN}"})
+    assert r.status_code == 200 and r.json["reloaded"] is True
+
+
+def test_admin_reload_rejects_a_broken_edit_and_keeps_serving(tmp_path):
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "a.yaml").write_text((ROOT / "query_rules" / "00-default.yaml").read_text())
+    app = create_app(make_cfg(backend="memory", rules=str(rules)))
+    c = app.test_client()
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    (rules / "a.yaml").write_text("rules:\n  - id: default\n    match: {default: true}\n    lamda: 1\n")
+    r = c.post("/admin/rules/reload", headers=auth)
+    assert r.status_code == 422 and "unknown key 'lamda'" in r.json["last_error"][0]
+    assert r.json["last_error"][0].startswith(f"{rules}/a.yaml:4:")
+    assert post(c, "/search", {"q": "black jacket"}).json["rule"] == "default"  # last good set serves on
+    metrics = c.get("/metrics").get_data(as_text=True)
+    assert 'sidecar_rule_reloads_total{outcome="rejected"} 1.0' in metrics
+
+
+# --- the proxy ---------------------------------------------------------------------------------
+
+def test_proxy_reranks_in_opensearch_shape(os_url, demo_index):
+    c = create_app(make_cfg(backend="opensearch", opensearch_url=os_url, index=demo_index)).test_client()
+    body = {"size": 10, "query": {"match": {"title": "black jacket"}}, "ext": {"rerank": {"rule": "default"}}}
+    r = post(c, f"/{demo_index}/_search", body)
+    assert r.status_code == 200, r.json
+    hits = r.json["hits"]["hits"]
+    assert len(hits) == 10 and {"_id", "_source", "_score", "_rerank"} <= set(hits[0])
+    assert [h["_rerank"]["rank"] for h in hits] == list(range(1, 11))
+    assert "vector" not in hits[0]["_source"]
+    assert r.json["_rerank"]["rule"] == "default" and r.json["_rerank"]["window"] == 200
+    plain = post(c, f"/{demo_index}/_search", {"size": 3, "query": {"match": {"title": "black jacket"}}})
+    assert plain.status_code == 200 and "_rerank" not in plain.json["hits"]["hits"][0]
+    get = c.open(f"/{demo_index}/_search", method="GET", data=json.dumps(body), content_type="application/json")
+    assert get.status_code == 200 and len(get.json["hits"]["hits"]) == 10
+    missing = post(c, "/no-such-index/_search", {"query": {"match_all": {}}})
+    assert missing.status_code == 404  # OpenSearch's own answer passes through
+
+
+@pytest.mark.parametrize("method, path", [
+    ("DELETE", f"/{DEMO_INDEX}"), ("POST", "/_bulk"), ("POST", f"/{DEMO_INDEX}/_bulk"),
+    ("PUT", f"/{DEMO_INDEX}/_doc/1"), ("POST", f"/{DEMO_INDEX}/_doc"), ("POST", f"/{DEMO_INDEX}/_delete_by_query"),
+    ("GET", "/_cluster/health"), ("PUT", "/_cluster/settings"), ("PUT", f"/{DEMO_INDEX}/_settings"),
+    ("DELETE", f"/{DEMO_INDEX}/_search"), ("PUT", f"/{DEMO_INDEX}/_search"), ("POST", "/_search/scroll"),
+    ("GET", "/_cat/indices"), ("POST", f"/{DEMO_INDEX}/_update/1"), ("GET", "/_all/_settings"),
+])
+def test_proxy_refuses_everything_but_search(os_client, demo_index, method, path):
+    c = create_app(make_cfg(backend="opensearch", opensearch_url="http://127.0.0.1:9200", index=demo_index)).test_client()
+    before = os_client.count(index=demo_index)["count"]
+    r = c.open(path, method=method, data=json.dumps({"query": {"match_all": {}}}), content_type="application/json")
+    assert r.status_code in (403, 405), (method, path, r.status_code)
+    assert r.json["error"]["type"] in ("forbidden", "method_not_allowed")
+    assert os_client.indices.exists(index=demo_index)
+    assert os_client.count(index=demo_index)["count"] == before
+
+
+# --- backend failures ----------------------------------------------------------------------------
+
+def test_backend_down_is_a_prompt_503():
+    c = create_app(make_cfg(backend="opensearch", opensearch_url="http://127.0.0.1:9", index="x")).test_client()
+    t0 = time.perf_counter()
+    r = post(c, "/search", {"q": "black jacket"})
+    assert r.status_code == 503 and r.json["error"]["type"] == "backend_unavailable"
+    assert time.perf_counter() - t0 < 2
+    assert c.get("/readyz").status_code == 503
+
+
+def test_backend_slow_is_a_504_within_the_timeout():
+    """A listener that accepts and never answers stands in for a hung OpenSearch."""
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(16)
+    conns = []
+    stop = threading.Event()
+
+    def accept():
+        srv.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                conns.append(srv.accept()[0])
+            except OSError:
+                pass
+
+    t = threading.Thread(target=accept, daemon=True)
+    t.start()
+    try:
+        port = srv.getsockname()[1]
+        c = create_app(make_cfg(backend="opensearch", opensearch_url=f"http://127.0.0.1:{port}", index="x",
+                                backend_timeout=0.5)).test_client()
+        t0 = time.perf_counter()
+        r = post(c, "/search", {"q": "black jacket"})
+        elapsed = time.perf_counter() - t0
+        assert r.status_code == 504 and r.json["error"]["type"] == "backend_timeout"
+        assert elapsed < 2.0
+        assert 'sidecar_backend_errors_total{kind="timeout"} 1.0' in c.get("/metrics").get_data(as_text=True)
+    finally:
+        stop.set()
+        t.join()
+        for s in conns:
+            s.close()
+        srv.close()
+
+
+def test_unknown_route_and_method_are_json():
+    c = create_app(make_cfg(backend="memory")).test_client()
+    r = c.get("/search")
+    assert r.status_code in (403, 405) and "error" in r.json
