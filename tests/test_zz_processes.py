@@ -1,0 +1,131 @@
+"""Whole processes, as a user runs them: the README demo, gunicorn, and OpenSearch going away.
+
+Named to run last: the outage test stops the real OpenSearch and starts it again.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from conftest import ROOT, run_cli
+
+SIDECAR = str(Path(sys.executable).parent / "sidecar")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start(cmd: list[str], port: int, env: dict | None = None, timeout: float = 90) -> subprocess.Popen:
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env={**os.environ, **(env or {})}, start_new_session=True)
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"{cmd} exited with {proc.returncode}:\n{proc.stdout.read()}")
+        try:
+            if requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1).ok:
+                return proc
+        except requests.RequestException:
+            time.sleep(0.3)
+    stop(proc)
+    raise AssertionError(f"{cmd} did not come up on port {port} within {timeout}s")
+
+
+def stop(proc: subprocess.Popen) -> str:
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        pass
+    try:
+        out, _ = proc.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, _ = proc.communicate()
+    return out or ""
+
+
+def test_readme_demo_command_serves_the_demo_catalog():
+    port = free_port()
+    proc = start(["scripts/demo.sh", "--port", str(port)], port)
+    try:
+        r = requests.post(f"http://127.0.0.1:{port}/search", json={"q": "black jacket", "explain": True}, timeout=10)
+        assert r.status_code == 200
+        body = r.json()
+        assert body["rule"] == "default" and len(body["hits"]) == 20
+        assert all("reason" in h["explanation"] for h in body["hits"])
+        ready = requests.get(f"http://127.0.0.1:{port}/readyz", timeout=5)
+        assert ready.status_code == 200 and ready.json()["backend"] == "memory"
+    finally:
+        log = stop(proc)
+    assert "POST /search -> 200" in log
+
+
+def test_gunicorn_two_workers_against_opensearch(os_url, os_client):
+    index = "test-gunicorn"
+    res = run_cli("index", "--catalog", str(ROOT / "demo" / "catalog.jsonl"), "--vectors", str(ROOT / "demo" / "vectors.npy"),
+                  "--index", index, "--recreate", "--url", os_url, "--quiet")
+    assert res.returncode == 0, res.stderr
+    port = free_port()
+    proc = start([SIDECAR, "serve", "--backend", "opensearch", "--url", os_url, "--index", index,
+                  "--port", str(port), "--workers", "2"], port)
+    try:
+        for i in range(20):
+            r = requests.post(f"http://127.0.0.1:{port}/search",
+                              json={"q": "shoes", "like": "15970", "size": 10, "from": 10 * (i % 2)}, timeout=10)
+            assert r.status_code == 200, r.text
+            assert r.json()["rule"] == "broad-mmr"
+        assert requests.get(f"http://127.0.0.1:{port}/readyz", timeout=5).json()["ready"] is True
+        metrics = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+        assert "sidecar_requests_total" in metrics
+    finally:
+        log = stop(proc)
+        os_client.indices.delete(index=index, ignore_unavailable=True)
+    assert "Booting worker" in log and log.count("Booting worker") >= 2
+
+
+def test_opensearch_stopped_mid_test_gives_503_then_recovers(os_url, os_client):
+    """Stop the real node with the project's script: prompt 503s, not hangs; back after restart."""
+    from sidecar.config import Config
+    from sidecar.server import create_app
+
+    index = "test-outage"
+    res = run_cli("index", "--catalog", str(ROOT / "demo" / "catalog.jsonl"), "--index", index, "--recreate",
+                  "--url", os_url, "--quiet")
+    assert res.returncode == 0, res.stderr
+    cfg = Config.load(environ={}, backend="opensearch", opensearch_url=os_url, index=index, rules=str(ROOT / "query_rules"),
+                      rules_poll_seconds=0)
+    c = create_app(cfg).test_client()
+    q = {"q": "black jacket", "size": 5}
+    assert c.post("/search", json=q).status_code == 200
+    script = ROOT / "scripts" / "opensearch.sh"
+    subprocess.run([str(script), "stop"], check=True, timeout=120)
+    try:
+        t0 = time.perf_counter()
+        r = c.post("/search", json=q)
+        assert r.status_code == 503, r.json
+        assert r.json["error"]["type"] == "backend_unavailable"
+        assert time.perf_counter() - t0 < cfg.backend_timeout + 1
+        assert c.get("/readyz").status_code == 503
+        assert c.get("/healthz").status_code == 200  # the process itself is fine
+    finally:
+        subprocess.run([str(script), "start"], check=True, timeout=300)
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        r = c.post("/search", json=q)
+        if r.status_code == 200:
+            break
+        time.sleep(1)
+    assert r.status_code == 200 and len(r.json["hits"]) == 5
+    os_client.indices.delete(index=index, ignore_unavailable=True)
