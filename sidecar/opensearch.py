@@ -5,15 +5,31 @@ import json
 from pathlib import Path
 from typing import Any
 
+import orjson
 from opensearchpy import OpenSearch
+from opensearchpy.serializer import JSONSerializer
 
 MAPPINGS_DIR = Path(__file__).resolve().parent.parent / "mappings"
+
+
+class FastJSONSerializer(JSONSerializer):
+    """Responses decoded with orjson: a hybrid window of 2 x 200 hits is ~250 KB of JSON, and
+    the stdlib decoder spends ~5 ms of a ~20 ms search on it on a 2-core machine."""
+
+    def loads(self, s: str) -> Any:
+        return orjson.loads(s)
+
+    def dumps(self, data: Any) -> str:
+        if isinstance(data, str):
+            return data
+        return orjson.dumps(data, default=self.default, option=orjson.OPT_SERIALIZE_NUMPY).decode()
 
 
 def make_client(url: str, timeout: float = 10.0) -> OpenSearch:
     """A client for one cluster URL; no automatic retries (callers decide what a retry means)."""
     return OpenSearch(hosts=[url], timeout=timeout, max_retries=0, retry_on_timeout=False,
-                      http_compress=False, pool_maxsize=16)  # one connection per gunicorn thread and more
+                      http_compress=False, pool_maxsize=16,
+                      serializer=FastJSONSerializer())  # one connection per gunicorn thread and more
 
 
 def load_mapping(name: str) -> dict[str, Any]:

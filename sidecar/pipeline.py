@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from .rerank import rerank_candidates, validate_candidates
+from .rerank import rerank_candidates
 from .rerank.rule import Rule, parse_rule
 from .retrieval import MODES, Backend, NotFound, RetrievalRequest
 from .retrieval.filters import validate_filters
@@ -43,9 +43,14 @@ def _int(body: dict[str, Any], key: str, default: int, lo: int) -> int:
 
 
 def parse_vector(value: Any, key: str = "vector") -> np.ndarray:
-    if not isinstance(value, list) or not value or not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in value):
+    if not isinstance(value, list) or not value:
         raise ValueError(f"{key}: must be a non-empty list of numbers")
-    arr = np.asarray(value, dtype=np.float32)
+    try:
+        arr = np.asarray(value, dtype=np.float32)
+    except (TypeError, ValueError):
+        arr = None
+    if arr is None or arr.ndim != 1 or any(isinstance(x, bool) for x in value[:1]):
+        raise ValueError(f"{key}: must be a non-empty list of numbers")
     if not np.all(np.isfinite(arr)):
         raise ValueError(f"{key}: must contain finite numbers only")
     return arr
@@ -132,7 +137,8 @@ def run_search(body: Any, backend: Backend, ruleset: RuleSet, max_window: int,
     cands = retrieved.candidates
     by_id = {c["id"]: (i, c) for i, c in enumerate(cands)}
     if rule is not None and cands:
-        reranked = rerank_candidates(validate_candidates(cands), rule, size=frm + size, explain=explain,
+        # backend output is trusted (unique ids, finite scores): no per-candidate re-validation
+        reranked = rerank_candidates(cands, rule, size=frm + size, explain=explain,
                                      query_vector=vector if mode != "bm25" else None)
         placed = reranked["hits"]
     else:

@@ -69,41 +69,46 @@ class OpenSearchBackend:
             query = {"knn": {"vector": knn}}
         return {"size": req.window, "_source": source, "query": query, "track_total_hits": False}
 
-    def _candidates(self, hits: list[dict[str, Any]], with_vectors: bool) -> list[dict[str, Any]]:
-        out = []
-        for h in hits:
-            src = h.get("_source", {})
-            c = {"id": h["_id"], "score": float(h["_score"] or 0.0),
-                 "fields": {k: v for k, v in src.items() if k not in ("minhash", "vector")}}
-            if src.get("title") is not None:
-                c["title"] = src["title"]
-            if src.get("minhash") is not None:
-                c["signature"] = src["minhash"]
-            if with_vectors and src.get("vector") is not None:
-                c["vector"] = src["vector"]
-            out.append(c)
-        return out
+    @staticmethod
+    def _candidate(h: dict[str, Any], with_vectors: bool) -> dict[str, Any]:
+        """A hit as a candidate; its _source becomes ``fields`` in place (no copy per hit)."""
+        src = h.get("_source") or {}
+        c = {"id": h["_id"], "score": float(h["_score"] or 0.0), "fields": src}
+        sig = src.pop("minhash", None)
+        vec = src.pop("vector", None)
+        if sig is not None:
+            c["signature"] = sig
+        if with_vectors and vec is not None:
+            c["vector"] = vec
+        if src.get("title") is not None:
+            c["title"] = src["title"]
+        return c
 
     def retrieve(self, req: RetrievalRequest) -> Retrieved:
         try:
             if req.mode in ("bm25", "knn"):
                 resp = call(self.client.search, index=self.index, body=self._body(req, req.mode),
                             request_timeout=self.timeout)
-                return Retrieved(self._candidates(resp["hits"]["hits"], req.with_vectors), float(resp.get("took", 0)))
+                return Retrieved([self._candidate(h, req.with_vectors) for h in resp["hits"]["hits"]],
+                                 float(resp.get("took", 0)))
             lines: list[dict[str, Any]] = []
             for mode in ("bm25", "knn"):
                 lines += [{"index": self.index}, self._body(req, mode)]
             resp = call(self.client.msearch, body=lines, request_timeout=self.timeout)
         except TransportError as exc:
             raise BackendUnavailable(f"OpenSearch error {exc.status_code}: {exc.error}") from None
-        by_id: dict[str, dict[str, Any]] = {}
+        hit_of: dict[str, dict[str, Any]] = {}
         lists = []
         for r in resp["responses"]:
             if "error" in r:
                 raise BackendUnavailable(f"OpenSearch error: {r['error']}")
-            cands = self._candidates(r["hits"]["hits"], req.with_vectors)
-            for c in cands:
-                by_id.setdefault(c["id"], c)
-            lists.append([c["id"] for c in cands])
-        fused = [{**by_id[doc_id], "score": score} for doc_id, score in rrf(lists)[: req.window]]
+            hits = r["hits"]["hits"]
+            for h in hits:
+                hit_of.setdefault(h["_id"], h)
+            lists.append([h["_id"] for h in hits])
+        fused = []  # candidates are built for the fused window only
+        for doc_id, score in rrf(lists)[: req.window]:
+            c = self._candidate(hit_of[doc_id], req.with_vectors)
+            c["score"] = score
+            fused.append(c)
         return Retrieved(fused, float(resp.get("took", 0)))
