@@ -148,6 +148,78 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_eval(args: argparse.Namespace) -> int:
+    from .evaluation.harness import STRATEGIES, Evaluator, load_queries
+    from .evaluation.report import plot, table
+    from .rules import RuleLoadError, load_rules_dir
+
+    sweep = None
+    if args.sweep:
+        param, _, values = args.sweep.partition("=")
+        if param not in ("lambda", "diversity") or not values:
+            print("error: --sweep must be lambda=v1,v2,... or diversity=v1,v2,...", file=sys.stderr)
+            return EXIT_USAGE
+        try:
+            sweep = (param, [float(v) for v in values.split(",")])
+        except ValueError:
+            print(f"error: --sweep values must be numbers: {values}", file=sys.stderr)
+            return EXIT_USAGE
+    try:
+        ruleset = load_rules_dir(Path(args.rules))
+        queries = load_queries(Path(args.queries), Path(args.query_vectors) if args.query_vectors else None)
+    except RuleLoadError as exc:
+        print("error: invalid rules:\n" + "\n".join(f"  {e}" for e in exc.errors), file=sys.stderr)
+        return EXIT_USAGE
+    except (OSError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.limit:
+        queries = queries[: args.limit]
+    vector_of = None
+    if args.backend == "memory":
+        if not args.catalog:
+            print("error: --backend memory needs --catalog (and --vectors for knn/hybrid and ILD)", file=sys.stderr)
+            return EXIT_USAGE
+        from .retrieval.memory import MemoryBackend
+
+        backend = MemoryBackend(Path(args.catalog), Path(args.vectors) if args.vectors else None)
+        if backend.vectors is not None:
+            vector_of = backend.vector_of
+    else:
+        from .opensearch import make_client
+        from .retrieval.opensearch_backend import OpenSearchBackend
+
+        backend = OpenSearchBackend(make_client(args.url, timeout=30), args.index, 30.0)
+        if args.catalog and args.vectors:
+            from .catalog import BadLine, count_lines, iter_catalog, load_vectors
+
+            vecs = load_vectors(Path(args.vectors), count_lines(Path(args.catalog)))
+            rows = {d["id"]: row for row, d in iter_catalog(Path(args.catalog)) if not isinstance(d, BadLine)}
+            vector_of = lambda doc_id: np.asarray(vecs[rows[doc_id]], dtype=np.float32)  # noqa: E731
+    import numpy as np  # noqa: F401  (used by the lambda above)
+
+    evaluator = Evaluator(backend, ruleset, args.mode, args.k, vector_of=vector_of)
+    try:
+        results = evaluator.run(queries, STRATEGIES, sweep, progress=not args.quiet)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    report = {"config": {"queries": len(queries), "mode": args.mode, "k": args.k, "backend": args.backend,
+                         "rules": args.rules, "rules_version": ruleset.version,
+                         "command": "sidecar " + " ".join(sys.argv[1:])},
+              "strategies": results}
+    if sweep:
+        report["sweep"] = {"param": sweep[0], "values": sweep[1], "strategy": "rules",
+                           "points": [f"rules[{sweep[0]}={v:g}]" for v in sweep[1]]}
+    Path(args.out).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    print(table(results, args.k))
+    print(f"\nreport written to {args.out}")
+    if args.plot:
+        plot(report, Path(args.plot))
+        print(f"plot written to {args.plot}")
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="sidecar",
@@ -209,6 +281,34 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--port", type=int, help="port (env SIDECAR_PORT, default 8080)")
     sv.add_argument("--workers", type=int, help="gunicorn workers (env SIDECAR_WORKERS, default 2)")
     sv.set_defaults(func=cmd_serve)
+
+    ev = sub.add_parser("eval", formatter_class=_fmt(), help="compare strategies: relevance against diversity",
+                        description="Run every query through retrieval and reranking exactly as the service does, once per\n"
+                                    "strategy (baseline, mmr, rules, agents, agents+dedup, agents+mmr), and report nDCG@K,\n"
+                                    "MRR, recall@K, precision@K, MAP (ranx) beside diversity: distinct brands, largest\n"
+                                    "brand and seller share, ILD, category spread, near-duplicate pairs, constraint\n"
+                                    "satisfaction and rerank time. --sweep adds the shipped rules at each value of lambda\n"
+                                    "or MMR diversity; --plot draws the relevance-diversity trade-off.",
+                        epilog="example: sidecar eval --queries ../shared/data/fashion/queries-dev.jsonl \\\n"
+                               "  --query-vectors ../shared/data/fashion/query-vectors-dev.f16.npy --backend memory \\\n"
+                               "  --catalog ../shared/data/fashion/catalog.jsonl --vectors ../shared/data/fashion/vectors-minilm.f16.npy \\\n"
+                               "  --rules query_rules --mode knn --k 10 --out report.json --plot plot.png --sweep lambda=0,0.25,0.5,1,2")
+    ev.add_argument("--queries", required=True, metavar="Q.jsonl", help="queries with judgments (queries-dev.jsonl format)")
+    ev.add_argument("--query-vectors", metavar="QV.npy", help="query vectors, row i = query i (knn and hybrid modes)")
+    ev.add_argument("--backend", choices=["memory", "opensearch"], default="memory", help="retrieval backend (default: %(default)s)")
+    ev.add_argument("--catalog", metavar="C.jsonl", help="catalog (memory backend; with --vectors also ILD on opensearch)")
+    ev.add_argument("--vectors", metavar="V.npy", help="catalog vectors")
+    ev.add_argument("--index", default=config.default("index"), help="index (opensearch backend, default: %(default)s)")
+    ev.add_argument("--url", default=config.default("opensearch_url"), help="OpenSearch URL (default: %(default)s)")
+    ev.add_argument("--rules", default=config.default("rules"), metavar="DIR", help="rule directory (default: %(default)s)")
+    ev.add_argument("--mode", choices=["bm25", "knn", "hybrid"], default="knn", help="retrieval mode (default: %(default)s)")
+    ev.add_argument("--k", type=int, default=10, help="page size K (default: %(default)s)")
+    ev.add_argument("--out", default="report.json", help="report file (default: %(default)s)")
+    ev.add_argument("--plot", metavar="PLOT.png", help="draw the trade-off plot")
+    ev.add_argument("--sweep", metavar="PARAM=V1,V2,...", help="lambda=... or diversity=... on the shipped rules")
+    ev.add_argument("--limit", type=int, help="only the first N queries")
+    ev.add_argument("--quiet", action="store_true", help="no progress bar")
+    ev.set_defaults(func=cmd_eval)
 
     ru = sub.add_parser("rules", formatter_class=_fmt(), help="check rule files, explain which rule a query gets",
                         description="Rule files (query_rules/*.yaml): see the README's rule reference.")

@@ -110,7 +110,7 @@ def test_shipped_rules_are_valid_and_cover_the_asked_cases():
     assert rs.default is not None
     d = rs.default.rule
     assert {(c.field, c.any, c.fraction) for c in d.constraints} >= {("brand", True, 0.3), ("seller", True, 0.3)}
-    assert d.dedup is not None and not d.dedup.collapse
+    assert d.dedup is not None and d.dedup.collapse  # collapse, not spreading: see 00-default.yaml
     kinds = [c for r in rules.values() for c in r.constraints]
     assert any(c.kind == "min" and c.values and "used" in c.values for c in kinds)          # pre-owned share
     assert any(c.kind == "max" and c.value is not None and not c.any for c in kinds)       # one-brand cap

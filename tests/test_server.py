@@ -78,7 +78,7 @@ def test_default_rule_lowers_brand_concentration(client):
     ranked = post(client, "/search", {"q": "puma tshirt", "size": 10}).json
     assert base["rule"] is None and ranked["rule"] == "default"
     assert top_brand_count(base) == 10
-    assert top_brand_count(ranked) <= 5
+    assert top_brand_count(ranked) <= 3  # one brand <= 30%
 
 
 def test_same_request_same_page_and_pages_do_not_overlap(client):

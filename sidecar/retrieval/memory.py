@@ -22,6 +22,7 @@ from .filters import RANGE_FIELDS, mask
 from .fusion import rrf
 
 log = logging.getLogger(__name__)
+logging.getLogger("bm25s").setLevel(logging.WARNING)  # it logs every index build at DEBUG
 FIELDS = ("title", *KEYWORD_FIELDS, "price", "listed_at")
 
 

@@ -1,0 +1,1 @@
+"""Evaluation harness: relevance against diversity, strategies compared, trade-off plots."""
