@@ -36,6 +36,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("rules_poll_seconds", "SIDECAR_RULES_POLL_SECONDS", 2.0, "how often rule files are checked for edits", float),
     Setting("decision_log", "SIDECAR_DECISION_LOG", "off", "decision log to OpenSearch: on or off"),
     Setting("decision_log_sample", "SIDECAR_DECISION_LOG_SAMPLE", 1.0, "share of requests logged (0..1)", float),
+    Setting("decision_log_index", "SIDECAR_DECISION_LOG_INDEX", "sidecar-decisions", "daily index prefix of the decision log"),
     Setting("log_level", "SIDECAR_LOG_LEVEL", "INFO", "logging level"),
 )
 BY_NAME = {s.name: s for s in SETTINGS}
@@ -59,6 +60,7 @@ class Config:
     rules_poll_seconds: float
     decision_log: str
     decision_log_sample: float
+    decision_log_index: str
     log_level: str
 
     @classmethod
@@ -74,6 +76,10 @@ class Config:
                 values[s.name] = s.kind(raw)
             except (TypeError, ValueError):
                 raise ValueError(f"{s.env}: expected {s.kind.__name__}, got {raw!r}") from None
+        if values["decision_log"] not in ("on", "off"):
+            raise ValueError(f"SIDECAR_DECISION_LOG: must be on or off, got {values['decision_log']!r}")
+        if not 0.0 <= values["decision_log_sample"] <= 1.0:
+            raise ValueError(f"SIDECAR_DECISION_LOG_SAMPLE: must be in [0, 1], got {values['decision_log_sample']}")
         if values["backend"] not in ("opensearch", "memory"):
             raise ValueError(f"SIDECAR_BACKEND: must be opensearch or memory, got {values['backend']!r}")
         return cls(**values)

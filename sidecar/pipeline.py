@@ -30,7 +30,8 @@ class SearchOutcome:
     response: dict[str, Any]
     rule: Rule | None
     candidates: list[dict[str, Any]] = field(default_factory=list)
-    placed_ids: list[str] = field(default_factory=list)
+    placed: list[dict[str, Any]] = field(default_factory=list)  # the page's placements: id, rank, original_rank
+    dedup: dict[str, Any] | None = None
 
 
 def _int(body: dict[str, Any], key: str, default: int, lo: int) -> int:
@@ -141,7 +142,9 @@ def run_search(body: Any, backend: Backend, ruleset: RuleSet, max_window: int,
         reranked = rerank_candidates(cands, rule, size=frm + size, explain=explain,
                                      query_vector=vector if mode != "bm25" else None)
         placed = reranked["hits"]
+        dedup = reranked.get("dedup")
     else:
+        dedup = None
         placed = [{"id": c["id"], "rank": i + 1, "original_rank": i + 1, "reason": {"type": "retrieval"}}
                   for i, c in enumerate(cands[: frm + size])]
     t_done = clock()
@@ -165,4 +168,4 @@ def run_search(body: Any, backend: Backend, ruleset: RuleSet, max_window: int,
                     "total_ms": round((t_done - t0) * 1000, 3)},
         "backend_took_ms": retrieved.took_ms,
     }
-    return SearchOutcome(response, rule, cands, [h["id"] for h in placed])
+    return SearchOutcome(response, rule, cands, placed[frm:frm + size], dedup)

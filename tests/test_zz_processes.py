@@ -78,8 +78,11 @@ def test_gunicorn_two_workers_against_opensearch(os_url, os_client):
                   "--index", index, "--recreate", "--url", os_url, "--quiet")
     assert res.returncode == 0, res.stderr
     port = free_port()
+    log_prefix = "test-gunicorn-log"
+    os_client.indices.delete(index=f"{log_prefix}-*", ignore_unavailable=True)
     proc = start([SIDECAR, "serve", "--backend", "opensearch", "--url", os_url, "--index", index,
-                  "--port", str(port), "--workers", "2"], port)
+                  "--port", str(port), "--workers", "2"], port,
+                 env={"SIDECAR_DECISION_LOG": "on", "SIDECAR_DECISION_LOG_INDEX": log_prefix})
     try:
         for i in range(20):
             r = requests.post(f"http://127.0.0.1:{port}/search",
@@ -90,9 +93,13 @@ def test_gunicorn_two_workers_against_opensearch(os_url, os_client):
         metrics = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
         assert "sidecar_requests_total" in metrics
     finally:
-        log = stop(proc)
+        log = stop(proc)  # SIGTERM: each worker flushes its decision log before exiting
         os_client.indices.delete(index=index, ignore_unavailable=True)
     assert "Booting worker" in log and log.count("Booting worker") >= 2
+    os_client.indices.refresh(index=f"{log_prefix}-*")
+    records = os_client.search(index=f"{log_prefix}-*", body={"size": 100, "query": {"term": {"endpoint": "search"}}})
+    assert records["hits"]["total"]["value"] == 20, "records queued at SIGTERM were not flushed"
+    os_client.indices.delete(index=f"{log_prefix}-*", ignore_unavailable=True)
 
 
 def test_opensearch_stopped_mid_test_gives_503_then_recovers(os_url, os_client):
@@ -129,3 +136,48 @@ def test_opensearch_stopped_mid_test_gives_503_then_recovers(os_url, os_client):
         time.sleep(1)
     assert r.status_code == 200 and len(r.json["hits"]) == 5
     os_client.indices.delete(index=index, ignore_unavailable=True)
+
+
+def test_decision_log_survives_opensearch_outage_and_resumes(os_url, os_client):
+    """Requests never depend on the log: with OpenSearch stopped they succeed, records are
+    dropped and counted; after the restart, writing resumes without any intervention."""
+    from sidecar.config import Config
+    from sidecar.server import create_app
+
+    prefix = "test-outage-log"
+    os_client.indices.delete(index=f"{prefix}-*", ignore_unavailable=True)
+    cfg = Config.load(environ={}, backend="memory", catalog=str(ROOT / "demo" / "catalog.jsonl"),
+                      rules=str(ROOT / "query_rules"), rules_poll_seconds=0, opensearch_url=os_url,
+                      decision_log="on", decision_log_index=prefix)
+    app = create_app(cfg)
+    c = app.test_client()
+    writer = app.extensions["sidecar"]["decision_log"]
+
+    def count() -> int:
+        os_client.indices.refresh(index=f"{prefix}-*")
+        return os_client.count(index=f"{prefix}-*")["count"]
+
+    for _ in range(3):
+        assert c.post("/search", json={"q": "black jacket"}).status_code == 200
+    assert writer.flush(30) and count() == 3
+    script = ROOT / "scripts" / "opensearch.sh"
+    subprocess.run([str(script), "stop"], check=True, timeout=120)
+    try:
+        for _ in range(5):
+            assert c.post("/search", json={"q": "black jacket"}).status_code == 200
+        assert writer.flush(30)
+        assert writer.dropped["backend"] >= 5
+        metrics = c.get("/metrics").get_data(as_text=True)
+        assert 'sidecar_decision_log_dropped_total{reason="backend"}' in metrics
+    finally:
+        subprocess.run([str(script), "start"], check=True, timeout=300)
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        c.post("/search", json={"q": "women sandals"})
+        writer.flush(15)
+        if count() > 3:
+            break
+        time.sleep(1)
+    assert count() > 3, "writing did not resume after OpenSearch came back"
+    writer.close(5)
+    os_client.indices.delete(index=f"{prefix}-*", ignore_unavailable=True)

@@ -59,6 +59,11 @@ def _count(con: Constraint, items: list[dict[str, Any]]) -> int:
     return sum(agent.has)
 
 
+def share(con: Constraint, page: list[dict[str, Any]]) -> float:
+    """The constraint's k as a share of the page (0 for an empty page)."""
+    return _count(con, page) / len(page) if page else 0.0
+
+
 def holds(con: Constraint, page: list[dict[str, Any]]) -> bool:
     """Does the constraint hold on the page: min: k >= f·K; max: k <= f·K (K = page length)."""
     k = _count(con, page)

@@ -6,6 +6,7 @@ path, 404/405 unknown route or method, 413 body too large, 503 backend down, 504
 """
 from __future__ import annotations
 
+import atexit
 import hmac
 import logging
 import time
@@ -21,8 +22,10 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from werkzeug.exceptions import HTTPException
 
 from ..config import Config
+from ..decision_log import DecisionLogWriter, build_record, error_record
 from ..pipeline import run_search
 from ..rerank import rerank
+from ..rerank.api import resolve_rule
 from ..retrieval import Backend, BackendTimeout, BackendUnavailable
 from ..rules import RuleStore
 from .errors import ApiError, error_response, field_of
@@ -55,7 +58,11 @@ def build_backend(cfg: Config) -> Backend:
     return OpenSearchBackend(make_client(cfg.opensearch_url, timeout=cfg.backend_timeout), cfg.index, cfg.backend_timeout)
 
 
-def create_app(cfg: Config | None = None, *, backend: Backend | None = None, store: RuleStore | None = None) -> Flask:
+LOGGED_ENDPOINTS = {"/search": "search", "/rerank": "rerank", "/<index>/_search": "proxy"}
+
+
+def create_app(cfg: Config | None = None, *, backend: Backend | None = None, store: RuleStore | None = None,
+               decision_log: DecisionLogWriter | None = None) -> Flask:
     cfg = cfg or Config.load()
     app = Flask("sidecar")
     app.json = OrjsonProvider(app)
@@ -65,7 +72,6 @@ def create_app(cfg: Config | None = None, *, backend: Backend | None = None, sto
     if store is None:
         store = RuleStore(Path(cfg.rules), on_reload=lambda ok: metrics.rule_reloads.labels("ok" if ok else "rejected").inc())
         store.start_polling(cfg.rules_poll_seconds)
-    app.extensions["sidecar"] = {"config": cfg, "backend": backend, "store": store, "metrics": metrics}
     _os_client: dict[str, Any] = {}
 
     def os_client():
@@ -74,6 +80,17 @@ def create_app(cfg: Config | None = None, *, backend: Backend | None = None, sto
 
             _os_client["c"] = make_client(cfg.opensearch_url, timeout=cfg.backend_timeout)
         return _os_client["c"]
+
+    if decision_log is None and cfg.decision_log == "on":
+        from ..opensearch import make_client
+
+        decision_log = DecisionLogWriter(lambda: make_client(cfg.opensearch_url, timeout=5.0),
+                                         prefix=cfg.decision_log_index, sample=cfg.decision_log_sample,
+                                         on_drop=lambda reason, n: metrics.decision_log_dropped.labels(reason).inc(n),
+                                         on_write=metrics.decision_log_written.inc)
+        atexit.register(decision_log.close, 5.0)  # flush within 5 s when the worker exits (SIGTERM)
+    app.extensions["sidecar"] = {"config": cfg, "backend": backend, "store": store, "metrics": metrics,
+                                 "decision_log": decision_log}
 
     def json_body() -> Any:
         raw = request.get_data(cache=True)
@@ -89,6 +106,7 @@ def create_app(cfg: Config | None = None, *, backend: Backend | None = None, sto
         g.t0 = time.perf_counter()
         g.request_id = request.headers.get("X-Request-Id") or uuid.uuid4().hex[:16]
         g.rule = ""
+        g.decision = None
 
     @app.after_request
     def finish(resp: Response) -> Response:
@@ -98,6 +116,15 @@ def create_app(cfg: Config | None = None, *, backend: Backend | None = None, sto
         metrics.requests.labels(endpoint, rule, str(resp.status_code)).inc()
         metrics.latency.labels(endpoint, rule).observe(elapsed)
         resp.headers["X-Request-Id"] = g.get("request_id", "")
+        if decision_log is not None and endpoint in LOGGED_ENDPOINTS:
+            record = g.get("decision")
+            if record is None and resp.status_code >= 400:
+                body = request.get_json(silent=True) if request.mimetype == "application/json" else None
+                record = error_record(endpoint=LOGGED_ENDPOINTS[endpoint], request_id=g.get("request_id", ""),
+                                      status=resp.status_code, query=(body or {}).get("q") if isinstance(body, dict) else None,
+                                      index=(request.view_args or {}).get("index"), total_ms=round(elapsed * 1000, 3))
+            if record is not None:
+                decision_log.submit(record)
         if endpoint != "/metrics":
             log.info("%s %s -> %d in %.1f ms rule=%s id=%s", request.method, request.path, resp.status_code,
                      elapsed * 1000, rule or "-", g.get("request_id", ""))
@@ -140,9 +167,16 @@ def create_app(cfg: Config | None = None, *, backend: Backend | None = None, sto
         except ValueError as exc:
             raise ApiError(400, "invalid_request", str(exc), field_of(str(exc))) from None
         g.rule = outcome.response["rule"] or "none"
-        metrics.rerank.labels(g.rule).observe(outcome.response["timings"]["rerank_ms"] / 1000)
-        outcome.response["request_id"] = g.request_id
-        return jsonify(outcome.response)
+        r = outcome.response
+        metrics.rerank.labels(g.rule).observe(r["timings"]["rerank_ms"] / 1000)
+        r["request_id"] = g.request_id
+        if decision_log is not None:
+            g.decision = build_record(endpoint="search", request_id=g.request_id, query=body.get("q"), rule=outcome.rule,
+                                      how=r["rule_match"], mode=r["mode"], window=r["window"], frm=r["from"],
+                                      size=r["size"], candidates=outcome.candidates, hits=outcome.placed,
+                                      dedup=outcome.dedup, timings=r["timings"], took_ms=r["backend_took_ms"],
+                                      index=cfg.index if cfg.backend == "opensearch" else None)
+        return jsonify(r)
 
     @app.post("/rerank")
     def rerank_endpoint():
@@ -153,7 +187,16 @@ def create_app(cfg: Config | None = None, *, backend: Backend | None = None, sto
         except ValueError as exc:
             raise ApiError(400, "invalid_request", str(exc), field_of(str(exc))) from None
         g.rule = resp["rule"]
-        metrics.rerank.labels(g.rule).observe(time.perf_counter() - t0)
+        elapsed = time.perf_counter() - t0
+        metrics.rerank.labels(g.rule).observe(elapsed)
+        if decision_log is not None:
+            cands = [{"id": str(c["id"]), "fields": c.get("fields", {})} for c in body["candidates"]]
+            g.decision = build_record(endpoint="rerank", request_id=g.request_id, query=None,
+                                      rule=resolve_rule(body["rule"], store.current.by_id), how="explicit", mode=None,
+                                      window=len(cands), frm=0, size=len(resp["hits"]), candidates=cands,
+                                      hits=resp["hits"], dedup=resp.get("dedup"),
+                                      timings={"rerank_ms": round(elapsed * 1000, 3), "total_ms": round(elapsed * 1000, 3)},
+                                      took_ms=None, index=None)
         return jsonify(resp)
 
     @app.route("/<index>/_search", methods=["GET", "POST"])
@@ -162,17 +205,23 @@ def create_app(cfg: Config | None = None, *, backend: Backend | None = None, sto
             raise ApiError(403, "forbidden", f"only GET|POST /<index>/_search is proxied, not /{index}/_search")
         body = json_body()
         try:
-            resp, rule_id, rerank_s = proxy_search(os_client(), index, body, store.current, cfg)
+            po = proxy_search(os_client(), index, body, store.current, cfg)
         except ValueError as exc:
             raise ApiError(400, "invalid_request", str(exc), field_of(str(exc))) from None
         except TransportError as exc:
             if isinstance(exc.status_code, int):
                 return jsonify({"error": exc.error, "status": exc.status_code, "info": exc.info}), exc.status_code
             raise
-        g.rule = rule_id or "none"
-        if rule_id:
-            metrics.rerank.labels(g.rule).observe(rerank_s)
-        return jsonify(resp)
+        g.rule = po.rule.id if po.rule else "none"
+        if po.rule:
+            metrics.rerank.labels(g.rule).observe(po.rerank_seconds)
+        if decision_log is not None:
+            ms = round(po.rerank_seconds * 1000, 3)
+            g.decision = build_record(endpoint="proxy", request_id=g.request_id, query=po.query, rule=po.rule,
+                                      how="explicit" if po.rule else None, mode="dsl", window=po.window, frm=po.frm,
+                                      size=po.size, candidates=po.candidates, hits=po.placed, dedup=po.dedup,
+                                      timings={"rerank_ms": ms}, took_ms=float(po.response.get("took", 0)), index=index)
+        return jsonify(po.response)
 
     @app.get("/healthz")
     def healthz():

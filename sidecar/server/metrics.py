@@ -18,3 +18,7 @@ class Metrics:
         self.backend_errors = Counter("sidecar_backend_errors_total", "retrieval backend failures", ["kind"],
                                       registry=self.registry)
         self.rule_reloads = Counter("sidecar_rule_reloads_total", "rule reloads", ["outcome"], registry=self.registry)
+        self.decision_log_dropped = Counter("sidecar_decision_log_dropped_total", "decision records dropped",
+                                            ["reason"], registry=self.registry)
+        self.decision_log_written = Counter("sidecar_decision_log_written_total", "decision records written",
+                                            registry=self.registry)

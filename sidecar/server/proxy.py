@@ -8,6 +8,7 @@ forwards the search, reranks the hits once and returns the page asked for, each 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass, field
 from typing import Any
 
 from opensearchpy import OpenSearch
@@ -15,14 +16,29 @@ from opensearchpy import OpenSearch
 from ..config import Config
 from ..pipeline import apply_overrides, choose_rule
 from ..rerank import rerank_candidates, validate_candidates
+from ..rerank.rule import Rule
 from ..retrieval.opensearch_backend import call
 from ..rules import RuleSet
 
 RERANK_KEYS = frozenset({"rule", "query", "overrides", "explain"})
 
 
-def proxy_search(client: OpenSearch, index: str, body: Any, ruleset: RuleSet, cfg: Config) -> tuple[dict, str | None, float]:
-    """(response, rule id or None, rerank seconds). ValueError -> 400; TransportError passes through."""
+@dataclass
+class ProxyOutcome:
+    response: dict[str, Any]
+    rule: Rule | None = None
+    rerank_seconds: float = 0.0
+    candidates: list[dict[str, Any]] = field(default_factory=list)
+    placed: list[dict[str, Any]] = field(default_factory=list)
+    dedup: dict[str, Any] | None = None
+    window: int | None = None
+    frm: int = 0
+    size: int = 10
+    query: str | None = None
+
+
+def proxy_search(client: OpenSearch, index: str, body: Any, ruleset: RuleSet, cfg: Config) -> ProxyOutcome:
+    """Forward one _search, reranked when ext.rerank asks. ValueError -> 400; TransportError passes through."""
     if not isinstance(body, dict):
         raise ValueError("body: must be a JSON object (OpenSearch query DSL)")
     body = dict(body)
@@ -31,7 +47,7 @@ def proxy_search(client: OpenSearch, index: str, body: Any, ruleset: RuleSet, cf
     if ext:
         body["ext"] = ext
     if spec is None:
-        return call(client.search, index=index, body=body, request_timeout=cfg.backend_timeout), None, 0.0
+        return ProxyOutcome(call(client.search, index=index, body=body, request_timeout=cfg.backend_timeout))
     if not isinstance(spec, dict):
         raise ValueError("ext.rerank: must be an object")
     unknown = sorted(set(spec) - RERANK_KEYS)
@@ -44,7 +60,7 @@ def proxy_search(client: OpenSearch, index: str, body: Any, ruleset: RuleSet, cf
     rule, _ = choose_rule(ruleset, spec.get("rule"), str(spec.get("query") or ""), {})
     rule = apply_overrides(rule, spec.get("overrides"))
     if rule is None:
-        return call(client.search, index=index, body=body, request_timeout=cfg.backend_timeout), None, 0.0
+        return ProxyOutcome(call(client.search, index=index, body=body, request_timeout=cfg.backend_timeout))
     window = min(max(rule.window, frm + size), cfg.max_window)
     body["size"], body["from"] = window, 0
     if "_source" not in body and rule.mmr is None:
@@ -63,8 +79,9 @@ def proxy_search(client: OpenSearch, index: str, body: Any, ruleset: RuleSet, cf
         if rule.mmr is not None and src.get("vector") is not None:
             c["vector"] = src["vector"]
         cands.append(c)
-    placed = rerank_candidates(validate_candidates(cands), rule, size=frm + size,
-                               explain=bool(spec.get("explain", True)))["hits"] if cands else []
+    reranked = rerank_candidates(validate_candidates(cands), rule, size=frm + size,
+                                 explain=bool(spec.get("explain", True))) if cands else {"hits": []}
+    placed = reranked["hits"]
     by_id = {h["_id"]: h for h in hits}
     page = []
     for p in placed[frm:frm + size]:
@@ -75,4 +92,5 @@ def proxy_search(client: OpenSearch, index: str, body: Any, ruleset: RuleSet, cf
     out = dict(resp)
     out["hits"] = {**resp["hits"], "hits": page}
     out["_rerank"] = {"rule": rule.id, "window": window, "candidates": len(hits), "rerank_ms": round(elapsed * 1000, 3)}
-    return out, rule.id, elapsed
+    return ProxyOutcome(out, rule, elapsed, cands, placed[frm:frm + size], reranked.get("dedup"), window, frm, size,
+                        str(spec.get("query") or "") or None)

@@ -1,0 +1,208 @@
+"""Decision records, and the background writer that ships them to a daily OpenSearch index.
+
+A record says what the sidecar decided for one request: the rule, the page before and after
+reranking, each constraint's share of the page before and after and whether it held, how many
+items moved, near-duplicates collapsed, timings and the outcome. Requests never wait for the
+writer: records go into a bounded queue; on overflow or OpenSearch errors they are dropped,
+counted and logged, and writing resumes by itself when OpenSearch is back. ``close`` flushes
+within a deadline (called at exit, e.g. when gunicorn stops a worker with SIGTERM).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import random
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime, timezone
+from typing import Any
+
+from .evaluation.diversity import holds, share
+from .rerank.rule import Rule
+
+log = logging.getLogger(__name__)
+INDEX_PREFIX = "sidecar-decisions"
+TEMPLATE_NAME = "sidecar-decisions"
+
+
+def index_for(ts: datetime, prefix: str = INDEX_PREFIX) -> str:
+    return f"{prefix}-{ts:%Y.%m.%d}"
+
+
+def build_record(*, endpoint: str, request_id: str, query: str | None, rule: Rule | None, how: str | None,
+                 mode: str | None, window: int | None, frm: int, size: int, candidates: list[dict[str, Any]],
+                 hits: list[dict[str, Any]], dedup: dict[str, Any] | None, timings: dict[str, float],
+                 took_ms: float | None, index: str | None, status: int = 200) -> dict[str, Any]:
+    """One record; ``candidates`` in retrieval order, ``hits`` the page after reranking
+    (each with id, rank and original_rank)."""
+    from .rules import normalize_query
+
+    now = datetime.now(timezone.utc)
+    by_id = {c["id"]: c for c in candidates}
+    before = [c["id"] for c in candidates[frm:frm + size]]
+    after = [h["id"] for h in hits]
+    page_before = [by_id[i] for i in before]
+    page_after = [by_id[i] for i in after if i in by_id]
+    constraints = []
+    for con in (rule.constraints if rule else ()):
+        constraints.append({"label": con.label, "field": con.field, "kind": con.kind, "fraction": con.fraction,
+                            "share_before": round(share(con, page_before), 4),
+                            "share_after": round(share(con, page_after), 4),
+                            "held_before": bool(page_before) and holds(con, page_before),
+                            "held": bool(page_after) and holds(con, page_after)})
+    held = sum(c["held"] for c in constraints)
+    return {
+        "timestamp": now.isoformat(timespec="milliseconds"),
+        "request_id": request_id,
+        "endpoint": endpoint,
+        "index": index,
+        "query": normalize_query(query) if query else None,
+        "rule": rule.id if rule else "none",
+        "rule_match": how,
+        "mode": mode,
+        "window": window,
+        "from": frm,
+        "size": size,
+        "candidates": len(candidates),
+        "ids_before": before,
+        "ids_after": after,
+        "moved": sum(1 for h in hits if h.get("rank") != h.get("original_rank")),
+        "constraints": constraints,
+        "constraints_total": len(constraints),
+        "constraints_held": held,
+        "constraint_satisfaction": round(held / len(constraints), 4) if constraints else None,
+        "dedup_groups": (dedup or {}).get("groups"),
+        "dedup_collapsed": len((dedup or {}).get("collapsed", [])),
+        "retrieval_ms": timings.get("retrieval_ms"),
+        "rerank_ms": timings.get("rerank_ms"),
+        "total_ms": timings.get("total_ms"),
+        "backend_took_ms": took_ms,
+        "outcome": "ok" if status < 400 else "error",
+        "status": status,
+    }
+
+
+def error_record(*, endpoint: str, request_id: str, status: int, query: str | None = None,
+                 index: str | None = None, total_ms: float | None = None) -> dict[str, Any]:
+    """A request that failed: what is known of it, and its status."""
+    from .rules import normalize_query
+
+    return {"timestamp": datetime.now(timezone.utc).isoformat(timespec="milliseconds"), "request_id": request_id,
+            "endpoint": endpoint, "index": index, "query": normalize_query(query) if isinstance(query, str) else None,
+            "rule": None, "total_ms": total_ms, "outcome": "error", "status": status}
+
+
+class DecisionLogWriter:
+    """Bounded queue + one background thread doing bulk writes; never blocks a request."""
+
+    def __init__(self, client_factory: Callable[[], Any], *, prefix: str = INDEX_PREFIX, sample: float = 1.0,
+                 queue_size: int = 10000, batch_size: int = 500, flush_interval: float = 1.0,
+                 on_drop: Callable[[str, int], None] | None = None, on_write: Callable[[int], None] | None = None):
+        self._client_factory = client_factory
+        self._client: Any = None
+        self.prefix = prefix
+        self.sample = sample
+        self.batch_size = batch_size
+        self.flush_interval = flush_interval
+        self._queue: queue.Queue[dict[str, Any]] = queue.Queue(maxsize=queue_size)
+        self._on_drop = on_drop or (lambda reason, n: None)
+        self._on_write = on_write or (lambda n: None)
+        self._stop = threading.Event()
+        self._idle = threading.Event()
+        self._template_ok = False
+        self.dropped: dict[str, int] = {"overflow": 0, "backend": 0}
+        self.written = 0
+        self._last_warning = 0.0
+        self._thread = threading.Thread(target=self._run, name="decision-log", daemon=True)
+        self._thread.start()
+
+    def submit(self, record: dict[str, Any]) -> None:
+        if self.sample < 1.0 and random.random() >= self.sample:
+            return
+        try:
+            self._queue.put_nowait(record)
+            self._idle.clear()
+        except queue.Full:
+            self._drop("overflow", 1)
+
+    def _drop(self, reason: str, n: int) -> None:
+        self.dropped[reason] += n
+        self._on_drop(reason, n)
+        now = time.monotonic()
+        if now - self._last_warning > 10:  # at most one warning per 10 s, with the running totals
+            self._last_warning = now
+            log.warning("decision log: dropped %d record(s) (%s); totals %s", n, reason, self.dropped)
+
+    def _ensure_template(self, client: Any) -> None:
+        if self._template_ok:
+            return
+        from .opensearch import load_mapping
+
+        body = load_mapping("decision-log-template.json")
+        body["index_patterns"] = [f"{self.prefix}-*"]
+        client.indices.put_index_template(name=f"{TEMPLATE_NAME}-{self.prefix}", body=body)
+        self._template_ok = True
+
+    def _write(self, batch: list[dict[str, Any]]) -> None:
+        lines = []
+        for rec in batch:
+            ts = datetime.fromisoformat(rec["timestamp"])
+            lines.append(json.dumps({"index": {"_index": index_for(ts, self.prefix)}}))
+            lines.append(json.dumps(rec))
+        try:
+            if self._client is None:
+                self._client = self._client_factory()
+            self._ensure_template(self._client)
+            resp = self._client.bulk(body="\n".join(lines) + "\n")
+        except Exception as exc:  # noqa: BLE001 - any failure: drop, count, go on
+            self._drop("backend", len(batch))
+            log.debug("decision log bulk failed: %s", exc)
+            raise
+        failed = sum(1 for item in resp.get("items", []) if item.get("index", {}).get("error"))
+        if failed:
+            self._drop("backend", failed)
+        self.written += len(batch) - failed
+        self._on_write(len(batch) - failed)
+
+    def _run(self) -> None:
+        backoff = 0.5
+        while not self._stop.is_set() or not self._queue.empty():
+            batch: list[dict[str, Any]] = []
+            try:
+                batch.append(self._queue.get(timeout=self.flush_interval))
+                while len(batch) < self.batch_size:
+                    batch.append(self._queue.get_nowait())
+            except queue.Empty:
+                pass
+            if not batch:
+                self._idle.set()
+                continue
+            try:
+                self._write(batch)
+                backoff = 0.5
+            except Exception:  # noqa: BLE001
+                if self._stop.is_set():
+                    continue
+                self._stop.wait(backoff)  # OpenSearch away: wait a little before the next batch
+                backoff = min(backoff * 2, 10.0)
+            if self._queue.empty():
+                self._idle.set()
+
+    def flush(self, timeout: float = 10.0) -> bool:
+        """Wait until everything queued so far was written or dropped."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._queue.empty() and self._idle.wait(0.05):
+                return True
+        return False
+
+    def close(self, deadline: float = 5.0) -> None:
+        """Flush within ``deadline`` seconds, then stop; what is left is dropped and counted."""
+        self.flush(deadline)
+        self._stop.set()
+        self._thread.join(timeout=max(0.1, deadline / 5))
+        left = self._queue.qsize()
+        if left:
+            self._drop("overflow", left)
