@@ -15,6 +15,7 @@ import numpy as np
 
 REQUIRED = ("id", "title")
 KEYWORD_FIELDS = ("brand", "seller", "condition", "category", "master_category", "colour", "gender", "season", "usage")
+FIELDS = ("title", *KEYWORD_FIELDS, "price", "listed_at")  # what a product shows and rules can use
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ import json
 import logging
 import sys
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 from . import config
 
@@ -175,6 +175,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     if args.limit:
         queries = queries[: args.limit]
+    import numpy as np
+
     vector_of = None
     if args.backend == "memory":
         if not args.catalog:
@@ -196,7 +198,6 @@ def cmd_eval(args: argparse.Namespace) -> int:
             vecs = load_vectors(Path(args.vectors), count_lines(Path(args.catalog)))
             rows = {d["id"]: row for row, d in iter_catalog(Path(args.catalog)) if not isinstance(d, BadLine)}
             vector_of = lambda doc_id: np.asarray(vecs[rows[doc_id]], dtype=np.float32)  # noqa: E731
-    import numpy as np  # noqa: F401  (used by the lambda above)
 
     evaluator = Evaluator(backend, ruleset, args.mode, args.k, vector_of=vector_of)
     try:

@@ -22,13 +22,13 @@ from opensearchpy.exceptions import ConnectionError as OSConnectionError
 from opensearchpy.exceptions import ConnectionTimeout, TransportError
 from tqdm import tqdm
 
-from .catalog import KEYWORD_FIELDS, BadLine, count_lines, iter_catalog, load_vectors
+from .catalog import FIELDS, BadLine, count_lines, iter_catalog, load_vectors
 from .opensearch import load_mapping
 from .rerank import dedup
 
 log = logging.getLogger(__name__)
 
-INDEXED_FIELDS = ("id", "title", *KEYWORD_FIELDS, "price", "listed_at")
+INDEXED_FIELDS = ("id", *FIELDS)
 MINHASH_NUM_PERM = 64
 MINHASH_FIELD = "title"
 

@@ -4,7 +4,6 @@ Named to run last: the outage test stops the real OpenSearch and starts it again
 """
 from __future__ import annotations
 
-import json
 import os
 import signal
 import socket
@@ -13,7 +12,6 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
 import requests
 
 from conftest import ROOT, run_cli

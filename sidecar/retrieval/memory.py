@@ -8,12 +8,11 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
-from typing import Any
 
 import bm25s
 import numpy as np
 
-from ..catalog import KEYWORD_FIELDS, BadLine, count_lines, iter_catalog, load_vectors
+from ..catalog import FIELDS, KEYWORD_FIELDS, BadLine, count_lines, iter_catalog, load_vectors
 from ..rerank import dedup
 from ..rerank.mmr import unit_rows
 from ..rerank.rule import to_epoch
@@ -23,7 +22,6 @@ from .fusion import rrf
 
 log = logging.getLogger(__name__)
 logging.getLogger("bm25s").setLevel(logging.WARNING)  # it logs every index build at DEBUG
-FIELDS = ("title", *KEYWORD_FIELDS, "price", "listed_at")
 
 
 class MemoryBackend:

@@ -14,10 +14,10 @@ from opensearchpy import OpenSearch
 from opensearchpy.exceptions import ConnectionError as OSConnectionError
 from opensearchpy.exceptions import ConnectionTimeout, NotFoundError, TransportError
 
+from ..catalog import FIELDS
 from .base import BackendTimeout, BackendUnavailable, NotFound, RetrievalRequest, Retrieved
 from .filters import to_dsl
 from .fusion import rrf
-from .memory import FIELDS
 
 SOURCE = [*FIELDS, "minhash"]
 
