@@ -1,21 +1,25 @@
 #!/usr/bin/env bash
 # Install everything the project needs into .venv (idempotent; a second run is quick).
-# System prerequisites for the local OpenSearch (maven, unzip, curl) are installed with apt-get
-# when missing and we are root; a JDK >= 21 must be present (scripts/opensearch.sh finds it).
+#   scripts/setup.sh               the Python side only (enough for the demo)
+#   scripts/setup.sh --opensearch  also the tools the local OpenSearch needs (maven, unzip, curl),
+#                                  installed with apt-get when missing and we are root; a JDK >= 21
+#                                  must be present (scripts/opensearch.sh finds it)
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
-missing=()
-for tool in mvn unzip curl; do command -v "$tool" >/dev/null || missing+=("$tool"); done
-if [ "${#missing[@]}" -gt 0 ]; then
-  if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then
-    pkgs=(); for t in "${missing[@]}"; do case "$t" in mvn) pkgs+=(maven);; *) pkgs+=("$t");; esac; done
-    echo "[setup] installing ${pkgs[*]} with apt-get" >&2
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${pkgs[@]}" >/dev/null
-  else
-    echo "[setup] missing ${missing[*]}: install them (needed to fetch and unpack OpenSearch)" >&2
-    exit 1
+if [ "${1:-}" = "--opensearch" ]; then
+  missing=()
+  for tool in mvn unzip curl; do command -v "$tool" >/dev/null || missing+=("$tool"); done
+  if [ "${#missing[@]}" -gt 0 ]; then
+    if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then
+      pkgs=(); for t in "${missing[@]}"; do case "$t" in mvn) pkgs+=(maven);; *) pkgs+=("$t");; esac; done
+      echo "[setup] installing ${pkgs[*]} with apt-get" >&2
+      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${pkgs[@]}" >/dev/null
+    else
+      echo "[setup] missing ${missing[*]}: install them (needed to fetch and unpack OpenSearch)" >&2
+      exit 1
+    fi
   fi
 fi
 

@@ -4,7 +4,7 @@
 set -uo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
-scripts/setup.sh || exit 1
+scripts/setup.sh --opensearch || exit 1
 scripts/opensearch.sh start || exit 1
 trap 'scripts/opensearch.sh stop' EXIT
 export SIDECAR_REQUIRE_OPENSEARCH=1   # integration tests fail (not skip) when OpenSearch is missing
