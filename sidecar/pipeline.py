@@ -136,7 +136,7 @@ def run_search(body: Any, backend: Backend, ruleset: RuleSet, max_window: int,
                                                   with_vectors=bool(rule and rule.mmr)))
     t_rerank = clock()
     cands = retrieved.candidates
-    by_id = {c["id"]: (i, c) for i, c in enumerate(cands)}
+    by_id = {c["id"]: c for c in cands}
     if rule is not None and cands:
         # backend output is trusted (unique ids, finite scores): no per-candidate re-validation
         reranked = rerank_candidates(cands, rule, size=frm + size, explain=explain,
@@ -150,7 +150,7 @@ def run_search(body: Any, backend: Backend, ruleset: RuleSet, max_window: int,
     t_done = clock()
     hits = []
     for h in placed[frm:frm + size]:
-        _, c = by_id[h["id"]]
+        c = by_id[h["id"]]
         hit = {"id": h["id"], "score": c["score"], "rank": h["rank"], "fields": c["fields"]}
         if explain:
             hit["explanation"] = {"original_rank": h["original_rank"], **({"reason": h["reason"]} if "reason" in h else {})}
