@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sidecar.rerank import rerank
-from sidecar.rerank.agents import Agent, _Counts, place_by_score
+from sidecar.rerank.agents import Agent, place_by_score
 
 
 def sony_panasonic(n: int = 20) -> list[dict]:
@@ -144,22 +144,12 @@ def test_pointers_only_move_down(req):
     cands = sorted(req["candidates"], key=lambda c: -c["score"])
     agents = [compile_agent(c, cands) for c in rule.constraints]
     base = normalized_scores(np.array([c["score"] for c in cands]), True).tolist()
-    seen: list[list[int]] = []
-    original = _Counts.reduces
-
-    def spying(self, ci, i):
-        seen.append([ci, i])
-        return original(self, ci, i)
-
-    _Counts.reduces = spying
-    try:
-        place_by_score(base, agents, rule.lam, req["size"])
-    finally:
-        _Counts.reduces = original
+    seen: list[tuple[int, int]] = []
+    place_by_score(base, agents, rule.lam, req["size"], trace=lambda ci, p: seen.append((ci, p)))
     last: dict[int, int] = {}
-    for ci, i in seen:
-        assert i >= last.get(ci, 0)
-        last[ci] = i
+    for ci, p in seen:
+        assert p >= last.get(ci, 1)
+        last[ci] = p
 
 
 @settings(max_examples=150, deadline=None)
@@ -186,10 +176,14 @@ def test_lambda_zero_min_constraint_holds_where_lookahead_allows(n, f, seed):
 def test_place_by_score_pseudocode_trace():
     """A hand-traced case: max 0.5 on brand A with A,A,A,B,B; lambda 0."""
     a = Agent("brand=A max 0.5", False, 0.5, has=[True, True, True, False, False])
-    order = [p.index for p in place_by_score([1.0, 0.9, 0.8, 0.7, 0.6], [a], 0.0, 5)]
-    # n=1,k=1: dev=1+1-1.5=0.5 -> item 3 ; n=2,k=1: dev=2-2=0 -> default 1 ;
-    # n=3,k=2: dev=3-2.5=0.5 -> item 4 ; n=4,k=2: dev=0 -> default 2
+    trace: list[tuple[int, int]] = []
+    order = [p.index for p in place_by_score([1.0, 0.9, 0.8, 0.7, 0.6], [a], 0.0, 5,
+                                             trace=lambda ci, p: trace.append((ci, p)))]
+    # n=1,k=1: dev=1+1-1.5=0.5 -> scan 1,2 (A), stop at 3 ; n=2,k=1: dev=2-2=0 -> default 1 ;
+    # n=3,k=2: dev=3-2.5=0.5 -> scan from 4 (the pointer moved past placed 3), stop at 4 ;
+    # n=4,k=2: dev=0 -> default 2
     assert order == [0, 3, 1, 4, 2]
+    assert trace == [(0, 3), (0, 4)]
 
 
 # --- validation -------------------------------------------------------------------------------

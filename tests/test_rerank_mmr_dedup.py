@@ -99,10 +99,16 @@ def test_near_duplicates_on_real_fashion_titles(fashion_rows):
     sigs = dedup.signatures(titles, 128)
     groups = dedup.group(sigs, 0.8)
     est = (sigs[:, None, :] == sigs[None, :, :]).mean(axis=2)
-    ref = dedup._UnionFind(len(titles))
+    parent = list(range(len(titles)))  # a plain union-find as the reference
+
+    def find(i):
+        while parent[i] != i:
+            i = parent[i]
+        return i
+
     for i, j in zip(*np.nonzero(np.triu(est >= 0.8, k=1))):
-        ref.union(int(i), int(j))
-    ref_groups = np.array([ref.find(i) for i in range(len(titles))])
+        parent[max(find(int(i)), find(int(j)))] = min(find(int(i)), find(int(j)))
+    ref_groups = np.array([find(i) for i in range(len(titles))])
     same = groups[:, None] == groups[None, :]
     ref_same = ref_groups[:, None] == ref_groups[None, :]
     assert not np.any(same & ~ref_same), "LSH grouped a pair brute force does not"

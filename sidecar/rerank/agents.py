@@ -14,6 +14,7 @@ is the MMR argmax, pointers scan the current MMR order, penalties are in MMR mar
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -59,7 +60,10 @@ class Placement:
 
 
 class _Counts:
-    """Running k per agent: count with the property, or for ``any`` the largest count of one value."""
+    """Running k per agent: count with the property, or for ``any`` the largest count of one value.
+
+    Used by the MMR loop; ``place_by_score`` inlines the same arithmetic for speed (both are
+    tested against independent references: the pseudo-code cases and a naive MMR-agent loop)."""
 
     def __init__(self, agents: list[Agent]):
         self.agents = agents
@@ -95,48 +99,88 @@ class _Counts:
         return a.has[i] if a.is_min else not a.has[i]
 
 
-def place_by_score(base: list[float], agents: list[Agent], lam: float, size: int) -> list[Placement]:
-    """Place ``size`` items; candidates 0..n-1 are in base order and ``base`` holds their scores."""
+def place_by_score(base: list[float], agents: list[Agent], lam: float, size: int,
+                   trace: Callable[[int, int], None] | None = None) -> list[Placement]:
+    """Place ``size`` items; candidates 0..n-1 are in base order and ``base`` holds their scores.
+
+    The reference loop with the per-agent arithmetic inlined (this is the hot path); ``trace``,
+    when given, is told (agent, pointer) after every scan, so tests can watch the pointers.
+    """
     n_total = len(base)
     size = min(size, n_total)
     if size <= 0:
         return []
+    n_agents = len(agents)
+    is_min = [a.is_min for a in agents]
+    frac = [a.fraction for a in agents]
+    has = [a.has for a in agents]
+    codes = [a.codes for a in agents]
+    per_value = [[0] * a.n_values if a.codes is not None else None for a in agents]
+    k = [0] * n_agents
     placed = [False] * n_total
-    counts = _Counts(agents)
+    ptr = [1] * n_agents
+
+    def add(i: int) -> None:
+        placed[i] = True
+        for ci in range(n_agents):
+            cc = codes[ci]
+            if cc is None:
+                if has[ci][i]:
+                    k[ci] += 1
+            else:
+                code = cc[i]
+                if code >= 0:
+                    cnt = per_value[ci]
+                    cnt[code] += 1
+                    if cnt[code] > k[ci]:
+                        k[ci] = cnt[code]
+
     order = [Placement(0, "default")]
-    placed[0] = True
-    counts.add(0)
-    ptr = [1] * len(agents)
+    add(0)
     first_unplaced = 1
     while len(order) < size:
         while placed[first_unplaced]:
             first_unplaced += 1
         default = first_unplaced
-        n = len(order)
-        best: tuple[float, int, int, float, float] | None = None  # (u, item, agent, dev, penalty)
-        for ci in range(len(agents)):
-            dev = counts.deviance(ci, n)
-            if dev == 0:
+        n2 = len(order) + 2
+        best_u = 0.0
+        best = None  # (item, agent, dev, penalty)
+        for ci in range(n_agents):
+            kc = k[ci]
+            dev = n2 * frac[ci] - kc - 1 if is_min[ci] else kc + 1 - n2 * frac[ci]
+            if dev <= 0:  # max(0, .) == 0: not a contender
                 continue
             p = ptr[ci]
-            while p < n_total and (placed[p] or not counts.reduces(ci, p)):
-                p += 1
+            cc = codes[ci]
+            if cc is not None:  # any: skip items whose value already has the top count
+                cnt = per_value[ci]
+                while p < n_total and (placed[p] or (cc[p] >= 0 and cnt[cc[p]] == kc)):
+                    p += 1
+            elif is_min[ci]:  # min: skip items lacking the property
+                hc = has[ci]
+                while p < n_total and (placed[p] or not hc[p]):
+                    p += 1
+            else:  # max: skip items having it
+                hc = has[ci]
+                while p < n_total and (placed[p] or hc[p]):
+                    p += 1
             ptr[ci] = p
+            if trace is not None:
+                trace(ci, p)
             if p >= n_total:
                 continue
             penalty = base[default] - base[p]
             u = dev - lam * penalty
-            if u > 0 and (best is None or u > best[0]):
-                best = (u, p, ci, dev, penalty)
+            if u > 0 and (best is None or u > best_u):
+                best_u, best = u, (p, ci, dev, penalty)
         if best is None:
             pick = default
             order.append(Placement(pick, "default"))
         else:
-            u, pick, ci, dev, penalty = best
-            order.append(Placement(pick, "constraint", agents[ci].label, dev, penalty, u, is_default=pick == default))
-        placed[pick] = True
-        counts.add(pick)
-        for ci in range(len(ptr)):
+            pick, ci, dev, penalty = best
+            order.append(Placement(pick, "constraint", agents[ci].label, dev, penalty, best_u, is_default=pick == default))
+        add(pick)
+        for ci in range(n_agents):
             if ptr[ci] == pick:
                 ptr[ci] = pick + 1
     return order

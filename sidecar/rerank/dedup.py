@@ -4,7 +4,8 @@ Index time: ``signatures()`` turns texts into MinHash signatures (uint32 per per
 stored with each document as base64 (``encode_signature``). Query time: ``group()`` buckets
 the candidates' signatures by LSH band keys, and joins two candidates into one group when they
 share a band key and their estimated Jaccard (share of equal hash values) reaches the
-threshold, with union-find. Grouping is pure numpy over an (n, num_perm) matrix.
+threshold: connected components (DESIGN.md's union-find, done as numpy label propagation).
+Grouping is pure numpy over an (n, num_perm) matrix.
 """
 from __future__ import annotations
 
@@ -82,45 +83,25 @@ def band_layout(threshold: float, num_perm: int) -> tuple[int, int]:
     return _optimal_param(threshold, num_perm, 0.05, 0.95)
 
 
-class _UnionFind:
-    def __init__(self, n: int):
-        self.parent = list(range(n))
-
-    def find(self, i: int) -> int:
-        parent = self.parent
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    def union(self, a: int, b: int) -> None:
-        ra, rb = self.find(a), self.find(b)
-        if ra != rb:
-            # the smaller index (better retrieval rank) stays the root: group ids are stable
-            if ra < rb:
-                self.parent[rb] = ra
-            else:
-                self.parent[ra] = rb
+_MIX = (np.random.default_rng(0x5EED).integers(1, 2**32, size=1024, dtype=np.uint64) | np.uint64(1)).astype(np.uint32)
 
 
-_MIX = np.random.default_rng(0x5EED).integers(1, 2**63, size=1024, dtype=np.uint64) | np.uint64(1)
+def _band_pairs(prod: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
+    """Every pair of rows sharing at least one LSH band key, each pair once (a < c).
 
-
-def _row_keys(block: np.ndarray, mix: np.ndarray) -> np.ndarray:
-    """One uint64 key per row (a multiply-add hash, wrapping mod 2**64); equal rows, equal keys."""
-    return (block.astype(np.uint64) * mix).sum(axis=1, dtype=np.uint64)
-
-
-def _band_pairs(sub: np.ndarray, threshold: float, mix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Every pair of rows sharing at least one LSH band key, each pair once (a < c)."""
-    m, num_perm = sub.shape
+    ``prod`` is the signature matrix times odd mixing constants (uint32, wrapping): a band's key
+    is the sum of its slice, so one multiplication serves every band. Keys may collide; a
+    collision only adds a pair, and every pair is verified by estimated Jaccard."""
+    m, num_perm = prod.shape
     bands, r = band_layout(threshold, num_perm)
-    keys = np.stack([_row_keys(sub[:, b * r:(b + 1) * r], mix[b * r:(b + 1) * r]) for b in range(bands)])
+    keys = np.add.reduceat(prod[:, : bands * r], np.arange(0, bands * r, r), axis=1, dtype=np.uint64).T
     keys = keys + np.arange(bands, dtype=np.uint64)[:, None] * np.uint64(0x9E3779B97F4A7C15)  # per-band salt
     flat = keys.ravel()
     rows = np.tile(np.arange(m), bands)
-    order = np.argsort(flat, kind="stable")
+    order = np.argsort(flat)  # the order among equal keys does not matter: pairs are normalised below
     sk, sr = flat[order], rows[order]
+    shared = np.r_[sk[1:] == sk[:-1], False] | np.r_[False, sk[1:] == sk[:-1]]
+    sk, sr = sk[shared], sr[shared]  # only keys held by two or more rows can make pairs
     pa, pc = [], []
     for t in range(1, len(sk)):  # rows sharing a key are adjacent after the sort: pair them by offset
         same = sk[t:] == sk[:-t]
@@ -137,28 +118,42 @@ def _band_pairs(sub: np.ndarray, threshold: float, mix: np.ndarray) -> tuple[np.
     return packed // m, packed % m
 
 
+def _components(n: int, a: np.ndarray, c: np.ndarray) -> np.ndarray:
+    """Connected components of n nodes and edges (a, c): each node labelled with the smallest
+    index in its component (min-label propagation with pointer jumping, all in numpy)."""
+    label = np.arange(n)
+    if len(a) == 0:
+        return label
+    while True:
+        m = np.minimum(label[a], label[c])
+        new = label.copy()
+        np.minimum.at(new, a, m)
+        np.minimum.at(new, c, m)
+        new = new[new]  # pointer jumping: follow labels to their own labels
+        if np.array_equal(new, label):
+            return label
+        label = new
+
+
 def group(sigs: np.ndarray, threshold: float) -> np.ndarray:
     """Group id per candidate: the index of the best-ranked member of its near-duplicate group."""
     n, num_perm = sigs.shape
     if n == 0:
         return np.zeros(0, dtype=np.int64)
-    mix = _MIX[:num_perm]
+    prod = sigs * _MIX[:num_perm]  # uint32, wrapping
     # 1. identical signatures (identical word sets: very common for catalog titles) are one group;
     #    a key collision between different signatures is caught by the equality check.
-    _, first, inverse = np.unique(_row_keys(sigs, mix), return_index=True, return_inverse=True)
+    _, first, inverse = np.unique(prod.sum(axis=1, dtype=np.uint64), return_index=True, return_inverse=True)
     rep_of = first[inverse.ravel()]
     collided = np.flatnonzero(np.any(sigs != sigs[rep_of], axis=1))
     rep_of[collided] = collided  # (practically never) keep colliding rows apart; step 2 still compares them
     reps = np.unique(rep_of)  # one row per distinct signature, in rank order
-    uf = _UnionFind(n)
+    label = np.arange(n)
     # 2. distinct signatures sharing an LSH band key are compared by estimated Jaccard
     if len(reps) > 1:
-        a, c = _band_pairs(sigs[reps], threshold, mix)
+        a, c = _band_pairs(prod[reps], threshold)
         if len(a):
             sub = sigs[reps]
             close = (sub[a] == sub[c]).sum(axis=1) >= threshold * num_perm - 1e-9
-            for i, j in zip(reps[a[close]].tolist(), reps[c[close]].tolist()):
-                uf.union(i, j)
-    roots = [uf.find(int(r)) for r in reps.tolist()]
-    root_of_rep = dict(zip(reps.tolist(), roots))
-    return np.array([root_of_rep[r] for r in rep_of.tolist()], dtype=np.int64)
+            label = _components(n, reps[a[close]], reps[c[close]])
+    return label[rep_of]
