@@ -19,7 +19,7 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 
-from .evaluation.diversity import holds, share
+from .evaluation.diversity import measure
 from .rerank.rule import Rule
 
 log = logging.getLogger(__name__)
@@ -47,11 +47,12 @@ def build_record(*, endpoint: str, request_id: str, query: str | None, rule: Rul
     page_after = [by_id[i] for i in after if i in by_id]
     constraints = []
     for con in (rule.constraints if rule else ()):
+        share_before, held_before = measure(con, page_before)
+        share_after, held_after = measure(con, page_after)
         constraints.append({"label": con.label, "field": con.field, "kind": con.kind, "fraction": con.fraction,
-                            "share_before": round(share(con, page_before), 4),
-                            "share_after": round(share(con, page_after), 4),
-                            "held_before": bool(page_before) and holds(con, page_before),
-                            "held": bool(page_after) and holds(con, page_after)})
+                            "share_before": round(share_before, 4), "share_after": round(share_after, 4),
+                            "held_before": bool(page_before) and held_before,
+                            "held": bool(page_after) and held_after})
     held = sum(c["held"] for c in constraints)
     return {
         "timestamp": now.isoformat(timespec="milliseconds"),

@@ -59,16 +59,17 @@ def _count(con: Constraint, items: list[dict[str, Any]]) -> int:
     return sum(agent.has)
 
 
-def share(con: Constraint, page: list[dict[str, Any]]) -> float:
-    """The constraint's k as a share of the page (0 for an empty page)."""
-    return _count(con, page) / len(page) if page else 0.0
+def measure(con: Constraint, page: list[dict[str, Any]]) -> tuple[float, bool]:
+    """(share, holds) from one pass over the page: the constraint's k as a share of the page
+    (0 for an empty page), and whether it holds: min: k >= f·K; max: k <= f·K (K = page length)."""
+    k = _count(con, page)
+    bound = con.fraction * len(page)
+    ok = k >= bound - 1e-9 if con.kind == "min" else k <= bound + 1e-9
+    return (k / len(page) if page else 0.0), ok
 
 
 def holds(con: Constraint, page: list[dict[str, Any]]) -> bool:
-    """Does the constraint hold on the page: min: k >= f·K; max: k <= f·K (K = page length)."""
-    k = _count(con, page)
-    bound = con.fraction * len(page)
-    return k >= bound - 1e-9 if con.kind == "min" else k <= bound + 1e-9
+    return measure(con, page)[1]
 
 
 def feasible(con: Constraint, window: list[dict[str, Any]], page_len: int) -> bool:

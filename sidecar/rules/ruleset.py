@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 from ..rerank.rule import Rule
@@ -39,16 +40,10 @@ class RuleSet:
     exact: Mapping[str, tuple[Located, ...]] = field(default_factory=dict)
     patterns: tuple[tuple[re.Pattern[str], str, Located], ...] = ()
     default: Located | None = None
-
-    @property
-    def by_id(self) -> dict[str, Rule]:
-        return {loc.rule.id: loc.rule for loc in self.located}
+    by_id: Mapping[str, Rule] = field(default_factory=dict)  # built once at load, read-only
 
     def get(self, rule_id: str) -> Rule | None:
-        for loc in self.located:
-            if loc.rule.id == rule_id:
-                return loc.rule
-        return None
+        return self.by_id.get(rule_id)
 
     @staticmethod
     def _applies(rule: Rule, filters: Mapping[str, Any] | None) -> bool:
@@ -88,4 +83,6 @@ def build_ruleset(located: list[Located], files: list[str], version: str) -> Rul
             patterns.append((re.compile(p), p, loc))
         if m.get("default"):
             default = loc
-    return RuleSet(tuple(located), tuple(files), version, {k: tuple(v) for k, v in exact.items()}, tuple(patterns), default)
+    by_id = MappingProxyType({loc.rule.id: loc.rule for loc in located})
+    return RuleSet(tuple(located), tuple(files), version, {k: tuple(v) for k, v in exact.items()}, tuple(patterns),
+                   default, by_id)
