@@ -44,7 +44,7 @@ def test_schema_keys_match_the_core_parser():
 
 
 @pytest.mark.parametrize("text, expected", [
-    ("rules:\n  - id: a\n    match: {queries: [x]\n", "r.yaml:4: YAML syntax error at column 1"),
+    ("rules:\n  - id: a\n    match: {queries: [x]\n", "r.yaml:3: YAML syntax error at column 12: unclosed bracket '{'"),
     ("rules:\n  - id: a\n    constraints:\n      - field: brand\n        value: X\n        mni: 0.1\n",
      "r.yaml:6: unknown key 'mni' in rules/0/constraints/0"),
     ("rules:\n  - id: a\n    windw: 10\n", "r.yaml:3: unknown key 'windw' in rules/0"),
@@ -60,10 +60,29 @@ def test_schema_keys_match_the_core_parser():
      "r.yaml:4: rule 'a': constraints[0] (brand in ['Y'] max 0.2): exactly one property is required"),
     ("rules:\n  - id: a\n    lambda: -1\n", "r.yaml:3: rules/0/lambda: -1 is less than the minimum of 0"),
     ("rules: {id: a}\n", "r.yaml:1: rules: {'id': 'a'} is not of type 'array'"),
+    # PyYAML would keep the second value silently; a merchandiser's pasted line must not do that
+    ("rules:\n  - id: a\n    window: 10\n    lambda: 1\n    window: 20\n", "r.yaml:5: duplicate key 'window' in one mapping"),
+    # YAML 1.2: yes is a string, not true (the schema says what it wants)
+    ("rules:\n  - id: a\n    dedup: {collapse: yes}\n", "r.yaml:3: rules/0/dedup/collapse: 'yes' is not of type 'boolean'"),
 ])
 def test_each_validation_error_names_file_and_line(tmp_path, text, expected):
     errs = errors_of(tmp_path, text)
     assert any(e.startswith(str(tmp_path / expected.split(":")[0])) and expected.split(":", 1)[1] in e for e in errs), errs
+
+
+def test_rule_lines_in_block_flow_and_quoted_styles(tmp_path):
+    write(tmp_path, "r.yaml", "# header\nrules:\n  - id: plain\n    window: 10\n\n"
+          "  - {id: 'flow quoted', window: 5}\n  - window: 7\n    id: \"key-second\"\n"
+          "  - description: 'id: decoy'\n    id: decoy\n"
+          "  - id: default  # the fallback rule\n    match: {default: true}\n")
+    lines = {loc.rule.id: loc.line for loc in load_rules_dir(tmp_path).located}
+    assert lines == {"plain": 3, "flow quoted": 6, "key-second": 8, "decoy": 10, "default": 11}
+
+
+def test_unquoted_iso_date_stays_a_date_string(tmp_path):
+    write(tmp_path, "r.yaml", "rules:\n  - id: new\n    constraints:\n      - {field: listed_at, gte: 2026-09-01, min: 0.2}\n")
+    (loc,) = load_rules_dir(tmp_path).located
+    assert loc.rule.constraints[0].gte == "2026-09-01"
 
 
 def test_duplicate_ids_across_files_and_two_defaults(tmp_path):
@@ -201,3 +220,43 @@ def test_reload_while_many_threads_read_never_tears(tmp_path):
             t.join()
     assert reads[0] > 100
     assert torn == []
+
+
+@pytest.mark.parametrize("pattern, literal", [
+    (r"\bjacket\b", "jacket"),
+    (r"\bnike\b.*\bshoes?\b", "nike"),          # longest run; "shoe" is 4 too, the first longest wins
+    (r"^(black|white) jacket", " jacket"),
+    (r"(?i)Jacket", None),                      # case-insensitive: the literal proves nothing
+    (r"watch(es)?", "watch"),
+    (r"kurta|saree", None),                     # a top-level alternative: nothing is required
+    (r"a+bc", None),                            # "bc" is shorter than a trigram
+    (r"(?:leather)\s+boots", "leather"),
+])
+def test_required_literal(pattern, literal):
+    import re
+
+    from sidecar.rules.prefilter import required_literal
+    assert required_literal(re.compile(pattern)) == literal
+
+
+def test_pattern_prefilter_gives_the_same_match_as_trying_every_pattern(tmp_path):
+    """The trigram prefilter only skips patterns that cannot match: same rule, same order, always."""
+    import dataclasses
+    import random
+
+    pats = [r"\bjacket\b", r"\bnike\b.*\bshoes?\b", r"^(black|white) jacket", r"(?i)JEANS", r"watch(es)?",
+            r"kurta|saree", r"\bred\b", r"leather\s+boots?", r"^men s", r"shirt$", r"[0-9]{2}\b", r"(?:polo) t"]
+    body = "".join(f"  - id: p{i}\n    match: {{patterns: ['{p}']}}\n" for i, p in enumerate(pats))
+    write(tmp_path, "r.yaml", "rules:\n" + body + "  - id: default\n    match: {default: true}\n")
+    rs = load_rules_dir(tmp_path)
+    plain = dataclasses.replace(rs, pattern_index=None)
+    words = ["black", "white", "jacket", "nike", "running", "shoes", "shoe", "jeans", "watch", "watches", "kurta",
+             "red", "leather", "boots", "men", "s", "shirt", "polo", "t", "42", "x", "saree", "jack", "et"]
+    rng = random.Random(7)
+    queries = [" ".join(rng.choice(words) for _ in range(rng.randint(1, 5))) for _ in range(3000)]
+    hits = 0
+    for q in queries:
+        got, want = rs.match(q), plain.match(q)
+        assert (got.rule.id, got.how) == (want.rule.id, want.how), q
+        hits += got.how == "pattern"
+    assert 500 < hits < 2900  # both outcomes well represented

@@ -78,13 +78,21 @@ class Rule:
 
 
 def _check_keys(obj: dict[str, Any], allowed: frozenset[str], where: str) -> None:
+    if obj.keys() <= allowed:
+        return
     unknown = sorted(set(obj) - allowed)
     if unknown:
         raise ValueError(f"{where}: unknown key(s) {', '.join(map(repr, unknown))}; allowed: {', '.join(sorted(allowed))}")
 
 
-def _number(value: Any, where: str, *, lo: float | None = None, hi: float | None = None,
+def _number(value: Any, where: str, name: str, *, lo: float | None = None, hi: float | None = None,
             lo_open: bool = False, integer: bool = False) -> float:
+    """``value`` checked; errors read '<where>: <name>: ...' (formatted only on error: 10k rules load)."""
+    vt = type(value)
+    if (vt is int or (vt is float and not integer)) and math.isfinite(value) \
+            and (lo is None or (value > lo if lo_open else value >= lo)) and (hi is None or value <= hi):
+        return value
+    where = f"{where}: {name}"
     if isinstance(value, bool) or not isinstance(value, (int, float)) or (integer and not isinstance(value, int)):
         raise ValueError(f"{where}: expected {'an integer' if integer else 'a number'}, got {value!r}")
     if not math.isfinite(value):
@@ -125,9 +133,9 @@ def parse_constraint(c: Any, where: str) -> Constraint:
     if ("min" in c) == ("max" in c):
         raise ValueError(f"{where}: exactly one of 'min' or 'max' is required")
     kind = "min" if "min" in c else "max"
-    fraction = _number(c[kind], f"{where}: {kind}", lo=0.0, hi=1.0, lo_open=True)
-    props = [k for k in ("value", "values", "any") if k in c] + (["range"] if ("gte" in c or "lte" in c) else [])
-    if len(props) != 1:
+    fraction = _number(c[kind], where, kind, lo=0.0, hi=1.0, lo_open=True)
+    n_props = ("value" in c) + ("values" in c) + ("any" in c) + ("gte" in c or "lte" in c)
+    if n_props != 1:
         raise ValueError(f"{where}: exactly one property is required: 'value', 'values', 'gte'/'lte' or 'any: true'")
     is_any = bool(c.get("any", False))
     if "any" in c:
@@ -140,13 +148,37 @@ def parse_constraint(c: Any, where: str) -> Constraint:
         if not isinstance(c["values"], list) or not c["values"]:
             raise ValueError(f"{where}: 'values' must be a non-empty list")
         values = tuple(c["values"])
-    for op in ("gte", "lte"):
+    for op in ("gte", "lte") if "gte" in c or "lte" in c else ():
         if op in c and not (isinstance(c[op], (int, float, str)) and not isinstance(c[op], bool)):
             raise ValueError(f"{where}: '{op}' must be a number or an ISO date, got {c[op]!r}")
         if op in c and isinstance(c[op], str):
             parse_bound(c[op], where=f"{where}: {op}")
     return Constraint(label=label, field=fld, kind=kind, fraction=float(fraction), value=c.get("value"),
                       values=values, gte=c.get("gte"), lte=c.get("lte"), any=is_any)
+
+
+_INTERNED: dict[str, Constraint] = {}
+_INTERNED_MAX = 8192
+
+
+def _interned_constraint(c: Any, where: str, i: int) -> Constraint:
+    """parse_constraint, shared across rules that write the same constraint.
+
+    Large rule sets repeat a small vocabulary of constraints ("brand any max 0.3" in thousands
+    of rules): each distinct one is parsed once, and the rules share one immutable object. The
+    key is the mapping's repr: for YAML/JSON data it is exact (``1``, ``1.0``, ``True`` and
+    ``'1'`` all differ) and it is computed in C.
+    """
+    if not isinstance(c, dict):
+        return parse_constraint(c, f"{where}: constraints[{i}]")
+    key = repr(c)
+    hit = _INTERNED.get(key)
+    if hit is None:
+        hit = parse_constraint(c, f"{where}: constraints[{i}]")
+        if len(_INTERNED) >= _INTERNED_MAX:
+            _INTERNED.clear()
+        _INTERNED[key] = hit
+    return hit
 
 
 def parse_bound(text: str, *, where: str, now: datetime | None = None) -> float:
@@ -203,10 +235,11 @@ def parse_rule(raw: Any, where: str = "rule") -> Rule:
     match = raw.get("match", {})
     if not isinstance(match, dict):
         raise ValueError(f"{where}: 'match' must be a mapping")
-    _check_keys(match, MATCH_KEYS, f"{where}: match")
-    window = int(_number(raw.get("window", DEFAULT_WINDOW), f"{where}: window", lo=1, integer=True))
-    size = int(_number(raw.get("size", DEFAULT_SIZE), f"{where}: size", lo=1, integer=True))
-    lam = float(_number(raw.get("lambda", DEFAULT_LAMBDA), f"{where}: lambda", lo=0.0))
+    if not match.keys() <= MATCH_KEYS:
+        _check_keys(match, MATCH_KEYS, f"{where}: match")
+    window = int(_number(raw.get("window", DEFAULT_WINDOW), where, "window", lo=1, integer=True))
+    size = int(_number(raw.get("size", DEFAULT_SIZE), where, "size", lo=1, integer=True))
+    lam = float(_number(raw.get("lambda", DEFAULT_LAMBDA), where, "lambda", lo=0.0))
     normalize = raw.get("normalize", "minmax")
     if normalize not in ("minmax", "none"):
         raise ValueError(f"{where}: normalize must be 'minmax' or 'none', got {normalize!r}")
@@ -220,8 +253,8 @@ def parse_rule(raw: Any, where: str = "rule") -> Rule:
             raise ValueError(f"{where}: mmr.diversity is required")
         limit = m.get("candidates_limit")
         mmr = MMRSpec(
-            diversity=float(_number(m["diversity"], f"{where}: mmr.diversity", lo=0.0, hi=1.0)),
-            candidates_limit=None if limit is None else int(_number(limit, f"{where}: mmr.candidates_limit", lo=1, integer=True)),
+            diversity=float(_number(m["diversity"], where, "mmr.diversity", lo=0.0, hi=1.0)),
+            candidates_limit=None if limit is None else int(_number(limit, where, "mmr.candidates_limit", lo=1, integer=True)),
         )
     dedup = None
     if raw.get("dedup") is not None:
@@ -235,15 +268,15 @@ def parse_rule(raw: Any, where: str = "rule") -> Rule:
             raise ValueError(f"{where}: dedup.field must be a string")
         dedup = DedupSpec(
             field=d.get("field", "title"),
-            threshold=float(_number(d.get("threshold", 0.8), f"{where}: dedup.threshold", lo=0.0, hi=1.0, lo_open=True)),
-            num_perm=int(_number(d.get("num_perm", 64), f"{where}: dedup.num_perm", lo=8, hi=1024, integer=True)),
-            shingle=int(_number(d.get("shingle", 1), f"{where}: dedup.shingle", lo=1, hi=5, integer=True)),
-            max=float(_number(d.get("max", DEFAULT_DEDUP_MAX), f"{where}: dedup.max", lo=0.0, hi=1.0, lo_open=True)),
+            threshold=float(_number(d.get("threshold", 0.8), where, "dedup.threshold", lo=0.0, hi=1.0, lo_open=True)),
+            num_perm=int(_number(d.get("num_perm", 64), where, "dedup.num_perm", lo=8, hi=1024, integer=True)),
+            shingle=int(_number(d.get("shingle", 1), where, "dedup.shingle", lo=1, hi=5, integer=True)),
+            max=float(_number(d.get("max", DEFAULT_DEDUP_MAX), where, "dedup.max", lo=0.0, hi=1.0, lo_open=True)),
             collapse=d.get("collapse", False),
         )
     cons_raw = raw.get("constraints", [])
     if not isinstance(cons_raw, list):
         raise ValueError(f"{where}: constraints must be a list")
-    constraints = tuple(parse_constraint(c, f"{where}: constraints[{i}]") for i, c in enumerate(cons_raw))
+    constraints = tuple([_interned_constraint(c, where, i) for i, c in enumerate(cons_raw)])
     return Rule(id=rid, window=window, size=size, lam=lam, normalize=normalize == "minmax", mmr=mmr, dedup=dedup,
                 constraints=constraints, description=str(raw.get("description", "")), match=dict(match), raw=dict(raw))

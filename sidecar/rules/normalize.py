@@ -5,11 +5,10 @@ import re
 import unicodedata
 
 _PUNCT = re.compile(r"[^\w\s]+", re.UNICODE)
-_SPACE = re.compile(r"\s+")
 
 
 def normalize_query(q: str) -> str:
     """NFKC, case-folded, punctuation as space, whitespace collapsed: 'Black  Jacket!' -> 'black jacket'."""
-    q = unicodedata.normalize("NFKC", q).casefold()
-    q = _PUNCT.sub(" ", q)
-    return _SPACE.sub(" ", q).strip()
+    # NFKC and casefold of ASCII are lower(): the common case skips the Unicode tables
+    q = q.lower() if q.isascii() else unicodedata.normalize("NFKC", q).casefold()
+    return " ".join(_PUNCT.sub(" ", q).split())

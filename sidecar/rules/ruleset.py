@@ -1,7 +1,8 @@
 """An immutable, loaded set of rules and the query -> rule match.
 
 Precedence: exact normalised query (a dictionary lookup, whatever the number of rules), then
-patterns in file and rule order (compiled once), then the default rule.
+patterns in file and rule order (compiled once; only those whose required literal occurs in the
+query are run, see prefilter.py), then the default rule.
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from typing import Any
 
 from ..rerank.rule import Rule
 from .normalize import normalize_query
+from .prefilter import PatternIndex
 
 
 @dataclass(frozen=True)
@@ -22,6 +24,7 @@ class Located:
     rule: Rule
     file: str
     line: int
+    patterns: tuple[re.Pattern[str], ...] = ()  # match.patterns, compiled once by the loader
 
 
 @dataclass(frozen=True)
@@ -41,6 +44,7 @@ class RuleSet:
     patterns: tuple[tuple[re.Pattern[str], str, Located], ...] = ()
     default: Located | None = None
     by_id: Mapping[str, Rule] = field(default_factory=dict)  # built once at load, read-only
+    pattern_index: PatternIndex | None = None  # which patterns can match a query; None: try all
 
     def get(self, rule_id: str) -> Rule | None:
         return self.by_id.get(rule_id)
@@ -62,7 +66,9 @@ class RuleSet:
         for loc in self.exact.get(q, ()):
             if self._applies(loc.rule, filters):
                 return Match(loc.rule, "exact", f"normalised query {q!r} is listed in match.queries", f"{loc.file}:{loc.line}")
-        for rx, source, loc in self.patterns:
+        positions = self.pattern_index.candidates(q) if self.pattern_index else range(len(self.patterns))
+        for pos in positions:
+            rx, source, loc = self.patterns[pos]
             if rx.search(q) and self._applies(loc.rule, filters):
                 return Match(loc.rule, "pattern", f"pattern '{source}' found in normalised query {q!r}", f"{loc.file}:{loc.line}")
         if self.default is not None:
@@ -79,10 +85,11 @@ def build_ruleset(located: list[Located], files: list[str], version: str) -> Rul
         m = loc.rule.match
         for q in m.get("queries", []):
             exact.setdefault(normalize_query(q), []).append(loc)
-        for p in m.get("patterns", []):
-            patterns.append((re.compile(p), p, loc))
+        compiled = loc.patterns or tuple(re.compile(p) for p in m.get("patterns", []))
+        for rx in compiled:
+            patterns.append((rx, rx.pattern, loc))
         if m.get("default"):
             default = loc
     by_id = MappingProxyType({loc.rule.id: loc.rule for loc in located})
     return RuleSet(tuple(located), tuple(files), version, {k: tuple(v) for k, v in exact.items()}, tuple(patterns),
-                   default, by_id)
+                   default, by_id, PatternIndex([rx for rx, _, _ in patterns]))
