@@ -63,41 +63,51 @@ def resolve_rule(value: Any, rules: Mapping[str, Rule] | None) -> Rule:
 
 
 def validate_candidates(raw: Any) -> list[dict[str, Any]]:
-    """Check every candidate; returns them with ids as strings. Order is kept (retrieval order)."""
+    """Check every candidate; returns them with ids as strings. Order is kept (retrieval order).
+
+    The common, valid shape (plain dicts, str ids, float scores) takes a short path of exact type
+    tests; anything else goes through the general checks, which name the culprit.
+    """
     if not isinstance(raw, list):
         raise ValueError("candidates: required, a list of candidate objects")
     seen: set[str] = set()
     dim = None
     out = []
+    isfinite = math.isfinite
     for pos, c in enumerate(raw):
-        where = f"candidates[{pos}]"
-        if not isinstance(c, Mapping):
-            raise ValueError(f"{where}: must be an object")
-        unknown = sorted(set(c) - CANDIDATE_KEYS)
-        if unknown:
-            raise ValueError(f"{where}: unknown key(s) {', '.join(map(repr, unknown))}; allowed: {', '.join(sorted(CANDIDATE_KEYS))}")
+        if type(c) is not dict and not isinstance(c, Mapping):
+            raise ValueError(f"candidates[{pos}]: must be an object")
+        if not c.keys() <= CANDIDATE_KEYS:
+            unknown = sorted(set(c) - CANDIDATE_KEYS)
+            raise ValueError(f"candidates[{pos}]: unknown key(s) {', '.join(map(repr, unknown))}; "
+                             f"allowed: {', '.join(sorted(CANDIDATE_KEYS))}")
         cid = c.get("id")
-        if cid is None or isinstance(cid, bool) or not isinstance(cid, (str, int)) or cid == "":
-            raise ValueError(f"{where}: missing or invalid 'id'")
-        cid = str(cid)
-        where = f"candidate {cid!r} ({where})"
+        if type(cid) is not str:
+            if cid is None or isinstance(cid, bool) or not isinstance(cid, (str, int)):
+                raise ValueError(f"candidates[{pos}]: missing or invalid 'id'")
+            cid = str(cid)
+        if cid == "":
+            raise ValueError(f"candidates[{pos}]: missing or invalid 'id'")
         if cid in seen:
-            raise ValueError(f"{where}: duplicate id")
+            raise ValueError(f"candidate {cid!r} (candidates[{pos}]): duplicate id")
         seen.add(cid)
         score = c.get("score")
-        if isinstance(score, bool) or not isinstance(score, (int, float)) or not math.isfinite(score):
-            raise ValueError(f"{where}: 'score' must be a finite number, got {score!r}")
+        st = type(score)
+        if not ((st is float or st is int) and isfinite(score)):
+            if isinstance(score, bool) or not isinstance(score, (int, float)) or not isfinite(score):
+                raise ValueError(f"candidate {cid!r} (candidates[{pos}]): 'score' must be a finite number, got {score!r}")
         fields = c.get("fields", {})
-        if not isinstance(fields, Mapping):
-            raise ValueError(f"{where}: 'fields' must be an object")
+        if type(fields) is not dict and not isinstance(fields, Mapping):
+            raise ValueError(f"candidate {cid!r} (candidates[{pos}]): 'fields' must be an object")
         vec = c.get("vector")
         if vec is not None:
             if not isinstance(vec, (list, np.ndarray)) or len(vec) == 0:
-                raise ValueError(f"{where}: 'vector' must be a non-empty list of numbers")
+                raise ValueError(f"candidate {cid!r} (candidates[{pos}]): 'vector' must be a non-empty list of numbers")
             if dim is None:
                 dim = len(vec)
             elif len(vec) != dim:
-                raise ValueError(f"{where}: vector has {len(vec)} dimensions, earlier candidates have {dim}")
+                raise ValueError(f"candidate {cid!r} (candidates[{pos}]): vector has {len(vec)} dimensions, "
+                                 f"earlier candidates have {dim}")
         out.append({**c, "id": cid, "fields": fields})
     return out
 
@@ -110,7 +120,11 @@ def _field_value(c: Mapping[str, Any], name: str) -> Any:
 
 def compile_agent(con: Constraint, cands: list[Mapping[str, Any]], now: datetime | None = None) -> Agent:
     """Evaluate a constraint's property on every candidate (already in base order)."""
-    values = [_field_value(c, con.field) for c in cands]
+    name = con.field
+    if name in ("title", "id", "score"):
+        values = [_field_value(c, name) for c in cands]
+    else:  # the common case: a catalog field, read without a call per candidate
+        values = [c["fields"].get(name) for c in cands]
     if con.any:
         codes_by_value: dict[Any, int] = {}
         codes = []

@@ -20,31 +20,38 @@ def unit_rows(vectors: np.ndarray) -> np.ndarray:
 
 
 class MMRState:
-    """Marginal scores of every candidate given the items selected so far."""
+    """Marginal scores of every candidate given the items selected so far.
+
+    Kept as two arrays so that a marginal score vector is one subtraction: the weighted relevance
+    with placed items set to -inf, and diversity * max_sim (per pick: one matrix-vector product,
+    one scaling, one maximum). Each numpy call costs tens of microseconds here; fewer calls per
+    pick is what makes k = 50 of n = 1,000 fast.
+    """
 
     def __init__(self, relevance: np.ndarray, unit_vectors: np.ndarray, diversity: float):
         self.relevance = np.asarray(relevance, dtype=np.float64)
         self.vectors = unit_vectors
         self.diversity = float(diversity)
-        self.weighted_rel = (1.0 - self.diversity) * self.relevance
-        self.max_sim = np.full(len(self.relevance), -np.inf, dtype=np.float32)
-        self.placed = np.zeros(len(self.relevance), dtype=bool)
+        self._open_rel = (1.0 - self.diversity) * self.relevance  # -inf once placed
+        self._penalty = np.zeros(len(self.relevance), dtype=np.float64)  # diversity * max_sim
+        self._sim = np.empty(len(self.relevance), dtype=np.float32)
         self.k = 0
 
     def marginal(self) -> np.ndarray:
         """Marginal scores, placed items at -inf; before the first pick, the weighted relevance."""
         if self.k == 0 or self.diversity == 0.0:
-            marg = self.weighted_rel.copy()
-        else:
-            marg = self.weighted_rel - self.diversity * self.max_sim
-        marg[self.placed] = -np.inf
-        return marg
+            return self._open_rel.copy()
+        return self._open_rel - self._penalty
 
     def add(self, i: int) -> None:
-        self.placed[i] = True
-        self.k += 1
+        self._open_rel[i] = -np.inf
         if self.diversity != 0.0:
-            np.maximum(self.max_sim, self.vectors @ self.vectors[i], out=self.max_sim)
+            np.matmul(self.vectors, self.vectors[i], out=self._sim)
+            if self.k == 0:  # max_sim starts at -inf: the first pick's similarities are the max
+                self._penalty[:] = self._sim * self.diversity
+            else:
+                np.maximum(self._penalty, self._sim * self.diversity, out=self._penalty)
+        self.k += 1
 
 
 def mmr_select(relevance: np.ndarray, unit_vectors: np.ndarray, diversity: float, k: int) -> tuple[list[int], list[float]]:
