@@ -33,7 +33,7 @@ class MMRState:
         self.vectors = unit_vectors
         self.diversity = float(diversity)
         self._open_rel = (1.0 - self.diversity) * self.relevance  # -inf once placed
-        self._penalty = np.zeros(len(self.relevance), dtype=np.float64)  # diversity * max_sim
+        self._penalty = np.full(len(self.relevance), -np.inf)  # diversity * max_sim (-inf: nothing picked)
         self._sim = np.empty(len(self.relevance), dtype=np.float32)
         self.k = 0
 
@@ -47,10 +47,7 @@ class MMRState:
         self._open_rel[i] = -np.inf
         if self.diversity != 0.0:
             np.matmul(self.vectors, self.vectors[i], out=self._sim)
-            if self.k == 0:  # max_sim starts at -inf: the first pick's similarities are the max
-                self._penalty[:] = self._sim * self.diversity
-            else:
-                np.maximum(self._penalty, self._sim * self.diversity, out=self._penalty)
+            np.maximum(self._penalty, self._sim * self.diversity, out=self._penalty)
         self.k += 1
 
 

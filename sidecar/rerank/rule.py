@@ -78,10 +78,8 @@ class Rule:
 
 
 def _check_keys(obj: dict[str, Any], allowed: frozenset[str], where: str) -> None:
-    if obj.keys() <= allowed:
-        return
-    unknown = sorted(set(obj) - allowed)
-    if unknown:
+    if not obj.keys() <= allowed:
+        unknown = sorted(set(obj) - allowed)
         raise ValueError(f"{where}: unknown key(s) {', '.join(map(repr, unknown))}; allowed: {', '.join(sorted(allowed))}")
 
 
@@ -235,8 +233,7 @@ def parse_rule(raw: Any, where: str = "rule") -> Rule:
     match = raw.get("match", {})
     if not isinstance(match, dict):
         raise ValueError(f"{where}: 'match' must be a mapping")
-    if not match.keys() <= MATCH_KEYS:
-        _check_keys(match, MATCH_KEYS, f"{where}: match")
+    _check_keys(match, MATCH_KEYS, f"{where}: match")
     window = int(_number(raw.get("window", DEFAULT_WINDOW), where, "window", lo=1, integer=True))
     size = int(_number(raw.get("size", DEFAULT_SIZE), where, "size", lo=1, integer=True))
     lam = float(_number(raw.get("lambda", DEFAULT_LAMBDA), where, "lambda", lo=0.0))

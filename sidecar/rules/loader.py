@@ -268,7 +268,6 @@ class _RuleLines:
         self.lines = lines
         self.found = [(m.start(), m.group(1) or m.group(2) or m.group(3) or "") for m in _ID_KEY.finditer(text)
                       if m.start() == 0 or text[m.start() - 1] in " \t\n{,"]  # a key, not the end of 'paid:'
-
         self.next = 0  # index into found
         self.pos = 0  # text position and its 1-based line, advanced together
         self.line = 1

@@ -24,7 +24,7 @@ class Located:
     rule: Rule
     file: str
     line: int
-    patterns: tuple[re.Pattern[str], ...] = ()  # match.patterns, compiled once by the loader
+    patterns: tuple[re.Pattern[str], ...]  # match.patterns, compiled once by the loader
 
 
 @dataclass(frozen=True)
@@ -85,8 +85,7 @@ def build_ruleset(located: list[Located], files: list[str], version: str) -> Rul
         m = loc.rule.match
         for q in m.get("queries", []):
             exact.setdefault(normalize_query(q), []).append(loc)
-        compiled = loc.patterns or tuple(re.compile(p) for p in m.get("patterns", []))
-        for rx in compiled:
+        for rx in loc.patterns:
             patterns.append((rx, rx.pattern, loc))
         if m.get("default"):
             default = loc
