@@ -67,7 +67,8 @@ def _document(doc: dict[str, Any], vector: np.ndarray | None, signature: np.ndar
     if vector is not None:
         # float16 sources carry ~3 significant digits: 5 decimals keep them and shorten the JSON
         out["vector"] = np.round(vector.astype(np.float32), 5).tolist()
-    out["minhash"] = dedup.encode_signature(signature)
+    if dedup.has_signature(signature[None, :])[0]:  # a text with no tokens has no signature: nobody's duplicate
+        out["minhash"] = dedup.encode_signature(signature)
     return out
 
 
@@ -144,7 +145,7 @@ def index_catalog(client: OpenSearch, catalog: Path, index: str, vectors: Path |
             log.error("bulk error: %s", e)
 
     def flush(batch: list[tuple[int, dict[str, Any]]]) -> None:
-        sigs = dedup.signatures([str(d.get(MINHASH_FIELD, "")) for _, d in batch], MINHASH_NUM_PERM)
+        sigs = dedup.signatures([d.get(MINHASH_FIELD) for _, d in batch], MINHASH_NUM_PERM)
         docs = [_document(d, None if vecs is None else vecs[row], sigs[i]) for i, (row, d) in enumerate(batch)]
         while len(inflight) >= 2:
             collect(inflight.pop(0))

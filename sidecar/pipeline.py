@@ -1,8 +1,9 @@
-"""One search: validate the request, pick the rule, retrieve the window, rerank once, slice a page.
+"""One search: validate the request, pick the rule, build the ranked list, slice a page.
 
 Shared by POST /search and the evaluation harness, so both see exactly the same behaviour.
-Pages are slices of one deterministic rerank: the agent loop is greedy, so placing from+size
-items gives the same first items as placing fewer, and page 2 never repeats page 1.
+Pages are slices of one deterministic ranked list (``paging``): the agent loop is greedy, so
+placing from+size items gives the same first items as placing fewer, page 2 never repeats page 1,
+and a page is filled from further retrieval windows when collapsing left the first one short.
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from . import paging
 from .rerank import rerank_candidates
 from .rerank.rule import Rule, parse_rule
 from .retrieval import MODES, Backend, NotFound, RetrievalRequest
@@ -129,27 +131,31 @@ def run_search(body: Any, backend: Backend, ruleset: RuleSet, max_window: int,
 
     rule, how = choose_rule(ruleset, body.get("rule"), q, filters)
     rule = apply_overrides(rule, body.get("overrides"))
-    window = min(max(rule.window if rule else 0, frm + size), max_window)
+
+    def fetch(window: int) -> Any:
+        return backend.retrieve(RetrievalRequest(mode, q, vector, filters, window, with_vectors=bool(rule and rule.mmr)))
+
+    rerank_seconds = 0.0
+
+    def rerank(cands: list[dict[str, Any]], n: int, prior: list[dict[str, Any]]) -> dict[str, Any]:
+        # backend output is trusted (unique ids, finite scores): no per-candidate re-validation.
+        # MMR relevance: the cosine to the query vector for a vector-only search, else the
+        # normalised retrieval score (BM25, or the fused hybrid score)
+        nonlocal rerank_seconds
+        t = clock()
+        out = rerank_candidates(cands, rule, size=n, explain=explain, query_vector=vector if mode == "knn" else None,
+                                prior=prior)
+        rerank_seconds += clock() - t
+        return out
 
     t_ret = clock()
-    retrieved = backend.retrieve(RetrievalRequest(mode, q, vector, filters, window,
-                                                  with_vectors=bool(rule and rule.mmr)))
-    t_rerank = clock()
-    cands = retrieved.candidates
-    by_id = {c["id"]: c for c in cands}
-    if rule is not None and cands:
-        # backend output is trusted (unique ids, finite scores): no per-candidate re-validation
-        reranked = rerank_candidates(cands, rule, size=frm + size, explain=explain,
-                                     query_vector=vector if mode != "bm25" else None)
-        placed = reranked["hits"]
-        dedup = reranked.get("dedup")
-    else:
-        dedup = None
-        placed = [{"id": c["id"], "rank": i + 1, "original_rank": i + 1, "reason": {"type": "retrieval"}}
-                  for i, c in enumerate(cands[: frm + size])]
+    ranked = paging.rank(fetch, rerank if rule is not None else None, rule.window if rule else frm + size,
+                         max_window, frm + size + 1)
     t_done = clock()
+    by_id = {c["id"]: c for c in ranked.candidates}
+    page = ranked.placed[frm:frm + size]
     hits = []
-    for h in placed[frm:frm + size]:
+    for h in page:
         c = by_id[h["id"]]
         hit = {"id": h["id"], "score": c["score"], "rank": h["rank"], "fields": c["fields"]}
         if explain:
@@ -161,11 +167,13 @@ def run_search(body: Any, backend: Backend, ruleset: RuleSet, max_window: int,
         "mode": mode,
         "from": frm,
         "size": size,
-        "window": window,
-        "candidates": len(cands),
+        "total": {"value": ranked.total, "relation": ranked.relation},
+        "has_next": len(ranked.placed) > frm + size,
+        "window": ranked.window,
+        "candidates": len(ranked.candidates),
         "hits": hits,
-        "timings": {"retrieval_ms": round((t_rerank - t_ret) * 1000, 3), "rerank_ms": round((t_done - t_rerank) * 1000, 3),
-                    "total_ms": round((t_done - t0) * 1000, 3)},
-        "backend_took_ms": retrieved.took_ms,
+        "timings": {"retrieval_ms": round((t_done - t_ret - rerank_seconds) * 1000, 3),
+                    "rerank_ms": round(rerank_seconds * 1000, 3), "total_ms": round((t_done - t0) * 1000, 3)},
+        "backend_took_ms": ranked.took_ms,
     }
-    return SearchOutcome(response, rule, cands, placed[frm:frm + size], dedup)
+    return SearchOutcome(response, rule, ranked.candidates, page, ranked.dedup)

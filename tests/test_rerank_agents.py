@@ -1,14 +1,21 @@
-"""The agent algorithm: the paper's case, properties, explanations, validation."""
+"""The agent algorithm, version 3: the paper's case, one case per correction (page before and
+after), properties against the plain reference of the pseudo-code, explanations, validation."""
 from __future__ import annotations
 
 import math
+
+import numpy as np
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sidecar.rerank import rerank
-from sidecar.rerank.agents import Agent, place_by_score
+from sidecar.rerank.agents import Agent, ScoreOrder, place
+
+from reference_agents import V3, Spec
+from reference_agents import place as reference_place
+from reference_agents import score_order
 
 
 def sony_panasonic(n: int = 20) -> list[dict]:
@@ -132,24 +139,43 @@ def test_output_is_a_permutation_prefix_and_deterministic(req):
         assert [h["id"] for h in smaller["hits"]] == ids[: len(smaller["hits"])]
 
 
-@settings(max_examples=100, deadline=None)
-@given(requests())
-def test_pointers_only_move_down(req):
-    """Instrument the placement loop: every agent's pointer is non-decreasing over the run."""
-    from sidecar.rerank.api import compile_agent, normalized_scores
+def specs_of(req: dict) -> tuple[list[Spec], list[float], list[dict]]:
+    """The request's constraints as reference specs over its candidates in base order."""
+    from sidecar.rerank.api import normalized_scores
     from sidecar.rerank.rule import parse_rule
-    import numpy as np
 
     rule = parse_rule(req["rule"])
     cands = sorted(req["candidates"], key=lambda c: -c["score"])
-    agents = [compile_agent(c, cands) for c in rule.constraints]
-    base = normalized_scores(np.array([c["score"] for c in cands]), True).tolist()
-    seen: list[tuple[int, int]] = []
-    place_by_score(base, agents, rule.lam, req["size"], trace=lambda ci, p: seen.append((ci, p)))
-    last: dict[int, int] = {}
-    for ci, p in seen:
-        assert p >= last.get(ci, 1)
-        last[ci] = p
+    specs = []
+    for con in rule.constraints:
+        vals = [c["fields"].get(con.field) for c in cands]
+        if con.any:
+            specs.append(Spec("any", con.fraction, value=vals))
+        else:
+            wanted = set(con.values) if con.values is not None else {con.value}
+            specs.append(Spec(con.kind, con.fraction, prop=[v in wanted for v in vals]))
+    base = normalized_scores(np.array([c["score"] for c in cands], dtype=float), True).tolist()
+    return specs, base, cands
+
+
+@settings(max_examples=300, deadline=None)
+@given(requests())
+def test_rerank_equals_the_reference_pseudocode(req):
+    specs, base, cands = specs_of(req)
+    expected = reference_place(specs, req["rule"]["lambda"], req["size"], len(cands), score_order(base))
+    assert [h["id"] for h in rerank(req)["hits"]] == [cands[i]["id"] for i in expected]
+
+
+@settings(max_examples=100, deadline=None)
+@given(requests())
+def test_large_lambda_is_score_order_property(req):
+    """Every penalty outweighs every deviance: the page holds the best scores, best first (items
+    of equal score cost nothing to swap, so only the score sequence is fixed)."""
+    cands = [{**c, "score": float(round(c["score"]))} for c in req["candidates"]]  # gaps >= 1 in 100
+    req = {**req, "candidates": cands, "rule": {**req["rule"], "lambda": 1e9}}
+    score = {c["id"]: c["score"] for c in cands}
+    best = sorted(score.values(), reverse=True)[: req["size"]]
+    assert [score[h["id"]] for h in rerank(req)["hits"]] == best
 
 
 @settings(max_examples=150, deadline=None)
@@ -173,17 +199,77 @@ def test_lambda_zero_min_constraint_holds_where_lookahead_allows(n, f, seed):
         assert k >= min(need, n_used), (m, k, need)
 
 
-def test_place_by_score_pseudocode_trace():
-    """A hand-traced case: max 0.5 on brand A with A,A,A,B,B; lambda 0."""
-    a = Agent("brand=A max 0.5", False, 0.5, has=[True, True, True, False, False])
-    trace: list[tuple[int, int]] = []
-    order = [p.index for p in place_by_score([1.0, 0.9, 0.8, 0.7, 0.6], [a], 0.0, 5,
-                                             trace=lambda ci, p: trace.append((ci, p)))]
-    # n=1,k=1: dev=1+1-1.5=0.5 -> scan 1,2 (A), stop at 3 ; n=2,k=1: dev=2-2=0 -> default 1 ;
-    # n=3,k=2: dev=3-2.5=0.5 -> scan from 4 (the pointer moved past placed 3), stop at 4 ;
-    # n=4,k=2: dev=0 -> default 2
-    assert order == [0, 3, 1, 4, 2]
-    assert trace == [(0, 3), (0, 4)]
+def _page(specs: list[Spec], scores: list[float], lam: float, size: int, corrections=V3) -> list[int]:
+    return reference_place(specs, lam, size, len(scores), score_order(scores), corrections)
+
+
+def _core(specs: list[Spec], scores: list[float], lam: float, size: int) -> list[int]:
+    """The production loop on the same specs."""
+    agents = []
+    for s in specs:
+        if s.kind == "any":
+            codes = {v: i for i, v in enumerate(dict.fromkeys(v for v in s.value if v is not None))}
+            agents.append(Agent(s.kind, "any", s.f, codes=np.array([codes.get(v, -1) for v in s.value]),
+                                n_values=len(codes)))
+        else:
+            agents.append(Agent(s.kind, s.kind, s.f, has=np.array(s.prop, dtype=bool)))
+    return [p.index for p in place(agents, lam, size, ScoreOrder(np.array(scores)))]
+
+
+def test_correction_1_an_agent_proposing_the_default_does_not_bid():
+    """Brand and seller caps are equally unhappy at slot 2; the seller cap's proposal is the default
+    (another A from another seller). The paper's loop lets it win at no penalty: A, A. Version 3:
+    the brand cap places B."""
+    brand = ["A", "A", "B", "C"]
+    seller = ["s1", "s2", "s1", "s1"]  # no item helps both caps: correction 3 changes nothing here
+    scores = [1.0, 0.8333, 0.1667, 0.0]
+    specs = [Spec("any", 0.3, value=brand), Spec("any", 0.3, value=seller)]
+    before = _page(specs, scores, 0.5, 2, corrections=V3 - {1})
+    after = _page(specs, scores, 0.5, 2)
+    assert [brand[i] for i in before] == ["A", "A"]
+    assert [brand[i] for i in after] == ["A", "B"] and after == [0, 2]
+    assert _core(specs, scores, 0.5, 2) == after
+
+
+def test_correction_2_an_any_agent_looks_again_from_the_top():
+    """Four brands: once each has one item placed, no item reduces the brand cap, and a pointer that
+    only moves down runs off the end. When A reaches two, B2 qualifies again: version 3 places it."""
+    brand = ["A", "A", "A", "A", "B", "C", "D", "B", "C", "D"]
+    scores = [1.0, 0.99, 0.98, 0.97, 0.5, 0.4, 0.3, 0.2, 0.1, 0.05]
+    specs = [Spec("any", 0.3, value=brand)]
+    before = _page(specs, scores, 0.0, 7, corrections=V3 - {2})
+    after = _page(specs, scores, 0.0, 7)
+    assert [brand[i] for i in before] == ["A", "B", "C", "D", "A", "A", "A"]
+    assert [brand[i] for i in after] == ["A", "B", "C", "D", "A", "B", "C"]
+    assert _core(specs, scores, 0.0, 7) == after
+
+
+def test_correction_3_proposals_cooperate_with_the_other_unhappy_caps():
+    """'Nike <= 30%' and 'one brand <= 30%' are both unhappy at slot 2. The brand cap's first item
+    that is not Puma is a Nike; the paper's loop places it. Version 3 proposes the first item that
+    helps both: the Adidas."""
+    brand = ["Puma", "Puma", "Nike", "Nike", "Adidas", "Adidas"]
+    scores = [1.0, 0.8, 0.6, 0.4, 0.2, 0.0]
+    specs = [Spec("any", 0.3, value=brand), Spec("max", 0.3, prop=[b == "Nike" for b in brand])]
+    before = _page(specs, scores, 0.5, 2, corrections=V3 - {3})
+    after = _page(specs, scores, 0.5, 2)
+    assert [brand[i] for i in before] == ["Puma", "Nike"]
+    assert [brand[i] for i in after] == ["Puma", "Adidas"]
+    assert _core(specs, scores, 0.5, 2) == after
+
+
+def test_explanations_name_the_agent_and_its_numbers():
+    cands = [{"id": f"p{i}", "score": 1.0 - 0.2 * i, "fields": {"brand": b}}
+             for i, b in enumerate(["Puma", "Puma", "Nike", "Adidas"])]
+    rule = {"id": "r", "lambda": 0.5, "constraints": [{"field": "brand", "any": True, "max": 0.3, "label": "cap"}]}
+    hits = rerank({"candidates": cands, "rule": rule, "size": 2, "explain": True})["hits"]
+    assert hits[0]["reason"] == {"type": "default"}
+    assert hits[1]["id"] == "p2"
+    reason = hits[1]["reason"]
+    assert reason["type"] == "constraint" and reason["constraint"] == "cap"
+    assert reason["deviance"] == pytest.approx(1.1)  # k = 1, n = 1: 1 + 1 - 3 * 0.3
+    assert reason["penalty"] == pytest.approx(2 / 3 - 1 / 3, abs=1e-6)  # normalised: default p1, proposal p2
+    assert reason["unhappiness"] == pytest.approx(reason["deviance"] - 0.5 * reason["penalty"])
 
 
 # --- validation -------------------------------------------------------------------------------

@@ -93,6 +93,49 @@ def test_same_request_same_page_and_pages_do_not_overlap(client):
     assert p1["rule"] == "broad-mmr" and p1["rule_match"] == "exact"
 
 
+def test_deep_pages_never_run_dry(client):
+    """Collapsing shrinks the 200-item window; page 20 is filled from the next window (on the demo,
+    651 products match 'men' in OpenSearch, 729 by bm25s), and walking the pages repeats nothing."""
+    deep = post(client, "/search", {"q": "men", "from": 190, "size": 10}).json
+    assert len(deep["hits"]) == 10 and deep["has_next"] is True
+    assert deep["total"]["value"] >= 600 and deep["total"]["relation"] == "eq"
+    assert deep["window"] > 200  # a second retrieval window was needed
+    walked: list[str] = []
+    for frm in range(0, 260, 20):
+        page = post(client, "/search", {"q": "men", "from": frm, "size": 20}).json
+        assert len(page["hits"]) == 20, frm
+        assert [h["rank"] for h in page["hits"]] == list(range(frm + 1, frm + 21))
+        walked += [h["id"] for h in page["hits"]]
+    assert len(set(walked)) == len(walked)
+    assert [h["id"] for h in deep["hits"]] == walked[190:200]  # the same page whatever the walk
+
+
+def test_last_page_says_no_next_page(client):
+    """Paging 'puma tshirt' in pages of 50 ends with has_next false; nothing repeats on the way."""
+    seen: list[str] = []
+    frm = 0
+    while True:
+        page = post(client, "/search", {"q": "puma tshirt", "from": frm, "size": 50}).json
+        seen += [h["id"] for h in page["hits"]]
+        if not page["has_next"]:
+            break
+        assert len(page["hits"]) == 50
+        frm += 50
+    assert len(seen) == len(set(seen)) and 0 < len(page["hits"]) <= 50
+    assert page["total"]["value"] >= len(seen)  # collapsed near-duplicates are not shown
+    assert post(client, "/search", {"q": "puma tshirt", "from": len(seen), "size": 10}).json["hits"] == []
+
+
+def test_hybrid_mmr_ranks_by_the_fused_score(client):
+    """The README's example: 'shoes' like a shirt (15970), hybrid, under the MMR rule. MMR's
+    relevance is the fused score, not the cosine to the shirt, so both pages show shoes."""
+    for frm in (0, 10):
+        r = post(client, "/search", {"q": "shoes", "like": "15970", "mode": "hybrid", "from": frm, "size": 10}).json
+        assert r["rule"] == "broad-mmr"
+        shoes = [h for h in r["hits"] if "shoe" in h["fields"]["title"].lower()]
+        assert len(shoes) >= 4, [h["fields"]["title"] for h in r["hits"]]
+
+
 def test_knn_with_vector_and_like(client):
     i = 2  # a watch
     r = post(client, "/search", {"vector": demo_vecs[i].tolist(), "size": 5, "rule": "none"}).json
@@ -235,6 +278,45 @@ def test_proxy_reranks_in_opensearch_shape(os_url, demo_index):
     assert get.status_code == 200 and len(get.json["hits"]["hits"]) == 10
     missing = post(c, "/no-such-index/_search", {"query": {"match_all": {}}})
     assert missing.status_code == 404  # OpenSearch's own answer passes through
+
+
+def test_proxy_fetches_what_the_rule_needs_and_returns_what_the_client_asked(os_url, demo_index):
+    """`_source: ["title"]` under the default rule: the brand cap still holds (the sidecar fetched
+    brand and seller), and each hit carries only the title."""
+    c = create_app(make_cfg(backend="opensearch", opensearch_url=os_url, index=demo_index)).test_client()
+    query = {"match": {"title": "puma tshirt"}}
+    plain = post(c, f"/{demo_index}/_search", {"size": 10, "query": query, "_source": ["title", "brand"]}).json
+    assert [h["_source"]["brand"] for h in plain["hits"]["hits"]].count("Puma") == 10
+    for source in (["title"], "title", {"includes": ["ti*"]}, {"excludes": ["brand", "seller", "minhash", "vector", "price"]}):
+        r = post(c, f"/{demo_index}/_search", {"size": 10, "query": query, "_source": source,
+                                               "ext": {"rerank": {"rule": "default"}}})
+        assert r.status_code == 200, r.json
+        hits = r.json["hits"]["hits"]
+        assert len(hits) == 10
+        brand = {h["_id"]: h["_source"]["brand"] for h in plain["hits"]["hits"]}
+        ids = [h["_id"] for h in hits]
+        by_id = {d["id"]: d for d in demo_rows}
+        assert max([by_id[i]["brand"] for i in ids].count(b) for b in set(brand.values())) <= 3
+        if isinstance(source, dict) and "excludes" in source:
+            assert "title" in hits[0]["_source"] and not {"brand", "seller", "minhash"} & set(hits[0]["_source"])
+        else:
+            assert all(set(h["_source"]) == {"title"} for h in hits), hits[0]["_source"]
+    none = post(c, f"/{demo_index}/_search", {"size": 5, "query": query, "_source": False,
+                                              "ext": {"rerank": {"rule": "default"}}}).json
+    assert len(none["hits"]["hits"]) == 5 and all("_source" not in h for h in none["hits"]["hits"])
+
+
+def test_proxy_deep_pages_never_run_dry(os_url, demo_index):
+    c = create_app(make_cfg(backend="opensearch", opensearch_url=os_url, index=demo_index)).test_client()
+    body = {"query": {"match": {"title": "men"}}, "ext": {"rerank": {"rule": "default"}}}
+    walked: list[str] = []
+    for frm in range(0, 240, 40):
+        r = post(c, f"/{demo_index}/_search", {**body, "from": frm, "size": 40}).json
+        assert len(r["hits"]["hits"]) == 40, frm
+        assert r["_rerank"]["has_next"] is True
+        walked += [h["_id"] for h in r["hits"]["hits"]]
+    assert len(set(walked)) == len(walked)
+    assert r["hits"]["total"]["value"] >= 600
 
 
 @pytest.mark.parametrize("method, path", [

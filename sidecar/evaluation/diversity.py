@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import math
-import re
 from collections import Counter
 from collections.abc import Sequence
 from typing import Any
@@ -11,25 +10,16 @@ import numpy as np
 
 from ..rerank.api import compile_agent
 from ..rerank.rule import Constraint
+from ..rerank.tokens import jaccard, shingle_set
 
-_TOKEN = re.compile(r"[a-z0-9]+")
 NEAR_DUP_JACCARD = 0.8
 
 
-def title_tokens(title: str) -> frozenset[str]:
-    return frozenset(_TOKEN.findall(title.lower()))
-
-
 def near_dup_pairs(titles: Sequence[str], threshold: float = NEAR_DUP_JACCARD) -> int:
-    """Pairs of the page whose title token sets have Jaccard >= threshold."""
-    toks = [title_tokens(t) for t in titles]
-    n = 0
-    for i in range(len(toks)):
-        for j in range(i + 1, len(toks)):
-            union = len(toks[i] | toks[j])
-            if union and len(toks[i] & toks[j]) / union >= threshold:
-                n += 1
-    return n
+    """Pairs of the page whose title token sets (the dedup tokenizer's) have Jaccard >= threshold."""
+    toks = [shingle_set(t) for t in titles]
+    return sum(1 for i in range(len(toks)) for j in range(i + 1, len(toks))
+               if jaccard(toks[i], toks[j]) >= threshold - 1e-12)
 
 
 def max_share(values: Sequence[Any]) -> float:
@@ -54,9 +44,9 @@ def _count(con: Constraint, items: list[dict[str, Any]]) -> int:
     """k of a constraint on items: with the property, or for `any` the largest count of one value."""
     agent = compile_agent(con, items)
     if agent.codes is not None:
-        counts = Counter(c for c in agent.codes if c >= 0)
+        counts = Counter(c for c in agent.codes.tolist() if c >= 0)
         return max(counts.values()) if counts else 0
-    return sum(agent.has)
+    return int(agent.has.sum())
 
 
 def measure(con: Constraint, page: list[dict[str, Any]]) -> tuple[float, bool]:
@@ -78,10 +68,11 @@ def feasible(con: Constraint, window: list[dict[str, Any]], page_len: int) -> bo
         return False
     agent = compile_agent(con, window)
     if con.kind == "min":
-        return sum(agent.has) >= math.ceil(con.fraction * page_len - 1e-9)
+        return int(agent.has.sum()) >= math.ceil(con.fraction * page_len - 1e-9)
     cap = math.floor(con.fraction * page_len + 1e-9)
     if agent.codes is not None:
-        counts = Counter(agent.codes)
+        counts = Counter(agent.codes.tolist())
         missing = counts.pop(-1, 0)
         return missing + sum(min(c, cap) for c in counts.values()) >= page_len
-    return (len(window) - sum(agent.has)) + min(sum(agent.has), cap) >= page_len
+    n_has = int(agent.has.sum())
+    return (len(window) - n_has) + min(n_has, cap) >= page_len

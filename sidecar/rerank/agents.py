@@ -1,48 +1,56 @@
-"""eBay's agent-based diversity algorithm ("Diversity in Search", DESIGN.md 1.1).
+"""eBay's agent-based diversity algorithm, version 3 (DESIGN.md 1.1; the README says how it differs
+from the paper).
 
 Each constraint is an agent watching the page being built. With n items placed and k of them
 having the agent's property (for ``any``: the largest count of one value), its deviance is
 ``max(0, (n+2)f - k - 1)`` for a min and ``max(0, k + 1 - (n+2)f)`` for a max: the (n+2)
-look-ahead fires an agent at the last moment its constraint can still be met. A firing agent
-proposes the first unplaced item, in base order, that reduces its deviance; its unhappiness is
-``deviance - lambda * (base[default] - base[proposal])``. The unhappiest agent with
-unhappiness > 0 places its proposal; otherwise the default (best unplaced) item is placed.
+look-ahead fires an agent at the last moment its constraint can still be met. Version 3 is the
+paper's loop with three corrections:
 
-``place_by_score`` follows the reference pseudo-code exactly: pointers only move down, so a
-rerank is O(n * C). ``place_by_mmr`` is the same loop when MMR is the base order: the default
-is the MMR argmax, pointers scan the current MMR order, penalties are in MMR marginal scores.
+1. an agent whose proposal is the default item is not a contender (the default serves it anyway,
+   and at no penalty it would out-bid agents that must pay one);
+2. an ``any`` agent's proposal is recomputed from the counts every slot (an item skipped while
+   its value held the top count may qualify again later);
+3. proposals are cooperative: among the unplaced items that reduce its own deviance, an agent
+   proposes the first (in base order) that also reduces the deviance of every other unhappy
+   max/any agent, else the first that reduces its own.
+
+The contender with the largest unhappiness ``deviance - lambda * (base[default] - base[proposal])``
+> 0 places its proposal (ties: rule order); otherwise the default item is placed. The loop is the
+same for every base order: score order, or MMR (default = MMR argmax, penalties in marginal scores).
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
 from .mmr import MMRState
 
-_NEG_INF = float("-inf")
+EPS = 1e-9  # a deviance at or below this is zero: (n+2)f carries float noise (10 * 0.3 = 3.0000000000000004)
 
 
 @dataclass(frozen=True)
 class Agent:
-    """A compiled constraint: per-candidate property (in base order) and its fraction."""
+    """A compiled constraint over the candidates in base order.
+
+    ``kind`` "min"/"max" read ``has`` (bool per candidate); "any" reads ``codes`` (a value code
+    per candidate, -1 where the field is missing, which never counts toward the cap)."""
 
     label: str
-    is_min: bool
+    kind: str  # "min" | "max" | "any"
     fraction: float
-    has: list[bool] | None = None   # value / values / range constraints
-    codes: list[int] | None = None  # ``any`` constraints: value code per candidate, -1 = field missing
+    has: np.ndarray | None = None
+    codes: np.ndarray | None = None
     n_values: int = 0
 
-    def arrays(self) -> tuple[np.ndarray | None, np.ndarray | None]:
-        """numpy copies of has / codes for vectorised scans, built once per agent."""
-        cached = self.__dict__.get("_arrays")
-        if cached is None:
-            cached = (None if self.has is None else np.asarray(self.has, dtype=bool),
-                      None if self.codes is None else np.asarray(self.codes, dtype=np.int64))
-            object.__setattr__(self, "_arrays", cached)
-        return cached
+    def head(self, limit: int) -> Agent:
+        """The same agent over the first ``limit`` candidates."""
+        return Agent(self.label, self.kind, self.fraction,
+                     None if self.has is None else self.has[:limit],
+                     None if self.codes is None else self.codes[:limit], self.n_values)
 
 
 @dataclass(frozen=True)
@@ -56,201 +64,180 @@ class Placement:
     penalty: float | None = None
     unhappiness: float | None = None
     marginal: float | None = None
-    is_default: bool = False  # the agent's proposal was the default item anyway
 
 
-class _Counts:
-    """Running k per agent: count with the property, or for ``any`` the largest count of one value.
+class BaseOrder(Protocol):
+    """The order the agents work over: which item is the default and what a slot costs."""
 
-    Used by the MMR loop; ``place_by_score`` inlines the same arithmetic for speed (both are
-    tested against independent references: the pseudo-code cases and a naive MMR-agent loop)."""
+    size: int
+
+    def scores(self) -> np.ndarray:
+        """Current base score of every candidate (penalties are differences of these)."""
+
+    def default(self) -> int:
+        """The best unplaced item."""
+
+    def unplaced(self) -> Iterable[int]:
+        """Unplaced items, best first."""
+
+    def add(self, i: int) -> None:
+        """Item i was placed."""
+
+    def default_placement(self, i: int) -> Placement:
+        """The explanation of a default placement."""
+
+    def marginal(self, i: int) -> float | None:
+        """Item i's MMR marginal score, for explanations (None when the order is not MMR)."""
+
+
+class ScoreOrder:
+    """Base order = retrieval score order: candidates 0..n-1 are already sorted."""
+
+    def __init__(self, base: np.ndarray):
+        self.base = np.asarray(base, dtype=np.float64)
+        self.size = len(self.base)
+        self._placed = np.zeros(self.size, dtype=bool)
+        self._first = 0
+
+    def scores(self) -> np.ndarray:
+        return self.base
+
+    def default(self) -> int:
+        while self._placed[self._first]:
+            self._first += 1
+        return self._first
+
+    def unplaced(self) -> Iterator[int]:
+        placed = self._placed
+        for i in range(self.default(), self.size):
+            if not placed[i]:
+                yield i
+
+    def add(self, i: int) -> None:
+        self._placed[i] = True
+
+    def default_placement(self, i: int) -> Placement:
+        return Placement(i, "default")
+
+    def marginal(self, i: int) -> float | None:
+        return None
+
+
+class MMROrder:
+    """Base order = the current MMR order: marginal score descending, ties by index."""
+
+    def __init__(self, state: MMRState):
+        self.state = state
+        self.size = len(state.relevance)
+        self._marg: np.ndarray | None = None
+
+    def scores(self) -> np.ndarray:
+        if self._marg is None:
+            self._marg = self.state.marginal()
+        return self._marg
+
+    def default(self) -> int:
+        return int(np.argmax(self.scores()))  # first maximum: ties go to the lower index
+
+    def unplaced(self) -> Iterator[int]:
+        marg = self.scores()
+        order = np.argsort(-marg, kind="stable")
+        for i in order.tolist():
+            if marg[i] == -np.inf:
+                return
+            yield i
+
+    def add(self, i: int) -> None:
+        self.state.add(i)
+        self._marg = None
+
+    def default_placement(self, i: int) -> Placement:
+        return Placement(i, "mmr", marginal=self.marginal(i))
+
+    def marginal(self, i: int) -> float | None:
+        return float(self.scores()[i])
+
+
+class Counts:
+    """Running k per agent (with the property; for ``any`` the top count of one value)."""
 
     def __init__(self, agents: list[Agent]):
         self.agents = agents
         self.k = [0] * len(agents)
-        self.per_value = [[0] * a.n_values if a.codes is not None else None for a in agents]
+        self.per_value = [[0] * a.n_values if a.kind == "any" else None for a in agents]
+        self._has = [None if a.has is None else a.has.tolist() for a in agents]
+        self._codes = [None if a.codes is None else a.codes.tolist() for a in agents]
 
     def add(self, i: int) -> None:
         for ci, a in enumerate(self.agents):
-            if a.codes is None:
-                if a.has[i]:
-                    self.k[ci] += 1
-            else:
-                code = a.codes[i]
+            if a.kind == "any":
+                code = self._codes[ci][i]
                 if code >= 0:
                     cnt = self.per_value[ci]
                     cnt[code] += 1
                     if cnt[code] > self.k[ci]:
                         self.k[ci] = cnt[code]
+            elif self._has[ci][i]:
+                self.k[ci] += 1
 
     def deviance(self, ci: int, n: int) -> float:
         a = self.agents[ci]
-        k = self.k[ci]
-        if a.is_min:
-            return max(0.0, (n + 2) * a.fraction - k - 1)
-        return max(0.0, k + 1 - (n + 2) * a.fraction)
+        if a.kind == "min":
+            return max(0.0, (n + 2) * a.fraction - self.k[ci] - 1)
+        return max(0.0, self.k[ci] + 1 - (n + 2) * a.fraction)
 
     def reduces(self, ci: int, i: int) -> bool:
-        """Would placing item i reduce agent ci's deviance? (min: has it; max: lacks it; any: count < k)"""
-        a = self.agents[ci]
-        if a.codes is not None:
-            code = a.codes[i]
-            return code < 0 or self.per_value[ci][code] != self.k[ci]
-        return a.has[i] if a.is_min else not a.has[i]
+        """Would placing item i reduce agent ci's deviance? min: has it; max: lacks it;
+        any: lacks the field, or its value's count is below the top count."""
+        kind = self.agents[ci].kind
+        if kind == "any":
+            code = self._codes[ci][i]
+            return code < 0 or self.per_value[ci][code] < self.k[ci]
+        return self._has[ci][i] if kind == "min" else not self._has[ci][i]
 
-
-def place_by_score(base: list[float], agents: list[Agent], lam: float, size: int,
-                   trace: Callable[[int, int], None] | None = None) -> list[Placement]:
-    """Place ``size`` items; candidates 0..n-1 are in base order and ``base`` holds their scores.
-
-    The reference loop with the per-agent arithmetic inlined (this is the hot path); ``trace``,
-    when given, is told (agent, pointer) after every scan, so tests can watch the pointers.
-    """
-    n_total = len(base)
-    size = min(size, n_total)
-    if size <= 0:
-        return []
-    n_agents = len(agents)
-    is_min = [a.is_min for a in agents]
-    frac = [a.fraction for a in agents]
-    has = [a.has for a in agents]
-    codes = [a.codes for a in agents]
-    per_value = [[0] * a.n_values if a.codes is not None else None for a in agents]
-    k = [0] * n_agents
-    placed = [False] * n_total
-    ptr = [1] * n_agents
-
-    def add(i: int) -> None:
-        placed[i] = True
-        for ci in range(n_agents):
-            cc = codes[ci]
-            if cc is None:
-                if has[ci][i]:
-                    k[ci] += 1
-            else:
-                code = cc[i]
-                if code >= 0:
-                    cnt = per_value[ci]
-                    cnt[code] += 1
-                    if cnt[code] > k[ci]:
-                        k[ci] = cnt[code]
-
-    order = [Placement(0, "default")]
-    add(0)
-    first_unplaced = 1
-    while len(order) < size:
-        while placed[first_unplaced]:
-            first_unplaced += 1
-        default = first_unplaced
-        n2 = len(order) + 2
-        best_u = 0.0
-        best = None  # (item, agent, dev, penalty)
-        for ci in range(n_agents):
-            kc = k[ci]
-            dev = n2 * frac[ci] - kc - 1 if is_min[ci] else kc + 1 - n2 * frac[ci]
-            if dev <= 0:  # max(0, .) == 0: not a contender
+    def proposal(self, ci: int, others: list[int], items: Iterable[int]) -> int | None:
+        """The first item reducing agent ci's deviance that also reduces every agent in ``others``
+        (correction 3), else the first reducing ci's alone; None when no item reduces it."""
+        first = None
+        for i in items:
+            if not self.reduces(ci, i):
                 continue
-            p = ptr[ci]
-            cc = codes[ci]
-            if cc is not None:  # any: skip items whose value already has the top count
-                cnt = per_value[ci]
-                while p < n_total and (placed[p] or (cc[p] >= 0 and cnt[cc[p]] == kc)):
-                    p += 1
-            elif is_min[ci]:  # min: skip items lacking the property
-                hc = has[ci]
-                while p < n_total and (placed[p] or not hc[p]):
-                    p += 1
-            else:  # max: skip items having it
-                hc = has[ci]
-                while p < n_total and (placed[p] or hc[p]):
-                    p += 1
-            ptr[ci] = p
-            if trace is not None:
-                trace(ci, p)
-            if p >= n_total:
-                continue
-            penalty = base[default] - base[p]
-            u = dev - lam * penalty
-            if u > 0 and (best is None or u > best_u):
-                best_u, best = u, (p, ci, dev, penalty)
-        if best is None:
-            pick = default
-            order.append(Placement(pick, "default"))
-        else:
-            pick, ci, dev, penalty = best
-            order.append(Placement(pick, "constraint", agents[ci].label, dev, penalty, best_u, is_default=pick == default))
-        add(pick)
-        for ci in range(n_agents):
-            if ptr[ci] == pick:
-                ptr[ci] = pick + 1
-    return order
+            if first is None:
+                first = i
+            if all(self.reduces(d, i) for d in others):
+                return i
+        return first
 
 
-TOP = 32  # the head of the MMR order agents scan before one vectorised search
-
-
-def _reduces_mask(counts: _Counts, ci: int) -> np.ndarray:
-    """Vectorised ``_Counts.reduces`` over all candidates, for deep scans."""
-    a = counts.agents[ci]
-    has, codes = a.arrays()
-    if codes is not None:
-        per_value = np.asarray(counts.per_value[ci] + [0])  # code -1 reads the extra slot
-        return (codes < 0) | (per_value[codes] != counts.k[ci])
-    return has if a.is_min else ~has
-
-
-def _mmr_head(marg: np.ndarray, available: int) -> list[int]:
-    """The first items of the current MMR order (marginal descending, ties by index), verified:
-    every listed item truly precedes every unlisted one."""
-    if available <= TOP:
-        idx = np.flatnonzero(marg > -np.inf)
-        return idx[np.lexsort((idx, -marg[idx]))].tolist()
-    part = np.argpartition(-marg, TOP)
-    top = part[:TOP]
-    boundary = marg[part[TOP]]  # the best value among the unlisted items
-    top = top[np.lexsort((top, -marg[top]))]
-    return top[marg[top] > boundary].tolist()
-
-
-def place_by_mmr(state: MMRState, agents: list[Agent], lam: float, size: int) -> list[Placement]:
-    """The agent loop over the MMR order: default = MMR argmax, penalties in marginal scores.
-
-    An agent's proposal is the first item in the current MMR order that reduces its deviance:
-    looked for in the verified head of the order, else by a masked argmax over the rest.
-    """
-    n_total = len(state.relevance)
-    size = min(size, n_total)
-    counts = _Counts(agents)
-    order: list[Placement] = []
-    while len(order) < size:
-        marg = state.marginal()
-        default = int(np.argmax(marg))
-        n = len(order)
-        best: tuple[float, int, int, float, float] | None = None
-        if n > 0 and agents:  # the first item is always the most relevant one, as in the reference loop
-            head = _mmr_head(marg, n_total - n)
+def place(agents: list[Agent], lam: float, size: int, order: BaseOrder) -> list[Placement]:
+    """Place ``size`` items (at most every candidate) by agent algorithm version 3 over ``order``."""
+    size = min(size, order.size)
+    counts = Counts(agents)
+    out: list[Placement] = []
+    while len(out) < size:
+        default = order.default()
+        n = len(out)
+        best: tuple[float, int, int, float, float] | None = None  # (u, item, agent, deviance, penalty)
+        if n > 0 and agents:  # the first item is the best by the base order; counts start from it
+            dev = [counts.deviance(ci, n) for ci in range(len(agents))]
+            caps = [ci for ci, a in enumerate(agents) if dev[ci] > EPS and a.kind != "min"]
+            scores = order.scores()
             for ci in range(len(agents)):
-                dev = counts.deviance(ci, n)
-                if dev == 0:
+                if dev[ci] <= EPS:
                     continue
-                p = next((i for i in head if counts.reduces(ci, i)), None)
-                if p is None:
-                    masked = np.where(_reduces_mask(counts, ci), marg, -np.inf)
-                    masked[head] = -np.inf
-                    p = int(np.argmax(masked))
-                    if masked[p] == -np.inf:
-                        continue
-                penalty = float(marg[default] - marg[p])
-                u = dev - lam * penalty
+                p = counts.proposal(ci, [d for d in caps if d != ci], order.unplaced())
+                if p is None or p == default:  # correction 1: the default serves it anyway
+                    continue
+                penalty = float(scores[default] - scores[p])
+                u = dev[ci] - lam * penalty
                 if u > 0 and (best is None or u > best[0]):
-                    best = (u, p, ci, dev, penalty)
+                    best = (u, p, ci, dev[ci], penalty)
         if best is None:
-            pick = default
-            order.append(Placement(pick, "mmr", marginal=float(marg[pick])))
+            placement = order.default_placement(default)
         else:
-            u, pick, ci, dev, penalty = best
-            order.append(Placement(pick, "constraint", agents[ci].label, dev, penalty, u, float(marg[pick]),
-                                   is_default=pick == default))
-        counts.add(pick)
-        state.add(pick)
-    return order
+            u, pick, ci, d, penalty = best
+            placement = Placement(pick, "constraint", agents[ci].label, d, penalty, u, order.marginal(pick))
+        out.append(placement)
+        counts.add(placement.index)
+        order.add(placement.index)
+    return out

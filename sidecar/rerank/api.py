@@ -16,9 +16,10 @@ from typing import Any
 import numpy as np
 
 from . import dedup as dedup_mod
-from .agents import Agent, Placement, place_by_mmr, place_by_score
+from .agents import Agent, MMROrder, Placement, ScoreOrder, place
 from .mmr import MMRState, unit_rows
 from .rule import Constraint, Rule, parse_bound, parse_rule, to_epoch
+from .tokens import shingle_set
 
 REQUEST_KEYS = frozenset({"candidates", "rule", "query", "query_vector", "size", "explain", "now"})
 CANDIDATE_KEYS = frozenset({"id", "score", "fields", "vector", "title", "signature"})
@@ -134,7 +135,8 @@ def compile_agent(con: Constraint, cands: list[Mapping[str, Any]], now: datetime
             else:
                 key = tuple(v) if isinstance(v, list) else v
                 codes.append(codes_by_value.setdefault(key, len(codes_by_value)))
-        return Agent(con.label, False, con.fraction, codes=codes, n_values=len(codes_by_value))
+        return Agent(con.label, "any", con.fraction, codes=np.asarray(codes, dtype=np.int64).reshape(-1),
+                     n_values=len(codes_by_value))
     if con.values is not None or con.value is not None:
         wanted = set(con.values) if con.values is not None else {con.value}
         has = [any(x in wanted for x in v) if isinstance(v, list) else (v is not None and v in wanted) for v in values]
@@ -145,7 +147,7 @@ def compile_agent(con: Constraint, cands: list[Mapping[str, Any]], now: datetime
         for v in values:
             x = to_epoch(v)
             has.append(x is not None and (lo is None or x >= lo) and (hi is None or x <= hi))
-    return Agent(con.label, con.kind == "min", con.fraction, has=has)
+    return Agent(con.label, con.kind, con.fraction, has=np.asarray(has, dtype=bool).reshape(-1))
 
 
 def _bound(value: Any, con: Constraint, now: datetime | None) -> float | None:
@@ -156,11 +158,12 @@ def _bound(value: Any, con: Constraint, now: datetime | None) -> float | None:
     return float(value)
 
 
-def _candidate_signatures(cands: list[Mapping[str, Any]], spec: Any) -> np.ndarray:
-    """Stored signatures where present; the rest computed on the fly from the dedup text field."""
-    sigs = np.zeros((len(cands), spec.num_perm), dtype=np.uint32)
+def _candidate_signatures(cands: list[Mapping[str, Any]], spec: Any, texts: list[str | None]) -> np.ndarray:
+    """Stored signatures where present; the rest computed on the fly from the dedup text (a
+    candidate with neither gets the empty row: nobody's duplicate)."""
+    sigs = np.full((len(cands), spec.num_perm), dedup_mod.EMPTY, dtype=np.uint32)
     stored = [i for i, c in enumerate(cands) if c.get("signature") is not None]
-    missing = [i for i, c in enumerate(cands) if c.get("signature") is None]
+    missing = [i for i, c in enumerate(cands) if c.get("signature") is None and texts[i]]
     if stored:
         try:
             sigs[stored] = dedup_mod.decode_signatures([cands[i]["signature"] for i in stored], spec.num_perm)
@@ -172,9 +175,20 @@ def _candidate_signatures(cands: list[Mapping[str, Any]], spec: Any) -> np.ndarr
                     raise ValueError(f"candidate {cands[i]['id']!r}: {exc}") from None
             raise
     if missing:
-        texts = [str(_field_value(cands[i], spec.field) or "") for i in missing]
-        sigs[missing] = dedup_mod.signatures(texts, spec.num_perm, spec.shingle)
+        sigs[missing] = dedup_mod.signatures([texts[i] for i in missing], spec.num_perm, spec.shingle)
     return sigs
+
+
+def dedup_groups(cands: list[Mapping[str, Any]], spec: Any) -> np.ndarray:
+    """Near-duplicate group of each candidate (in rank order), by the rule's dedup spec."""
+    texts = [_text(c, spec.field) for c in cands]
+    token_sets = [shingle_set(t, spec.shingle) for t in texts]
+    return dedup_mod.group(_candidate_signatures(cands, spec, texts), spec.threshold, token_sets)
+
+
+def _text(c: Mapping[str, Any], name: str) -> str | None:
+    v = _field_value(c, name)
+    return v if isinstance(v, str) and v else None
 
 
 def normalized_scores(scores: np.ndarray, normalize: bool) -> np.ndarray:
@@ -188,8 +202,13 @@ def normalized_scores(scores: np.ndarray, normalize: bool) -> np.ndarray:
 
 
 def rerank_candidates(cands: list[dict[str, Any]], rule: Rule, *, size: int, explain: bool = False,
-                      query_vector: Any = None, now: datetime | None = None) -> dict[str, Any]:
-    """Rerank validated candidates (retrieval order) and build the response."""
+                      query_vector: Any = None, now: datetime | None = None,
+                      prior: list[Mapping[str, Any]] = ()) -> dict[str, Any]:
+    """Rerank validated candidates (retrieval order) and build the response.
+
+    ``prior``: candidates already ranked ahead of these (an earlier retrieval window of the same
+    search). A candidate near-duplicate to one of them is collapsed under a collapsing rule, so
+    that the next window never repeats what the last one showed."""
     n_in = len(cands)
     # base order: retrieval score descending, ties in retrieval order
     order_in = sorted(range(n_in), key=lambda i: -cands[i]["score"])
@@ -199,18 +218,20 @@ def rerank_candidates(cands: list[dict[str, Any]], rule: Rule, *, size: int, exp
 
     agents: list[Agent] = []
     if rule.dedup is not None and ranked:
-        groups = dedup_mod.group(_candidate_signatures(ranked, rule.dedup), rule.dedup.threshold)
-        n_groups = len(set(groups.tolist()))
-        dup_members = int(np.sum(np.bincount(groups, minlength=len(ranked))[groups] > 1))
+        n_prior = len(prior)
+        groups = dedup_groups([*prior, *ranked], rule.dedup)
+        own = groups[n_prior:]
+        n_groups = len(set(own.tolist()))
+        dup_members = int(np.sum(np.bincount(groups, minlength=len(groups))[own] > 1))
         if rule.dedup.collapse:
-            keep = [i for i, g in enumerate(groups.tolist()) if g == i]
-            collapsed = [ranked[i]["id"] for i in range(len(ranked)) if groups[i] != i]
+            keep = [i for i, g in enumerate(own.tolist()) if g == i + n_prior]
+            collapsed = [ranked[i]["id"] for i, g in enumerate(own.tolist()) if g != i + n_prior]
             ranked = [ranked[i] for i in keep]
             original_rank = [original_rank[i] for i in keep]
             response["dedup"] = {"groups": n_groups, "duplicates": dup_members, "collapsed": collapsed}
         else:
-            agents.append(Agent(f"near-duplicates max {rule.dedup.max:g}", False, rule.dedup.max,
-                                codes=groups.tolist(), n_values=len(ranked)))
+            agents.append(Agent(f"near-duplicates max {rule.dedup.max:g}", "any", rule.dedup.max,
+                                codes=own.astype(np.int64), n_values=len(groups)))
             response["dedup"] = {"groups": n_groups, "duplicates": dup_members, "collapsed": []}
     agents = [compile_agent(c, ranked, now) for c in rule.constraints] + agents
 
@@ -219,7 +240,7 @@ def rerank_candidates(cands: list[dict[str, Any]], rule: Rule, *, size: int, exp
     if rule.mmr is not None and ranked:
         placements = _place_with_mmr(ranked, base, agents, rule, size, query_vector)
     else:
-        placements = place_by_score(base.tolist(), agents, rule.lam, size)
+        placements = place(agents, rule.lam, size, ScoreOrder(base))
 
     hits = []
     for rank, p in enumerate(placements, start=1):
@@ -233,6 +254,8 @@ def rerank_candidates(cands: list[dict[str, Any]], rule: Rule, *, size: int, exp
 
 def _place_with_mmr(ranked: list[dict[str, Any]], base: np.ndarray, agents: list[Agent], rule: Rule,
                     size: int, query_vector: Any) -> list[Placement]:
+    """MMR as the base order. Relevance: the cosine to ``query_vector`` when given (a vector-only
+    search), else the normalised retrieval score (keyword or fused hybrid score)."""
     missing = [c["id"] for c in ranked if c.get("vector") is None]
     if missing:
         raise ValueError(f"candidate {missing[0]!r}: no 'vector', and rule {rule.id!r} uses MMR")
@@ -245,10 +268,8 @@ def _place_with_mmr(ranked: list[dict[str, Any]], base: np.ndarray, agents: list
         relevance = vecs @ unit_rows(q[None, :])[0]
     else:
         relevance = base[:limit]
-    limited = [Agent(a.label, a.is_min, a.fraction,
-                     has=a.has[:limit] if a.has is not None else None,
-                     codes=a.codes[:limit] if a.codes is not None else None, n_values=a.n_values) for a in agents]
-    placements = place_by_mmr(MMRState(relevance, vecs, rule.mmr.diversity), limited, rule.lam, size)
+    order = MMROrder(MMRState(relevance, vecs, rule.mmr.diversity))
+    placements = place([a.head(limit) for a in agents], rule.lam, size, order)
     # candidates beyond candidates_limit follow in base order, as plain defaults
     placements += [Placement(i, "default") for i in range(limit, min(len(ranked), limit + size - len(placements)))]
     return placements[:size]
@@ -260,8 +281,6 @@ def _reason(p: Placement) -> dict[str, Any]:
                "penalty": round(p.penalty, 6), "unhappiness": round(p.unhappiness, 6)}
         if p.marginal is not None:
             out["mmr_marginal"] = round(p.marginal, 6)
-        if p.is_default:
-            out["is_default"] = True
         return out
     if p.reason == "mmr":
         return {"type": "mmr", "marginal": round(p.marginal, 6)}

@@ -1,41 +1,54 @@
-"""Near-duplicate detection with datasketch MinHash (DESIGN.md 1.3).
+"""Near-duplicate detection: MinHash band keys propose pairs, exact Jaccard decides (DESIGN.md 1.3).
 
-Index time: ``signatures()`` turns texts into MinHash signatures (uint32 per permutation),
-stored with each document as base64 (``encode_signature``). Query time: ``group()`` buckets
-the candidates' signatures by LSH band keys, and joins two candidates into one group when they
-share a band key and their estimated Jaccard (share of equal hash values) reaches the
-threshold: connected components (DESIGN.md's union-find, done as numpy label propagation).
-Grouping is pure numpy over an (n, num_perm) matrix.
+Index time: ``signatures()`` MinHashes each text's token set (``tokens.shingle_set``, the one
+tokenizer) with datasketch; the signature is stored with the document as base64.
+
+Query time, ``group()`` guarantees:
+- two candidates whose texts are both present are joined only if a chain of pairs with *exact*
+  token-set Jaccard >= threshold links them (the MinHash estimate only proposes pairs);
+- a pair where a text is missing is decided by the signatures' estimated Jaccard;
+- a candidate with neither text nor signature is nobody's duplicate;
+- identical token sets are always one group; a pair at exactly the threshold is proposed by the
+  band keys with probability >= 1 - ``MAX_BAND_MISS`` (more as its Jaccard rises), and the
+  estimate pre-screen (4 standard deviations below the threshold) loses fewer than 1 in 10^4.
+Groups are connected components (union-find, done as numpy label propagation); each candidate is
+labelled with the index of its best-ranked group member.
 """
 from __future__ import annotations
 
 import base64
 import binascii
-import re
-from functools import lru_cache
+import math
+from collections.abc import Sequence
 
 import numpy as np
 from datasketch import MinHash
-from datasketch.lsh import _optimal_param
 
-_TOKEN = re.compile(r"[a-z0-9]+")
+from .tokens import jaccard, shingle_set
+
 SEED = 1  # fixed: signatures stored at index time must match ones computed at query time
+EMPTY = np.uint32(0xFFFFFFFF)  # datasketch's value for "no shingle hashed": a row of these is no signature
+MAX_BAND_MISS = 0.002  # band layout: chance that a pair exactly at the threshold shares no band key
 
 
-def shingles(text: str, n: int = 1) -> list[bytes]:
-    """Lower-cased word n-grams; an empty text gives one empty shingle so it still has a signature."""
-    words = _TOKEN.findall(text.lower())
-    if n > 1 and len(words) >= n:
-        words = [" ".join(words[i:i + n]) for i in range(len(words) - n + 1)]
-    return [w.encode() for w in dict.fromkeys(words)] or [b""]
+def shingles(text: str | None, n: int = 1) -> list[bytes]:
+    """The text's token set as MinHash input (empty for an empty text)."""
+    return [w.encode() for w in sorted(shingle_set(text, n))]
 
 
-def signatures(texts: list[str], num_perm: int = 64, shingle: int = 1) -> np.ndarray:
-    """MinHash signatures of many texts at once, shape (len(texts), num_perm), uint32."""
+def signatures(texts: Sequence[str | None], num_perm: int = 64, shingle: int = 1) -> np.ndarray:
+    """MinHash signatures of many texts at once, shape (len(texts), num_perm), uint32.
+
+    A text with no tokens gets the all-``EMPTY`` row, which ``group()`` reads as "no signature"."""
     if not texts:
         return np.zeros((0, num_perm), dtype=np.uint32)
     hashes = MinHash.bulk([shingles(t, shingle) for t in texts], num_perm=num_perm, seed=SEED)
     return np.stack([h.hashvalues.astype(np.uint32) for h in hashes])
+
+
+def has_signature(sigs: np.ndarray) -> np.ndarray:
+    """Rows that are real signatures (not the empty text's all-``EMPTY`` row)."""
+    return ~np.all(sigs == EMPTY, axis=1)
 
 
 def encode_signature(sig: np.ndarray) -> str:
@@ -73,14 +86,18 @@ def decode_signature(value: str | list[int], num_perm: int) -> np.ndarray:
     return sig.astype(np.uint32)
 
 
-@lru_cache(maxsize=64)
 def band_layout(threshold: float, num_perm: int) -> tuple[int, int]:
-    """(bands, rows per band) by datasketch's optimiser, weighted towards recall.
+    """(bands, rows per band): the most rows per band (fewest pairs to verify) such that a pair at
+    exactly the threshold shares no band with probability (1 - t^r)^b <= ``MAX_BAND_MISS``.
 
-    Every pair sharing a band is verified by its estimated Jaccard, so a false positive costs
-    one comparison while a false negative leaves a duplicate on the page: weights 0.05 / 0.95
-    find ~95% of pairs exactly at the threshold (the balanced 0.5 / 0.5 finds ~40%)."""
-    return _optimal_param(threshold, num_perm, 0.05, 0.95)
+    A missed pair leaves a duplicate on the page while an extra pair costs one cheap check, so
+    recall decides: at t = 0.8 and 64 permutations this gives 16 bands of 4 rows (miss 2e-4 at
+    the threshold; bench/bench_dedup_recall.py measures it on real catalog titles)."""
+    best = 1
+    for r in range(1, num_perm + 1):
+        if (1.0 - threshold ** r) ** (num_perm // r) <= MAX_BAND_MISS:
+            best = r
+    return num_perm // best, best
 
 
 _MIX = (np.random.default_rng(0x5EED).integers(1, 2**32, size=1024, dtype=np.uint64) | np.uint64(1)).astype(np.uint32)
@@ -135,25 +152,36 @@ def _components(n: int, a: np.ndarray, c: np.ndarray) -> np.ndarray:
         label = new
 
 
-def group(sigs: np.ndarray, threshold: float) -> np.ndarray:
-    """Group id per candidate: the index of the best-ranked member of its near-duplicate group."""
+def group(sigs: np.ndarray, threshold: float, token_sets: Sequence[frozenset[str]] | None = None) -> np.ndarray:
+    """Group id per candidate (rows in rank order): the index of the best-ranked member of its
+    near-duplicate group. ``token_sets[i]`` is candidate i's ``shingle_set`` (empty: no text)."""
     n, num_perm = sigs.shape
     if n == 0:
         return np.zeros(0, dtype=np.int64)
-    prod = sigs * _MIX[:num_perm]  # uint32, wrapping
-    # 1. identical signatures (identical word sets: very common for catalog titles) are one group;
-    #    a key collision between different signatures is caught by the equality check.
-    _, first, inverse = np.unique(prod.sum(axis=1, dtype=np.uint64), return_index=True, return_inverse=True)
-    rep_of = first[inverse.ravel()]
-    collided = np.flatnonzero(np.any(sigs != sigs[rep_of], axis=1))
-    rep_of[collided] = collided  # (practically never) keep colliding rows apart; step 2 still compares them
-    reps = np.unique(rep_of)  # one row per distinct signature, in rank order
+    if token_sets is None:
+        token_sets = [frozenset()] * n
+    # 1. identical token sets are one group (exact Jaccard 1): common for catalog titles
+    rep_of = np.arange(n)
+    first: dict[frozenset[str], int] = {}
+    for i, t in enumerate(token_sets):
+        if t:
+            rep_of[i] = first.setdefault(t, i)
+    has_text = np.fromiter((bool(t) for t in token_sets), dtype=bool, count=n)
+    reps = np.flatnonzero((rep_of == np.arange(n)) & has_signature(sigs))
     label = np.arange(n)
-    # 2. distinct signatures sharing an LSH band key are compared by estimated Jaccard
+    # 2. distinct representatives sharing an LSH band key: pre-screened by estimate, then verified
     if len(reps) > 1:
-        a, c = _band_pairs(prod[reps], threshold)
+        sub = sigs[reps]
+        a, c = _band_pairs(sub * _MIX[:num_perm], threshold)
         if len(a):
-            sub = sigs[reps]
-            close = (sub[a] == sub[c]).sum(axis=1) >= threshold * num_perm - 1e-9
-            label = _components(n, reps[a[close]], reps[c[close]])
+            equal = (sub[a] == sub[c]).sum(axis=1)
+            both_text = has_text[reps[a]] & has_text[reps[c]]
+            slack = 4.0 * math.sqrt(threshold * (1.0 - threshold) / num_perm) * num_perm
+            need = threshold * num_perm - 1e-9
+            keep = np.where(both_text, equal >= need - slack, equal >= need)
+            a, c, both_text = a[keep], c[keep], both_text[keep]
+            ok = np.ones(len(a), dtype=bool)
+            for j in np.flatnonzero(both_text).tolist():
+                ok[j] = jaccard(token_sets[reps[a[j]]], token_sets[reps[c[j]]]) >= threshold - 1e-12
+            label = _components(n, reps[a[ok]], reps[c[ok]])
     return label[rep_of]

@@ -37,10 +37,16 @@ class RetrievalRequest:
 
 @dataclass
 class Retrieved:
-    """Candidates in retrieval order, in the reranking core's candidate shape."""
+    """Candidates in retrieval order, in the reranking core's candidate shape.
+
+    ``total``/``relation``: the matches before reranking as OpenSearch counts them ("gte" when
+    there are at least that many); ``exhausted``: a larger window would bring nothing new."""
 
     candidates: list[dict[str, Any]] = field(default_factory=list)
     took_ms: float = 0.0
+    total: int = 0
+    relation: str = "eq"
+    exhausted: bool = True
 
 
 class Backend(Protocol):

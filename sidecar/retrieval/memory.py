@@ -47,7 +47,8 @@ class MemoryBackend:
         self.columns["id"] = np.array(self.ids, dtype=object)
         for k in RANGE_FIELDS:
             self.columns[k] = np.array([np.nan if to_epoch(d.get(k)) is None else to_epoch(d.get(k)) for d in docs])
-        self.signatures = [dedup.encode_signature(s) for s in dedup.signatures([d["title"] for d in docs], num_perm)]
+        sigs = dedup.signatures([d.get("title") for d in docs], num_perm)
+        self.signatures = [dedup.encode_signature(s) if ok else None for s, ok in zip(sigs, dedup.has_signature(sigs))]
         self.bm25 = bm25s.BM25()
         self.bm25.index(bm25s.tokenize([d["title"] for d in docs], stopwords="en", show_progress=False), show_progress=False)
         log.info("memory backend: %d products%s loaded from %s in %.1fs", len(docs),
@@ -63,14 +64,15 @@ class MemoryBackend:
             raise NotFound(f"{doc_id} (the catalog was loaded without vectors)")
         return self.vectors[self.pos[doc_id]]
 
-    def _bm25(self, text: str, keep: np.ndarray, k: int) -> list[tuple[int, float]]:
+    def _bm25(self, text: str, keep: np.ndarray, k: int) -> tuple[list[tuple[int, float]], int]:
+        """The best k matches and how many products match at all."""
         tokens = bm25s.tokenize([text], stopwords="en", return_ids=False, show_progress=False)[0]
         tokens = [t for t in tokens if t in self.bm25.vocab_dict]
         if not tokens:
-            return []
+            return [], 0
         scores = self.bm25.get_scores(tokens)
-        scores = np.where(keep & (scores > 0), scores, -np.inf)
-        return _top(scores, k)
+        matched = keep & (scores > 0)
+        return _top(np.where(matched, scores, -np.inf), k), int(np.count_nonzero(matched))
 
     def _knn(self, vector: np.ndarray, keep: np.ndarray, k: int) -> list[tuple[int, float]]:
         if self.vectors is None:
@@ -85,21 +87,24 @@ class MemoryBackend:
         t0 = time.perf_counter()
         keep = mask(self.columns, req.filters, len(self.docs)) if req.filters else np.ones(len(self.docs), dtype=bool)
         if req.mode == "bm25":
-            ranked = self._bm25(req.text or "", keep, req.window)
+            ranked, total = self._bm25(req.text or "", keep, req.window)
         elif req.mode == "knn":
             ranked = self._knn(req.vector, keep, req.window)
+            total = int(np.count_nonzero(keep))  # exact kNN: every product that passes the filters
         else:
-            lists = [[self.ids[i] for i, _ in self._bm25(req.text or "", keep, req.window)],
+            lists = [[self.ids[i] for i, _ in self._bm25(req.text or "", keep, req.window)[0]],
                      [self.ids[i] for i, _ in self._knn(req.vector, keep, req.window)]]
             ranked = [(self.pos[doc_id], s) for doc_id, s in rrf(lists)[: req.window]]
+            total = int(np.count_nonzero(keep))
         cands = []
         for i, score in ranked:
-            c = {"id": self.ids[i], "score": float(score), "fields": self.fields[i], "title": self.docs[i]["title"],
-                 "signature": self.signatures[i]}
+            c = {"id": self.ids[i], "score": float(score), "fields": self.fields[i], "title": self.docs[i]["title"]}
+            if self.signatures[i] is not None:
+                c["signature"] = self.signatures[i]
             if req.with_vectors and self.vectors is not None:
                 c["vector"] = self.vectors[i]
             cands.append(c)
-        return Retrieved(cands, took_ms=(time.perf_counter() - t0) * 1000)
+        return Retrieved(cands, (time.perf_counter() - t0) * 1000, total, "eq", exhausted=len(cands) >= total)
 
 
 def _top(scores: np.ndarray, k: int) -> list[tuple[int, float]]:

@@ -67,7 +67,7 @@ class OpenSearchBackend:
             if clauses:
                 knn["filter"] = {"bool": {"filter": clauses}}
             query = {"knn": {"vector": knn}}
-        return {"size": req.window, "_source": source, "query": query, "track_total_hits": False}
+        return {"size": req.window, "_source": source, "query": query}
 
     @staticmethod
     def _candidate(h: dict[str, Any], with_vectors: bool) -> dict[str, Any]:
@@ -89,8 +89,10 @@ class OpenSearchBackend:
             if req.mode in ("bm25", "knn"):
                 resp = call(self.client.search, index=self.index, body=self._body(req, req.mode),
                             request_timeout=self.timeout)
-                return Retrieved([self._candidate(h, req.with_vectors) for h in resp["hits"]["hits"]],
-                                 float(resp.get("took", 0)))
+                hits = resp["hits"]["hits"]
+                total, relation = _total(resp, len(hits), req.window)
+                return Retrieved([self._candidate(h, req.with_vectors) for h in hits], float(resp.get("took", 0)),
+                                 total, relation, exhausted=len(hits) < req.window)
             lines: list[dict[str, Any]] = []
             for mode in ("bm25", "knn"):
                 lines += [{"index": self.index}, self._body(req, mode)]
@@ -99,6 +101,7 @@ class OpenSearchBackend:
             raise BackendUnavailable(f"OpenSearch error {exc.status_code}: {exc.error}") from None
         hit_of: dict[str, dict[str, Any]] = {}
         lists = []
+        totals = []
         for r in resp["responses"]:
             if "error" in r:
                 raise BackendUnavailable(f"OpenSearch error: {r['error']}")
@@ -106,9 +109,24 @@ class OpenSearchBackend:
             for h in hits:
                 hit_of.setdefault(h["_id"], h)
             lists.append([h["_id"] for h in hits])
+            totals.append(_total(r, len(hits), req.window))
         fused = []  # candidates are built for the fused window only
         for doc_id, score in rrf(lists)[: req.window]:
             c = self._candidate(hit_of[doc_id], req.with_vectors)
             c["score"] = score
             fused.append(c)
-        return Retrieved(fused, float(resp.get("took", 0)))
+        # the union of both lists holds at least the larger one
+        total = max(t for t, _ in totals)
+        relation = "gte" if all(t for t, _ in totals) or any(rel == "gte" for _, rel in totals) else "eq"
+        return Retrieved(fused, float(resp.get("took", 0)), total, relation,
+                         exhausted=all(len(ids) < req.window for ids in lists) and len(fused) < req.window)
+
+
+def _total(resp: dict[str, Any], n_hits: int, window: int) -> tuple[int, str]:
+    """OpenSearch's hit count and relation; a kNN search counts only the k it returned, so a full
+    window means "at least"."""
+    t = resp["hits"].get("total") or {}
+    value, relation = int(t.get("value", n_hits)), t.get("relation", "eq")
+    if n_hits >= window and value <= n_hits:
+        relation = "gte"
+    return value, relation

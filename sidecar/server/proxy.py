@@ -1,9 +1,11 @@
 """The plugin-style proxy: native OpenSearch query DSL in, OpenSearch's response shape out.
 
 An optional ``ext.rerank`` block ({"rule"?: id, "query"?: text to match a rule by,
-"overrides"?: {...}}) turns reranking on: the sidecar widens ``size`` to the rule's window,
-forwards the search, reranks the hits once and returns the page asked for, each hit with a
-``_rerank`` object. Without it the search passes through unchanged. Only _search is proxied.
+"overrides"?: {...}}) turns reranking on: the sidecar forwards the search with ``size`` widened
+to the rule's window (and further windows when collapsing leaves the page short, as /search
+does: ``paging``), fetching the `_source` fields the rule needs, reranks, and returns the page
+asked for with the client's own `_source`, each hit with a ``_rerank`` object. Without it the
+search passes through unchanged. Only _search is proxied.
 """
 from __future__ import annotations
 
@@ -13,12 +15,15 @@ from typing import Any
 
 from opensearchpy import OpenSearch
 
+from .. import paging
 from ..config import Config
 from ..pipeline import apply_overrides, choose_rule
 from ..rerank import rerank_candidates, validate_candidates
 from ..rerank.rule import Rule
+from ..retrieval import Retrieved
 from ..retrieval.opensearch_backend import call
 from ..rules import RuleSet
+from . import source
 
 RERANK_KEYS = frozenset({"rule", "query", "overrides", "explain"})
 
@@ -61,36 +66,60 @@ def proxy_search(client: OpenSearch, index: str, body: Any, ruleset: RuleSet, cf
     rule = apply_overrides(rule, spec.get("overrides"))
     if rule is None:
         return ProxyOutcome(call(client.search, index=index, body=body, request_timeout=cfg.backend_timeout))
-    window = min(max(rule.window, frm + size), cfg.max_window)
-    body["size"], body["from"] = window, 0
-    if "_source" not in body and rule.mmr is None:
-        body["_source"] = {"excludes": ["vector"]}  # vectors only when MMR needs them
-    resp = call(client.search, index=index, body=body, request_timeout=cfg.backend_timeout)
-    t0 = time.perf_counter()
-    hits = resp["hits"]["hits"]
-    cands = []
-    for h in hits:
-        src = h.get("_source") or {}
-        c: dict[str, Any] = {"id": h["_id"], "score": float(h.get("_score") or 0.0), "fields": src}
-        if isinstance(src.get("title"), str):
-            c["title"] = src["title"]
-        if src.get("minhash") is not None:
-            c["signature"] = src["minhash"]
-        if rule.mmr is not None and src.get("vector") is not None:
-            c["vector"] = src["vector"]
-        cands.append(c)
-    reranked = rerank_candidates(validate_candidates(cands), rule, size=frm + size,
-                                 explain=bool(spec.get("explain", True))) if cands else {"hits": []}
-    placed = reranked["hits"]
-    by_id = {h["_id"]: h for h in hits}
+    if frm + size > cfg.max_window:
+        raise ValueError(f"from: from + size = {frm + size} exceeds the maximum window {cfg.max_window}")
+    wanted = source.client_spec(body.get("_source"))
+    body["_source"] = source.fetch_spec(wanted, rule)
+    raw: dict[str, dict[str, Any]] = {}  # id -> hit as OpenSearch returned it
+    first_resp: dict[str, Any] = {}
+    rerank_seconds = 0.0
+
+    def fetch(window: int) -> Retrieved:
+        resp = call(client.search, index=index, body={**body, "size": window, "from": 0},
+                    request_timeout=cfg.backend_timeout)
+        first_resp.setdefault("resp", resp)
+        hits = resp["hits"]["hits"]
+        cands = []
+        for h in hits:
+            raw.setdefault(h["_id"], h)
+            src = h.get("_source") or {}
+            c: dict[str, Any] = {"id": h["_id"], "score": float(h.get("_score") or 0.0), "fields": src}
+            if isinstance(src.get("title"), str):
+                c["title"] = src["title"]
+            if src.get(source.SIGNATURE_FIELD) is not None:
+                c["signature"] = src[source.SIGNATURE_FIELD]
+            if rule.mmr is not None and src.get(source.VECTOR_FIELD) is not None:
+                c["vector"] = src[source.VECTOR_FIELD]
+            cands.append(c)
+        total = resp["hits"].get("total") or {}
+        return Retrieved(cands, float(resp.get("took", 0)), int(total.get("value", len(hits))),
+                         total.get("relation", "eq"), exhausted=len(hits) < window)
+
+    def rerank(cands: list[dict[str, Any]], n: int, prior: list[dict[str, Any]]) -> dict[str, Any]:
+        nonlocal rerank_seconds
+        t0 = time.perf_counter()
+        out = rerank_candidates(validate_candidates(cands), rule, size=n, explain=bool(spec.get("explain", True)),
+                                prior=prior)
+        rerank_seconds += time.perf_counter() - t0
+        return out
+
+    ranked = paging.rank(fetch, rerank, rule.window, cfg.max_window, frm + size + 1)
     page = []
-    for p in placed[frm:frm + size]:
-        hit = dict(by_id[p["id"]])
+    for p in ranked.placed[frm:frm + size]:
+        hit = dict(raw[p["id"]])
+        if "_source" in hit:
+            kept = source.cut(hit["_source"], wanted)
+            if kept is None:
+                del hit["_source"]
+            else:
+                hit["_source"] = kept
         hit["_rerank"] = {k: v for k, v in p.items() if k != "id"}
         page.append(hit)
-    elapsed = time.perf_counter() - t0
+    resp = first_resp["resp"]
     out = dict(resp)
+    out["took"] = int(ranked.took_ms)
     out["hits"] = {**resp["hits"], "hits": page}
-    out["_rerank"] = {"rule": rule.id, "window": window, "candidates": len(hits), "rerank_ms": round(elapsed * 1000, 3)}
-    return ProxyOutcome(out, rule, elapsed, cands, placed[frm:frm + size], reranked.get("dedup"), window, frm, size,
-                        str(spec.get("query") or "") or None)
+    out["_rerank"] = {"rule": rule.id, "window": ranked.window, "candidates": len(ranked.candidates),
+                      "has_next": len(ranked.placed) > frm + size, "rerank_ms": round(rerank_seconds * 1000, 3)}
+    return ProxyOutcome(out, rule, rerank_seconds, ranked.candidates, ranked.placed[frm:frm + size], ranked.dedup,
+                        ranked.window, frm, size, str(spec.get("query") or "") or None)

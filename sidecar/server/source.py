@@ -1,0 +1,89 @@
+"""`_source` through the proxy: fetch what the rule needs, return what the client asked for.
+
+A client that asks for ``"_source": ["title"]`` under a brand cap must still get the cap: the
+forwarded search fetches the client's fields plus the rule's (constraint fields, the dedup text,
+the MinHash signature, the vector for MMR), and each returned hit is cut back to the client's own
+``_source`` (includes/excludes with ``*`` wildcards, dotted paths, or ``false``).
+"""
+from __future__ import annotations
+
+from fnmatch import fnmatchcase
+from typing import Any
+
+from ..rerank.rule import Rule
+
+SIGNATURE_FIELD = "minhash"
+VECTOR_FIELD = "vector"
+
+
+def rule_fields(rule: Rule) -> list[str]:
+    """The `_source` fields a rule reads."""
+    fields = [c.field for c in rule.constraints]
+    if rule.dedup is not None:
+        fields += [rule.dedup.field, SIGNATURE_FIELD]
+    if rule.mmr is not None:
+        fields.append(VECTOR_FIELD)
+    return list(dict.fromkeys(fields))
+
+
+def client_spec(spec: Any) -> tuple[list[str] | None, list[str]] | bool:
+    """The client's `_source` as (includes or None for all, excludes), or False for none.
+    ValueError names what is wrong."""
+    if spec is None or spec is True:
+        return None, []
+    if spec is False:
+        return False
+    if isinstance(spec, str):
+        return [spec], []
+    if isinstance(spec, list) and all(isinstance(x, str) for x in spec):
+        return list(spec), []
+    if isinstance(spec, dict):
+        unknown = set(spec) - {"includes", "include", "excludes", "exclude"}
+        if unknown:
+            raise ValueError(f"_source: unknown key {sorted(unknown)[0]!r} (allowed: includes, excludes)")
+        inc = spec.get("includes", spec.get("include"))
+        exc = spec.get("excludes", spec.get("exclude")) or []
+        inc = [inc] if isinstance(inc, str) else inc
+        exc = [exc] if isinstance(exc, str) else exc
+        if (inc is not None and not _strings(inc)) or not _strings(exc):
+            raise ValueError("_source: includes and excludes must be field names or lists of them")
+        return (list(inc) if inc else None), list(exc)
+    raise ValueError("_source: must be true, false, a field pattern, a list of them, or {includes, excludes}")
+
+
+def _strings(x: Any) -> bool:
+    return isinstance(x, list) and all(isinstance(v, str) for v in x)
+
+
+def fetch_spec(client: tuple[list[str] | None, list[str]] | bool, rule: Rule) -> Any:
+    """The `_source` to forward: the client's fields plus the rule's; vectors only for MMR."""
+    needed = rule_fields(rule)
+    if client is False:
+        return needed
+    includes, _ = client
+    if includes is None:  # everything: the vector only when MMR reads it (it is the bulk of a hit)
+        return {"excludes": []} if rule.mmr is not None else {"excludes": [VECTOR_FIELD]}
+    return list(dict.fromkeys([*includes, *needed]))
+
+
+def cut(source: dict[str, Any] | None, client: tuple[list[str] | None, list[str]] | bool) -> dict[str, Any] | None:
+    """``source`` reduced to what the client's `_source` selects (None: no `_source` at all)."""
+    if client is False or source is None:
+        return None
+    includes, excludes = client
+    return _select(source, "", includes, excludes)
+
+
+def _select(obj: dict[str, Any], prefix: str, includes: list[str] | None, excludes: list[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in obj.items():
+        path = prefix + key
+        if any(fnmatchcase(path, p) for p in excludes):
+            continue
+        if includes is None or any(fnmatchcase(path, p) for p in includes):
+            out[key] = _select(value, path + ".", None, excludes) if isinstance(value, dict) else value
+        elif isinstance(value, dict) and any(p.startswith(path + ".") or p.startswith("*") for p in includes):
+            inner = _select(value, path + ".", includes, excludes)
+            if inner:
+                out[key] = inner
+    return out
