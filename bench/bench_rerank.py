@@ -5,9 +5,9 @@
 Builds 1,000 real candidates (the top kNN neighbours of a dev query, 384-d MiniLM vectors,
 MinHash signatures stored as at index time) and times, in-process:
   full     rerank(): 5 constraints + dedup + MMR, selecting 50 (vectors given as arrays)
-  agents   place_by_score alone: 1,000 candidates x 5 constraints, selecting 50 and all 1,000
+  agents   the agent loop alone (version 3, score order): 1,000 candidates x 5 constraints, selecting 50 and all 1,000
   mmr      mmr_select alone (n=1,000, k=50) against pyversity's MMR, same inputs, same run
-  dedup    query-time grouping of 1,000 stored signatures (decode + group)
+  dedup    query-time grouping of 1,000 stored signatures with exact verification (decode + group)
 Prints p50/p99 per case and writes bench/results/rerank.json.
 """
 from __future__ import annotations
@@ -26,9 +26,10 @@ sys.path.insert(0, str(ROOT))
 
 from sidecar.rerank import rerank  # noqa: E402
 from sidecar.rerank import dedup  # noqa: E402
-from sidecar.rerank.agents import place_by_score  # noqa: E402
+from sidecar.rerank.agents import ScoreOrder, place  # noqa: E402
 from sidecar.rerank.api import compile_agent, normalized_scores  # noqa: E402
 from sidecar.rerank.mmr import mmr_select, unit_rows  # noqa: E402
+from sidecar.rerank.tokens import shingle_set  # noqa: E402
 from sidecar.rerank.rule import parse_rule  # noqa: E402
 
 RULE = {
@@ -85,9 +86,9 @@ def main() -> int:
     rule = parse_rule(RULE)
     ranked = sorted(cands, key=lambda c: -c["score"])
     agents = [compile_agent(c, ranked) for c in rule.constraints]
-    base = normalized_scores(np.array([c["score"] for c in ranked]), True).tolist()
-    results["agents_1000x5_k50"] = timed(lambda: place_by_score(base, agents, 0.5, 50), args.repeats)
-    results["agents_1000x5_k1000"] = timed(lambda: place_by_score(base, agents, 0.5, 1000), max(20, args.repeats // 10))
+    base = normalized_scores(np.array([c["score"] for c in ranked]), True)
+    results["agents_1000x5_k50"] = timed(lambda: place(agents, 0.5, 50, ScoreOrder(base)), args.repeats)
+    results["agents_1000x5_k1000"] = timed(lambda: place(agents, 0.5, 1000, ScoreOrder(base)), max(20, args.repeats // 10))
 
     emb = vecs[top]
     rel = emb @ qv
@@ -103,8 +104,9 @@ def main() -> int:
         print("pyversity not installed (pip install -e '.[dev]'): MMR comparison skipped", file=sys.stderr)
 
     stored = [c["signature"] for c in cands]
+    titles = [c["title"] for c in cands]
     results["dedup_group_1000_stored"] = timed(
-        lambda: dedup.group(dedup.decode_signatures(stored, 64), 0.8), args.repeats)
+        lambda: dedup.group(dedup.decode_signatures(stored, 64), 0.8, [shingle_set(t) for t in titles]), args.repeats)
 
     meta = {"python": platform.python_version(), "numpy": np.__version__, "machine": platform.machine(),
             "cpus": __import__("os").cpu_count(), "command": "python bench/bench_rerank.py " + " ".join(sys.argv[1:])}

@@ -186,3 +186,19 @@ def test_agents_over_mmr_match_the_reference(n, d, lam, seed):
              Spec("any", 0.3, value=brand.tolist())]
     got = [p.index for p in place(agents, lam, n, MMROrder(MMRState(rel, unit, d)))]
     assert got == reference_place(specs, lam, n, n, mmr_order(rel, unit, d))
+
+
+def test_a_later_window_collapses_duplicates_of_an_earlier_one():
+    """paging reranks window 2 with window 1's candidates as ``prior``: a listing duplicating one
+    window 1 held is collapsed, the rest are placed; window 1's own result is unchanged."""
+    from sidecar.rerank import rerank_candidates, parse_rule
+
+    rule = parse_rule({"id": "d", "dedup": {"collapse": True}})
+    first = [{"id": "a", "score": 2.0, "title": "Puma Men Grey T-shirt", "fields": {}},
+             {"id": "b", "score": 1.0, "title": "Titan Men Watch", "fields": {}}]
+    second = [{"id": "c", "score": 0.9, "title": "Puma Men Grey T-shirt", "fields": {}},
+              {"id": "d", "score": 0.8, "title": "Nike Women Red Top", "fields": {}}]
+    alone = rerank_candidates(first, rule, size=10)
+    assert [h["id"] for h in alone["hits"]] == ["a", "b"]
+    nxt = rerank_candidates(second, rule, size=10, prior=first)
+    assert [h["id"] for h in nxt["hits"]] == ["d"] and nxt["dedup"]["collapsed"] == ["c"]

@@ -152,6 +152,7 @@ def aggregate(rows: list[tuple[Query, dict[str, Any]]], k: int) -> dict[str, Any
         for label, ok in r["constraints"].items():
             sat.setdefault(label, []).append(ok)
     metrics["constraint_satisfaction"] = {label: round(sum(v) / len(v), 4) for label, v in sorted(sat.items())}
+    metrics["constraint_feasible_pages"] = {label: len(v) for label, v in sorted(sat.items())}
     times = [r["rerank_ms"] for _, r in rows]
     metrics["rerank_p50_ms"] = round(float(np.percentile(times, 50)), 3)
     metrics["rerank_p99_ms"] = round(float(np.percentile(times, 99)), 3)

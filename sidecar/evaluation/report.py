@@ -51,7 +51,9 @@ def table(strategies: dict[str, dict[str, Any]], k: int) -> str:
         for label in labels:
             vals = "  ".join(f"{name}=" + (f"{m['constraint_satisfaction'][label]:.2f}" if label in m["constraint_satisfaction"] else "-")
                              for name, m in strategies.items())
-            lines.append(f"  {label}: {vals}")
+            pages = next((m["constraint_feasible_pages"][label] for m in strategies.values()
+                          if label in m.get("constraint_feasible_pages", {})), None)
+            lines.append(f"  {label}" + (f" ({pages} feasible pages)" if pages is not None else "") + f": {vals}")
     return "\n".join(lines)
 
 
@@ -77,9 +79,18 @@ def plot(report: dict[str, Any], path: Path) -> None:
             xs = [m[metric] for m in sweep.values()]
             ys = [m[key] for m in sweep.values()]
             ax.plot(xs, ys, "-o", color="grey", alpha=0.7, zorder=2, label=f"sweep of {report['sweep']['param']}")
+            # one label per cluster: sweep points closer than 3% of the axis spans share it
+            every = list(strategies.values())
+            span_x = (max(m[metric] for m in every) - min(m[metric] for m in every)) or 1.0
+            span_y = (max(m[key] for m in every) - min(m[key] for m in every)) or 1.0
+            at: dict[tuple[float, float], list[str]] = {}
             for name, x, y in zip(sweep, xs, ys):
-                ax.annotate(name.split("[", 1)[1].rstrip("]"), (x, y), textcoords="offset points", xytext=(4, -12),
-                            fontsize=8, color="grey")
+                near = next((p for p in at if abs(p[0] - x) < 0.03 * span_x and abs(p[1] - y) < 0.03 * span_y), (x, y))
+                at.setdefault(near, []).append(name.split("[", 1)[1].rstrip("]"))
+            for (x, y), names in at.items():
+                param = names[0].split("=", 1)[0]
+                text = f"{param}=" + ", ".join(n.split("=", 1)[1] for n in names)
+                ax.annotate(text, (x, y), textcoords="offset points", xytext=(6, -12), fontsize=8, color="grey")
             ax.legend(loc="lower right")
         ax.set_xlabel(label)
         ax.set_ylabel(f"nDCG@{k}")

@@ -103,18 +103,28 @@ def band_layout(threshold: float, num_perm: int) -> tuple[int, int]:
 _MIX = (np.random.default_rng(0x5EED).integers(1, 2**32, size=1024, dtype=np.uint64) | np.uint64(1)).astype(np.uint32)
 
 
-def _band_pairs(prod: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
-    """Every pair of rows sharing at least one LSH band key, each pair once (a < c).
-
-    ``prod`` is the signature matrix times odd mixing constants (uint32, wrapping): a band's key
-    is the sum of its slice, so one multiplication serves every band. Keys may collide; a
-    collision only adds a pair, and every pair is verified by estimated Jaccard."""
-    m, num_perm = prod.shape
+def band_keys(sigs: np.ndarray, threshold: float) -> np.ndarray:
+    """LSH band keys, shape (len(sigs), bands), uint64: a band's key is the sum of its slice of the
+    signature times odd mixing constants (uint32, wrapping), salted per band. Two rows sharing a
+    key are a candidate pair; a key collision only adds a pair, which verification rejects."""
+    n, num_perm = sigs.shape
     bands, r = band_layout(threshold, num_perm)
-    keys = np.add.reduceat(prod[:, : bands * r], np.arange(0, bands * r, r), axis=1, dtype=np.uint64).T
-    keys = keys + np.arange(bands, dtype=np.uint64)[:, None] * np.uint64(0x9E3779B97F4A7C15)  # per-band salt
-    flat = keys.ravel()
-    rows = np.tile(np.arange(m), bands)
+    prod = sigs * _MIX[:num_perm]
+    keys = np.add.reduceat(prod[:, : bands * r], np.arange(0, bands * r, r), axis=1, dtype=np.uint64)
+    return keys + np.arange(bands, dtype=np.uint64)[None, :] * np.uint64(0x9E3779B97F4A7C15)
+
+
+def screen_floor(threshold: float, num_perm: int) -> float:
+    """Fewest equal signature values a pair with both texts needs before its exact Jaccard is
+    computed: 4 standard deviations of the estimate below the threshold."""
+    return threshold * num_perm - 1e-9 - 4.0 * math.sqrt(threshold * (1.0 - threshold) / num_perm) * num_perm
+
+
+def _band_pairs(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Every pair of rows sharing at least one band key, each pair once (a < c)."""
+    m = keys.shape[0]
+    flat = keys.T.ravel()
+    rows = np.tile(np.arange(m), keys.shape[1])
     order = np.argsort(flat)  # the order among equal keys does not matter: pairs are normalised below
     sk, sr = flat[order], rows[order]
     shared = np.r_[sk[1:] == sk[:-1], False] | np.r_[False, sk[1:] == sk[:-1]]
@@ -172,13 +182,11 @@ def group(sigs: np.ndarray, threshold: float, token_sets: Sequence[frozenset[str
     # 2. distinct representatives sharing an LSH band key: pre-screened by estimate, then verified
     if len(reps) > 1:
         sub = sigs[reps]
-        a, c = _band_pairs(sub * _MIX[:num_perm], threshold)
+        a, c = _band_pairs(band_keys(sub, threshold))
         if len(a):
             equal = (sub[a] == sub[c]).sum(axis=1)
             both_text = has_text[reps[a]] & has_text[reps[c]]
-            slack = 4.0 * math.sqrt(threshold * (1.0 - threshold) / num_perm) * num_perm
-            need = threshold * num_perm - 1e-9
-            keep = np.where(both_text, equal >= need - slack, equal >= need)
+            keep = np.where(both_text, equal >= screen_floor(threshold, num_perm), equal >= threshold * num_perm - 1e-9)
             a, c, both_text = a[keep], c[keep], both_text[keep]
             ok = np.ones(len(a), dtype=bool)
             for j in np.flatnonzero(both_text).tolist():
