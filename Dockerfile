@@ -3,7 +3,7 @@ FROM python:3.11-slim
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY sidecar ./sidecar
-RUN pip install --no-cache-dir .
+RUN pip install --no-cache-dir . && sidecar warm   # compile the reranking kernels into the image
 COPY mappings ./mappings
 COPY query_rules ./query_rules
 COPY demo ./demo

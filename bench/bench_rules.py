@@ -22,7 +22,6 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from sidecar.rules import load_rules_dir  # noqa: E402
-from sidecar.rerank import rule as rule_module  # noqa: E402
 from sidecar.rules import loader  # noqa: E402
 
 
@@ -67,7 +66,6 @@ def main() -> int:
         loads = []
         for _ in range(3):
             loader._CACHE.clear()  # cold: every file parsed and validated, every constraint parsed
-            rule_module._INTERNED.clear()
             t0 = time.perf_counter()
             rs = load_rules_dir(d)
             loads.append(time.perf_counter() - t0)

@@ -54,7 +54,7 @@ def rule_reference() -> str:
     defs = s["$defs"]
     out = []
     sections = [("rule (an item of `rules:`)", defs["rule"]["properties"]), ("`match`", defs["match"]["properties"]),
-                ("`mmr`", defs["rule"]["properties"]["mmr"]["properties"]),
+                ("`mmr` and `dpp` (the base order: at most one of them)", defs["rule"]["properties"]["mmr"]["properties"]),
                 ("`dedup`", defs["rule"]["properties"]["dedup"]["properties"]),
                 ("constraint (an item of `constraints:`)", defs["constraint"]["properties"])]
     for title, props in sections:
@@ -62,7 +62,7 @@ def rule_reference() -> str:
         for key, spec in props.items():
             default = f"`{spec['default']}`" if "default" in spec else ""
             desc = spec.get("description", "")
-            if key in ("mmr", "dedup", "match", "constraints") and title.startswith("rule"):
+            if key in ("mmr", "dpp", "dedup", "match", "constraints") and title.startswith("rule"):
                 desc = (desc + "; " if desc else "") + "see below"
             out.append(f"| `{key}` | {_type(spec, defs)} | {default} | {desc} |")
         out.append("")

@@ -5,6 +5,7 @@ import argparse
 import json
 import logging
 import sys
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
@@ -65,7 +66,7 @@ def cmd_rerank(args: argparse.Namespace) -> int:
             print(f"error: rule set {args.rules} is invalid:\n" + "\n".join(f"  {e}" for e in exc.errors), file=sys.stderr)
             return EXIT_USAGE
     try:
-        response = rerank(request, rules)
+        response = rerank(request, rules, now=datetime.now(timezone.utc))
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -109,14 +110,29 @@ def cmd_rules_explain(args: argparse.Namespace) -> int:
     print(f"rule:       {r.id} ({m.where})")
     print(f"why:        {m.how}: {m.detail}")
     print(f"window:     {r.window}   size: {r.size}   lambda: {r.lam}   normalize: {'minmax' if r.normalize else 'none'}")
-    if r.mmr:
-        print(f"mmr:        diversity {r.mmr.diversity}" + (f", candidates_limit {r.mmr.candidates_limit}" if r.mmr.candidates_limit else ""))
+    if r.order:
+        print(f"{r.order.strategy + ':':<12}diversity {r.order.diversity}"
+              + (f", candidates_limit {r.order.candidates_limit}" if r.order.candidates_limit else ""))
     if r.dedup:
         print(f"dedup:      {r.dedup.field}, Jaccard >= {r.dedup.threshold}, "
               + ("collapse" if r.dedup.collapse else f"at most {r.dedup.max:g} of the page per group"))
     for c in r.constraints:
         print(f"constraint: {c.label}")
     return EXIT_OK
+
+
+def cmd_warm(args: argparse.Namespace) -> int:
+    import time
+
+    from numba.core import config as numba_config
+
+    t0 = time.perf_counter()
+    from .rerank.warmup import warm
+
+    ran = warm()
+    print(f"reranking kernels ready ({', '.join(ran)}) in {time.perf_counter() - t0:.1f} s; "
+          f"cache: {numba_config.CACHE_DIR}")
+    return 0
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -265,6 +281,14 @@ def build_parser() -> argparse.ArgumentParser:
                     help="rule directory, for rules given by id (default: %(default)s)")
     rr.add_argument("--pretty", action="store_true", help="indent the JSON output")
     rr.set_defaults(func=cmd_rerank)
+
+    wm = sub.add_parser("warm", formatter_class=_fmt(), help="compile the reranking kernels into numba's cache",
+                        description="Compile every reranking kernel (agent loop, MMR, DPP, near-duplicates) once, so\n"
+                                    "that no request pays for compilation. The first run on a machine takes about\n"
+                                    "15 s; later runs, and every service start, load the kernels from the cache.\n"
+                                    "The Docker image runs this at build time.",
+                        epilog="example: sidecar warm")
+    wm.set_defaults(func=cmd_warm)
 
     sv = sub.add_parser("serve", formatter_class=_fmt(), help="serve the HTTP API with gunicorn",
                         description="Serve /search, /rerank, the read-only /<index>/_search proxy, /healthz, /readyz,\n"

@@ -8,6 +8,7 @@ and a page is filled from further retrieval windows when collapsing left the fir
 from __future__ import annotations
 
 import time
+from datetime import datetime, timezone
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from . import paging
-from .rerank import rerank_candidates
+from .rerank import candidates_batch, rerank_batch
 from .rerank.rule import Rule, parse_rule
 from .retrieval import MODES, Backend, NotFound, RetrievalRequest
 from .retrieval.filters import validate_filters
@@ -91,7 +92,7 @@ def apply_overrides(rule: Rule | None, overrides: Any) -> Rule | None:
 
 
 def run_search(body: Any, backend: Backend, ruleset: RuleSet, max_window: int,
-               clock: Callable[[], float] = time.perf_counter) -> SearchOutcome:
+               clock: Callable[[], float] = time.perf_counter, now: datetime | None = None) -> SearchOutcome:
     """Validate and run one /search request; ValueError (naming the field) means HTTP 400."""
     t0 = clock()
     if not isinstance(body, dict):
@@ -133,18 +134,21 @@ def run_search(body: Any, backend: Backend, ruleset: RuleSet, max_window: int,
     rule = apply_overrides(rule, body.get("overrides"))
 
     def fetch(window: int) -> Any:
-        return backend.retrieve(RetrievalRequest(mode, q, vector, filters, window, with_vectors=bool(rule and rule.mmr)))
+        return backend.retrieve(RetrievalRequest(mode, q, vector, filters, window,
+                                                 with_vectors=bool(rule and rule.needs_vectors)))
 
     rerank_seconds = 0.0
+    today = now or datetime.now(timezone.utc)
 
     def rerank(cands: list[dict[str, Any]], n: int, prior: list[dict[str, Any]]) -> dict[str, Any]:
         # backend output is trusted (unique ids, finite scores): no per-candidate re-validation.
-        # MMR relevance: the cosine to the query vector for a vector-only search, else the
+        # MMR/DPP relevance: the cosine to the query vector for a vector-only search, else the
         # normalised retrieval score (BM25, or the fused hybrid score)
         nonlocal rerank_seconds
         t = clock()
-        out = rerank_candidates(cands, rule, size=n, explain=explain, query_vector=vector if mode == "knn" else None,
-                                prior=prior)
+        out = rerank_batch(candidates_batch(cands, rule, trusted=True), rule, size=n, explain=explain,
+                           query_vector=vector if mode == "knn" else None, now=today,
+                           prior=candidates_batch(prior, rule, trusted=True) if prior else None)
         rerank_seconds += clock() - t
         return out
 

@@ -225,8 +225,9 @@ def test_rerank_latency_percentiles(vis_results, logged):
     assert set(rows) == {"search", "rerank"}
     search_ms = [r.json["timings"]["rerank_ms"] for k, _, r in responses if k == "search" and r.status_code == 200]
     p = rows["search"]["1"]["values"]
-    assert min(search_ms) <= p["50.0"] <= max(search_ms)
-    assert p["99.0"] <= max(search_ms) + 1e-6 and p["50.0"] <= p["95.0"] <= p["99.0"]
+    slack = 1e-6 * max(search_ms)  # the index stores rerank_ms as a float (32 bits): 43.643 reads 43.643001556
+    assert min(search_ms) - slack <= p["50.0"] <= max(search_ms) + slack
+    assert p["99.0"] <= max(search_ms) + slack and p["50.0"] <= p["95.0"] <= p["99.0"]
 
 
 def test_top_default_rule_queries(vis_results):

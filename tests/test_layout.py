@@ -1,4 +1,5 @@
-"""The reranking core stays pure: no I/O libraries, no Flask, no OpenSearch (DEVELOPERS.md)."""
+"""The reranking core stays pure: no I/O, no Flask, no OpenSearch, no clock, no module-level caches,
+and nothing from retrieval, rule loading, HTTP or logging (DEVELOPERS.md)."""
 from __future__ import annotations
 
 import ast
@@ -6,22 +7,47 @@ import sys
 
 from conftest import ROOT
 
-ALLOWED_THIRD_PARTY = {"numpy", "datasketch"}
+CORE = ROOT / "sidecar" / "rerank"
+ALLOWED_THIRD_PARTY = {"numpy", "datasketch", "numba"}
+FORBIDDEN = {"socket", "http", "urllib", "requests", "flask", "opensearchpy", "yaml", "io", "logging", "time",
+             "threading", "subprocess", "os", "pathlib"}
 
 
-def test_rerank_package_imports_only_numpy_datasketch_and_stdlib():
-    for path in (ROOT / "sidecar" / "rerank").glob("*.py"):
+def core_files():
+    files = sorted(CORE.rglob("*.py"))
+    assert len(files) > 8
+    return files
+
+
+def test_rerank_package_imports_only_numerics_and_stdlib():
+    for path in core_files():
         tree = ast.parse(path.read_text(), filename=str(path))
+        depth = len(path.relative_to(CORE).parts)  # 1 for sidecar/rerank/x.py, 2 for strategies/x.py
         for node in ast.walk(tree):
             if isinstance(node, ast.Import):
                 names = [a.name for a in node.names]
             elif isinstance(node, ast.ImportFrom) and node.level == 0:
                 names = [node.module or ""]
+            elif isinstance(node, ast.ImportFrom):
+                assert node.level <= depth, f"{path.name} imports from outside the core: {'.' * node.level}{node.module}"
+                continue
             else:
                 continue
             for name in names:
                 top = name.split(".")[0]
                 assert top in ALLOWED_THIRD_PARTY or top in sys.stdlib_module_names or top == "__future__", \
                     f"{path.name} imports {name}"
-                assert top not in ("socket", "http", "urllib", "requests", "flask", "opensearchpy", "yaml", "io"), \
-                    f"{path.name} imports {name}: I/O does not belong in the core"
+                assert top not in FORBIDDEN, f"{path.name} imports {name}: I/O, clocks and logging stay out of the core"
+
+
+def test_core_reads_no_clock_and_keeps_no_cache():
+    for path in core_files():
+        text = path.read_text()
+        for needle in ("datetime.now(", "datetime.utcnow(", "date.today(", "lru_cache", "functools.cache"):
+            assert needle not in text, f"{path.name} uses {needle}"
+        tree = ast.parse(text)
+        for node in tree.body:  # module-level mutable containers other than constants written once
+            if isinstance(node, (ast.Assign, ast.AnnAssign)) and isinstance(getattr(node, "value", None), (ast.Dict, ast.Set)):
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                names = [t.id for t in targets if isinstance(t, ast.Name)]
+                assert all(n.isupper() for n in names), f"{path.name}: module-level container {names} looks like a cache"

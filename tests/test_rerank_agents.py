@@ -11,7 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sidecar.rerank import rerank
-from sidecar.rerank.agents import Agent, ScoreOrder, place
+from sidecar.rerank.agents import Agent, place
+from sidecar.rerank.strategies import STRATEGIES
 
 from reference_agents import V3, Spec
 from reference_agents import place as reference_place
@@ -152,7 +153,7 @@ def specs_of(req: dict) -> tuple[list[Spec], list[float], list[dict]]:
         if con.any:
             specs.append(Spec("any", con.fraction, value=vals))
         else:
-            wanted = set(con.values) if con.values is not None else {con.value}
+            wanted = set(getattr(con.prop, "values", ())) or {con.prop.value}
             specs.append(Spec(con.kind, con.fraction, prop=[v in wanted for v in vals]))
     base = normalized_scores(np.array([c["score"] for c in cands], dtype=float), True).tolist()
     return specs, base, cands
@@ -213,7 +214,8 @@ def _core(specs: list[Spec], scores: list[float], lam: float, size: int) -> list
                                 n_values=len(codes)))
         else:
             agents.append(Agent(s.kind, s.kind, s.f, has=np.array(s.prop, dtype=bool)))
-    return [p.index for p in place(agents, lam, size, ScoreOrder(np.array(scores)))]
+    score = STRATEGIES["score"]
+    return [p.index for p in place(agents, lam, size, score, score.prepare(np.array(scores), None, 0.0, size))]
 
 
 def test_correction_1_an_agent_proposing_the_default_does_not_bid():

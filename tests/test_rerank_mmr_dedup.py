@@ -8,7 +8,9 @@ from hypothesis import strategies as st
 
 from sidecar.rerank import rerank
 from sidecar.rerank import dedup
-from sidecar.rerank.mmr import mmr_select, unit_rows
+from sidecar.rerank.agents import diversify
+from sidecar.rerank.batch import unit_rows
+from sidecar.rerank.strategies import STRATEGIES
 from sidecar.rerank.tokens import jaccard, shingle_set
 
 
@@ -37,15 +39,14 @@ def test_mmr_matches_naive(n, dim, d, k, seed):
     rng = np.random.default_rng(seed)
     vecs = rng.normal(size=(n, dim))
     rel = rng.random(n)
-    order, _ = mmr_select(rel, unit_rows(vecs), d, k)
-    assert order == naive_mmr(rel, vecs, d, k)
+    assert diversify("mmr", rel, unit_rows(vecs), d, k) == naive_mmr(rel, vecs, d, k)
 
 
 def test_mmr_diversity_zero_is_relevance_order_and_one_spreads():
     vecs = np.array([[1, 0], [0.99, 0.01], [0, 1], [0.98, 0.02]], dtype=float)
     rel = np.array([1.0, 0.9, 0.5, 0.8])
-    assert mmr_select(rel, unit_rows(vecs), 0.0, 4)[0] == [0, 1, 3, 2]
-    assert mmr_select(rel, unit_rows(vecs), 0.7, 2)[0] == [0, 2]
+    assert diversify("mmr", rel, unit_rows(vecs), 0.0, 4) == [0, 1, 3, 2]
+    assert diversify("mmr", rel, unit_rows(vecs), 0.7, 2) == [0, 2]
 
 
 def test_rule_with_mmr_uses_query_vector_relevance_and_explains():
@@ -89,8 +90,7 @@ def test_signature_roundtrip_and_on_the_fly_equals_stored():
 def test_grouping_is_transitive_and_stable():
     titles = ["Nike Men Black Running Shoes", "Nike Men Black Running Shoes", "Adidas Women Blue Top",
               "Nike Men Black Running Shoes ", "Titan Men Watch"]
-    sets = [shingle_set(t) for t in titles]
-    groups = dedup.group(dedup.signatures(titles, 64), 0.8, sets).tolist()
+    groups = dedup.group(dedup.signatures(titles, 64), 0.8, titles).tolist()
     assert groups == [0, 0, 2, 0, 4]
 
 
@@ -102,7 +102,7 @@ def test_pairs_are_verified_by_exact_jaccard():
     sets = [shingle_set(t) for t in (a, b, c)]
     assert jaccard(sets[0], sets[1]) < 0.8 <= jaccard(sets[0], sets[2])
     for num_perm in (8, 16, 64, 256):
-        assert dedup.group(dedup.signatures([a, b, c], num_perm), 0.8, sets).tolist() == [0, 1, 0]
+        assert dedup.group(dedup.signatures([a, b, c], num_perm), 0.8, [a, b, c]).tolist() == [0, 1, 0]
 
 
 def test_candidates_without_text_or_signature_are_nobodys_duplicate():
@@ -131,7 +131,7 @@ def test_near_duplicates_on_real_fashion_titles(fashion_rows):
     nothing is grouped that brute force keeps apart, and under 1% of brute-force pairs are missed."""
     titles = [r["title"] for r in fashion_rows[:1500]]
     sets = [shingle_set(t) for t in titles]
-    groups = dedup.group(dedup.signatures(titles, 64), 0.8, sets)
+    groups = dedup.group(dedup.signatures(titles, 64), 0.8, titles)
     parent = list(range(len(titles)))  # a plain union-find as the reference
 
     def find(i):
@@ -168,8 +168,7 @@ def test_dedup_spreads_or_collapses_near_duplicates():
 @given(st.integers(2, 45), st.floats(0, 1), st.sampled_from([0.0, 0.3, 1.0]), st.integers(0, 2**31))
 def test_agents_over_mmr_match_the_reference(n, d, lam, seed):
     """Version 3 over the MMR order equals the plain pseudo-code with every marginal recomputed."""
-    from sidecar.rerank.agents import Agent, MMROrder, place
-    from sidecar.rerank.mmr import MMRState
+    from sidecar.rerank.agents import Agent, place
 
     from reference_agents import Spec, mmr_order
     from reference_agents import place as reference_place
@@ -184,21 +183,22 @@ def test_agents_over_mmr_match_the_reference(n, d, lam, seed):
               Agent("brand any 0.3", "any", 0.3, codes=brand.astype(np.int64), n_values=4)]
     specs = [Spec("min", 0.2, prop=used.tolist()), Spec("max", 0.4, prop=big.tolist()),
              Spec("any", 0.3, value=brand.tolist())]
-    got = [p.index for p in place(agents, lam, n, MMROrder(MMRState(rel, unit, d)))]
+    mmr = STRATEGIES["mmr"]
+    got = [p.index for p in place(agents, lam, n, mmr, mmr.prepare(rel, unit, d, n))]
     assert got == reference_place(specs, lam, n, n, mmr_order(rel, unit, d))
 
 
 def test_a_later_window_collapses_duplicates_of_an_earlier_one():
     """paging reranks window 2 with window 1's candidates as ``prior``: a listing duplicating one
     window 1 held is collapsed, the rest are placed; window 1's own result is unchanged."""
-    from sidecar.rerank import rerank_candidates, parse_rule
+    from sidecar.rerank import candidates_batch, parse_rule, rerank_batch
 
     rule = parse_rule({"id": "d", "dedup": {"collapse": True}})
     first = [{"id": "a", "score": 2.0, "title": "Puma Men Grey T-shirt", "fields": {}},
              {"id": "b", "score": 1.0, "title": "Titan Men Watch", "fields": {}}]
     second = [{"id": "c", "score": 0.9, "title": "Puma Men Grey T-shirt", "fields": {}},
               {"id": "d", "score": 0.8, "title": "Nike Women Red Top", "fields": {}}]
-    alone = rerank_candidates(first, rule, size=10)
+    alone = rerank_batch(candidates_batch(first, rule), rule, size=10)
     assert [h["id"] for h in alone["hits"]] == ["a", "b"]
-    nxt = rerank_candidates(second, rule, size=10, prior=first)
+    nxt = rerank_batch(candidates_batch(second, rule), rule, size=10, prior=candidates_batch(first, rule))
     assert [h["id"] for h in nxt["hits"]] == ["d"] and nxt["dedup"]["collapsed"] == ["c"]

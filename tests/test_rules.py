@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, run_cli
-from sidecar.rerank.rule import CONSTRAINT_KEYS, DEDUP_KEYS, MATCH_KEYS, MMR_KEYS, RULE_KEYS
+from sidecar.rerank.rule import CONSTRAINT_KEYS, DEDUP_KEYS, MATCH_KEYS, ORDER_KEYS, ORDER_KEYS_IN_RULE, RULE_KEYS
 from sidecar.rules import RuleLoadError, RuleStore, load_rules_dir, normalize_query, schema
 
 GOOD = """rules:
@@ -39,7 +39,8 @@ def test_schema_keys_match_the_core_parser():
     assert set(defs["rule"]["properties"]) == RULE_KEYS
     assert set(defs["match"]["properties"]) == MATCH_KEYS
     assert set(defs["constraint"]["properties"]) == CONSTRAINT_KEYS
-    assert set(defs["rule"]["properties"]["mmr"]["properties"]) == MMR_KEYS
+    for strategy in ORDER_KEYS_IN_RULE:  # one rule key per registered base order
+        assert set(defs["rule"]["properties"][strategy]["properties"]) == ORDER_KEYS
     assert set(defs["rule"]["properties"]["dedup"]["properties"]) == DEDUP_KEYS
 
 
@@ -82,7 +83,7 @@ def test_rule_lines_in_block_flow_and_quoted_styles(tmp_path):
 def test_unquoted_iso_date_stays_a_date_string(tmp_path):
     write(tmp_path, "r.yaml", "rules:\n  - id: new\n    constraints:\n      - {field: listed_at, gte: 2026-09-01, min: 0.2}\n")
     (loc,) = load_rules_dir(tmp_path).located
-    assert loc.rule.constraints[0].gte == "2026-09-01"
+    assert loc.rule.constraints[0].prop.gte == "2026-09-01"
 
 
 def test_duplicate_ids_across_files_and_two_defaults(tmp_path):
@@ -131,11 +132,11 @@ def test_shipped_rules_are_valid_and_cover_the_asked_cases():
     assert {(c.field, c.any, c.fraction) for c in d.constraints} >= {("brand", True, 0.3), ("seller", True, 0.3)}
     assert d.dedup is not None and d.dedup.collapse  # collapse, not spreading: see 00-default.yaml
     kinds = [c for r in rules.values() for c in r.constraints]
-    assert any(c.kind == "min" and c.values and "used" in c.values for c in kinds)          # pre-owned share
-    assert any(c.kind == "max" and c.value is not None and not c.any for c in kinds)       # one-brand cap
-    assert any(c.kind == "min" and c.gte is not None and c.field == "listed_at" for c in kinds)  # newly listed
-    assert any(r.mmr is not None for r in rules.values())                                  # MMR on a broad query
-    assert rs.match("shoes").rule.mmr is not None
+    assert any(c.kind == "min" and "used" in getattr(c.prop, "values", ()) for c in kinds)       # pre-owned share
+    assert any(c.kind == "max" and getattr(c.prop, "value", None) is not None for c in kinds)    # one-brand cap
+    assert any(c.kind == "min" and getattr(c.prop, "gte", None) and c.field == "listed_at" for c in kinds)  # newly listed
+    assert any(r.strategy == "mmr" for r in rules.values())                                      # MMR on a broad query
+    assert rs.match("shoes").rule.strategy == "mmr"
 
 
 def test_cli_check_and_explain(tmp_path):

@@ -224,10 +224,21 @@ def test_rerank_errors(client):
 
 # --- health, metrics, admin ---------------------------------------------------------------------
 
+def wait_ready(client, seconds: float = 120.0):
+    """/readyz answers 503 ("kernels": "warming") until the reranking kernels are loaded."""
+    deadline = time.monotonic() + seconds
+    while True:
+        ready = client.get("/readyz")
+        if ready.status_code == 200 or time.monotonic() > deadline:
+            return ready
+        assert ready.status_code == 503 and ready.json["kernels"] == "warming", ready.json
+        time.sleep(0.2)
+
+
 def test_health_ready_metrics(client):
     assert client.get("/healthz").json == {"status": "ok"}
-    ready = client.get("/readyz")
-    assert ready.status_code == 200 and ready.json["ready"] is True
+    ready = wait_ready(client)
+    assert ready.status_code == 200 and ready.json["ready"] is True and ready.json["kernels"] == "warm"
     post(client, "/search", {"q": "black jacket"})
     text = client.get("/metrics").get_data(as_text=True)
     assert 'sidecar_requests_total{endpoint="/search",rule="default",status="200"}' in text

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from ..rerank.api import compile_agent
+from ..rerank.batch import CandidateBatch
 from ..rerank.rule import Constraint
 from ..rerank.tokens import jaccard, shingle_set
 
@@ -40,9 +41,16 @@ def ild(vectors: np.ndarray) -> float:
     return float(1.0 - sims[iu].mean())
 
 
+def _agent(con: Constraint, items: list[dict[str, Any]]) -> Any:
+    """The constraint compiled over items ({"id", "fields"}) exactly as the reranker compiles it."""
+    batch = CandidateBatch.from_rows([str(c["id"]) for c in items], np.zeros(len(items)),
+                                     [c.get("fields") or {} for c in items])
+    return compile_agent(con, batch)
+
+
 def _count(con: Constraint, items: list[dict[str, Any]]) -> int:
     """k of a constraint on items: with the property, or for `any` the largest count of one value."""
-    agent = compile_agent(con, items)
+    agent = _agent(con, items)
     if agent.codes is not None:
         counts = Counter(c for c in agent.codes.tolist() if c >= 0)
         return max(counts.values()) if counts else 0
@@ -66,7 +74,7 @@ def feasible(con: Constraint, window: list[dict[str, Any]], page_len: int) -> bo
     """Could some page of page_len items from the window satisfy the constraint?"""
     if page_len == 0:
         return False
-    agent = compile_agent(con, window)
+    agent = _agent(con, window)
     if con.kind == "min":
         return int(agent.has.sum()) >= math.ceil(con.fraction * page_len - 1e-9)
     cap = math.floor(con.fraction * page_len + 1e-9)

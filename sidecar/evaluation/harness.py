@@ -55,7 +55,7 @@ def strategy_body(name: str, rule: Rule | None, sweep: tuple[str, float] | None 
         return {"rule": "none"}
     if name == "baseline":
         return {"rule": rule.id, "overrides": {"constraints": [], "dedup": None, "mmr": None}}
-    d = rule.mmr.diversity if rule.mmr else DEFAULT_DIVERSITY
+    d = rule.order.diversity if rule.order and rule.order.strategy == "mmr" else DEFAULT_DIVERSITY
     dedup = rule.raw.get("dedup") or DEFAULT_DEDUP
     overrides: dict[str, Any] = {
         "rules": {},

@@ -1,5 +1,5 @@
 """eBay's agent-based diversity algorithm, version 3 (DESIGN.md 1.1; the README says how it differs
-from the paper).
+from the paper), compiled with numba over any base order.
 
 Each constraint is an agent watching the page being built. With n items placed and k of them
 having the agent's property (for ``any``: the largest count of one value), its deviance is
@@ -17,27 +17,28 @@ paper's loop with three corrections:
 
 The contender with the largest unhappiness ``deviance - lambda * (base[default] - base[proposal])``
 > 0 places its proposal (ties: rule order); otherwise the default item is placed. The loop is the
-same for every base order: score order, or MMR (default = MMR argmax, penalties in marginal scores).
+same for every base order (``strategies``): score order, MMR, DPP. Its plain twin, a line-by-line
+transcription of the pseudo-code, is ``tests/reference_agents.py``; the tests compare the two.
 """
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Protocol
 
 import numpy as np
+from numba import njit
 
-from .mmr import MMRState
+from . import strategies
+from .eligibility import ANY, MAX, MIN
+from .strategies import Strategy
 
 EPS = 1e-9  # a deviance at or below this is zero: (n+2)f carries float noise (10 * 0.3 = 3.0000000000000004)
+KINDS = {"min": MIN, "max": MAX, "any": ANY}
 
 
 @dataclass(frozen=True)
 class Agent:
-    """A compiled constraint over the candidates in base order.
-
-    ``kind`` "min"/"max" read ``has`` (bool per candidate); "any" reads ``codes`` (a value code
-    per candidate, -1 where the field is missing, which never counts toward the cap)."""
+    """A compiled constraint over the candidates in base order: ``has`` (min/max) or ``codes``
+    (any: a value code per candidate, -1 where the field is missing)."""
 
     label: str
     kind: str  # "min" | "max" | "any"
@@ -55,189 +56,97 @@ class Agent:
 
 @dataclass(frozen=True)
 class Placement:
-    """Why one item was placed: by default, or by an agent (with its numbers), or as MMR argmax."""
+    """Why one item was placed: by default (``reason`` is the strategy's: "default", "mmr",
+    "dpp"), or by an agent, with its numbers; ``value`` is the item's base score when placed."""
 
     index: int
-    reason: str  # "default" | "constraint" | "mmr"
+    reason: str
     constraint: str | None = None
     deviance: float | None = None
     penalty: float | None = None
     unhappiness: float | None = None
-    marginal: float | None = None
+    value: float | None = None
 
 
-class BaseOrder(Protocol):
-    """The order the agents work over: which item is the default and what a slot costs."""
-
-    size: int
-
-    def scores(self) -> np.ndarray:
-        """Current base score of every candidate (penalties are differences of these)."""
-
-    def default(self) -> int:
-        """The best unplaced item."""
-
-    def unplaced(self) -> Iterable[int]:
-        """Unplaced items, best first."""
-
-    def add(self, i: int) -> None:
-        """Item i was placed."""
-
-    def default_placement(self, i: int) -> Placement:
-        """The explanation of a default placement."""
-
-    def marginal(self, i: int) -> float | None:
-        """Item i's MMR marginal score, for explanations (None when the order is not MMR)."""
+def agent_arrays(agents: list[Agent], n: int) -> tuple:
+    """The agents as the kernel's tuple (see ``eligibility``)."""
+    c = len(agents)
+    has = np.zeros((c, n), dtype=np.bool_)
+    codes = np.full((c, n), -1, dtype=np.int64)
+    for i, a in enumerate(agents):
+        if a.has is not None:
+            has[i] = a.has[:n]
+        if a.codes is not None:
+            codes[i] = a.codes[:n]
+    width = max([a.n_values for a in agents] + [1])
+    return (np.array([KINDS[a.kind] for a in agents], dtype=np.int8), np.array([a.fraction for a in agents]),
+            has, codes, np.zeros((c, width), dtype=np.int64), np.zeros(c, dtype=np.int64),
+            np.zeros(c, dtype=np.bool_), np.zeros(n, dtype=np.bool_))
 
 
-class ScoreOrder:
-    """Base order = retrieval score order: candidates 0..n-1 are already sorted."""
-
-    def __init__(self, base: np.ndarray):
-        self.base = np.asarray(base, dtype=np.float64)
-        self.size = len(self.base)
-        self._placed = np.zeros(self.size, dtype=bool)
-        self._first = 0
-
-    def scores(self) -> np.ndarray:
-        return self.base
-
-    def default(self) -> int:
-        while self._placed[self._first]:
-            self._first += 1
-        return self._first
-
-    def unplaced(self) -> Iterator[int]:
-        placed = self._placed
-        for i in range(self.default(), self.size):
-            if not placed[i]:
-                yield i
-
-    def add(self, i: int) -> None:
-        self._placed[i] = True
-
-    def default_placement(self, i: int) -> Placement:
-        return Placement(i, "default")
-
-    def marginal(self, i: int) -> float | None:
-        return None
-
-
-class MMROrder:
-    """Base order = the current MMR order: marginal score descending, ties by index."""
-
-    def __init__(self, state: MMRState):
-        self.state = state
-        self.size = len(state.relevance)
-        self._marg: np.ndarray | None = None
-
-    def scores(self) -> np.ndarray:
-        if self._marg is None:
-            self._marg = self.state.marginal()
-        return self._marg
-
-    def default(self) -> int:
-        return int(np.argmax(self.scores()))  # first maximum: ties go to the lower index
-
-    def unplaced(self) -> Iterator[int]:
-        marg = self.scores()
-        order = np.argsort(-marg, kind="stable")
-        for i in order.tolist():
-            if marg[i] == -np.inf:
-                return
-            yield i
-
-    def add(self, i: int) -> None:
-        self.state.add(i)
-        self._marg = None
-
-    def default_placement(self, i: int) -> Placement:
-        return Placement(i, "mmr", marginal=self.marginal(i))
-
-    def marginal(self, i: int) -> float | None:
-        return float(self.scores()[i])
-
-
-class Counts:
-    """Running k per agent (with the property; for ``any`` the top count of one value)."""
-
-    def __init__(self, agents: list[Agent]):
-        self.agents = agents
-        self.k = [0] * len(agents)
-        self.per_value = [[0] * a.n_values if a.kind == "any" else None for a in agents]
-        self._has = [None if a.has is None else a.has.tolist() for a in agents]
-        self._codes = [None if a.codes is None else a.codes.tolist() for a in agents]
-
-    def add(self, i: int) -> None:
-        for ci, a in enumerate(self.agents):
-            if a.kind == "any":
-                code = self._codes[ci][i]
+@njit(cache=True)
+def _place(sid: int, st, ag, lam: float, size: int, item, agent, dev_out, pen_out, u_out, val_out) -> int:
+    kind, frac, has, codes, counts, k, caps, placed = ag
+    n_agents = kind.shape[0]
+    dev = np.zeros(n_agents)
+    for t in range(size):
+        default = strategies.first(sid, st, ag, -1, False)
+        if default < 0:
+            return t
+        pick, who, best_u, best_dev, best_pen = default, -1, 0.0, 0.0, 0.0
+        if t > 0:  # the first item is the best by the base order; counts start from it
+            n_caps = 0
+            for c in range(n_agents):
+                d = (t + 2) * frac[c] - k[c] - 1 if kind[c] == MIN else k[c] + 1 - (t + 2) * frac[c]
+                dev[c] = d if d > 0.0 else 0.0
+                caps[c] = dev[c] > EPS and kind[c] != MIN
+                n_caps += caps[c]
+            for c in range(n_agents):
+                if dev[c] <= EPS:
+                    continue
+                p = -1
+                if n_caps - caps[c] > 0:  # correction 3: first look for an item every unhappy cap accepts
+                    p = strategies.first(sid, st, ag, c, True)
+                if p < 0:
+                    p = strategies.first(sid, st, ag, c, False)
+                if p < 0 or p == default:  # correction 1
+                    continue
+                pen = strategies.value(sid, st, default) - strategies.value(sid, st, p)
+                u = dev[c] - lam * pen
+                if u > 0.0 and (who < 0 or u > best_u):
+                    pick, who, best_u, best_dev, best_pen = p, c, u, dev[c], pen
+        item[t], agent[t], dev_out[t], pen_out[t], u_out[t] = pick, who, best_dev, best_pen, best_u
+        val_out[t] = strategies.value(sid, st, pick)
+        placed[pick] = True
+        for c in range(n_agents):
+            if kind[c] == ANY:
+                code = codes[c, pick]
                 if code >= 0:
-                    cnt = self.per_value[ci]
-                    cnt[code] += 1
-                    if cnt[code] > self.k[ci]:
-                        self.k[ci] = cnt[code]
-            elif self._has[ci][i]:
-                self.k[ci] += 1
-
-    def deviance(self, ci: int, n: int) -> float:
-        a = self.agents[ci]
-        if a.kind == "min":
-            return max(0.0, (n + 2) * a.fraction - self.k[ci] - 1)
-        return max(0.0, self.k[ci] + 1 - (n + 2) * a.fraction)
-
-    def reduces(self, ci: int, i: int) -> bool:
-        """Would placing item i reduce agent ci's deviance? min: has it; max: lacks it;
-        any: lacks the field, or its value's count is below the top count."""
-        kind = self.agents[ci].kind
-        if kind == "any":
-            code = self._codes[ci][i]
-            return code < 0 or self.per_value[ci][code] < self.k[ci]
-        return self._has[ci][i] if kind == "min" else not self._has[ci][i]
-
-    def proposal(self, ci: int, others: list[int], items: Iterable[int]) -> int | None:
-        """The first item reducing agent ci's deviance that also reduces every agent in ``others``
-        (correction 3), else the first reducing ci's alone; None when no item reduces it."""
-        first = None
-        for i in items:
-            if not self.reduces(ci, i):
-                continue
-            if first is None:
-                first = i
-            if all(self.reduces(d, i) for d in others):
-                return i
-        return first
+                    counts[c, code] += 1
+                    if counts[c, code] > k[c]:
+                        k[c] = counts[c, code]
+            elif has[c, pick]:
+                k[c] += 1
+        strategies.add(sid, st, pick)
+    return size
 
 
-def place(agents: list[Agent], lam: float, size: int, order: BaseOrder) -> list[Placement]:
-    """Place ``size`` items (at most every candidate) by agent algorithm version 3 over ``order``."""
-    size = min(size, order.size)
-    counts = Counts(agents)
-    out: list[Placement] = []
-    while len(out) < size:
-        default = order.default()
-        n = len(out)
-        best: tuple[float, int, int, float, float] | None = None  # (u, item, agent, deviance, penalty)
-        if n > 0 and agents:  # the first item is the best by the base order; counts start from it
-            dev = [counts.deviance(ci, n) for ci in range(len(agents))]
-            caps = [ci for ci, a in enumerate(agents) if dev[ci] > EPS and a.kind != "min"]
-            scores = order.scores()
-            for ci in range(len(agents)):
-                if dev[ci] <= EPS:
-                    continue
-                p = counts.proposal(ci, [d for d in caps if d != ci], order.unplaced())
-                if p is None or p == default:  # correction 1: the default serves it anyway
-                    continue
-                penalty = float(scores[default] - scores[p])
-                u = dev[ci] - lam * penalty
-                if u > 0 and (best is None or u > best[0]):
-                    best = (u, p, ci, dev[ci], penalty)
-        if best is None:
-            placement = order.default_placement(default)
-        else:
-            u, pick, ci, d, penalty = best
-            placement = Placement(pick, "constraint", agents[ci].label, d, penalty, u, order.marginal(pick))
-        out.append(placement)
-        counts.add(placement.index)
-        order.add(placement.index)
-    return out
+def place(agents: list[Agent], lam: float, size: int, strategy: Strategy, state: tuple) -> list[Placement]:
+    """Place ``size`` items (at most every candidate) over the base order ``strategy`` prepared
+    as ``state``."""
+    n = len(state[0])
+    size = max(0, min(size, n))
+    out = [np.zeros(size, dtype=np.int64), np.zeros(size, dtype=np.int64)] + [np.zeros(size) for _ in range(4)]
+    placed = _place(strategy.sid, state, agent_arrays(agents, n), float(lam), size, *out)
+    item, who, dev, pen, u, val = (a[:placed].tolist() for a in out)
+    return [Placement(item[t], strategy.reason, value=val[t]) if who[t] < 0 else
+            Placement(item[t], "constraint", agents[who[t]].label, dev[t], pen[t], u[t], val[t])
+            for t in range(placed)]
+
+
+def diversify(strategy: str, relevance: np.ndarray, unit_vectors: np.ndarray | None, diversity: float,
+              k: int) -> list[int]:
+    """A base order alone (no agents): the first k items of MMR, DPP or score order."""
+    s = strategies.STRATEGIES[strategy]
+    return [p.index for p in place([], 0.0, k, s, s.prepare(np.asarray(relevance, dtype=np.float64),
+                                                            unit_vectors, diversity, k))]

@@ -1,53 +1,55 @@
-"""The reranking contract: ``rerank(request) -> response``, shared by the CLI, /rerank and /search.
+"""The reranking contract: ``rerank(request) -> response`` for JSON callers (the CLI, /rerank), and
+``rerank_batch(batch, rule, ...)`` over a columnar ``CandidateBatch`` (/search, the proxy, Python).
 
 request:  {"candidates": [{"id", "score", "fields"?, "vector"?, "title"?, "signature"?}],
            "rule": <inline rule> | "<rule id>", "query"?, "query_vector"?, "size"?, "explain"?, "now"?}
 response: {"rule": id, "hits": [{"id", "rank", "original_rank", "reason"?}], "dedup"?: {...}}
 
-Invalid input raises ValueError naming the candidate, field or constraint.
+Invalid input raises ValueError naming the candidate, field or constraint. The core reads no
+clock: a rule with ``now-30d`` needs the caller's ``now``.
 """
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
 import numpy as np
 
 from . import dedup as dedup_mod
-from .agents import Agent, MMROrder, Placement, ScoreOrder, place
-from .mmr import MMRState, unit_rows
-from .rule import Constraint, Rule, parse_bound, parse_rule, to_epoch
-from .tokens import shingle_set
+from .agents import Agent, Placement, place
+from .batch import NO_SIGNATURE, CandidateBatch, unit_rows
+from .rule import Constraint, Rule, parse_rule
+from .strategies import STRATEGIES
 
 REQUEST_KEYS = frozenset({"candidates", "rule", "query", "query_vector", "size", "explain", "now"})
 CANDIDATE_KEYS = frozenset({"id", "score", "fields", "vector", "title", "signature"})
 
 
-def rerank(request: Mapping[str, Any], rules: Mapping[str, Rule] | None = None) -> dict[str, Any]:
-    """Rerank the request's candidates under its rule; ``rules`` resolves a rule given by id."""
+def rerank(request: Mapping[str, Any], rules: Mapping[str, Rule] | None = None,
+           now: datetime | None = None) -> dict[str, Any]:
+    """Rerank the request's candidates under its rule; ``rules`` resolves a rule given by id;
+    ``now`` (the caller's clock) is used unless the request gives its own."""
     if not isinstance(request, Mapping):
         raise ValueError("request must be a JSON object")
     unknown = sorted(set(request) - REQUEST_KEYS)
     if unknown:
         raise ValueError(f"request: unknown key(s) {', '.join(map(repr, unknown))}; allowed: {', '.join(sorted(REQUEST_KEYS))}")
     rule = resolve_rule(request.get("rule"), rules)
-    candidates = validate_candidates(request.get("candidates"))
     size = request.get("size", rule.size)
     if isinstance(size, bool) or not isinstance(size, int) or size < 1:
         raise ValueError(f"size: must be a positive integer, got {size!r}")
     explain = request.get("explain", False)
     if not isinstance(explain, bool):
         raise ValueError(f"explain: must be true or false, got {explain!r}")
-    now = None
     if request.get("now") is not None:
         try:
             now = datetime.fromisoformat(str(request["now"]).replace("Z", "+00:00"))
         except ValueError:
             raise ValueError(f"now: not an ISO datetime: {request['now']!r}") from None
-    query_vector = request.get("query_vector")
-    return rerank_candidates(candidates, rule, size=size, explain=explain, query_vector=query_vector, now=now)
+    batch = candidates_batch(request.get("candidates"), rule)
+    return rerank_batch(batch, rule, size=size, query_vector=request.get("query_vector"), explain=explain, now=now)
 
 
 def resolve_rule(value: Any, rules: Mapping[str, Rule] | None) -> Rule:
@@ -63,42 +65,84 @@ def resolve_rule(value: Any, rules: Mapping[str, Rule] | None) -> Rule:
     raise ValueError("rule: required, an inline rule object or a rule id string")
 
 
-def validate_candidates(raw: Any) -> list[dict[str, Any]]:
-    """Check every candidate; returns them with ids as strings. Order is kept (retrieval order).
+def candidates_batch(raw: Any, rule: Rule | None = None, *, trusted: bool = False) -> CandidateBatch:
+    """Candidate dicts (retrieval order) as one batch, checked unless ``trusted`` (backend output).
 
-    The common, valid shape (plain dicts, str ids, float scores) takes a short path of exact type
-    tests; anything else goes through the general checks, which name the culprit.
-    """
+    The common valid shape is checked with whole-list operations; anything else goes through
+    ``validate_candidates``, which names the culprit."""
+    if not trusted and not _plainly_valid(raw):
+        raw = validate_candidates(raw)
+    ids = [c["id"] if type(c["id"]) is str else str(c["id"]) for c in raw]
+    scores = np.fromiter((c["score"] for c in raw), dtype=np.float64, count=len(raw))
+    rows = [c.get("fields") or {} for c in raw]
+    fields: dict[str, list[Any]] = {}
+    if any("title" in c for c in raw):
+        fields["title"] = [c.get("fields", {}).get("title", c.get("title")) for c in raw]
+    vectors = None
+    with_vec = [c.get("vector") is not None for c in raw]
+    if raw and all(with_vec):
+        vectors = _vectors([c["vector"] for c in raw], ids)
+    elif any(with_vec) and rule is not None and rule.needs_vectors:
+        missing = ids[with_vec.index(False)]
+        raise ValueError(f"candidate {missing!r}: no 'vector', and rule {rule.id!r} uses {rule.strategy.upper()}")
+    texts = None
+    signatures = None
+    if rule is not None and rule.dedup is not None:
+        name = rule.dedup.field
+        texts = [_text(c, name) for c in raw]
+        stored = [c.get("signature") for c in raw]
+        if any(s is not None for s in stored):
+            signatures = _signatures(stored, ids, rule.dedup.num_perm)
+    return CandidateBatch(ids, scores, fields, vectors, signatures, texts, rows)
+
+
+def _plainly_valid(raw: Any) -> bool:
+    """The fast yes: a list of plain dicts with allowed keys, unique non-empty str ids, finite
+    float scores and, where present, dict fields. False sends the list to the full checks."""
+    if type(raw) is not list or any(type(c) is not dict for c in raw):
+        return False
+    if raw and not set().union(*map(dict.keys, raw)) <= CANDIDATE_KEYS:
+        return False
+    try:
+        ids = [c["id"] for c in raw]
+        scores = [c["score"] for c in raw]
+    except KeyError:
+        return False
+    if set(map(type, ids)) - {str} or "" in ids or len(set(ids)) != len(ids):
+        return False
+    if set(map(type, scores)) - {float, int}:
+        return False
+    if raw and not np.all(np.isfinite(np.asarray(scores, dtype=np.float64))):
+        return False
+    return all(type(c.get("fields", {})) is dict for c in raw)
+
+
+def validate_candidates(raw: Any) -> list[dict[str, Any]]:
+    """Check every candidate, naming the first culprit; returns them with ids as strings."""
     if not isinstance(raw, list):
         raise ValueError("candidates: required, a list of candidate objects")
     seen: set[str] = set()
     dim = None
     out = []
-    isfinite = math.isfinite
     for pos, c in enumerate(raw):
-        if type(c) is not dict and not isinstance(c, Mapping):
+        if not isinstance(c, Mapping):
             raise ValueError(f"candidates[{pos}]: must be an object")
         if not c.keys() <= CANDIDATE_KEYS:
             unknown = sorted(set(c) - CANDIDATE_KEYS)
             raise ValueError(f"candidates[{pos}]: unknown key(s) {', '.join(map(repr, unknown))}; "
                              f"allowed: {', '.join(sorted(CANDIDATE_KEYS))}")
         cid = c.get("id")
-        if type(cid) is not str:
-            if cid is None or isinstance(cid, bool) or not isinstance(cid, (str, int)):
-                raise ValueError(f"candidates[{pos}]: missing or invalid 'id'")
-            cid = str(cid)
-        if cid == "":
+        if cid is None or isinstance(cid, bool) or not isinstance(cid, (str, int)) or str(cid) == "":
             raise ValueError(f"candidates[{pos}]: missing or invalid 'id'")
+        cid = str(cid)
         if cid in seen:
             raise ValueError(f"candidate {cid!r} (candidates[{pos}]): duplicate id")
         seen.add(cid)
         score = c.get("score")
-        st = type(score)
-        if not ((st is float or st is int) and isfinite(score)):
-            if isinstance(score, bool) or not isinstance(score, (int, float)) or not isfinite(score):
-                raise ValueError(f"candidate {cid!r} (candidates[{pos}]): 'score' must be a finite number, got {score!r}")
+        if isinstance(score, bool) or not isinstance(score, (int, float)) or not math.isfinite(score):
+            raise ValueError(f"candidate {cid!r} (candidates[{pos}]): 'score' must be a finite number, got {score!r}")
         fields = c.get("fields", {})
-        if type(fields) is not dict and not isinstance(fields, Mapping):
+        if not isinstance(fields, Mapping):
             raise ValueError(f"candidate {cid!r} (candidates[{pos}]): 'fields' must be an object")
         vec = c.get("vector")
         if vec is not None:
@@ -109,85 +153,49 @@ def validate_candidates(raw: Any) -> list[dict[str, Any]]:
             elif len(vec) != dim:
                 raise ValueError(f"candidate {cid!r} (candidates[{pos}]): vector has {len(vec)} dimensions, "
                                  f"earlier candidates have {dim}")
-        out.append({**c, "id": cid, "fields": fields})
+        out.append({**c, "id": cid, "fields": dict(fields)})
     return out
 
 
-def _field_value(c: Mapping[str, Any], name: str) -> Any:
-    if name in c["fields"]:
-        return c["fields"][name]
-    return c.get(name) if name in ("title", "id", "score") else None
+def _vectors(values: list[Any], ids: list[str]) -> np.ndarray:
+    try:
+        vec = np.asarray(values, dtype=np.float32)
+    except (TypeError, ValueError):
+        vec = None
+    if vec is None or vec.ndim != 2 or vec.shape[1] == 0:
+        dims = [len(v) if isinstance(v, (list, np.ndarray)) else -1 for v in values]
+        for i, d in enumerate(dims):
+            if d <= 0:
+                raise ValueError(f"candidate {ids[i]!r} (candidates[{i}]): 'vector' must be a non-empty list of numbers")
+            if d != dims[0]:
+                raise ValueError(f"candidate {ids[i]!r} (candidates[{i}]): vector has {d} dimensions, "
+                                 f"earlier candidates have {dims[0]}")
+        raise ValueError("vector: must be lists of numbers")
+    if not np.all(np.isfinite(vec)):
+        bad = int(np.flatnonzero(~np.all(np.isfinite(vec), axis=1))[0])
+        raise ValueError(f"candidate {ids[bad]!r} (candidates[{bad}]): vector must contain finite numbers only")
+    return vec
 
 
-def compile_agent(con: Constraint, cands: list[Mapping[str, Any]], now: datetime | None = None) -> Agent:
-    """Evaluate a constraint's property on every candidate (already in base order)."""
-    name = con.field
-    if name in ("title", "id", "score"):
-        values = [_field_value(c, name) for c in cands]
-    else:  # the common case: a catalog field, read without a call per candidate
-        values = [c["fields"].get(name) for c in cands]
-    if con.any:
-        codes_by_value: dict[Any, int] = {}
-        codes = []
-        for v in values:
-            if v is None or v == "":
-                codes.append(-1)
-            else:
-                key = tuple(v) if isinstance(v, list) else v
-                codes.append(codes_by_value.setdefault(key, len(codes_by_value)))
-        return Agent(con.label, "any", con.fraction, codes=np.asarray(codes, dtype=np.int64).reshape(-1),
-                     n_values=len(codes_by_value))
-    if con.values is not None or con.value is not None:
-        wanted = set(con.values) if con.values is not None else {con.value}
-        has = [any(x in wanted for x in v) if isinstance(v, list) else (v is not None and v in wanted) for v in values]
-    else:
-        lo = _bound(con.gte, con, now)
-        hi = _bound(con.lte, con, now)
-        has = []
-        for v in values:
-            x = to_epoch(v)
-            has.append(x is not None and (lo is None or x >= lo) and (hi is None or x <= hi))
-    return Agent(con.label, con.kind, con.fraction, has=np.asarray(has, dtype=bool).reshape(-1))
-
-
-def _bound(value: Any, con: Constraint, now: datetime | None) -> float | None:
-    if value is None:
-        return None
-    if isinstance(value, str):
-        return parse_bound(value, where=f"constraint {con.label!r}", now=now)
-    return float(value)
-
-
-def _candidate_signatures(cands: list[Mapping[str, Any]], spec: Any, texts: list[str | None]) -> np.ndarray:
-    """Stored signatures where present; the rest computed on the fly from the dedup text (a
-    candidate with neither gets the empty row: nobody's duplicate)."""
-    sigs = np.full((len(cands), spec.num_perm), dedup_mod.EMPTY, dtype=np.uint32)
-    stored = [i for i, c in enumerate(cands) if c.get("signature") is not None]
-    missing = [i for i, c in enumerate(cands) if c.get("signature") is None and texts[i]]
-    if stored:
-        try:
-            sigs[stored] = dedup_mod.decode_signatures([cands[i]["signature"] for i in stored], spec.num_perm)
-        except ValueError:
-            for i in stored:  # find the culprit to name it
-                try:
-                    dedup_mod.decode_signature(cands[i]["signature"], spec.num_perm)
-                except ValueError as exc:
-                    raise ValueError(f"candidate {cands[i]['id']!r}: {exc}") from None
-            raise
-    if missing:
-        sigs[missing] = dedup_mod.signatures([texts[i] for i in missing], spec.num_perm, spec.shingle)
+def _signatures(stored: list[Any], ids: list[str], num_perm: int) -> np.ndarray:
+    """Stored signatures decoded (one C pass when all are base64); rows without one stay empty."""
+    sigs = np.full((len(stored), num_perm), NO_SIGNATURE, dtype=np.uint32)
+    have = [i for i, s in enumerate(stored) if s is not None]
+    try:
+        sigs[have] = dedup_mod.decode_signatures([stored[i] for i in have], num_perm)
+    except ValueError:
+        for i in have:  # find the culprit to name it
+            try:
+                dedup_mod.decode_signature(stored[i], num_perm)
+            except ValueError as exc:
+                raise ValueError(f"candidate {ids[i]!r}: {exc}") from None
+        raise
     return sigs
 
 
-def dedup_groups(cands: list[Mapping[str, Any]], spec: Any) -> np.ndarray:
-    """Near-duplicate group of each candidate (in rank order), by the rule's dedup spec."""
-    texts = [_text(c, spec.field) for c in cands]
-    token_sets = [shingle_set(t, spec.shingle) for t in texts]
-    return dedup_mod.group(_candidate_signatures(cands, spec, texts), spec.threshold, token_sets)
-
-
 def _text(c: Mapping[str, Any], name: str) -> str | None:
-    v = _field_value(c, name)
+    fields = c.get("fields") or {}
+    v = fields.get(name, c.get(name) if name == "title" else None)
     return v if isinstance(v, str) and v else None
 
 
@@ -201,50 +209,73 @@ def normalized_scores(scores: np.ndarray, normalize: bool) -> np.ndarray:
     return (scores - lo) / (hi - lo)
 
 
-def rerank_candidates(cands: list[dict[str, Any]], rule: Rule, *, size: int, explain: bool = False,
-                      query_vector: Any = None, now: datetime | None = None,
-                      prior: list[Mapping[str, Any]] = ()) -> dict[str, Any]:
-    """Rerank validated candidates (retrieval order) and build the response.
+def compile_agent(con: Constraint, batch: CandidateBatch, now: datetime | None = None) -> Agent:
+    """A constraint evaluated on a whole column at once."""
+    answer = con.prop.evaluate(batch.column(con.field), now)
+    if con.any:
+        return Agent(con.label, "any", con.fraction, codes=answer, n_values=len(batch.column(con.field).dictionary))
+    return Agent(con.label, con.kind, con.fraction, has=answer)
 
-    ``prior``: candidates already ranked ahead of these (an earlier retrieval window of the same
-    search). A candidate near-duplicate to one of them is collapsed under a collapsing rule, so
-    that the next window never repeats what the last one showed."""
-    n_in = len(cands)
-    # base order: retrieval score descending, ties in retrieval order
-    order_in = sorted(range(n_in), key=lambda i: -cands[i]["score"])
-    ranked = [cands[i] for i in order_in]
-    original_rank = [i + 1 for i in order_in]
+
+def dedup_groups(batch: CandidateBatch, spec: Any, prior: CandidateBatch | None = None) -> np.ndarray:
+    """Near-duplicate group of each candidate of ``prior`` then ``batch`` (both in rank order)."""
+    parts = [b for b in (prior, batch) if b is not None and len(b)]
+    texts: list[str | None] = []
+    sig_parts = []
+    for b in parts:
+        t = list(b.texts) if b.texts is not None else [None] * len(b)
+        s = b.signatures if b.signatures is not None else np.full((len(b), spec.num_perm), NO_SIGNATURE, np.uint32)
+        if s.shape[1] != spec.num_perm:
+            raise ValueError(f"signature has {s.shape[1]} values, the rule's num_perm is {spec.num_perm}")
+        missing = np.flatnonzero(~dedup_mod.has_signature(s) & np.array([x is not None for x in t], dtype=bool))
+        if len(missing):
+            s = s.copy()
+            s[missing] = dedup_mod.signatures([t[i] for i in missing.tolist()], spec.num_perm, spec.shingle)
+        texts += t
+        sig_parts.append(s)
+    sigs = np.vstack(sig_parts) if sig_parts else np.zeros((0, spec.num_perm), np.uint32)
+    return dedup_mod.group(sigs, spec.threshold, texts, spec.shingle)
+
+
+def rerank_batch(batch: CandidateBatch, rule: Rule | Mapping[str, Any], *, size: int, query_vector: Any = None,
+                 explain: bool = False, now: datetime | None = None, prior: CandidateBatch | None = None) -> dict[str, Any]:
+    """Rerank a batch (retrieval order) under ``rule`` (parsed, or an inline rule dict).
+
+    ``query_vector``: MMR/DPP relevance is the cosine to it (a vector-only search); without it,
+    the normalised retrieval score (keyword or fused hybrid score). ``prior``: candidates already
+    ranked ahead of these (an earlier window of the same search): a near-duplicate of one of them
+    is collapsed under a collapsing rule, so the next window never repeats what the last showed."""
+    if not isinstance(rule, Rule):
+        rule = parse_rule(dict(rule), where="rule")
+    if now is not None and now.tzinfo is None:
+        now = now.replace(tzinfo=timezone.utc)
+    order = np.argsort(-batch.scores, kind="stable")  # base order: score descending, ties in retrieval order
+    batch = batch.take(order)
+    original_rank = order + 1
     response: dict[str, Any] = {"rule": rule.id}
-
     agents: list[Agent] = []
-    if rule.dedup is not None and ranked:
-        n_prior = len(prior)
-        groups = dedup_groups([*prior, *ranked], rule.dedup)
+    if rule.dedup is not None and len(batch):
+        n_prior = 0 if prior is None else len(prior)
+        groups = dedup_groups(batch, rule.dedup, prior)
         own = groups[n_prior:]
-        n_groups = len(set(own.tolist()))
+        mine = np.arange(n_prior, n_prior + len(batch))
+        n_groups = len(np.unique(own))
         dup_members = int(np.sum(np.bincount(groups, minlength=len(groups))[own] > 1))
         if rule.dedup.collapse:
-            keep = [i for i, g in enumerate(own.tolist()) if g == i + n_prior]
-            collapsed = [ranked[i]["id"] for i, g in enumerate(own.tolist()) if g != i + n_prior]
-            ranked = [ranked[i] for i in keep]
-            original_rank = [original_rank[i] for i in keep]
-            response["dedup"] = {"groups": n_groups, "duplicates": dup_members, "collapsed": collapsed}
+            keep = np.flatnonzero(own == mine)
+            response["dedup"] = {"groups": n_groups, "duplicates": dup_members,
+                                 "collapsed": [batch.ids[i] for i in np.flatnonzero(own != mine).tolist()]}
+            batch, original_rank = batch.take(keep), original_rank[keep]
         else:
             agents.append(Agent(f"near-duplicates max {rule.dedup.max:g}", "any", rule.dedup.max,
                                 codes=own.astype(np.int64), n_values=len(groups)))
             response["dedup"] = {"groups": n_groups, "duplicates": dup_members, "collapsed": []}
-    agents = [compile_agent(c, ranked, now) for c in rule.constraints] + agents
-
-    scores = np.array([c["score"] for c in ranked], dtype=np.float64)
-    base = normalized_scores(scores, rule.normalize)
-    if rule.mmr is not None and ranked:
-        placements = _place_with_mmr(ranked, base, agents, rule, size, query_vector)
-    else:
-        placements = place(agents, rule.lam, size, ScoreOrder(base))
-
+    agents = [compile_agent(c, batch, now) for c in rule.constraints] + agents
+    base = normalized_scores(batch.scores, rule.normalize)
+    placements = _placements(batch, base, agents, rule, size, query_vector)
     hits = []
     for rank, p in enumerate(placements, start=1):
-        hit: dict[str, Any] = {"id": ranked[p.index]["id"], "rank": rank, "original_rank": original_rank[p.index]}
+        hit: dict[str, Any] = {"id": batch.ids[p.index], "rank": rank, "original_rank": int(original_rank[p.index])}
         if explain:
             hit["reason"] = _reason(p)
         hits.append(hit)
@@ -252,15 +283,18 @@ def rerank_candidates(cands: list[dict[str, Any]], rule: Rule, *, size: int, exp
     return response
 
 
-def _place_with_mmr(ranked: list[dict[str, Any]], base: np.ndarray, agents: list[Agent], rule: Rule,
-                    size: int, query_vector: Any) -> list[Placement]:
-    """MMR as the base order. Relevance: the cosine to ``query_vector`` when given (a vector-only
-    search), else the normalised retrieval score (keyword or fused hybrid score)."""
-    missing = [c["id"] for c in ranked if c.get("vector") is None]
-    if missing:
-        raise ValueError(f"candidate {missing[0]!r}: no 'vector', and rule {rule.id!r} uses MMR")
-    limit = len(ranked) if rule.mmr.candidates_limit is None else min(rule.mmr.candidates_limit, len(ranked))
-    vecs = unit_rows(np.asarray([c["vector"] for c in ranked[:limit]], dtype=np.float32))
+def _placements(batch: CandidateBatch, base: np.ndarray, agents: list[Agent], rule: Rule, size: int,
+                query_vector: Any) -> list[Placement]:
+    strategy = STRATEGIES[rule.strategy]
+    n = len(batch)
+    if not strategy.needs_vectors:
+        return place(agents, rule.lam, size, strategy, strategy.prepare(base, None, 0.0, size))
+    if n == 0:
+        return []
+    if batch.vectors is None:
+        raise ValueError(f"candidate {batch.ids[0]!r}: no 'vector', and rule {rule.id!r} uses {rule.strategy.upper()}")
+    limit = n if rule.order.candidates_limit is None else min(rule.order.candidates_limit, n)
+    vecs = unit_rows(batch.vectors[:limit])
     if query_vector is not None:
         q = np.asarray(query_vector, dtype=np.float32)
         if q.ndim != 1 or q.shape[0] != vecs.shape[1]:
@@ -268,20 +302,19 @@ def _place_with_mmr(ranked: list[dict[str, Any]], base: np.ndarray, agents: list
         relevance = vecs @ unit_rows(q[None, :])[0]
     else:
         relevance = base[:limit]
-    order = MMROrder(MMRState(relevance, vecs, rule.mmr.diversity))
-    placements = place([a.head(limit) for a in agents], rule.lam, size, order)
+    state = strategy.prepare(np.asarray(relevance, dtype=np.float64), vecs, rule.order.diversity, size)
+    placements = place([a.head(limit) for a in agents], rule.lam, size, strategy, state)
     # candidates beyond candidates_limit follow in base order, as plain defaults
-    placements += [Placement(i, "default") for i in range(limit, min(len(ranked), limit + size - len(placements)))]
+    placements += [Placement(i, "default") for i in range(limit, min(n, limit + size - len(placements)))]
     return placements[:size]
 
 
 def _reason(p: Placement) -> dict[str, Any]:
     if p.reason == "constraint":
-        out = {"type": "constraint", "constraint": p.constraint, "deviance": round(p.deviance, 6),
-               "penalty": round(p.penalty, 6), "unhappiness": round(p.unhappiness, 6)}
-        if p.marginal is not None:
-            out["mmr_marginal"] = round(p.marginal, 6)
-        return out
+        return {"type": "constraint", "constraint": p.constraint, "deviance": round(p.deviance, 6),
+                "penalty": round(p.penalty, 6), "unhappiness": round(p.unhappiness, 6), "base_score": round(p.value, 6)}
     if p.reason == "mmr":
-        return {"type": "mmr", "marginal": round(p.marginal, 6)}
+        return {"type": "mmr", "marginal": round(p.value, 6)}
+    if p.reason == "dpp":
+        return {"type": "dpp", "gain": round(p.value, 6)}
     return {"type": "default"}

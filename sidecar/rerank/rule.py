@@ -9,17 +9,18 @@ A test keeps the key sets here equal to the schema's.
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass, field
-from functools import lru_cache
-from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
+from .properties import Equals, OneOf, PerValue, Range, parse_property
+from .strategies import STRATEGIES
+
+ORDER_KEYS_IN_RULE = tuple(k for k in STRATEGIES if k != "score")  # the rule keys that pick a base order
 RULE_KEYS = frozenset(
-    {"id", "description", "match", "window", "size", "lambda", "normalize", "mmr", "dedup", "constraints"}
+    {"id", "description", "match", "window", "size", "lambda", "normalize", *ORDER_KEYS_IN_RULE, "dedup", "constraints"}
 )
 MATCH_KEYS = frozenset({"queries", "patterns", "categories", "filters", "default"})
-MMR_KEYS = frozenset({"diversity", "candidates_limit"})
+ORDER_KEYS = frozenset({"diversity", "candidates_limit"})
 DEDUP_KEYS = frozenset({"field", "threshold", "num_perm", "shingle", "max", "collapse"})
 CONSTRAINT_KEYS = frozenset({"field", "value", "values", "gte", "lte", "any", "min", "max", "label"})
 
@@ -27,8 +28,6 @@ DEFAULT_WINDOW = 200
 DEFAULT_SIZE = 20
 DEFAULT_LAMBDA = 0.5
 DEFAULT_DEDUP_MAX = 1 / 50  # the paper: a near-duplicate group at most once per 50 results
-
-_RELATIVE_DATE = re.compile(r"^now(?:-(\d+)([dhw]))?$")
 
 
 @dataclass(frozen=True)
@@ -39,15 +38,19 @@ class Constraint:
     field: str
     kind: str  # "min" | "max"
     fraction: float
-    value: Any = None
-    values: tuple[Any, ...] | None = None
-    gte: Any = None
-    lte: Any = None
-    any: bool = False
+    prop: Equals | OneOf | Range | PerValue
+
+    @property
+    def any(self) -> bool:
+        """Per distinct value of the field (``any: true``)."""
+        return self.prop.per_value
 
 
 @dataclass(frozen=True)
-class MMRSpec:
+class OrderSpec:
+    """The base order: a strategy of ``strategies.STRATEGIES`` with its parameters."""
+
+    strategy: str
     diversity: float
     candidates_limit: int | None = None
 
@@ -69,12 +72,21 @@ class Rule:
     size: int = DEFAULT_SIZE
     lam: float = DEFAULT_LAMBDA
     normalize: bool = True
-    mmr: MMRSpec | None = None
+    order: OrderSpec | None = None
     dedup: DedupSpec | None = None
     constraints: tuple[Constraint, ...] = field(default_factory=tuple)
     description: str = ""
     match: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
     raw: dict[str, Any] = field(default_factory=dict, compare=False, hash=False, repr=False)
+
+    @property
+    def strategy(self) -> str:
+        return "score" if self.order is None else self.order.strategy
+
+    @property
+    def needs_vectors(self) -> bool:
+        """Retrieval fetches vectors only for a base order that reads them."""
+        return STRATEGIES[self.strategy].needs_vectors
 
 
 def _check_keys(obj: dict[str, Any], allowed: frozenset[str], where: str) -> None:
@@ -109,7 +121,7 @@ def _constraint_label(c: dict[str, Any]) -> str:
     if c.get("any"):
         prop = f"{fld}=*"
     elif "values" in c:
-        prop = f"{fld} in {list(c['values'])}"
+        prop = f"{fld} in {list(c['values']) if isinstance(c['values'], list) else c['values']}"
     elif "value" in c:
         prop = f"{fld}={c['value']}"
     else:
@@ -132,97 +144,44 @@ def parse_constraint(c: Any, where: str) -> Constraint:
         raise ValueError(f"{where}: exactly one of 'min' or 'max' is required")
     kind = "min" if "min" in c else "max"
     fraction = _number(c[kind], where, kind, lo=0.0, hi=1.0, lo_open=True)
-    n_props = ("value" in c) + ("values" in c) + ("any" in c) + ("gte" in c or "lte" in c)
-    if n_props != 1:
-        raise ValueError(f"{where}: exactly one property is required: 'value', 'values', 'gte'/'lte' or 'any: true'")
-    is_any = bool(c.get("any", False))
-    if "any" in c:
-        if c["any"] is not True:
-            raise ValueError(f"{where}: 'any' must be true when given")
-        if kind == "min":
-            raise ValueError(f"{where}: 'any: true' goes with 'max' only (a minimum per distinct value is not defined)")
-    values = None
-    if "values" in c:
-        if not isinstance(c["values"], list) or not c["values"]:
-            raise ValueError(f"{where}: 'values' must be a non-empty list")
-        values = tuple(c["values"])
-    for op in ("gte", "lte") if "gte" in c or "lte" in c else ():
-        if op in c and not (isinstance(c[op], (int, float, str)) and not isinstance(c[op], bool)):
-            raise ValueError(f"{where}: '{op}' must be a number or an ISO date, got {c[op]!r}")
-        if op in c and isinstance(c[op], str):
-            parse_bound(c[op], where=f"{where}: {op}")
-    return Constraint(label=label, field=fld, kind=kind, fraction=float(fraction), value=c.get("value"),
-                      values=values, gte=c.get("gte"), lte=c.get("lte"), any=is_any)
+    return Constraint(label=label, field=fld, kind=kind, fraction=float(fraction), prop=parse_property(c, where))
 
 
-_INTERNED: dict[str, Constraint] = {}
-_INTERNED_MAX = 8192
-
-
-def _interned_constraint(c: Any, where: str, i: int) -> Constraint:
-    """parse_constraint, shared across rules that write the same constraint.
-
-    Large rule sets repeat a small vocabulary of constraints ("brand any max 0.3" in thousands
-    of rules): each distinct one is parsed once, and the rules share one immutable object. The
-    key is the mapping's repr: for YAML/JSON data it is exact (``1``, ``1.0``, ``True`` and
-    ``'1'`` all differ) and it is computed in C.
-    """
-    if not isinstance(c, dict):
+def _shared_constraint(c: Any, where: str, i: int, shared: dict[str, Constraint] | None) -> Constraint:
+    """parse_constraint, through ``shared`` when the caller keeps one (the rule loader does, per
+    load: 10,000 rules repeat a small vocabulary of constraints, and each distinct one is parsed
+    once). The key is the mapping's repr: exact for YAML/JSON data (``1``, ``1.0``, ``True`` and
+    ``'1'`` all differ), and computed in C."""
+    if shared is None or not isinstance(c, dict):
         return parse_constraint(c, f"{where}: constraints[{i}]")
     key = repr(c)
-    hit = _INTERNED.get(key)
+    hit = shared.get(key)
     if hit is None:
-        hit = parse_constraint(c, f"{where}: constraints[{i}]")
-        if len(_INTERNED) >= _INTERNED_MAX:
-            _INTERNED.clear()
-        _INTERNED[key] = hit
+        hit = shared[key] = parse_constraint(c, f"{where}: constraints[{i}]")
     return hit
 
 
-def parse_bound(text: str, *, where: str, now: datetime | None = None) -> float:
-    """An ISO date/datetime, or ``now``/``now-30d`` (d, h, w), as epoch seconds (UTC)."""
-    m = _RELATIVE_DATE.match(text.strip())
-    if m:
-        base = now or datetime.now(timezone.utc)
-        if m.group(1):
-            unit = {"d": "days", "h": "hours", "w": "weeks"}[m.group(2)]
-            base = base - timedelta(**{unit: int(m.group(1))})
-        return base.timestamp()
-    parsed = to_epoch(text)
-    if parsed is None:
-        raise ValueError(f"{where}: {text!r} is neither a number, an ISO date nor now-<N>d")
-    return parsed
-
-
-def to_epoch(value: Any) -> float | None:
-    """Numbers pass through; ISO dates/datetimes become epoch seconds (naive = UTC); else None."""
-    if isinstance(value, bool):
+def _order(raw: dict[str, Any], where: str) -> OrderSpec | None:
+    given = [k for k in ORDER_KEYS_IN_RULE if raw.get(k) is not None]
+    if len(given) > 1:
+        raise ValueError(f"{where}: {' and '.join(given)} both set a base order; keep one")
+    if not given:
         return None
-    if isinstance(value, (int, float)):
-        return float(value)
-    if isinstance(value, str):
-        return _iso_to_epoch(value)
-    return None
+    key = given[0]
+    m = raw[key]
+    if not isinstance(m, dict):
+        raise ValueError(f"{where}: {key} must be a mapping")
+    _check_keys(m, ORDER_KEYS, f"{where}: {key}")
+    if "diversity" not in m:
+        raise ValueError(f"{where}: {key}.diversity is required")
+    limit = m.get("candidates_limit")
+    return OrderSpec(key, float(_number(m["diversity"], where, f"{key}.diversity", lo=0.0, hi=1.0)),
+                     None if limit is None else int(_number(limit, where, f"{key}.candidates_limit", lo=1, integer=True)))
 
 
-@lru_cache(maxsize=65536)
-def _iso_to_epoch(value: str) -> float | None:
-    """Cached: a catalog repeats the same listing dates many times."""
-    try:
-        d = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        try:
-            d0 = date.fromisoformat(value)
-        except ValueError:
-            return None
-        d = datetime(d0.year, d0.month, d0.day)
-    if d.tzinfo is None:
-        d = d.replace(tzinfo=timezone.utc)
-    return d.timestamp()
-
-
-def parse_rule(raw: Any, where: str = "rule") -> Rule:
-    """Validate one rule mapping and return its typed form; ValueError names what is wrong."""
+def parse_rule(raw: Any, where: str = "rule", shared: dict[str, Constraint] | None = None) -> Rule:
+    """Validate one rule mapping and return its typed form; ValueError names what is wrong.
+    ``shared``: a dict the caller keeps to parse each distinct constraint once (see above)."""
     if not isinstance(raw, dict):
         raise ValueError(f"{where}: a rule must be a mapping, got {type(raw).__name__}")
     rid = raw.get("id")
@@ -240,19 +199,7 @@ def parse_rule(raw: Any, where: str = "rule") -> Rule:
     normalize = raw.get("normalize", "minmax")
     if normalize not in ("minmax", "none"):
         raise ValueError(f"{where}: normalize must be 'minmax' or 'none', got {normalize!r}")
-    mmr = None
-    if raw.get("mmr") is not None:
-        m = raw["mmr"]
-        if not isinstance(m, dict):
-            raise ValueError(f"{where}: mmr must be a mapping")
-        _check_keys(m, MMR_KEYS, f"{where}: mmr")
-        if "diversity" not in m:
-            raise ValueError(f"{where}: mmr.diversity is required")
-        limit = m.get("candidates_limit")
-        mmr = MMRSpec(
-            diversity=float(_number(m["diversity"], where, "mmr.diversity", lo=0.0, hi=1.0)),
-            candidates_limit=None if limit is None else int(_number(limit, where, "mmr.candidates_limit", lo=1, integer=True)),
-        )
+    order = _order(raw, where)
     dedup = None
     if raw.get("dedup") is not None:
         d = raw["dedup"]
@@ -274,6 +221,6 @@ def parse_rule(raw: Any, where: str = "rule") -> Rule:
     cons_raw = raw.get("constraints", [])
     if not isinstance(cons_raw, list):
         raise ValueError(f"{where}: constraints must be a list")
-    constraints = tuple([_interned_constraint(c, where, i) for i, c in enumerate(cons_raw)])
-    return Rule(id=rid, window=window, size=size, lam=lam, normalize=normalize == "minmax", mmr=mmr, dedup=dedup,
+    constraints = tuple([_shared_constraint(c, where, i, shared) for i, c in enumerate(cons_raw)])
+    return Rule(id=rid, window=window, size=size, lam=lam, normalize=normalize == "minmax", order=order, dedup=dedup,
                 constraints=constraints, description=str(raw.get("description", "")), match=dict(match), raw=dict(raw))

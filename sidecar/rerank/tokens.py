@@ -1,23 +1,105 @@
 """The one tokenizer of near-duplicate detection.
 
-Index-time MinHash shingling, query-time verification of candidate pairs and the evaluation's
-near-duplicate metric all call :func:`shingle_set`, so "Jaccard >= 0.8" means the same thing in
-each of them: lower-cased runs of ASCII letters and digits, as a set of word n-grams.
+A token is a maximal run of ASCII letters and digits, case-folded (A-Z to a-z); every other
+character separates tokens. A text's shingles are its distinct word n-grams (the words
+themselves when it has fewer than n). The compiled ``_spans`` kernel finds the tokens; index-time
+MinHash shingling and the evaluation's metric read them as strings (``shingle_set``), query-time
+verification as sorted 64-bit FNV-1a hashes (``hashed``), so "Jaccard >= 0.8" means the same
+thing in each of them.
 """
 from __future__ import annotations
 
-import re
+from collections.abc import Sequence
 
-_WORD = re.compile(r"[a-z0-9]+")
+import numpy as np
+from numba import njit
+
+_FNV_OFFSET = np.uint64(0xCBF29CE484222325)
+_FNV_PRIME = np.uint64(0x100000001B3)
+
+
+@njit(cache=True)
+def _spans(buf: np.ndarray, offs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Token (start, end) byte spans of every text, and each text's first token (CSR)."""
+    starts = np.empty(buf.shape[0] // 2 + 1, dtype=np.int64)
+    ends = np.empty_like(starts)
+    ptr = np.zeros(offs.shape[0], dtype=np.int64)
+    m = 0
+    for t in range(offs.shape[0] - 1):
+        i, end = offs[t], offs[t + 1]
+        while i < end:
+            b = buf[i]
+            if (48 <= b <= 57) or (65 <= b <= 90) or (97 <= b <= 122):
+                j = i + 1
+                while j < end and ((48 <= buf[j] <= 57) or (65 <= buf[j] <= 90) or (97 <= buf[j] <= 122)):
+                    j += 1
+                starts[m], ends[m] = i, j
+                m += 1
+                i = j
+            else:
+                i += 1
+        ptr[t + 1] = m
+    return starts[:m], ends[:m], ptr
+
+
+@njit(cache=True)
+def _hashed(buf, starts, ends, wptr, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each text's distinct n-gram hashes, sorted (CSR). An n-gram hashes its words joined by a
+    space, case-folded, so equal shingles hash equal."""
+    rows = wptr.shape[0] - 1
+    ptr = np.zeros(rows + 1, dtype=np.int64)
+    out = np.empty(max(1, starts.shape[0]), dtype=np.uint64)
+    m = 0
+    for t in range(rows):
+        w0, w1 = wptr[t], wptr[t + 1]
+        k = 1 if w1 - w0 < n else n
+        begin = m
+        for g in range(w0, w1 - k + 1):
+            h = _FNV_OFFSET
+            for w in range(g, g + k):
+                if w > g:
+                    h = (h ^ np.uint64(32)) * _FNV_PRIME
+                for i in range(starts[w], ends[w]):
+                    b = buf[i]
+                    if 65 <= b <= 90:
+                        b += 32
+                    h = (h ^ np.uint64(b)) * _FNV_PRIME
+            out[m] = h
+            m += 1
+        row = np.sort(out[begin:m])
+        u = begin
+        for i in range(row.shape[0]):
+            if i == 0 or row[i] != row[i - 1]:
+                out[u] = row[i]
+                u += 1
+        m = u
+        ptr[t + 1] = m
+    return ptr, out[:m]
+
+
+def _encode(texts: Sequence[str | None]) -> tuple[np.ndarray, np.ndarray, list[bytes]]:
+    parts = [(t or "").encode("utf-8", "surrogatepass") for t in texts]
+    offs = np.zeros(len(parts) + 1, dtype=np.int64)
+    np.cumsum([len(p) for p in parts], out=offs[1:])
+    return np.frombuffer(b"".join(parts), dtype=np.uint8), offs, parts
+
+
+def hashed(texts: Sequence[str | None], n: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """The texts' shingle sets as sorted uint64 hashes, CSR: text t is ``tok[ptr[t]:ptr[t+1]]``."""
+    buf, offs, _ = _encode(texts)
+    starts, ends, wptr = _spans(buf, offs)
+    return _hashed(buf, starts, ends, wptr, n)
 
 
 def shingle_set(text: str | None, n: int = 1) -> frozenset[str]:
-    """Distinct word n-grams of ``text`` (the words themselves when it has fewer than n words).
-
-    An empty or missing text gives the empty set: such a candidate has no text to compare."""
+    """Distinct word n-grams of ``text``; an empty or missing text gives the empty set (such a
+    candidate has no text to compare)."""
     if not text:
         return frozenset()
-    words = _WORD.findall(str(text).lower())
+    buf, offs, parts = _encode([text])
+    starts, ends, _ = _spans(buf, offs)
+    raw = parts[0]
+    words = [raw[s:e].decode("ascii").lower() for s, e in zip(starts.tolist(), ends.tolist())]
     if n > 1 and len(words) >= n:
         return frozenset(" ".join(words[i:i + n]) for i in range(len(words) - n + 1))
     return frozenset(words)

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from ..catalog import KEYWORD_FIELDS
-from ..rerank.rule import to_epoch
+from ..rerank.properties import to_epoch
 
 RANGE_FIELDS = ("price", "listed_at")
 FILTERABLE = (*KEYWORD_FIELDS, *RANGE_FIELDS, "id")

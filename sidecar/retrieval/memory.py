@@ -14,8 +14,8 @@ import numpy as np
 
 from ..catalog import FIELDS, KEYWORD_FIELDS, BadLine, count_lines, iter_catalog, load_vectors
 from ..rerank import dedup
-from ..rerank.mmr import unit_rows
-from ..rerank.rule import to_epoch
+from ..rerank.batch import unit_rows
+from ..rerank.properties import to_epoch
 from .base import NotFound, RetrievalRequest, Retrieved
 from .filters import RANGE_FIELDS, mask
 from .fusion import rrf

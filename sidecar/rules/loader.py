@@ -184,22 +184,25 @@ def _cache_key(text: str, file: str) -> tuple[str, str]:
     return file, hashlib.sha1(text.encode()).hexdigest()
 
 
-def check_text(text: str, file: str, parsed: Callable[[], Any] | None = None) -> tuple[list[Located], list[RuleError]]:
+def check_text(text: str, file: str, parsed: Callable[[], Any] | None = None,
+               shared: dict[str, Any] | None = None) -> tuple[list[Located], list[RuleError]]:
     """Validate one file's text (cached by content: a reload re-parses only edited files).
 
-    ``parsed`` returns the text's YAML data when it was parsed ahead (see load_rules_dir).
+    ``parsed`` returns the text's YAML data when it was parsed ahead (see load_rules_dir);
+    ``shared`` lets the rules of one load share each distinct constraint (``parse_rule``).
     """
     key = _cache_key(text, file)
     hit = _CACHE.get(key)
     if hit is None:
-        hit = _check_text(text, file, parsed)
+        hit = _check_text(text, file, parsed, shared)
         if len(_CACHE) >= _CACHE_MAX:
             _CACHE.clear()
         _CACHE[key] = hit
     return list(hit[0]), list(hit[1])
 
 
-def _check_text(text: str, file: str, parsed: Callable[[], Any] | None) -> tuple[list[Located], list[RuleError]]:
+def _check_text(text: str, file: str, parsed: Callable[[], Any] | None,
+                shared: dict[str, Any] | None = None) -> tuple[list[Located], list[RuleError]]:
     """Validate one file's text; returns its rules (with lines) and its errors."""
     lines = _Lines(text)
     try:
@@ -225,7 +228,7 @@ def _check_text(text: str, file: str, parsed: Callable[[], Any] | None) -> tuple
         if i in broken_rules:
             continue
         try:
-            rule = parse_rule(raw)
+            rule = parse_rule(raw, shared=shared)
         except ValueError as exc:
             errors.append(RuleError(file, _semantic_error_line(raw, lines, path), str(exc)))
             continue
@@ -309,6 +312,7 @@ def _load_rules_dir(directory: Path) -> RuleSet:
     all_located: list[Located] = []
     errors: list[RuleError] = []
     digest = hashlib.sha1()
+    shared: dict[str, Any] = {}  # constraints parsed once per distinct mapping, for this load only
     # yaml-rs parses partly without the GIL: files not in the cache are parsed in order by a
     # thread, ahead of this one validating them (a cold load of 10k rules: ~10-15% faster here)
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="rules-yaml") as pool:
@@ -316,7 +320,7 @@ def _load_rules_dir(directory: Path) -> RuleSet:
                  if _cache_key(text, str(path)) not in _CACHE}
         for i, (path, text) in enumerate(zip(files, texts)):
             digest.update(path.name.encode() + b"\0" + text.encode())
-            located, errs = check_text(text, str(path), ahead[i].result if i in ahead else None)
+            located, errs = check_text(text, str(path), ahead[i].result if i in ahead else None, shared)
             all_located += located
             errors += errs
     seen: dict[str, Located] = {}

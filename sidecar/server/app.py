@@ -9,8 +9,10 @@ from __future__ import annotations
 import atexit
 import hmac
 import logging
+import threading
 import time
 import uuid
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -89,8 +91,19 @@ def create_app(cfg: Config | None = None, *, backend: Backend | None = None, sto
                                          on_drop=lambda reason, n: metrics.decision_log_dropped.labels(reason).inc(n),
                                          on_write=metrics.decision_log_written.inc)
         atexit.register(decision_log.close, 5.0)  # flush within 5 s when the worker exits (SIGTERM)
+    kernels = threading.Event()  # set once every reranking kernel is compiled or loaded from the cache
+
+    def warm_kernels() -> None:
+        from ..rerank.warmup import warm
+
+        t0 = time.perf_counter()
+        warm()
+        kernels.set()
+        log.info("reranking kernels ready in %.1f s", time.perf_counter() - t0)
+
+    threading.Thread(target=warm_kernels, name="warm-kernels", daemon=True).start()
     app.extensions["sidecar"] = {"config": cfg, "backend": backend, "store": store, "metrics": metrics,
-                                 "decision_log": decision_log}
+                                 "decision_log": decision_log, "kernels": kernels}
 
     def json_body() -> Any:
         raw = request.get_data(cache=True)
@@ -183,7 +196,7 @@ def create_app(cfg: Config | None = None, *, backend: Backend | None = None, sto
         body = json_body()
         t0 = time.perf_counter()
         try:
-            resp = rerank(body, store.current.by_id)
+            resp = rerank(body, store.current.by_id, now=datetime.now(timezone.utc))
         except ValueError as exc:
             raise ApiError(400, "invalid_request", str(exc), field_of(str(exc))) from None
         g.rule = resp["rule"]
@@ -231,8 +244,9 @@ def create_app(cfg: Config | None = None, *, backend: Backend | None = None, sto
     def readyz():
         backend_ok = backend.ping()
         rules_ok = store.current is not None
-        body = {"ready": backend_ok and rules_ok, "backend": backend.name, "backend_reachable": backend_ok,
-                "rules_version": store.current.version if rules_ok else None}
+        warm = kernels.is_set()
+        body = {"ready": backend_ok and rules_ok and warm, "backend": backend.name, "backend_reachable": backend_ok,
+                "rules_version": store.current.version if rules_ok else None, "kernels": "warm" if warm else "warming"}
         return jsonify(body), (200 if body["ready"] else 503)
 
     @app.get("/metrics")

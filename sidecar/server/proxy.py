@@ -10,6 +10,7 @@ search passes through unchanged. Only _search is proxied.
 from __future__ import annotations
 
 import time
+from datetime import datetime, timezone
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,7 +19,7 @@ from opensearchpy import OpenSearch
 from .. import paging
 from ..config import Config
 from ..pipeline import apply_overrides, choose_rule
-from ..rerank import rerank_candidates, validate_candidates
+from ..rerank import candidates_batch, rerank_batch
 from ..rerank.rule import Rule
 from ..retrieval import Retrieved
 from ..retrieval.opensearch_backend import call
@@ -73,6 +74,7 @@ def proxy_search(client: OpenSearch, index: str, body: Any, ruleset: RuleSet, cf
     raw: dict[str, dict[str, Any]] = {}  # id -> hit as OpenSearch returned it
     first_resp: dict[str, Any] = {}
     rerank_seconds = 0.0
+    today = datetime.now(timezone.utc)
 
     def fetch(window: int) -> Retrieved:
         resp = call(client.search, index=index, body={**body, "size": window, "from": 0},
@@ -88,7 +90,7 @@ def proxy_search(client: OpenSearch, index: str, body: Any, ruleset: RuleSet, cf
                 c["title"] = src["title"]
             if src.get(source.SIGNATURE_FIELD) is not None:
                 c["signature"] = src[source.SIGNATURE_FIELD]
-            if rule.mmr is not None and src.get(source.VECTOR_FIELD) is not None:
+            if rule.needs_vectors and src.get(source.VECTOR_FIELD) is not None:
                 c["vector"] = src[source.VECTOR_FIELD]
             cands.append(c)
         total = resp["hits"].get("total") or {}
@@ -98,8 +100,8 @@ def proxy_search(client: OpenSearch, index: str, body: Any, ruleset: RuleSet, cf
     def rerank(cands: list[dict[str, Any]], n: int, prior: list[dict[str, Any]]) -> dict[str, Any]:
         nonlocal rerank_seconds
         t0 = time.perf_counter()
-        out = rerank_candidates(validate_candidates(cands), rule, size=n, explain=bool(spec.get("explain", True)),
-                                prior=prior)
+        out = rerank_batch(candidates_batch(cands, rule), rule, size=n, explain=bool(spec.get("explain", True)),
+                           now=today, prior=candidates_batch(prior, rule, trusted=True) if prior else None)
         rerank_seconds += time.perf_counter() - t0
         return out
 

@@ -21,7 +21,7 @@ def rule_fields(rule: Rule) -> list[str]:
     fields = [c.field for c in rule.constraints]
     if rule.dedup is not None:
         fields += [rule.dedup.field, SIGNATURE_FIELD]
-    if rule.mmr is not None:
+    if rule.needs_vectors:
         fields.append(VECTOR_FIELD)
     return list(dict.fromkeys(fields))
 
@@ -62,7 +62,7 @@ def fetch_spec(client: tuple[list[str] | None, list[str]] | bool, rule: Rule) ->
         return needed
     includes, _ = client
     if includes is None:  # everything: the vector only when MMR reads it (it is the bulk of a hit)
-        return {"excludes": []} if rule.mmr is not None else {"excludes": [VECTOR_FIELD]}
+        return {"excludes": []} if rule.needs_vectors else {"excludes": [VECTOR_FIELD]}
     return list(dict.fromkeys([*includes, *needed]))
 
 
