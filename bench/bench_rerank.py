@@ -1,20 +1,27 @@
-"""Benchmark of the pure reranking core on the fashion catalog (issue: reranking core, speed).
+"""Benchmark of the compiled reranking core on the fashion catalog (issue: columnar compiled core).
 
     .venv/bin/python bench/bench_rerank.py [--fashion ../shared/data/fashion] [--repeats 300]
 
-Builds 1,000 real candidates (the top kNN neighbours of a dev query, 384-d MiniLM vectors,
-MinHash signatures stored as at index time) and times, in-process:
-  full     rerank(): 5 constraints + dedup + MMR, selecting 50 (vectors given as arrays)
-  agents   the agent loop alone (version 3, score order): 1,000 candidates x 5 constraints, selecting 50 and all 1,000
-  mmr      mmr_select alone (n=1,000, k=50) against pyversity's MMR, same inputs, same run
-  dedup    query-time grouping of 1,000 stored signatures with exact verification (decode + group)
-Prints p50/p99 per case and writes bench/results/rerank.json.
+1,000 real candidates (the top exact-kNN neighbours of a dev query, 384-d MiniLM vectors, MinHash
+signatures stored as at index time, titles) as a CandidateBatch. Cases, run round-robin (one of
+each per round, so every ratio compares measurements taken at the same moments of one run):
+  full        rerank_batch: 5 constraints (brand any, seller any, condition min, price range
+              min, category any) + dedup (collapse) + MMR, select 50
+  agents      the agent loop alone over score order, 5 constraints, select 50
+  mmr         MMR alone (k = 50)  vs  pyversity's MMR, same inputs (and the same selection?)
+  dpp         DPP alone (k = 50)  vs  pyversity's DPP, same inputs (and the same selection?)
+  dedup       grouping 1,000 stored signatures with exact verification (decode included)
+  json        rerank(request) on 1,000 candidate dicts with vector lists and titles, no stored
+              signatures (computed on the fly)  vs  numpy.asarray of the vector lists alone
+Also: the RSS a fresh process gains from importing and warming the core. Writes
+bench/results/rerank.json.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import platform
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -24,100 +31,132 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from sidecar.rerank import rerank  # noqa: E402
+from sidecar.rerank import CandidateBatch, rerank, rerank_batch  # noqa: E402
 from sidecar.rerank import dedup  # noqa: E402
-from sidecar.rerank.agents import ScoreOrder, place  # noqa: E402
+from sidecar.rerank.agents import diversify, place  # noqa: E402
 from sidecar.rerank.api import compile_agent, normalized_scores  # noqa: E402
-from sidecar.rerank.mmr import mmr_select, unit_rows  # noqa: E402
-from sidecar.rerank.tokens import shingle_set  # noqa: E402
+from sidecar.rerank.batch import unit_rows  # noqa: E402
 from sidecar.rerank.rule import parse_rule  # noqa: E402
+from sidecar.rerank.strategies import STRATEGIES  # noqa: E402
+from sidecar.rerank.warmup import warm  # noqa: E402
 
-RULE = {
-    "id": "bench",
-    "lambda": 0.5,
-    "mmr": {"diversity": 0.3},
-    "dedup": {"field": "title", "threshold": 0.8, "num_perm": 64},
-    "constraints": [
-        {"field": "brand", "any": True, "max": 0.3},
-        {"field": "seller", "any": True, "max": 0.2},
-        {"field": "condition", "values": ["used", "refurbished"], "min": 0.1},
-        {"field": "listed_at", "gte": "2026-06-01", "min": 0.2},
-        {"field": "category", "value": "Topwear", "max": 0.5},
-    ],
-}
+CONSTRAINTS = [
+    {"field": "brand", "any": True, "max": 0.3},
+    {"field": "seller", "any": True, "max": 0.2},
+    {"field": "condition", "values": ["used", "refurbished"], "min": 0.1},
+    {"field": "price", "gte": 500, "min": 0.2},
+    {"field": "category", "any": True, "max": 0.5},
+]
+RULE = {"id": "bench", "lambda": 0.5, "mmr": {"diversity": 0.3}, "constraints": CONSTRAINTS,
+        "dedup": {"field": "title", "threshold": 0.8, "num_perm": 64, "collapse": True}}
+FIELDS = ("brand", "seller", "condition", "price", "category")
 
 
-def timed(fn, repeats: int) -> dict[str, float]:
-    for _ in range(max(3, repeats // 20)):  # warm-up
-        fn()
-    samples = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        samples.append((time.perf_counter() - t0) * 1000)
-    a = np.array(samples)
+def summary(samples: list[float]) -> dict[str, float]:
+    a = np.array(samples) * 1000
     return {"p50_ms": round(float(np.percentile(a, 50)), 4), "p99_ms": round(float(np.percentile(a, 99)), 4),
-            "mean_ms": round(float(a.mean()), 4), "runs": repeats}
+            "mean_ms": round(float(a.mean()), 4), "runs": len(samples)}
+
+
+def rss_gain() -> dict[str, float]:
+    """RSS of a fresh interpreter before and after importing and warming the core (KiB, Linux)."""
+    code = ("import resource, sys; sys.path.insert(0, %r)\n"
+            "def rss():\n    return int(open('/proc/self/status').read().split('VmRSS:')[1].split()[0])\n"
+            "import numpy, flask, opensearchpy; a = rss()\n"
+            "from sidecar.rerank.warmup import warm; warm(); b = rss()\n"
+            "print(a, b)") % str(ROOT)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    before, after = int(out[0]), int(out[1])
+    return {"rss_before_mib": round(before / 1024, 1), "rss_after_mib": round(after / 1024, 1),
+            "gained_mib": round((after - before) / 1024, 1)}
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--fashion", type=Path, default=ROOT.parent / "shared" / "data" / "fashion")
     ap.add_argument("--repeats", type=int, default=300)
+    ap.add_argument("--query", type=int, default=1, help="which dev query's neighbours (default 1)")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "rerank.json")
     args = ap.parse_args()
     if not (args.fashion / "catalog.jsonl").exists():
         print(f"fashion data not found at {args.fashion}", file=sys.stderr)
         return 2
+    try:
+        from pyversity import diversify as pyversity_diversify
+    except ImportError:
+        print("pyversity is needed for the comparison: pip install -e '.[dev]'", file=sys.stderr)
+        return 2
 
+    t0 = time.perf_counter()
+    warm()
+    warm_s = time.perf_counter() - t0
     rows = [json.loads(line) for line in open(args.fashion / "catalog.jsonl", encoding="utf-8")]
     vecs = np.load(args.fashion / "vectors-minilm.f16.npy").astype(np.float32)
-    qv = np.load(args.fashion / "query-vectors-dev.f16.npy").astype(np.float32)[1]
+    qv = np.load(args.fashion / "query-vectors-dev.f16.npy").astype(np.float32)[args.query]
     top = np.argsort(-(vecs @ qv), kind="stable")[:1000]
-    sigs = dedup.signatures([rows[i]["title"] for i in top], 64)
-    cands = [{"id": rows[i]["id"], "score": float(vecs[i] @ qv), "title": rows[i]["title"],
-              "fields": {k: rows[i][k] for k in ("brand", "seller", "condition", "listed_at", "category")},
-              "vector": vecs[i], "signature": dedup.encode_signature(sigs[j])} for j, i in enumerate(top)]
-    request = {"candidates": cands, "rule": RULE, "size": 50, "query_vector": qv}
+    emb = np.ascontiguousarray(vecs[top])
+    rel = (emb @ qv).astype(np.float64)
+    titles = [rows[i]["title"] for i in top]
+    sigs = dedup.signatures(titles, 64)
+    stored = [dedup.encode_signature(s) for s in sigs]
+    ids = [rows[i]["id"] for i in top]
+    fields = {f: [rows[i].get(f) for i in top] for f in FIELDS}
 
-    results: dict[str, dict] = {}
-    results["full_5c_dedup_mmr_k50"] = timed(lambda: rerank(request), args.repeats)
-
+    batch = CandidateBatch.from_columns(ids, rel, fields, vectors=emb, signatures=sigs, texts=titles)
     rule = parse_rule(RULE)
-    ranked = sorted(cands, key=lambda c: -c["score"])
-    agents = [compile_agent(c, ranked) for c in rule.constraints]
-    base = normalized_scores(np.array([c["score"] for c in ranked]), True)
-    results["agents_1000x5_k50"] = timed(lambda: place(agents, 0.5, 50, ScoreOrder(base)), args.repeats)
-    results["agents_1000x5_k1000"] = timed(lambda: place(agents, 0.5, 1000, ScoreOrder(base)), max(20, args.repeats // 10))
+    agents = [compile_agent(c, batch) for c in rule.constraints]
+    base = normalized_scores(batch.scores, True)
+    score = STRATEGIES["score"]
+    unit = unit_rows(emb)
+    vector_lists = [v.tolist() for v in emb]
+    request = {"candidates": [{"id": ids[j], "score": float(rel[j]), "title": titles[j], "vector": vector_lists[j],
+                               "fields": {f: fields[f][j] for f in FIELDS}} for j in range(1000)],
+               "rule": {**RULE}, "size": 50, "query_vector": qv.tolist()}
 
-    emb = vecs[top]
-    rel = emb @ qv
-    ours = timed(lambda: mmr_select(rel, unit_rows(emb), 0.3, 50), args.repeats)
-    results["mmr_1000_k50_ours"] = ours
-    try:
-        from pyversity import diversify
+    cases = {
+        "full_5c_dedup_mmr_k50": lambda: rerank_batch(batch, rule, size=50, query_vector=qv),
+        "agents_5c_k50": lambda: place(agents, 0.5, 50, score, score.prepare(base, None, 0.0, 50)),
+        "mmr_k50_ours": lambda: diversify("mmr", rel, unit, 0.3, 50),
+        "mmr_k50_pyversity": lambda: pyversity_diversify(emb, rel, 50, strategy="mmr", diversity=0.3),
+        "dpp_k50_ours": lambda: diversify("dpp", rel, unit, 0.5, 50),
+        "dpp_k50_pyversity": lambda: pyversity_diversify(emb, rel, 50, strategy="dpp", diversity=0.5),
+        "dedup_1000_stored_verified": lambda: dedup.group(dedup.decode_signatures(stored, 64), 0.8, titles),
+        "json_rerank_request": lambda: rerank(request),
+        "json_numpy_asarray_floor": lambda: np.asarray(vector_lists, dtype=np.float32),
+    }
+    samples: dict[str, list[float]] = {name: [] for name in cases}
+    for name, fn in cases.items():  # warm-up round
+        fn()
+    for _ in range(args.repeats):
+        for name, fn in cases.items():
+            t = time.perf_counter()
+            fn()
+            samples[name].append(time.perf_counter() - t)
+    results: dict[str, object] = {name: summary(s) for name, s in samples.items()}
 
-        results["mmr_1000_k50_pyversity"] = timed(lambda: diversify(emb, rel, 50, strategy="mmr", diversity=0.3), args.repeats)
-        theirs = diversify(emb, rel, 50, strategy="mmr", diversity=0.3)
-        results["mmr_same_selection_as_pyversity"] = mmr_select(rel, unit_rows(emb), 0.3, 50)[0] == list(map(int, theirs.indices))
-    except ImportError:
-        print("pyversity not installed (pip install -e '.[dev]'): MMR comparison skipped", file=sys.stderr)
-
-    stored = [c["signature"] for c in cands]
-    titles = [c["title"] for c in cands]
-    results["dedup_group_1000_stored"] = timed(
-        lambda: dedup.group(dedup.decode_signatures(stored, 64), 0.8, [shingle_set(t) for t in titles]), args.repeats)
+    p50 = {name: r["p50_ms"] for name, r in results.items()}
+    results["ratios"] = {
+        "mmr_speedup_vs_pyversity": round(p50["mmr_k50_pyversity"] / p50["mmr_k50_ours"], 2),
+        "dpp_speedup_vs_pyversity": round(p50["dpp_k50_pyversity"] / p50["dpp_k50_ours"], 2),
+        "json_path_over_asarray": round(p50["json_rerank_request"] / p50["json_numpy_asarray_floor"], 2),
+    }
+    theirs_mmr = list(map(int, pyversity_diversify(emb, rel, 50, strategy="mmr", diversity=0.3).indices))
+    theirs_dpp = list(map(int, pyversity_diversify(emb, rel, 50, strategy="dpp", diversity=0.5).indices))
+    results["same_selection"] = {"mmr": diversify("mmr", rel, unit, 0.3, 50) == theirs_mmr,
+                                 "dpp": diversify("dpp", rel, unit, 0.5, 50) == theirs_dpp}
+    results["memory"] = rss_gain()
+    results["warm_in_this_process_s"] = round(warm_s, 2)
 
     meta = {"python": platform.python_version(), "numpy": np.__version__, "machine": platform.machine(),
             "cpus": __import__("os").cpu_count(), "command": "python bench/bench_rerank.py " + " ".join(sys.argv[1:])}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"meta": meta, "results": results}, indent=2) + "\n")
-    width = max(map(len, results))
-    for name, r in results.items():
-        if isinstance(r, dict):
-            print(f"{name:<{width}}  p50 {r['p50_ms']:8.3f} ms   p99 {r['p99_ms']:8.3f} ms")
-        else:
-            print(f"{name:<{width}}  {r}")
+    width = max(map(len, cases))
+    for name in cases:
+        r = results[name]
+        print(f"{name:<{width}}  p50 {r['p50_ms']:8.3f} ms   p99 {r['p99_ms']:8.3f} ms")
+    for key in ("ratios", "same_selection", "memory"):
+        print(f"{key}: {results[key]}")
     print(f"written to {args.out}")
     return 0
 

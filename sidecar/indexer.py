@@ -24,7 +24,7 @@ from tqdm import tqdm
 
 from .catalog import FIELDS, BadLine, count_lines, iter_catalog, load_vectors
 from .opensearch import load_mapping
-from .rerank import dedup
+from .rerank import dedup, minhash
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +58,7 @@ def index_body(dimension: int | None) -> dict[str, Any]:
     else:
         props["vector"]["dimension"] = int(dimension)
     body["mappings"]["_meta"]["minhash"] = {"num_perm": MINHASH_NUM_PERM, "field": MINHASH_FIELD, "shingle": 1,
-                                            "seed": dedup.SEED}
+                                            "seed": minhash.SEED, "scheme": "affine32"}
     return body
 
 

@@ -25,7 +25,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start(cmd: list[str], port: int, env: dict | None = None, timeout: float = 90) -> subprocess.Popen:
+def start(cmd: list[str], port: int, env: dict | None = None, timeout: float = 120) -> subprocess.Popen:
+    """Start a server and wait, as a load balancer would, until /readyz says ready (the backend
+    answers, rules are loaded and the reranking kernels are warm)."""
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             env={**os.environ, **(env or {})}, start_new_session=True)
     deadline = time.time() + timeout
@@ -33,10 +35,11 @@ def start(cmd: list[str], port: int, env: dict | None = None, timeout: float = 9
         if proc.poll() is not None:
             raise AssertionError(f"{cmd} exited with {proc.returncode}:\n{proc.stdout.read()}")
         try:
-            if requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1).ok:
+            if requests.get(f"http://127.0.0.1:{port}/readyz", timeout=1).ok:
                 return proc
         except requests.RequestException:
-            time.sleep(0.3)
+            pass
+        time.sleep(0.3)
     stop(proc)
     raise AssertionError(f"{cmd} did not come up on port {port} within {timeout}s")
 
@@ -68,6 +71,7 @@ def test_readme_demo_command_serves_the_demo_catalog():
     finally:
         log = stop(proc)
     assert "POST /search -> 200" in log
+    assert "reranking kernels ready in" in log
 
 
 def test_gunicorn_two_workers_against_opensearch(os_url, os_client):

@@ -81,12 +81,12 @@ def agent_arrays(agents: list[Agent], n: int) -> tuple:
     width = max([a.n_values for a in agents] + [1])
     return (np.array([KINDS[a.kind] for a in agents], dtype=np.int8), np.array([a.fraction for a in agents]),
             has, codes, np.zeros((c, width), dtype=np.int64), np.zeros(c, dtype=np.int64),
-            np.zeros(c, dtype=np.bool_), np.zeros(n, dtype=np.bool_))
+            np.zeros(c, dtype=np.bool_), np.zeros(n, dtype=np.bool_), np.zeros(c, dtype=np.int64))
 
 
 @njit(cache=True)
 def _place(sid: int, st, ag, lam: float, size: int, item, agent, dev_out, pen_out, u_out, val_out) -> int:
-    kind, frac, has, codes, counts, k, caps, placed = ag
+    kind, frac, has, codes, counts, k, caps, placed, start = ag
     n_agents = kind.shape[0]
     dev = np.zeros(n_agents)
     for t in range(size):
@@ -125,6 +125,7 @@ def _place(sid: int, st, ag, lam: float, size: int, item, agent, dev_out, pen_ou
                     counts[c, code] += 1
                     if counts[c, code] > k[c]:
                         k[c] = counts[c, code]
+                        start[c] = 0  # items skipped at the old top count may qualify now
             elif has[c, pick]:
                 k[c] += 1
         strategies.add(sid, st, pick)

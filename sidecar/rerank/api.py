@@ -209,31 +209,38 @@ def normalized_scores(scores: np.ndarray, normalize: bool) -> np.ndarray:
     return (scores - lo) / (hi - lo)
 
 
-def compile_agent(con: Constraint, batch: CandidateBatch, now: datetime | None = None) -> Agent:
-    """A constraint evaluated on a whole column at once."""
-    answer = con.prop.evaluate(batch.column(con.field), now)
+def compile_agent(con: Constraint, batch: CandidateBatch, now: datetime | None = None,
+                  idx: np.ndarray | None = None) -> Agent:
+    """A constraint evaluated on a whole column at once; ``idx``: the candidates taking part, in
+    base order (default: all, in batch order)."""
+    column = batch.column(con.field)
+    answer = con.prop.evaluate(column, now)
+    if idx is not None:
+        answer = answer[idx]
     if con.any:
-        return Agent(con.label, "any", con.fraction, codes=answer, n_values=len(batch.column(con.field).dictionary))
+        return Agent(con.label, "any", con.fraction, codes=answer, n_values=len(column.dictionary))
     return Agent(con.label, con.kind, con.fraction, has=answer)
 
 
-def dedup_groups(batch: CandidateBatch, spec: Any, prior: CandidateBatch | None = None) -> np.ndarray:
-    """Near-duplicate group of each candidate of ``prior`` then ``batch`` (both in rank order)."""
-    parts = [b for b in (prior, batch) if b is not None and len(b)]
+def dedup_groups(batch: CandidateBatch, spec: Any, idx: np.ndarray, prior: CandidateBatch | None = None) -> np.ndarray:
+    """Near-duplicate group of each candidate of ``prior`` then of ``batch[idx]`` (rank order)."""
+    parts = ([(prior, np.arange(len(prior)))] if prior is not None and len(prior) else []) + [(batch, idx)]
     texts: list[str | None] = []
     sig_parts = []
-    for b in parts:
-        t = list(b.texts) if b.texts is not None else [None] * len(b)
-        s = b.signatures if b.signatures is not None else np.full((len(b), spec.num_perm), NO_SIGNATURE, np.uint32)
-        if s.shape[1] != spec.num_perm:
-            raise ValueError(f"signature has {s.shape[1]} values, the rule's num_perm is {spec.num_perm}")
-        missing = np.flatnonzero(~dedup_mod.has_signature(s) & np.array([x is not None for x in t], dtype=bool))
+    for b, rows in parts:
+        t = [None] * len(rows) if b.texts is None else [b.texts[i] for i in rows.tolist()]
+        if b.signatures is None:
+            s = np.full((len(rows), spec.num_perm), NO_SIGNATURE, np.uint32)
+        else:
+            if b.signatures.shape[1] != spec.num_perm:
+                raise ValueError(f"signature has {b.signatures.shape[1]} values, the rule's num_perm is {spec.num_perm}")
+            s = b.signatures[rows]
+        missing = np.flatnonzero(~dedup_mod.has_signature(s) & np.fromiter((x is not None for x in t), bool, len(t)))
         if len(missing):
-            s = s.copy()
             s[missing] = dedup_mod.signatures([t[i] for i in missing.tolist()], spec.num_perm, spec.shingle)
         texts += t
         sig_parts.append(s)
-    sigs = np.vstack(sig_parts) if sig_parts else np.zeros((0, spec.num_perm), np.uint32)
+    sigs = sig_parts[0] if len(sig_parts) == 1 else np.vstack(sig_parts)
     return dedup_mod.group(sigs, spec.threshold, texts, spec.shingle)
 
 
@@ -249,33 +256,35 @@ def rerank_batch(batch: CandidateBatch, rule: Rule | Mapping[str, Any], *, size:
         rule = parse_rule(dict(rule), where="rule")
     if now is not None and now.tzinfo is None:
         now = now.replace(tzinfo=timezone.utc)
-    order = np.argsort(-batch.scores, kind="stable")  # base order: score descending, ties in retrieval order
-    batch = batch.take(order)
-    original_rank = order + 1
+    scores = batch.scores
+    if len(scores) > 1 and np.any(scores[1:] > scores[:-1]):
+        idx = np.argsort(-scores, kind="stable")  # base order: score descending, ties in retrieval order
+    else:
+        idx = np.arange(len(scores))  # retrieval order is already score order (the usual case)
     response: dict[str, Any] = {"rule": rule.id}
     agents: list[Agent] = []
-    if rule.dedup is not None and len(batch):
+    if rule.dedup is not None and len(idx):
         n_prior = 0 if prior is None else len(prior)
-        groups = dedup_groups(batch, rule.dedup, prior)
+        groups = dedup_groups(batch, rule.dedup, idx, prior)
         own = groups[n_prior:]
-        mine = np.arange(n_prior, n_prior + len(batch))
+        mine = np.arange(n_prior, n_prior + len(idx))
         n_groups = len(np.unique(own))
         dup_members = int(np.sum(np.bincount(groups, minlength=len(groups))[own] > 1))
         if rule.dedup.collapse:
-            keep = np.flatnonzero(own == mine)
             response["dedup"] = {"groups": n_groups, "duplicates": dup_members,
-                                 "collapsed": [batch.ids[i] for i in np.flatnonzero(own != mine).tolist()]}
-            batch, original_rank = batch.take(keep), original_rank[keep]
+                                 "collapsed": [batch.ids[i] for i in idx[own != mine].tolist()]}
+            idx = idx[own == mine]
         else:
             agents.append(Agent(f"near-duplicates max {rule.dedup.max:g}", "any", rule.dedup.max,
                                 codes=own.astype(np.int64), n_values=len(groups)))
             response["dedup"] = {"groups": n_groups, "duplicates": dup_members, "collapsed": []}
-    agents = [compile_agent(c, batch, now) for c in rule.constraints] + agents
-    base = normalized_scores(batch.scores, rule.normalize)
-    placements = _placements(batch, base, agents, rule, size, query_vector)
+    agents = [compile_agent(c, batch, now, idx) for c in rule.constraints] + agents
+    base = normalized_scores(scores[idx], rule.normalize)
+    placements = _placements(batch, idx, base, agents, rule, size, query_vector)
     hits = []
     for rank, p in enumerate(placements, start=1):
-        hit: dict[str, Any] = {"id": batch.ids[p.index], "rank": rank, "original_rank": int(original_rank[p.index])}
+        i = int(idx[p.index])
+        hit: dict[str, Any] = {"id": batch.ids[i], "rank": rank, "original_rank": i + 1}
         if explain:
             hit["reason"] = _reason(p)
         hits.append(hit)
@@ -283,10 +292,10 @@ def rerank_batch(batch: CandidateBatch, rule: Rule | Mapping[str, Any], *, size:
     return response
 
 
-def _placements(batch: CandidateBatch, base: np.ndarray, agents: list[Agent], rule: Rule, size: int,
-                query_vector: Any) -> list[Placement]:
+def _placements(batch: CandidateBatch, idx: np.ndarray, base: np.ndarray, agents: list[Agent], rule: Rule,
+                size: int, query_vector: Any) -> list[Placement]:
     strategy = STRATEGIES[rule.strategy]
-    n = len(batch)
+    n = len(idx)
     if not strategy.needs_vectors:
         return place(agents, rule.lam, size, strategy, strategy.prepare(base, None, 0.0, size))
     if n == 0:
@@ -294,7 +303,7 @@ def _placements(batch: CandidateBatch, base: np.ndarray, agents: list[Agent], ru
     if batch.vectors is None:
         raise ValueError(f"candidate {batch.ids[0]!r}: no 'vector', and rule {rule.id!r} uses {rule.strategy.upper()}")
     limit = n if rule.order.candidates_limit is None else min(rule.order.candidates_limit, n)
-    vecs = unit_rows(batch.vectors[:limit])
+    vecs = unit_rows(batch.vectors[idx[:limit]])
     if query_vector is not None:
         q = np.asarray(query_vector, dtype=np.float32)
         if q.ndim != 1 or q.shape[0] != vecs.shape[1]:

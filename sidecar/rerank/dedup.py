@@ -1,7 +1,7 @@
 """Near-duplicate detection: MinHash band keys propose pairs, exact Jaccard decides (DESIGN.md 1.3).
 
-Index time: ``signatures()`` MinHashes each text's token set (``tokens.shingle_set``, the one
-tokenizer) with datasketch; the signature is stored with the document as base64.
+Index time: ``signatures()`` MinHashes each text's token set (``minhash``, over the one
+tokenizer); the signature is stored with the document as base64.
 
 Query time, ``group()`` (a compiled kernel) guarantees:
 - two candidates whose texts are both present are joined only if a chain of pairs with *exact*
@@ -24,29 +24,19 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
-from datasketch import MinHash
 from numba import njit
 
-from .tokens import hashed, shingle_set
+from . import minhash
+from .minhash import EMPTY
+from .tokens import _hashed, encode, spans
 
-SEED = 1  # fixed: signatures stored at index time must match ones computed at query time
-EMPTY = np.uint32(0xFFFFFFFF)  # datasketch's value for "no shingle hashed": a row of these is no signature
 MAX_BAND_MISS = 0.002  # band layout: chance that a pair exactly at the threshold shares no band key
 
 
-def shingles(text: str | None, n: int = 1) -> list[bytes]:
-    """The text's token set as MinHash input (empty for an empty text)."""
-    return [w.encode() for w in sorted(shingle_set(text, n))]
-
-
 def signatures(texts: Sequence[str | None], num_perm: int = 64, shingle: int = 1) -> np.ndarray:
-    """MinHash signatures of many texts at once, shape (len(texts), num_perm), uint32.
-
-    A text with no tokens gets the all-``EMPTY`` row, which ``group()`` reads as "no signature"."""
-    if not texts:
-        return np.zeros((0, num_perm), dtype=np.uint32)
-    hashes = MinHash.bulk([shingles(t, shingle) for t in texts], num_perm=num_perm, seed=SEED)
-    return np.stack([h.hashvalues.astype(np.uint32) for h in hashes])
+    """MinHash signatures (``minhash``), shape (len(texts), num_perm), uint32; a text with no
+    tokens gets the all-``EMPTY`` row, which ``group()`` reads as "no signature"."""
+    return minhash.signatures(texts, num_perm, shingle)
 
 
 def has_signature(sigs: np.ndarray) -> np.ndarray:
@@ -124,11 +114,25 @@ def group(sigs: np.ndarray, threshold: float, texts: Sequence[str | None] | None
     n, num_perm = sigs.shape
     if n == 0:
         return np.zeros(0, dtype=np.int64)
-    ptr, tok = hashed(texts if texts is not None else [None] * n, shingle)
+    buf, offs = encode(texts if texts is not None else [None] * n)
     bands, rows = band_layout(threshold, num_perm)
-    sigs = np.ascontiguousarray(sigs, dtype=np.uint32)
-    return _group(sigs, has_signature(sigs), ptr, tok, _band_keys(sigs, _MIX, bands, rows), threshold,
-                  screen_floor(threshold, num_perm), threshold * num_perm - 1e-9)
+    return _group_texts(np.ascontiguousarray(sigs, dtype=np.uint32), buf, offs, shingle, _MIX, bands, rows, threshold,
+                        screen_floor(threshold, num_perm), threshold * num_perm - 1e-9)
+
+
+@njit(cache=True)
+def _group_texts(sigs, buf, offs, shingle: int, mix, bands: int, rows: int, threshold: float, floor_text: float,
+                 floor_sig: float) -> np.ndarray:
+    """Tokens, band keys and grouping in one compiled call."""
+    starts, ends, wptr = spans(buf, offs)
+    ptr, tok = _hashed(buf, starts, ends, wptr, shingle)
+    has_sig = np.zeros(sigs.shape[0], dtype=np.bool_)
+    for i in range(sigs.shape[0]):
+        for p in range(sigs.shape[1]):
+            if sigs[i, p] != 0xFFFFFFFF:
+                has_sig[i] = True
+                break
+    return _group(sigs, has_sig, ptr, tok, _band_keys(sigs, mix, bands, rows), threshold, floor_text, floor_sig)
 
 
 @njit(cache=True)
@@ -147,73 +151,113 @@ def _band_keys(sigs, mix, bands: int, rows: int) -> np.ndarray:
 
 
 @njit(cache=True)
-def _find(parent, i: int) -> int:
-    while parent[i] != i:
-        parent[i] = parent[parent[i]]
-        i = parent[i]
-    return i
-
-
-@njit(cache=True)
-def _exact_jaccard(ptr, tok, a: int, c: int) -> float:
-    i, j, inter = ptr[a], ptr[c], 0
-    while i < ptr[a + 1] and j < ptr[c + 1]:
-        if tok[i] == tok[j]:
-            inter += 1
-            i += 1
-            j += 1
-        elif tok[i] < tok[j]:
-            i += 1
-        else:
-            j += 1
-    union = (ptr[a + 1] - ptr[a]) + (ptr[c + 1] - ptr[c]) - inter
-    return inter / union if union > 0 else 0.0
-
-
-@njit(cache=True)
 def _group(sigs, has_sig, ptr, tok, keys, threshold: float, floor_text: float, floor_sig: float) -> np.ndarray:
-    """Band keys bucketed in one open-addressing table; every pair met in a bucket is verified
-    unless already in one group; components by union-find with the smaller index as root."""
+    """Identical rows joined first; then band keys bucketed in one open-addressing table, every
+    pair met in a bucket verified once (``met``) unless its ends are already in one group.
+    Union-find keeps the smaller index as the root: a root is its group's best-ranked member."""
     n, num_perm = sigs.shape
     bands = keys.shape[1]
     size = 1
     while size < 2 * n * bands:
         size *= 2
-    slot_key = np.zeros(size, dtype=np.uint64)
+    mask = np.uint64(size - 1)
+    slot_key = np.empty(size, dtype=np.uint64)
     slot_head = np.full(size, -1, dtype=np.int64)
-    nxt = np.full(n * bands, -1, dtype=np.int64)  # entry e = i * bands + b, chained per bucket
+    nxt = np.empty(n * bands, dtype=np.int64)  # entry e = i * bands + b, chained per bucket
     parent = np.arange(n)
+    # 1. rows identical in signature and token set verify identically against everything: join
+    #    them now and band only the first of each (catalogs repeat titles by the hundred)
+    twin_size = 16
+    while twin_size < 2 * n:
+        twin_size *= 2
+    twin_head = np.full(twin_size, -1, dtype=np.int64)
+    banded = np.zeros(n, dtype=np.bool_)
     for i in range(n):
         if not has_sig[i]:
+            continue
+        h = np.uint64(0xCBF29CE484222325)
+        for p in range(num_perm):
+            h = (h ^ np.uint64(sigs[i, p])) * np.uint64(0x100000001B3)
+        slot = h & np.uint64(twin_size - 1)
+        while True:
+            r = twin_head[slot]
+            if r < 0:
+                twin_head[slot] = i
+                banded[i] = True
+                break
+            same = ptr[i + 1] - ptr[i] == ptr[r + 1] - ptr[r]
+            p = 0
+            while same and p < num_perm:
+                same = sigs[i, p] == sigs[r, p]
+                p += 1
+            q = 0
+            while same and q < ptr[i + 1] - ptr[i]:
+                same = tok[ptr[i] + q] == tok[ptr[r] + q]
+                q += 1
+            if same:
+                parent[i] = r  # r < i: the best-ranked twin is the root
+                break
+            slot = (slot + np.uint64(1)) & np.uint64(twin_size - 1)
+    # 2. distinct rows sharing a band key
+    met = np.full(n, -1, dtype=np.int64)  # met[j] == i: the pair (j, i) was already looked at
+    for i in range(n):
+        if not banded[i]:
             continue
         text_i = ptr[i + 1] > ptr[i]
         for b in range(bands):
             key = keys[i, b]
-            h = (key ^ (key >> np.uint64(29))) & np.uint64(size - 1)
+            h = (key ^ (key >> np.uint64(29))) & mask
             while slot_head[h] >= 0 and slot_key[h] != key:
-                h = (h + np.uint64(1)) & np.uint64(size - 1)
+                h = (h + np.uint64(1)) & mask
             e = slot_head[h]
             while e >= 0:
                 j = e // bands
-                if _find(parent, i) != _find(parent, j):
-                    equal = 0
-                    for p in range(num_perm):
-                        equal += sigs[i, p] == sigs[j, p]
-                    if text_i and ptr[j + 1] > ptr[j]:
-                        ok = equal >= floor_text and _exact_jaccard(ptr, tok, i, j) >= threshold - 1e-12
-                    else:
-                        ok = equal >= floor_sig
-                    if ok:
-                        ri, rj = _find(parent, i), _find(parent, j)
-                        if ri < rj:
-                            parent[rj] = ri
-                        else:
-                            parent[ri] = rj
                 e = nxt[e]
+                if met[j] == i:
+                    continue
+                met[j] = i
+                ri = i
+                while parent[ri] != ri:
+                    parent[ri] = parent[parent[ri]]
+                    ri = parent[ri]
+                rj = j
+                while parent[rj] != rj:
+                    parent[rj] = parent[parent[rj]]
+                    rj = parent[rj]
+                if ri == rj:
+                    continue
+                equal = 0
+                for p in range(num_perm):
+                    equal += sigs[i, p] == sigs[j, p]
+                if text_i and ptr[j + 1] > ptr[j]:
+                    if equal < floor_text:
+                        continue
+                    x, y, inter = ptr[i], ptr[j], 0  # exact Jaccard of the sorted token hashes
+                    while x < ptr[i + 1] and y < ptr[j + 1]:
+                        if tok[x] == tok[y]:
+                            inter += 1
+                            x += 1
+                            y += 1
+                        elif tok[x] < tok[y]:
+                            x += 1
+                        else:
+                            y += 1
+                    union = (ptr[i + 1] - ptr[i]) + (ptr[j + 1] - ptr[j]) - inter
+                    if inter < (threshold - 1e-12) * union:
+                        continue
+                elif equal < floor_sig:
+                    continue
+                if ri < rj:
+                    parent[rj] = ri
+                else:
+                    parent[ri] = rj
             slot_key[h] = key
             nxt[i * bands + b] = slot_head[h]
             slot_head[h] = i * bands + b
     label = np.empty(n, dtype=np.int64)
     for i in range(n):
-        label[i] = _find(parent, i)
+        r = i
+        while parent[r] != r:
+            r = parent[r]
+        label[i] = r
     return label

@@ -10,19 +10,21 @@ Agent arrays (a tuple, so one kernel signature serves every rule):
   k      int64[C]    min/max: placed items with the property; any: the top count of one value
   caps   bool[C]     this slot's unhappy max/any agents (the U of the pseudo-code)
   placed bool[n]
+  start  int64[C]    score order: no item before it reduces agent c (an ``any`` agent's is reset
+                     when its top count grows: only then can a skipped item qualify again)
 """
 from __future__ import annotations
 
+import numpy as np
 from numba import njit
 
 MIN, MAX, ANY = 0, 1, 2
 
 
-@njit(cache=True)
-def reduces(ag, c: int, i: int) -> bool:
+@njit(cache=True, inline="always")
+def reduces(kind, has, codes, counts, k, c: int, i: int) -> bool:
     """Would placing item i reduce agent c's deviance? min: has it; max: lacks it; any: lacks the
     field, or its value's count is below the top count."""
-    kind, frac, has, codes, counts, k, caps, placed = ag
     if kind[c] == MIN:
         return has[c, i]
     if kind[c] == MAX:
@@ -31,26 +33,43 @@ def reduces(ag, c: int, i: int) -> bool:
     return code < 0 or counts[c, code] < k[c]
 
 
-@njit(cache=True)
-def eligible(ag, c: int, coop: bool, i: int) -> bool:
+@njit(cache=True, inline="always")
+def eligible(kind, has, codes, counts, k, caps, placed, c: int, coop: bool, i: int) -> bool:
     """Item i is unplaced and, for agent c >= 0, reduces c's deviance; with ``coop`` it also
-    reduces every other unhappy cap's (correction 3)."""
-    kind, frac, has, codes, counts, k, caps, placed = ag
+    reduces every other unhappy cap's (correction 3). (Arrays, not the tuple: numba reaches an
+    array through a tuple several times slower in these hot paths.)"""
     if placed[i]:
         return False
-    if c >= 0 and not reduces(ag, c, i):
+    if c >= 0 and not reduces(kind, has, codes, counts, k, c, i):
         return False
     if coop:
         for d in range(kind.shape[0]):
-            if caps[d] and d != c and not reduces(ag, d, i):
+            if caps[d] and d != c and not reduces(kind, has, codes, counts, k, d, i):
                 return False
     return True
 
 
 @njit(cache=True)
+def first_eligible(ag, scores, c: int, coop: bool, begin: int) -> int:
+    """The eligible item with the largest score (ties: lower index), from index ``begin`` on; with
+    ``scores`` empty, the first eligible item in index order."""
+    kind, frac, has, codes, counts, k, caps, placed, _ = ag
+    best = -1
+    best_v = -np.inf
+    ordered = scores.shape[0] == 0
+    for i in range(begin, placed.shape[0]):
+        if ordered:
+            if eligible(kind, has, codes, counts, k, caps, placed, c, coop, i):
+                return i
+        elif scores[i] > best_v and eligible(kind, has, codes, counts, k, caps, placed, c, coop, i):
+            best, best_v = i, scores[i]
+    return best
+
+
+@njit(cache=True)
 def any_eligible(ag, c: int, coop: bool) -> bool:
-    placed = ag[7]
+    kind, frac, has, codes, counts, k, caps, placed, _ = ag
     for i in range(placed.shape[0]):
-        if eligible(ag, c, coop, i):
+        if eligible(kind, has, codes, counts, k, caps, placed, c, coop, i):
             return True
     return False

@@ -2,7 +2,7 @@
 
 A token is a maximal run of ASCII letters and digits, case-folded (A-Z to a-z); every other
 character separates tokens. A text's shingles are its distinct word n-grams (the words
-themselves when it has fewer than n). The compiled ``_spans`` kernel finds the tokens; index-time
+themselves when it has fewer than n). The compiled ``spans`` kernel finds the tokens; index-time
 MinHash shingling and the evaluation's metric read them as strings (``shingle_set``), query-time
 verification as sorted 64-bit FNV-1a hashes (``hashed``), so "Jaccard >= 0.8" means the same
 thing in each of them.
@@ -19,7 +19,7 @@ _FNV_PRIME = np.uint64(0x100000001B3)
 
 
 @njit(cache=True)
-def _spans(buf: np.ndarray, offs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def spans(buf: np.ndarray, offs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Token (start, end) byte spans of every text, and each text's first token (CSR)."""
     starts = np.empty(buf.shape[0] // 2 + 1, dtype=np.int64)
     ends = np.empty_like(starts)
@@ -66,28 +66,39 @@ def _hashed(buf, starts, ends, wptr, n: int) -> tuple[np.ndarray, np.ndarray]:
                     h = (h ^ np.uint64(b)) * _FNV_PRIME
             out[m] = h
             m += 1
-        row = np.sort(out[begin:m])
+        for i in range(begin + 1, m):  # insertion sort: a title has a handful of shingles
+            x = out[i]
+            j = i - 1
+            while j >= begin and out[j] > x:
+                out[j + 1] = out[j]
+                j -= 1
+            out[j + 1] = x
         u = begin
-        for i in range(row.shape[0]):
-            if i == 0 or row[i] != row[i - 1]:
-                out[u] = row[i]
+        for i in range(begin, m):
+            if i == begin or out[i] != out[u - 1]:
+                out[u] = out[i]
                 u += 1
         m = u
         ptr[t + 1] = m
     return ptr, out[:m]
 
 
-def _encode(texts: Sequence[str | None]) -> tuple[np.ndarray, np.ndarray, list[bytes]]:
-    parts = [(t or "").encode("utf-8", "surrogatepass") for t in texts]
-    offs = np.zeros(len(parts) + 1, dtype=np.int64)
-    np.cumsum([len(p) for p in parts], out=offs[1:])
-    return np.frombuffer(b"".join(parts), dtype=np.uint8), offs, parts
+def encode(texts: Sequence[str | None]) -> tuple[np.ndarray, np.ndarray]:
+    """The texts as one UTF-8 buffer and their byte offsets (text t is buf[offs[t]:offs[t+1]]).
+    All-ASCII input (catalog titles) takes one join and one encode."""
+    clean = [t or "" for t in texts]
+    joined = "".join(clean)
+    raw = joined.encode("utf-8", "surrogatepass")
+    lengths = map(len, clean) if len(raw) == len(joined) else (len(t.encode("utf-8", "surrogatepass")) for t in clean)
+    offs = np.zeros(len(clean) + 1, dtype=np.int64)
+    np.cumsum(np.fromiter(lengths, dtype=np.int64, count=len(clean)), out=offs[1:])
+    return np.frombuffer(raw, dtype=np.uint8), offs
 
 
 def hashed(texts: Sequence[str | None], n: int = 1) -> tuple[np.ndarray, np.ndarray]:
     """The texts' shingle sets as sorted uint64 hashes, CSR: text t is ``tok[ptr[t]:ptr[t+1]]``."""
-    buf, offs, _ = _encode(texts)
-    starts, ends, wptr = _spans(buf, offs)
+    buf, offs = encode(texts)
+    starts, ends, wptr = spans(buf, offs)
     return _hashed(buf, starts, ends, wptr, n)
 
 
@@ -96,9 +107,9 @@ def shingle_set(text: str | None, n: int = 1) -> frozenset[str]:
     candidate has no text to compare)."""
     if not text:
         return frozenset()
-    buf, offs, parts = _encode([text])
-    starts, ends, _ = _spans(buf, offs)
-    raw = parts[0]
+    buf, offs = encode([text])
+    starts, ends, _ = spans(buf, offs)
+    raw = buf.tobytes()
     words = [raw[s:e].decode("ascii").lower() for s, e in zip(starts.tolist(), ends.tolist())]
     if n > 1 and len(words) >= n:
         return frozenset(" ".join(words[i:i + n]) for i in range(len(words) - n + 1))

@@ -38,7 +38,7 @@ STRATEGIES: dict[str, Strategy] = {
 }
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def first(sid: int, st, ag, c: int, coop: bool) -> int:
     if sid == 1:
         return mmr.first(st, ag, c, coop)
@@ -47,7 +47,7 @@ def first(sid: int, st, ag, c: int, coop: bool) -> int:
     return score.first(st, ag, c, coop)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def value(sid: int, st, i: int) -> float:
     if sid == 1:
         return mmr.value(st, i)
@@ -56,7 +56,7 @@ def value(sid: int, st, i: int) -> float:
     return score.value(st, i)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def add(sid: int, st, i: int) -> None:
     if sid == 1:
         mmr.add(st, i)

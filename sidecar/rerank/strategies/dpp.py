@@ -14,7 +14,7 @@ import math
 import numpy as np
 from numba import njit
 
-from ..eligibility import eligible
+from ..eligibility import first_eligible
 from . import state
 
 EPS32 = float(np.finfo(np.float32).eps)
@@ -35,17 +35,12 @@ def prepare(rel: np.ndarray, vectors: np.ndarray | None, diversity: float, size:
 @njit(cache=True)
 def first(st, ag, c: int, coop: bool) -> int:
     """The eligible item with the largest gain (ties: lower index); diversity 0: by relevance."""
-    rel, r, par, placed = st[0], st[5], st[12], ag[7]
-    best = -1
-    best_v = -np.inf
-    for i in range(placed.shape[0]):
-        v = rel[i] if par[0] == 0.0 else np.float64(r[i])
-        if v > best_v and eligible(ag, c, coop, i):
-            best, best_v = i, v
-    return best
+    if st[12][0] == 0.0:
+        return first_eligible(ag, st[0], c, coop, 0)
+    return first_eligible(ag, st[5], c, coop, 0)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def value(st, i: int) -> float:
     rel, r, par = st[0], st[5], st[12]
     if par[0] == 0.0:
@@ -53,7 +48,7 @@ def value(st, i: int) -> float:
     return np.float64(r[i]) / par[1] if par[1] > 0.0 else np.float64(r[i])
 
 
-@njit(cache=True, fastmath=True)
+@njit(cache=True, fastmath={"reassoc", "contract"})  # lets the float32 sum vectorise
 def _similarity(vec, i: int, j: int) -> np.float32:
     s = np.float32(0.0)
     for t in range(vec.shape[1]):
@@ -61,7 +56,7 @@ def _similarity(vec, i: int, j: int) -> np.float32:
     return s
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def add(st, j: int) -> None:
     vec, w, r, comp, sel, meta, par = st[1], st[4], st[5], st[6], st[10], st[11], st[12]
     t = meta[0]

@@ -5,9 +5,7 @@ first pick is the most relevant item; ties go to the lower index. A marginal sco
 as items are placed, so a stale score is an upper bound: items sit in a heap keyed by their last
 known score, and only an item reaching the top is refreshed against the items placed since. The
 selection equals plain greedy MMR exactly (tests compare it with a textbook implementation); on
-1,000 real kNN candidates about 30 items are refreshed per pick instead of all 1,000. (From the
-second pick on, a score is at most (1 - d) * rel + d, since a cosine is at least -1; the keys are
-shifted once to that bound when the first item is placed.)
+1,000 real kNN candidates about 30 items are refreshed per pick instead of all 1,000.
 """
 from __future__ import annotations
 
@@ -27,106 +25,141 @@ def prepare(rel: np.ndarray, vectors: np.ndarray | None, diversity: float, size:
     hkey[:] = -st[4][order]
     hidx[:] = order
     meta[1] = len(rel)
+    meta[2] = -1  # the prefix belongs to no slot yet
     return st
 
 
-@njit(cache=True, fastmath=True)
-def _dot(vec, i: int, j: int) -> float:
-    s = np.float32(0.0)
-    for t in range(vec.shape[1]):
-        s += vec[i, t] * vec[j, t]
-    return s
-
-
 @njit(cache=True)
-def _less(hkey, hidx, x: int, y: int) -> bool:
-    return hkey[x] < hkey[y] or (hkey[x] == hkey[y] and hidx[x] < hidx[y])
-
-
-@njit(cache=True)
-def _push(st, key: float, item: int) -> None:
-    hkey, hidx, meta = st[7], st[8], st[11]
+def _push(hkey, hidx, meta, key: float, item: int) -> None:
+    """Heap of (key, item), smallest first; a key tie goes to the smaller item."""
     pos = meta[1]
     meta[1] += 1
-    hkey[pos], hidx[pos] = key, item
     while pos > 0:
         parent = (pos - 1) // 2
-        if not _less(hkey, hidx, pos, parent):
+        pk, pi = hkey[parent], hidx[parent]
+        if not (key < pk or (key == pk and item < pi)):
             break
-        hkey[pos], hkey[parent] = hkey[parent], hkey[pos]
-        hidx[pos], hidx[parent] = hidx[parent], hidx[pos]
+        hkey[pos], hidx[pos] = pk, pi
         pos = parent
+    hkey[pos], hidx[pos] = key, item
 
 
 @njit(cache=True)
-def _pop(st) -> int:
-    hkey, hidx, meta = st[7], st[8], st[11]
+def _pop(hkey, hidx, meta) -> int:
     top = hidx[0]
     meta[1] -= 1
     size = meta[1]
-    hkey[0], hidx[0] = hkey[size], hidx[size]
+    key, item = hkey[size], hidx[size]
     pos = 0
     while True:
-        left, right, best = 2 * pos + 1, 2 * pos + 2, pos
-        if left < size and _less(hkey, hidx, left, best):
-            best = left
-        if right < size and _less(hkey, hidx, right, best):
-            best = right
-        if best == pos:
-            return top
-        hkey[pos], hkey[best] = hkey[best], hkey[pos]
-        hidx[pos], hidx[best] = hidx[best], hidx[pos]
-        pos = best
+        child = 2 * pos + 1
+        if child >= size:
+            break
+        right = child + 1
+        if right < size and (hkey[right] < hkey[child] or (hkey[right] == hkey[child] and hidx[right] < hidx[child])):
+            child = right
+        ck, ci = hkey[child], hidx[child]
+        if not (ck < key or (ck == key and ci < item)):
+            break
+        hkey[pos], hidx[pos] = ck, ci
+        pos = child
+    hkey[pos], hidx[pos] = key, item
+    return top
 
 
 @njit(cache=True)
-def value(st, i: int) -> float:
-    """i's marginal score as of its last refresh (exact for an item ``first`` returned)."""
-    a, w, par = st[2], st[4], st[12]
+def _score(a, w, diversity: float, i: int, placed_count: int) -> float:
+    """i's score as of its last refresh: exact when it has seen every placed item, else an upper
+    bound. Before anything is placed it is (1 - d) * rel; an item that has seen no placed item yet
+    is bounded by (1 - d) * rel + d, since a cosine is at least -1."""
     if a[i] == -np.inf:
-        return w[i]
-    return w[i] - par[0] * a[i]
+        return w[i] + diversity if placed_count > 0 else w[i]
+    return w[i] - diversity * a[i]
 
 
-@njit(cache=True)
-def _refresh(st, i: int) -> None:
-    vec, a, b, sel, meta = st[1], st[2], st[3], st[10], st[11]
-    m = a[i]
-    for s in range(b[i], meta[0]):
-        x = np.float64(_dot(vec, i, sel[s]))
-        if x > m:
-            m = x
-    a[i] = m
-    b[i] = meta[0]
+@njit(cache=True, inline="always")
+def value(st, i: int) -> float:
+    """i's marginal score (exact for an item ``first`` returned)."""
+    return _score(st[2], st[4], st[12][0], i, st[11][0])
+
+
+@njit(cache=True, fastmath={"reassoc", "contract"})  # lets the float32 sum vectorise; no inf/nan assumptions
+def _max_similarity(vec, sel, start: int, stop: int, i: int, m: float) -> float:
+    """max(m, cosine(i, sel[s]) for s in start..stop): the placed items i has not seen yet."""
+    d = vec.shape[1]
+    for s in range(start, stop):
+        j = sel[s]
+        x = np.float32(0.0)
+        for t in range(d):
+            x += vec[i, t] * vec[j, t]
+        if np.float64(x) > m:
+            m = np.float64(x)
+    return m
+
+
+PREFIX_STEP = 16  # items an agent's query may add to the shared prefix before it scans instead
 
 
 @njit(cache=True)
 def first(st, ag, c: int, coop: bool) -> int:
-    """The first eligible item in the current MMR order: pop until an up-to-date eligible item is
-    on top (its exact score is then at least every other item's bound), then put back what was
-    popped. Placed items leave the heap when they surface."""
-    b, tmp, meta, par, placed = st[3], st[9], st[11], st[12], ag[7]
-    if (c >= 0 or coop) and not any_eligible(ag, c, coop):
-        return -1
-    fresh = par[0] == 0.0
-    aside = 0
-    found = -1
-    while meta[1] > 0:
-        i = _pop(st)
+    """The first eligible item in the current MMR order.
+
+    Each slot keeps the exact head of the order as a prefix (``tmp[:meta[3]]``), grown by popping
+    the heap: an up-to-date item on top is the next in exact order (every other key is an upper
+    bound), a stale one is refreshed and pushed back. The default query grows it as far as it
+    needs; an agent's query reads it, grows it by at most ``PREFIX_STEP`` items, and otherwise
+    scans every eligible item once, refreshing only those whose bound beats the best exact score
+    found so far (a rare property sits deep in the order; its search must not refresh everything
+    above it). When the slot changes, the prefix returns to the heap."""
+    vec, a, b, w, hkey, hidx, tmp, sel, meta, par = st[1], st[2], st[3], st[4], st[7], st[8], st[9], st[10], st[11], st[12]
+    kind, frac, has, codes, counts, k, caps, placed, start = ag
+    diversity = par[0]
+    placed_count = meta[0]
+    if meta[2] != placed_count:  # a new slot: the old prefix returns to the heap
+        for t in range(meta[3]):
+            i = tmp[t]
+            if not placed[i]:
+                _push(hkey, hidx, meta, -_score(a, w, diversity, i, placed_count), i)
+        meta[2], meta[3] = placed_count, 0
+    for t in range(meta[3]):
+        i = tmp[t]
+        if not placed[i] and eligible(kind, has, codes, counts, k, caps, placed, c, coop, i):
+            return i
+    budget = meta[3] + PREFIX_STEP if (c >= 0 or coop) else placed.shape[0]
+    while meta[1] > 0 and meta[3] < budget:
+        key = hkey[0]
+        i = _pop(hkey, hidx, meta)
         if placed[i]:
             continue
-        if not fresh and b[i] < meta[0]:
-            _refresh(st, i)
-            _push(st, -value(st, i), i)
+        if diversity != 0.0 and b[i] < placed_count:
+            a[i] = _max_similarity(vec, sel, b[i], placed_count, i, a[i])
+            b[i] = placed_count
+            _push(hkey, hidx, meta, -_score(a, w, diversity, i, placed_count), i)
             continue
-        tmp[aside] = i
-        aside += 1
-        if eligible(ag, c, coop, i):
-            found = i
-            break
-    for t in range(aside):
-        _push(st, -value(st, tmp[t]), tmp[t])
-    return found
+        exact = _score(a, w, diversity, i, placed_count)
+        if key != -exact:  # refreshed by a scan while in the heap: its key was only a bound
+            _push(hkey, hidx, meta, -exact, i)
+            continue
+        tmp[meta[3]] = i
+        meta[3] += 1
+        if eligible(kind, has, codes, counts, k, caps, placed, c, coop, i):
+            return i
+    if meta[1] == 0:
+        return -1
+    best, best_v = -1, -np.inf  # the scan: eligible items only, refreshed only when they could win
+    for i in range(placed.shape[0]):
+        if not eligible(kind, has, codes, counts, k, caps, placed, c, coop, i):
+            continue
+        v = _score(a, w, diversity, i, placed_count)
+        if v < best_v or (v == best_v and i > best):
+            continue
+        if diversity != 0.0 and b[i] < placed_count:
+            a[i] = _max_similarity(vec, sel, b[i], placed_count, i, a[i])  # its heap key stays a valid bound
+            b[i] = placed_count
+            v = _score(a, w, diversity, i, placed_count)
+        if v > best_v or (v == best_v and i < best):
+            best, best_v = i, v
+    return best
 
 
 @njit(cache=True)
@@ -135,8 +168,8 @@ def add(st, i: int) -> None:
     sel[meta[0]] = i
     meta[0] += 1
     if meta[0] == 1:
-        # before the first pick the keys are the exact (1 - d) * rel; from now on an item's score
-        # is (1 - d) * rel - d * max_sim, which a negative similarity can raise up to + d: shift
-        # every key by d so that all stay upper bounds (a uniform shift keeps the heap valid)
+        # before the first pick the keys are the exact (1 - d) * rel; from now on a never
+        # refreshed item's bound is (1 - d) * rel + d (see _score): shift every key by d (a
+        # uniform shift keeps the heap valid)
         for h in range(meta[1]):
             hkey[h] -= par[0]

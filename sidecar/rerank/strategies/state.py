@@ -9,9 +9,10 @@
   comp  float32[n, K]  DPP: Cholesky components of the placed items
   hkey  float64[n]     MMR: heap keys (-bound)
   hidx  int64[n]       MMR: heap items
-  tmp   int64[n]       scratch (items popped and put back)
+  tmp   int64[n]       MMR: this slot's exact head of the order
   sel   int64[K]       placed items in order
-  meta  int64[4]       0: placed count, 1: heap size, 2: first unplaced index (score order)
+  meta  int64[4]       0: placed count, 1: heap size, 2: score order's first unplaced index, or
+                       the slot MMR's prefix belongs to, 3: MMR's prefix length
   par   float64[4]     0: diversity, 1: DPP's first gain (penalties are shares of it)
 """
 from __future__ import annotations
