@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -40,5 +41,8 @@ def configure() -> Path:
         except OSError:
             continue
         config.CACHE_DIR = str(target)
+        for old in parent.glob("rerank-*"):  # caches of earlier sources can never be read again
+            if old != target:
+                shutil.rmtree(old, ignore_errors=True)
         return target
     return Path(config.CACHE_DIR or "")

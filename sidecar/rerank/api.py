@@ -76,8 +76,9 @@ def candidates_batch(raw: Any, rule: Rule | None = None, *, trusted: bool = Fals
     scores = np.fromiter((c["score"] for c in raw), dtype=np.float64, count=len(raw))
     rows = [c.get("fields") or {} for c in raw]
     fields: dict[str, list[Any]] = {}
-    if any("title" in c for c in raw):
-        fields["title"] = [c.get("fields", {}).get("title", c.get("title")) for c in raw]
+    if any("title" in c for c in raw):  # a top-level title is the title field when fields lack one
+        titles = [f.get("title") for f in rows]
+        fields["title"] = [t if t is not None else c.get("title") for t, c in zip(titles, raw)]
     vectors = None
     with_vec = [c.get("vector") is not None for c in raw]
     if raw and all(with_vec):
@@ -89,7 +90,8 @@ def candidates_batch(raw: Any, rule: Rule | None = None, *, trusted: bool = Fals
     signatures = None
     if rule is not None and rule.dedup is not None:
         name = rule.dedup.field
-        texts = [_text(c, name) for c in raw]
+        values = fields[name] if name in fields else [f.get(name) for f in rows]
+        texts = [v if type(v) is str and v else None for v in values]
         stored = [c.get("signature") for c in raw]
         if any(s is not None for s in stored):
             signatures = _signatures(stored, ids, rule.dedup.num_perm)
@@ -193,12 +195,6 @@ def _signatures(stored: list[Any], ids: list[str], num_perm: int) -> np.ndarray:
     return sigs
 
 
-def _text(c: Mapping[str, Any], name: str) -> str | None:
-    fields = c.get("fields") or {}
-    v = fields.get(name, c.get(name) if name == "title" else None)
-    return v if isinstance(v, str) and v else None
-
-
 def normalized_scores(scores: np.ndarray, normalize: bool) -> np.ndarray:
     """Min-max over the window (all equal -> all 1.0), or the raw scores."""
     if not normalize or len(scores) == 0:
@@ -225,23 +221,28 @@ def compile_agent(con: Constraint, batch: CandidateBatch, now: datetime | None =
 def dedup_groups(batch: CandidateBatch, spec: Any, idx: np.ndarray, prior: CandidateBatch | None = None) -> np.ndarray:
     """Near-duplicate group of each candidate of ``prior`` then of ``batch[idx]`` (rank order)."""
     parts = ([(prior, np.arange(len(prior)))] if prior is not None and len(prior) else []) + [(batch, idx)]
-    texts: list[str | None] = []
-    sig_parts = []
+    sig_parts, bufs, los, his, base = [], [], [], [], 0
     for b, rows in parts:
-        t = [None] * len(rows) if b.texts is None else [b.texts[i] for i in rows.tolist()]
+        buf, offs = b.encoded_texts()
+        lo, hi = offs[rows], offs[rows + 1]
         if b.signatures is None:
             s = np.full((len(rows), spec.num_perm), NO_SIGNATURE, np.uint32)
+        elif b.signatures.shape[1] != spec.num_perm:
+            raise ValueError(f"signature has {b.signatures.shape[1]} values, the rule's num_perm is {spec.num_perm}")
         else:
-            if b.signatures.shape[1] != spec.num_perm:
-                raise ValueError(f"signature has {b.signatures.shape[1]} values, the rule's num_perm is {spec.num_perm}")
             s = b.signatures[rows]
-        missing = np.flatnonzero(~dedup_mod.has_signature(s) & np.fromiter((x is not None for x in t), bool, len(t)))
-        if len(missing):
-            s[missing] = dedup_mod.signatures([t[i] for i in missing.tolist()], spec.num_perm, spec.shingle)
-        texts += t
+        missing = np.flatnonzero(~dedup_mod.has_signature(s) & (hi > lo))
+        if len(missing):  # signatures computed on the fly from the texts
+            s[missing] = dedup_mod.signatures([b.texts[i] for i in rows[missing].tolist()], spec.num_perm, spec.shingle)
         sig_parts.append(s)
-    sigs = sig_parts[0] if len(sig_parts) == 1 else np.vstack(sig_parts)
-    return dedup_mod.group(sigs, spec.threshold, texts, spec.shingle)
+        bufs.append(buf)
+        los.append(lo + base)
+        his.append(hi + base)
+        base += len(buf)
+    if len(parts) == 1:
+        return dedup_mod.group_encoded(sig_parts[0], spec.threshold, bufs[0], los[0], his[0], spec.shingle)
+    return dedup_mod.group_encoded(np.vstack(sig_parts), spec.threshold, np.concatenate(bufs),
+                                   np.concatenate(los), np.concatenate(his), spec.shingle)
 
 
 def rerank_batch(batch: CandidateBatch, rule: Rule | Mapping[str, Any], *, size: int, query_vector: Any = None,
@@ -303,12 +304,12 @@ def _placements(batch: CandidateBatch, idx: np.ndarray, base: np.ndarray, agents
     if batch.vectors is None:
         raise ValueError(f"candidate {batch.ids[0]!r}: no 'vector', and rule {rule.id!r} uses {rule.strategy.upper()}")
     limit = n if rule.order.candidates_limit is None else min(rule.order.candidates_limit, n)
-    vecs = unit_rows(batch.vectors[idx[:limit]])
+    vecs = unit_rows(batch.vectors, idx[:limit])
     if query_vector is not None:
         q = np.asarray(query_vector, dtype=np.float32)
         if q.ndim != 1 or q.shape[0] != vecs.shape[1]:
             raise ValueError(f"query_vector: has {q.size} dimensions, candidate vectors have {vecs.shape[1]}")
-        relevance = vecs @ unit_rows(q[None, :])[0]
+        relevance = vecs @ unit_rows(q)[0]
     else:
         relevance = base[:limit]
     state = strategy.prepare(np.asarray(relevance, dtype=np.float64), vecs, rule.order.diversity, size)

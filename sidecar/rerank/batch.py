@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from numba import njit
 
 NO_SIGNATURE = np.uint32(0xFFFFFFFF)
 
@@ -27,10 +28,31 @@ class Column:
 
     @classmethod
     def of(cls, values: Sequence[Any]) -> Column:
+        """Factorised in C-level passes (first occurrence order); list values (a multi-valued
+        field) take the per-value path."""
+        try:
+            distinct = dict.fromkeys(values)
+        except TypeError:
+            return cls._of_unhashable(values)
+        lookup = {v: i for i, v in enumerate(distinct)}
+        codes = np.fromiter(map(lookup.__getitem__, values), dtype=np.int64, count=len(values))
+        dictionary = list(distinct)
+        for missing in (None, ""):
+            code = lookup.get(missing)
+            if code is not None:
+                codes[codes == code] = -1
+        numbers = None
+        present = [v for v in dictionary if v is not None and v != ""]
+        if present and all(type(v) in (int, float) for v in present):
+            table = np.array([np.nan if v is None or v == "" else v for v in dictionary], dtype=np.float64)
+            numbers = np.where(codes >= 0, table[np.maximum(codes, 0)], np.nan)
+        return cls(codes, dictionary, numbers)
+
+    @classmethod
+    def _of_unhashable(cls, values: Sequence[Any]) -> Column:
         index: dict[Any, int] = {}
         dictionary: list[Any] = []
         codes = np.empty(len(values), dtype=np.int64)
-        numeric = True
         for i, v in enumerate(values):
             if v is None or v == "":
                 codes[i] = -1
@@ -40,13 +62,8 @@ class Column:
             if code is None:
                 code = index[key] = len(dictionary)
                 dictionary.append(v)
-                numeric = numeric and type(v) in (int, float)
             codes[i] = code
-        numbers = None
-        if numeric and dictionary:
-            table = np.asarray(dictionary, dtype=np.float64)
-            numbers = np.where(codes >= 0, table[np.maximum(codes, 0)], np.nan)
-        return cls(codes, dictionary, numbers)
+        return cls(codes, dictionary, None)
 
     def take(self, idx: np.ndarray) -> Column:
         return Column(self.codes[idx], self.dictionary, None if self.numbers is None else self.numbers[idx])
@@ -91,6 +108,15 @@ class CandidateBatch:
         self.vectors = vectors
         self.signatures = signatures
         self.texts = texts
+        self._encoded: tuple[np.ndarray, np.ndarray] | None = None
+
+    def encoded_texts(self) -> tuple[np.ndarray, np.ndarray]:
+        """The dedup texts as one UTF-8 buffer and offsets (``tokens.encode``), built once."""
+        if self._encoded is None:
+            from .tokens import encode
+
+            self._encoded = encode(self.texts if self.texts is not None else [None] * len(self.ids))
+        return self._encoded
 
     @classmethod
     def from_columns(cls, ids: Sequence[Any], scores: Sequence[float], fields: Mapping[str, Sequence[Any]],
@@ -154,9 +180,24 @@ class CandidateBatch:
         return out
 
 
-def unit_rows(vectors: np.ndarray) -> np.ndarray:
-    """Rows scaled to unit length (zero rows stay zero), float32, so a dot product is a cosine."""
+def unit_rows(vectors: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
+    """``vectors[rows]`` (default: all rows) scaled to unit length, float32 (zero rows stay zero),
+    so a dot product is a cosine: one compiled pass that gathers and normalises."""
     v = np.asarray(vectors, dtype=np.float32)
-    norms = np.linalg.norm(v, axis=1, keepdims=True)
-    norms[norms == 0] = 1.0
-    return np.ascontiguousarray(v / norms)
+    if v.ndim == 1:
+        v = v[None, :]
+    return _unit_rows(np.ascontiguousarray(v), np.arange(len(v)) if rows is None else np.asarray(rows, dtype=np.int64))
+
+
+@njit(cache=True, fastmath={"reassoc", "contract"})
+def _unit_rows(v, rows):
+    out = np.empty((rows.shape[0], v.shape[1]), dtype=np.float32)
+    for r in range(rows.shape[0]):
+        i = rows[r]
+        s = np.float32(0.0)
+        for t in range(v.shape[1]):
+            s += v[i, t] * v[i, t]
+        norm = np.float32(np.sqrt(s)) if s > 0 else np.float32(1.0)
+        for t in range(v.shape[1]):
+            out[r, t] = v[i, t] / norm
+    return out

@@ -111,20 +111,26 @@ def screen_floor(threshold: float, num_perm: int) -> float:
 def group(sigs: np.ndarray, threshold: float, texts: Sequence[str | None] | None = None, shingle: int = 1) -> np.ndarray:
     """Group id per candidate (rows in rank order): the index of the best-ranked member of its
     near-duplicate group. ``texts[i]``: candidate i's dedup text (None: no text)."""
+    buf, offs = encode(texts if texts is not None else [None] * len(sigs))
+    return group_encoded(sigs, threshold, buf, offs[:-1], offs[1:], shingle)
+
+
+def group_encoded(sigs: np.ndarray, threshold: float, buf: np.ndarray, lo: np.ndarray, hi: np.ndarray,
+                  shingle: int = 1) -> np.ndarray:
+    """``group`` with row i's text given as bytes buf[lo[i]:hi[i]] (``tokens.encode``)."""
     n, num_perm = sigs.shape
     if n == 0:
         return np.zeros(0, dtype=np.int64)
-    buf, offs = encode(texts if texts is not None else [None] * n)
     bands, rows = band_layout(threshold, num_perm)
-    return _group_texts(np.ascontiguousarray(sigs, dtype=np.uint32), buf, offs, shingle, _MIX, bands, rows, threshold,
+    return _group_texts(np.ascontiguousarray(sigs, dtype=np.uint32), buf, lo, hi, shingle, _MIX, bands, rows, threshold,
                         screen_floor(threshold, num_perm), threshold * num_perm - 1e-9)
 
 
 @njit(cache=True)
-def _group_texts(sigs, buf, offs, shingle: int, mix, bands: int, rows: int, threshold: float, floor_text: float,
+def _group_texts(sigs, buf, lo, hi, shingle: int, mix, bands: int, rows: int, threshold: float, floor_text: float,
                  floor_sig: float) -> np.ndarray:
     """Tokens, band keys and grouping in one compiled call."""
-    starts, ends, wptr = spans(buf, offs)
+    starts, ends, wptr = spans(buf, lo, hi)
     ptr, tok = _hashed(buf, starts, ends, wptr, shingle)
     has_sig = np.zeros(sigs.shape[0], dtype=np.bool_)
     for i in range(sigs.shape[0]):

@@ -34,7 +34,7 @@ def permutations(num_perm: int, seed: int = SEED) -> tuple[np.ndarray, np.ndarra
 def signatures(texts: Sequence[str | None], num_perm: int = 64, shingle: int = 1, seed: int = SEED) -> np.ndarray:
     """Signatures of many texts at once, shape (len(texts), num_perm), uint32."""
     buf, offs = encode(texts)
-    starts, ends, wptr = spans(buf, offs)
+    starts, ends, wptr = spans(buf, offs[:-1], offs[1:])
     a, b = permutations(num_perm, seed)
     return _signatures(buf, starts, ends, wptr, shingle, a.astype(np.uint64), b.astype(np.uint64))
 

@@ -19,14 +19,18 @@ _FNV_PRIME = np.uint64(0x100000001B3)
 
 
 @njit(cache=True)
-def spans(buf: np.ndarray, offs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Token (start, end) byte spans of every text, and each text's first token (CSR)."""
-    starts = np.empty(buf.shape[0] // 2 + 1, dtype=np.int64)
+def spans(buf: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Token (start, end) byte spans of the texts buf[lo[t]:hi[t]], and each text's first token
+    (CSR)."""
+    total = 0
+    for t in range(lo.shape[0]):
+        total += hi[t] - lo[t]
+    starts = np.empty(total // 2 + 1, dtype=np.int64)
     ends = np.empty_like(starts)
-    ptr = np.zeros(offs.shape[0], dtype=np.int64)
+    ptr = np.zeros(lo.shape[0] + 1, dtype=np.int64)
     m = 0
-    for t in range(offs.shape[0] - 1):
-        i, end = offs[t], offs[t + 1]
+    for t in range(lo.shape[0]):
+        i, end = lo[t], hi[t]
         while i < end:
             b = buf[i]
             if (48 <= b <= 57) or (65 <= b <= 90) or (97 <= b <= 122):
@@ -98,7 +102,7 @@ def encode(texts: Sequence[str | None]) -> tuple[np.ndarray, np.ndarray]:
 def hashed(texts: Sequence[str | None], n: int = 1) -> tuple[np.ndarray, np.ndarray]:
     """The texts' shingle sets as sorted uint64 hashes, CSR: text t is ``tok[ptr[t]:ptr[t+1]]``."""
     buf, offs = encode(texts)
-    starts, ends, wptr = spans(buf, offs)
+    starts, ends, wptr = spans(buf, offs[:-1], offs[1:])
     return _hashed(buf, starts, ends, wptr, n)
 
 
@@ -108,7 +112,7 @@ def shingle_set(text: str | None, n: int = 1) -> frozenset[str]:
     if not text:
         return frozenset()
     buf, offs = encode([text])
-    starts, ends, _ = spans(buf, offs)
+    starts, ends, _ = spans(buf, offs[:-1], offs[1:])
     raw = buf.tobytes()
     words = [raw[s:e].decode("ascii").lower() for s, e in zip(starts.tolist(), ends.tolist())]
     if n > 1 and len(words) >= n:
