@@ -4,12 +4,13 @@ numba invalidates a cached kernel when its own file changes, but not when a kern
 another file does; a stale cache would then run old code. Keying the directory by a hash of every
 file of ``sidecar/rerank`` makes any edit start a fresh cache. Set before the core is imported
 (``sidecar/__init__.py``); an explicit ``NUMBA_CACHE_DIR`` is kept as the parent directory.
+Directories of earlier sources are never read again and may be deleted; none is deleted here,
+since another process (another version, a test run) may still be using its own.
 """
 from __future__ import annotations
 
 import hashlib
 import os
-import shutil
 import tempfile
 from pathlib import Path
 
@@ -41,8 +42,5 @@ def configure() -> Path:
         except OSError:
             continue
         config.CACHE_DIR = str(target)
-        for old in parent.glob("rerank-*"):  # caches of earlier sources can never be read again
-            if old != target:
-                shutil.rmtree(old, ignore_errors=True)
         return target
     return Path(config.CACHE_DIR or "")

@@ -3,7 +3,8 @@
 A ``CandidateBatch`` holds ids, retrieval scores, one ``Column`` per field, the vectors as one
 contiguous float32 matrix, the MinHash signatures as one uint32 matrix (a row of
 ``0xFFFFFFFF`` is "no signature") and the dedup texts. The JSON contract converts its candidate
-dicts into a batch once; /search and the proxy build one straight from the backend's hits.
+dicts into a batch once (``api.candidates_batch``); /search and the proxy do the same with the
+backend's candidates, without re-validating them.
 """
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from typing import Any
 
 import numpy as np
 from numba import njit
+
+from .tokens import encode
 
 NO_SIGNATURE = np.uint32(0xFFFFFFFF)
 
@@ -65,9 +68,6 @@ class Column:
             codes[i] = code
         return cls(codes, dictionary, None)
 
-    def take(self, idx: np.ndarray) -> Column:
-        return Column(self.codes[idx], self.dictionary, None if self.numbers is None else self.numbers[idx])
-
     def matches(self, wanted: set[Any]) -> np.ndarray:
         """Per candidate: the value is in ``wanted`` (a list value: any of its items is). Each
         distinct value is tested once."""
@@ -94,8 +94,9 @@ class Column:
 
 
 class CandidateBatch:
-    """The window in retrieval order. ``columns`` are built on first use from ``fields`` (the raw
-    per-field sequences), so a field no constraint reads costs nothing."""
+    """The window in retrieval order. A column is built on first use, from ``fields`` (per-field
+    sequences) or else from ``rows`` (per-candidate mappings), so a field nothing reads costs
+    nothing."""
 
     def __init__(self, ids: list[str], scores: np.ndarray, fields: Mapping[str, Sequence[Any]],
                  vectors: np.ndarray | None = None, signatures: np.ndarray | None = None,
@@ -113,8 +114,6 @@ class CandidateBatch:
     def encoded_texts(self) -> tuple[np.ndarray, np.ndarray]:
         """The dedup texts as one UTF-8 buffer and offsets (``tokens.encode``), built once."""
         if self._encoded is None:
-            from .tokens import encode
-
             self._encoded = encode(self.texts if self.texts is not None else [None] * len(self.ids))
         return self._encoded
 
@@ -165,19 +164,6 @@ class CandidateBatch:
                 values = [None] * len(self.ids)
             col = self._columns[name] = Column.of(values)
         return col
-
-    def take(self, idx: np.ndarray) -> CandidateBatch:
-        """The candidates at ``idx``, in that order (base order, or what survives collapsing)."""
-        idx = np.asarray(idx, dtype=np.int64)
-        out = CandidateBatch([self.ids[i] for i in idx.tolist()], self.scores[idx], {},
-                             None if self.vectors is None else self.vectors[idx],
-                             None if self.signatures is None else self.signatures[idx],
-                             None if self.texts is None else [self.texts[i] for i in idx.tolist()])
-        for name in {*self._fields, *self._columns}:
-            out._columns[name] = self.column(name).take(idx)
-        if self._rows is not None:
-            out._rows = [self._rows[i] for i in idx.tolist()]
-        return out
 
 
 def unit_rows(vectors: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
