@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from ..eligibility import any_eligible, eligible
+from ..eligibility import eligible
 from . import state
 
 
