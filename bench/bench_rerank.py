@@ -3,17 +3,20 @@
     .venv/bin/python bench/bench_rerank.py [--fashion ../shared/data/fashion] [--repeats 300]
 
 1,000 real candidates (the top exact-kNN neighbours of a dev query, 384-d MiniLM vectors, MinHash
-signatures stored as at index time, titles) as a CandidateBatch. Cases, run round-robin (one of
-each per round, so every ratio compares measurements taken at the same moments of one run):
+signatures stored as at index time, titles) as a CandidateBatch.
+Absolute cases, each timed in its own loop after a warm-up (steady state, back-to-back calls):
   full        rerank_batch: 5 constraints (brand any, seller any, condition min, price range
               min, category any) + dedup (collapse) + MMR, select 50
   agents      the agent loop alone over score order, 5 constraints, select 50
-  mmr         MMR alone (k = 50)  vs  pyversity's MMR, same inputs (and the same selection?)
-  dpp         DPP alone (k = 50)  vs  pyversity's DPP, same inputs (and the same selection?)
   dedup       grouping 1,000 candidates by their signature matrix and titles, pairs verified by
               exact Jaccard (what rerank_batch does); decoding the base64 stored form is timed apart
+Ratio cases, the two sides alternating call by call (so each ratio compares moments of one run):
+  mmr         MMR alone (k = 50)  vs  pyversity's MMR, same inputs (and the same selection?)
+  dpp         DPP alone (k = 50)  vs  pyversity's DPP, same inputs (and the same selection?)
   json        rerank(request) on 1,000 candidate dicts with vector lists and titles, no stored
               signatures (computed on the fly)  vs  numpy.asarray of the vector lists alone
+The full case is also timed inside the json rounds ("full_interleaved"): with the JSON case's
+15 MB of Python lists churning the caches between calls it is slower than in steady state.
 Also: the RSS a fresh process gains from importing and warming the core. Writes
 bench/results/rerank.json.
 """
@@ -120,26 +123,43 @@ def main() -> int:
                                "fields": {f: fields[f][j] for f in FIELDS}} for j in range(1000)],
                "rule": {**RULE}, "size": 50, "query_vector": qv.tolist()}
 
-    cases = {
-        "full_5c_dedup_mmr_k50": lambda: rerank_batch(batch, rule, size=50, query_vector=qv),
+    layout = rule.dedup.layout  # worked out once per rule, at parse time
+    full = lambda: rerank_batch(batch, rule, size=50, query_vector=qv)  # noqa: E731
+    absolute = {
+        "full_5c_dedup_mmr_k50": full,
         "agents_5c_k50": lambda: place(agents, 0.5, 50, score, score.prepare(base, None, 0.0, 50)),
-        "mmr_k50_ours": lambda: diversify("mmr", rel, unit, 0.3, 50),
-        "mmr_k50_pyversity": lambda: pyversity_diversify(emb, rel, 50, strategy="mmr", diversity=0.3),
-        "dpp_k50_ours": lambda: diversify("dpp", rel, unit, 0.5, 50),
-        "dpp_k50_pyversity": lambda: pyversity_diversify(emb, rel, 50, strategy="dpp", diversity=0.5),
-        "dedup_1000_verified": lambda: dedup.group_encoded(sigs, 0.8, *_ranges(encode(titles))),
+        "dedup_1000_verified": lambda: dedup.group_encoded(sigs, 0.8, *_ranges(encode(titles)), 1, layout),
         "decode_1000_base64_signatures": lambda: dedup.decode_signatures(stored, 64),
-        "json_rerank_request": lambda: rerank(request),
-        "json_numpy_asarray_floor": lambda: np.asarray(vector_lists, dtype=np.float32),
     }
-    samples: dict[str, list[float]] = {name: [] for name in cases}
-    for name, fn in cases.items():  # warm-up round
-        fn()
-    for _ in range(args.repeats):
-        for name, fn in cases.items():
+    pairs = {
+        "mmr": {"mmr_k50_ours": lambda: diversify("mmr", rel, unit, 0.3, 50),
+                "mmr_k50_pyversity": lambda: pyversity_diversify(emb, rel, 50, strategy="mmr", diversity=0.3)},
+        "dpp": {"dpp_k50_ours": lambda: diversify("dpp", rel, unit, 0.5, 50),
+                "dpp_k50_pyversity": lambda: pyversity_diversify(emb, rel, 50, strategy="dpp", diversity=0.5)},
+        "json": {"json_rerank_request": lambda: rerank(request),
+                 "json_numpy_asarray_floor": lambda: np.asarray(vector_lists, dtype=np.float32),
+                 "full_interleaved": full},
+    }
+    samples: dict[str, list[float]] = {}
+    for name, fn in absolute.items():
+        for _ in range(max(5, args.repeats // 10)):
+            fn()
+        samples[name] = []
+        for _ in range(args.repeats):
             t = time.perf_counter()
             fn()
             samples[name].append(time.perf_counter() - t)
+    for group in pairs.values():
+        for fn in group.values():
+            fn()
+        for name in group:
+            samples[name] = []
+        for _ in range(args.repeats):
+            for name, fn in group.items():
+                t = time.perf_counter()
+                fn()
+                samples[name].append(time.perf_counter() - t)
+    cases = {**absolute, **{name: fn for group in pairs.values() for name, fn in group.items()}}
     results: dict[str, object] = {name: summary(s) for name, s in samples.items()}
 
     p50 = {name: r["p50_ms"] for name, r in results.items()}

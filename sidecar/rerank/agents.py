@@ -23,6 +23,7 @@ transcription of the pseudo-code, is ``tests/reference_agents.py``; the tests co
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 from numba import njit
@@ -54,10 +55,10 @@ class Agent:
                      None if self.codes is None else self.codes[:limit], self.n_values)
 
 
-@dataclass(frozen=True)
-class Placement:
+class Placement(NamedTuple):
     """Why one item was placed: by default (``reason`` is the strategy's: "default", "mmr",
-    "dpp"), or by an agent, with its numbers; ``value`` is the item's base score when placed."""
+    "dpp"), or by an agent, with its numbers; ``value`` is the item's base score when placed.
+    (A named tuple: a page builds 50 of these per request, and a tuple is made in C.)"""
 
     index: int
     reason: str
@@ -95,17 +96,25 @@ def _place(sid: int, st, ag, lam: float, size: int, item, agent, dev_out, pen_ou
             return t
         pick, who, best_u, best_dev, best_pen = default, -1, 0.0, 0.0, 0.0
         if t > 0:  # the first item is the best by the base order; counts start from it
-            n_caps = 0
+            n_caps, n_mins = 0, 0
             for c in range(n_agents):
                 d = (t + 2) * frac[c] - k[c] - 1 if kind[c] == MIN else k[c] + 1 - (t + 2) * frac[c]
                 dev[c] = d if d > 0.0 else 0.0
                 caps[c] = dev[c] > EPS and kind[c] != MIN
                 n_caps += caps[c]
+                n_mins += dev[c] > EPS and kind[c] == MIN
+            # correction 3: an unhappy cap's cooperative proposal is the first item that reduces
+            # every unhappy cap (itself included), the same for all of them: searched once a slot.
+            # A min agent's must reduce those caps too, so none exists when this one does not.
+            for_all_caps = strategies.first(sid, st, ag, -1, True) if n_caps > 1 or (n_caps == 1 and n_mins > 0) else -1
             for c in range(n_agents):
                 if dev[c] <= EPS:
                     continue
                 p = -1
-                if n_caps - caps[c] > 0:  # correction 3: first look for an item every unhappy cap accepts
+                if caps[c]:
+                    if n_caps > 1:
+                        p = for_all_caps
+                elif n_caps > 0 and for_all_caps >= 0:
                     p = strategies.first(sid, st, ag, c, True)
                 if p < 0:
                     p = strategies.first(sid, st, ag, c, False)

@@ -231,7 +231,8 @@ def dedup_groups(batch: CandidateBatch, spec: Any, idx: np.ndarray, prior: Candi
             raise ValueError(f"signature has {b.signatures.shape[1]} values, the rule's num_perm is {spec.num_perm}")
         else:
             s = b.signatures[rows]
-        missing = np.flatnonzero(~dedup_mod.has_signature(s) & (hi > lo))
+        maybe = np.flatnonzero((s[:, 0] == NO_SIGNATURE) & (hi > lo))  # a real signature rarely starts so
+        missing = maybe[~dedup_mod.has_signature(s[maybe])]
         if len(missing):  # signatures computed on the fly from the texts
             s[missing] = dedup_mod.signatures([b.texts[i] for i in rows[missing].tolist()], spec.num_perm, spec.shingle)
         sig_parts.append(s)
@@ -240,9 +241,9 @@ def dedup_groups(batch: CandidateBatch, spec: Any, idx: np.ndarray, prior: Candi
         his.append(hi + base)
         base += len(buf)
     if len(parts) == 1:
-        return dedup_mod.group_encoded(sig_parts[0], spec.threshold, bufs[0], los[0], his[0], spec.shingle)
+        return dedup_mod.group_encoded(sig_parts[0], spec.threshold, bufs[0], los[0], his[0], spec.shingle, spec.layout)
     return dedup_mod.group_encoded(np.vstack(sig_parts), spec.threshold, np.concatenate(bufs),
-                                   np.concatenate(los), np.concatenate(his), spec.shingle)
+                                   np.concatenate(los), np.concatenate(his), spec.shingle, spec.layout)
 
 
 def rerank_batch(batch: CandidateBatch, rule: Rule | Mapping[str, Any], *, size: int, query_vector: Any = None,
@@ -269,8 +270,9 @@ def rerank_batch(batch: CandidateBatch, rule: Rule | Mapping[str, Any], *, size:
         groups = dedup_groups(batch, rule.dedup, idx, prior)
         own = groups[n_prior:]
         mine = np.arange(n_prior, n_prior + len(idx))
-        n_groups = len(np.unique(own))
-        dup_members = int(np.sum(np.bincount(groups, minlength=len(groups))[own] > 1))
+        sizes = np.bincount(groups, minlength=len(groups))
+        n_groups = int(np.count_nonzero(np.bincount(own, minlength=len(groups))))
+        dup_members = int(np.count_nonzero(sizes[own] > 1))
         if rule.dedup.collapse:
             response["dedup"] = {"groups": n_groups, "duplicates": dup_members,
                                  "collapsed": [batch.ids[i] for i in idx[own != mine].tolist()]}

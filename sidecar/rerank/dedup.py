@@ -116,12 +116,13 @@ def group(sigs: np.ndarray, threshold: float, texts: Sequence[str | None] | None
 
 
 def group_encoded(sigs: np.ndarray, threshold: float, buf: np.ndarray, lo: np.ndarray, hi: np.ndarray,
-                  shingle: int = 1) -> np.ndarray:
-    """``group`` with row i's text given as bytes buf[lo[i]:hi[i]] (``tokens.encode``)."""
+                  shingle: int = 1, layout: tuple[int, int] | None = None) -> np.ndarray:
+    """``group`` with row i's text given as bytes buf[lo[i]:hi[i]] (``tokens.encode``);
+    ``layout``: ``band_layout(threshold, num_perm)`` when the caller has it already."""
     n, num_perm = sigs.shape
     if n == 0:
         return np.zeros(0, dtype=np.int64)
-    bands, rows = band_layout(threshold, num_perm)
+    bands, rows = layout or band_layout(threshold, num_perm)
     return _group_texts(np.ascontiguousarray(sigs, dtype=np.uint32), buf, lo, hi, shingle, _MIX, bands, rows, threshold,
                         screen_floor(threshold, num_perm), threshold * num_perm - 1e-9)
 

@@ -8,10 +8,12 @@ A test keeps the key sets here equal to the schema's.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from .dedup import band_layout
 from .properties import Equals, OneOf, PerValue, Range, parse_property
 from .strategies import STRATEGIES
 
@@ -63,6 +65,11 @@ class DedupSpec:
     shingle: int = 1  # word n-gram size
     max: float = DEFAULT_DEDUP_MAX
     collapse: bool = False
+    # LSH (bands, rows), worked out once (``dataclasses.field``: ``field`` here is the text field)
+    layout: tuple[int, int] = dataclasses.field(init=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "layout", band_layout(self.threshold, self.num_perm))
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ EPS32 = float(np.finfo(np.float32).eps)
 def prepare(rel: np.ndarray, vectors: np.ndarray | None, diversity: float, size: int) -> tuple:
     if vectors is None:
         raise ValueError("DPP needs vectors")
-    st = state.make(rel, size, vectors, diversity, dpp=True)
+    st = state.make(rel, size, vectors, diversity, uses="dpp")
     r = np.asarray(rel, dtype=np.float32)
     beta = 1.0 - diversity
     weights = np.exp(beta * (r - float(r.mean())) / float(r.std() + EPS32)).astype(np.float32)

@@ -19,7 +19,7 @@ from . import state
 def prepare(rel: np.ndarray, vectors: np.ndarray | None, diversity: float, size: int) -> tuple:
     if vectors is None:
         raise ValueError("MMR needs vectors")
-    st = state.make(rel, size, vectors, diversity)
+    st = state.make(rel, size, vectors, diversity, uses="mmr")
     hkey, hidx, meta = st[7], st[8], st[11]
     order = np.lexsort((np.arange(len(rel)), -st[4]))  # a sorted array is a valid heap
     hkey[:] = -st[4][order]

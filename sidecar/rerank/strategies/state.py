@@ -21,12 +21,16 @@ import numpy as np
 
 
 def make(rel: np.ndarray, size: int, vectors: np.ndarray | None = None, diversity: float = 0.0,
-         dpp: bool = False) -> tuple:
+         uses: str = "") -> tuple:
+    """The state tuple; arrays a strategy does not use (``uses``: "mmr", "dpp" or "") are empty."""
     n = len(rel)
-    vec = np.zeros((n, 0), dtype=np.float32) if vectors is None else np.ascontiguousarray(vectors, dtype=np.float32)
     k = max(1, min(size, n))
-    return (np.ascontiguousarray(rel, dtype=np.float64), vec, np.full(n, -np.inf), np.zeros(n, dtype=np.int64),
-            (1.0 - diversity) * np.asarray(rel, dtype=np.float64), np.zeros(n, dtype=np.float32),
-            np.zeros((n, k if dpp else 0), dtype=np.float32), np.zeros(n), np.zeros(n, dtype=np.int64),
-            np.zeros(n, dtype=np.int64), np.zeros(k, dtype=np.int64), np.zeros(4, dtype=np.int64),
+    m = n if uses == "mmr" else 0
+    d = n if uses == "dpp" else 0
+    vec = np.zeros((n, 0), dtype=np.float32) if vectors is None else np.ascontiguousarray(vectors, dtype=np.float32)
+    rel = np.ascontiguousarray(rel, dtype=np.float64)
+    return (rel, vec, np.full(m, -np.inf), np.zeros(m, dtype=np.int64),
+            (1.0 - diversity) * rel if m else np.zeros(d), np.zeros(d, dtype=np.float32),
+            np.zeros((d, k if d else 0), dtype=np.float32), np.zeros(m), np.zeros(m, dtype=np.int64),
+            np.zeros(m, dtype=np.int64), np.zeros(k, dtype=np.int64), np.zeros(4, dtype=np.int64),
             np.array([diversity, 0.0, 0.0, 0.0]))
