@@ -7,6 +7,8 @@ from numba import njit
 from ..eligibility import first_eligible
 from . import state
 
+_ORDERED = np.zeros(0)  # no scores: index order is the order
+
 
 def prepare(rel: np.ndarray, vectors: np.ndarray | None, diversity: float, size: int) -> tuple:
     return state.make(rel, size)
@@ -27,9 +29,6 @@ def first(st, ag, c: int, coop: bool) -> int:
     if not coop:
         start[c] = found if found >= 0 else placed.shape[0]
     return found
-
-
-_ORDERED = np.zeros(0)  # no scores: index order is the order
 
 
 @njit(cache=True, inline="always")
