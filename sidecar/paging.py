@@ -10,10 +10,14 @@ retrieval is exhausted or the window reaches the configured maximum.
 """
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
+from .rerank import candidates_batch, rerank_batch
+from .rerank.rule import Rule
 from .retrieval import Retrieved
 
 Fetch = Callable[[int], Retrieved]
@@ -31,13 +35,23 @@ class Ranked:
     total: int = 0
     relation: str = "eq"
     window: int = 0                           # the last retrieval's size
-    retrievals: int = 0
-    took_ms: float = 0.0
+    took_ms: float = 0.0                      # the backend's own time, summed over retrievals
+    rerank_seconds: float = 0.0               # time spent reranking, summed over windows
     dedup: dict[str, Any] | None = None
-    first: Retrieved | None = field(default=None, repr=False)
 
 
-def rank(fetch: Fetch, rerank: Rerank | None, window: int, max_window: int, need: int) -> Ranked:
+def reranker(rule: Rule, *, explain: bool, now: datetime, query_vector: Any = None, trusted: bool = True) -> Rerank:
+    """The ``Rerank`` of a rule: each window's candidates as one batch (checked unless
+    ``trusted``: the backend's own output is), earlier windows' candidates as ``prior``."""
+    def rerank(cands: list[dict[str, Any]], n: int, prior: list[dict[str, Any]]) -> dict[str, Any]:
+        return rerank_batch(candidates_batch(cands, rule, trusted=trusted), rule, size=n, explain=explain,
+                            query_vector=query_vector, now=now,
+                            prior=candidates_batch(prior, rule, trusted=True) if prior else None)
+    return rerank
+
+
+def rank(fetch: Fetch, rerank: Rerank | None, window: int, max_window: int, need: int,
+         clock: Callable[[], float] = time.perf_counter) -> Ranked:
     """The first ``need`` items of the ranked list (fewer only when retrieval runs out).
 
     ``rerank`` None means no reranking: retrieval order, one retrieval of ``need`` items."""
@@ -45,7 +59,7 @@ def rank(fetch: Fetch, rerank: Rerank | None, window: int, max_window: int, need
         r = fetch(min(need, max_window))
         placed = [{"id": c["id"], "rank": i + 1, "original_rank": i + 1, "reason": {"type": "retrieval"}}
                   for i, c in enumerate(r.candidates[:need])]
-        return Ranked(placed, r.candidates, r.total, r.relation, min(need, max_window), 1, r.took_ms, None, r)
+        return Ranked(placed, r.candidates, r.total, r.relation, min(need, max_window), r.took_ms)
     window = max(1, min(window, max_window))
     out = Ranked([], [])
     seen: set[str] = set()
@@ -54,12 +68,14 @@ def rank(fetch: Fetch, rerank: Rerank | None, window: int, max_window: int, need
         j += 1
         w = min(j * window, max_window)
         r = fetch(w)
-        if out.first is None:
-            out.first, out.total, out.relation = r, r.total, r.relation
-        out.window, out.retrievals, out.took_ms = w, j, out.took_ms + r.took_ms
+        if j == 1:
+            out.total, out.relation = r.total, r.relation
+        out.window, out.took_ms = w, out.took_ms + r.took_ms
         new = [c for c in r.candidates if c["id"] not in seen]
         if new:
+            t = clock()
             res = rerank(new, need - len(out.placed), out.candidates)
+            out.rerank_seconds += clock() - t
             position = {c["id"]: i + 1 for i, c in enumerate(r.candidates)}
             for h in res["hits"]:
                 out.placed.append({**h, "rank": len(out.placed) + 1, "original_rank": position[h["id"]]})

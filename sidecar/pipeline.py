@@ -8,15 +8,14 @@ and a page is filled from further retrieval windows when collapsing left the fir
 from __future__ import annotations
 
 import time
-from datetime import datetime, timezone
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any
 
 import numpy as np
 
 from . import paging
-from .rerank import candidates_batch, rerank_batch
 from .rerank.rule import Rule, parse_rule
 from .retrieval import MODES, Backend, NotFound, RetrievalRequest
 from .retrieval.filters import validate_filters
@@ -137,24 +136,13 @@ def run_search(body: Any, backend: Backend, ruleset: RuleSet, max_window: int,
         return backend.retrieve(RetrievalRequest(mode, q, vector, filters, window,
                                                  with_vectors=bool(rule and rule.needs_vectors)))
 
-    rerank_seconds = 0.0
-    today = now or datetime.now(timezone.utc)
-
-    def rerank(cands: list[dict[str, Any]], n: int, prior: list[dict[str, Any]]) -> dict[str, Any]:
-        # backend output is trusted (unique ids, finite scores): no per-candidate re-validation.
-        # MMR/DPP relevance: the cosine to the query vector for a vector-only search, else the
-        # normalised retrieval score (BM25, or the fused hybrid score)
-        nonlocal rerank_seconds
-        t = clock()
-        out = rerank_batch(candidates_batch(cands, rule, trusted=True), rule, size=n, explain=explain,
-                           query_vector=vector if mode == "knn" else None, now=today,
-                           prior=candidates_batch(prior, rule, trusted=True) if prior else None)
-        rerank_seconds += clock() - t
-        return out
+    # MMR/DPP relevance: the cosine to the query vector for a vector-only search, else the
+    # normalised retrieval score (BM25, or the fused hybrid score)
+    rerank = None if rule is None else paging.reranker(rule, explain=explain, now=now or datetime.now(timezone.utc),
+                                                       query_vector=vector if mode == "knn" else None)
 
     t_ret = clock()
-    ranked = paging.rank(fetch, rerank if rule is not None else None, rule.window if rule else frm + size,
-                         max_window, frm + size + 1)
+    ranked = paging.rank(fetch, rerank, rule.window if rule else frm + size, max_window, frm + size + 1, clock)
     t_done = clock()
     by_id = {c["id"]: c for c in ranked.candidates}
     page = ranked.placed[frm:frm + size]
@@ -176,8 +164,8 @@ def run_search(body: Any, backend: Backend, ruleset: RuleSet, max_window: int,
         "window": ranked.window,
         "candidates": len(ranked.candidates),
         "hits": hits,
-        "timings": {"retrieval_ms": round((t_done - t_ret - rerank_seconds) * 1000, 3),
-                    "rerank_ms": round(rerank_seconds * 1000, 3), "total_ms": round((t_done - t0) * 1000, 3)},
+        "timings": {"retrieval_ms": round((t_done - t_ret - ranked.rerank_seconds) * 1000, 3),
+                    "rerank_ms": round(ranked.rerank_seconds * 1000, 3), "total_ms": round((t_done - t0) * 1000, 3)},
         "backend_took_ms": ranked.took_ms,
     }
     return SearchOutcome(response, rule, ranked.candidates, page, ranked.dedup)

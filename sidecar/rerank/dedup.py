@@ -28,7 +28,7 @@ from numba import njit
 
 from . import minhash
 from .minhash import EMPTY
-from .tokens import _hashed, encode, spans
+from .tokens import encode, hashed, spans
 
 MAX_BAND_MISS = 0.002  # band layout: chance that a pair exactly at the threshold shares no band key
 
@@ -132,7 +132,7 @@ def _group_texts(sigs, buf, lo, hi, shingle: int, mix, bands: int, rows: int, th
                  floor_sig: float) -> np.ndarray:
     """Tokens, band keys and grouping in one compiled call."""
     starts, ends, wptr = spans(buf, lo, hi)
-    ptr, tok = _hashed(buf, starts, ends, wptr, shingle)
+    ptr, tok = hashed(buf, starts, ends, wptr, shingle)
     has_sig = np.zeros(sigs.shape[0], dtype=np.bool_)
     for i in range(sigs.shape[0]):
         for p in range(sigs.shape[1]):

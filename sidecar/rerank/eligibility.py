@@ -64,12 +64,3 @@ def first_eligible(ag, scores, c: int, coop: bool, begin: int) -> int:
         elif scores[i] > best_v and eligible(kind, has, codes, counts, k, caps, placed, c, coop, i):
             best, best_v = i, scores[i]
     return best
-
-
-@njit(cache=True)
-def any_eligible(ag, c: int, coop: bool) -> bool:
-    kind, frac, has, codes, counts, k, caps, placed, _ = ag
-    for i in range(placed.shape[0]):
-        if eligible(kind, has, codes, counts, k, caps, placed, c, coop, i):
-            return True
-    return False

@@ -4,7 +4,7 @@ A token is a maximal run of ASCII letters and digits, case-folded (A-Z to a-z); 
 character separates tokens. A text's shingles are its distinct word n-grams (the words
 themselves when it has fewer than n). The compiled ``spans`` kernel finds the tokens; index-time
 MinHash shingling and the evaluation's metric read them as strings (``shingle_set``), query-time
-verification as sorted 64-bit FNV-1a hashes (``hashed``), so "Jaccard >= 0.8" means the same
+verification as sorted 64-bit FNV-1a hashes (the ``hashed`` kernel), so "Jaccard >= 0.8" means the same
 thing in each of them.
 """
 from __future__ import annotations
@@ -47,7 +47,7 @@ def spans(buf: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, 
 
 
 @njit(cache=True)
-def _hashed(buf, starts, ends, wptr, n: int) -> tuple[np.ndarray, np.ndarray]:
+def hashed(buf, starts, ends, wptr, n: int) -> tuple[np.ndarray, np.ndarray]:
     """Each text's distinct n-gram hashes, sorted (CSR). An n-gram hashes its words joined by a
     space, case-folded, so equal shingles hash equal."""
     rows = wptr.shape[0] - 1
@@ -97,13 +97,6 @@ def encode(texts: Sequence[str | None]) -> tuple[np.ndarray, np.ndarray]:
     offs = np.zeros(len(clean) + 1, dtype=np.int64)
     np.cumsum(np.fromiter(lengths, dtype=np.int64, count=len(clean)), out=offs[1:])
     return np.frombuffer(raw, dtype=np.uint8), offs
-
-
-def hashed(texts: Sequence[str | None], n: int = 1) -> tuple[np.ndarray, np.ndarray]:
-    """The texts' shingle sets as sorted uint64 hashes, CSR: text t is ``tok[ptr[t]:ptr[t+1]]``."""
-    buf, offs = encode(texts)
-    starts, ends, wptr = spans(buf, offs[:-1], offs[1:])
-    return _hashed(buf, starts, ends, wptr, n)
 
 
 def shingle_set(text: str | None, n: int = 1) -> frozenset[str]:

@@ -46,7 +46,7 @@ class MemoryBackend:
         self.columns: dict[str, np.ndarray] = {k: np.array([d.get(k) for d in docs], dtype=object) for k in KEYWORD_FIELDS}
         self.columns["id"] = np.array(self.ids, dtype=object)
         for k in RANGE_FIELDS:
-            self.columns[k] = np.array([np.nan if to_epoch(d.get(k)) is None else to_epoch(d.get(k)) for d in docs])
+            self.columns[k] = np.array([to_epoch(d.get(k)) for d in docs], dtype=np.float64)  # None -> NaN
         sigs = dedup.signatures([d.get("title") for d in docs], num_perm)
         self.signatures = [dedup.encode_signature(s) if ok else None for s, ok in zip(sigs, dedup.has_signature(sigs))]
         self.bm25 = bm25s.BM25()

@@ -9,9 +9,8 @@ search passes through unchanged. Only _search is proxied.
 """
 from __future__ import annotations
 
-import time
-from datetime import datetime, timezone
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any
 
 from opensearchpy import OpenSearch
@@ -19,7 +18,6 @@ from opensearchpy import OpenSearch
 from .. import paging
 from ..config import Config
 from ..pipeline import apply_overrides, choose_rule
-from ..rerank import candidates_batch, rerank_batch
 from ..rerank.rule import Rule
 from ..retrieval import Retrieved
 from ..retrieval.opensearch_backend import call
@@ -73,8 +71,6 @@ def proxy_search(client: OpenSearch, index: str, body: Any, ruleset: RuleSet, cf
     body["_source"] = source.fetch_spec(wanted, rule)
     raw: dict[str, dict[str, Any]] = {}  # id -> hit as OpenSearch returned it
     first_resp: dict[str, Any] = {}
-    rerank_seconds = 0.0
-    today = datetime.now(timezone.utc)
 
     def fetch(window: int) -> Retrieved:
         resp = call(client.search, index=index, body={**body, "size": window, "from": 0},
@@ -97,14 +93,8 @@ def proxy_search(client: OpenSearch, index: str, body: Any, ruleset: RuleSet, cf
         return Retrieved(cands, float(resp.get("took", 0)), int(total.get("value", len(hits))),
                          total.get("relation", "eq"), exhausted=len(hits) < window)
 
-    def rerank(cands: list[dict[str, Any]], n: int, prior: list[dict[str, Any]]) -> dict[str, Any]:
-        nonlocal rerank_seconds
-        t0 = time.perf_counter()
-        out = rerank_batch(candidates_batch(cands, rule), rule, size=n, explain=bool(spec.get("explain", True)),
-                           now=today, prior=candidates_batch(prior, rule, trusted=True) if prior else None)
-        rerank_seconds += time.perf_counter() - t0
-        return out
-
+    rerank = paging.reranker(rule, explain=bool(spec.get("explain", True)), now=datetime.now(timezone.utc),
+                             trusted=False)
     ranked = paging.rank(fetch, rerank, rule.window, cfg.max_window, frm + size + 1)
     page = []
     for p in ranked.placed[frm:frm + size]:
@@ -122,6 +112,6 @@ def proxy_search(client: OpenSearch, index: str, body: Any, ruleset: RuleSet, cf
     out["took"] = int(ranked.took_ms)
     out["hits"] = {**resp["hits"], "hits": page}
     out["_rerank"] = {"rule": rule.id, "window": ranked.window, "candidates": len(ranked.candidates),
-                      "has_next": len(ranked.placed) > frm + size, "rerank_ms": round(rerank_seconds * 1000, 3)}
-    return ProxyOutcome(out, rule, rerank_seconds, ranked.candidates, ranked.placed[frm:frm + size], ranked.dedup,
+                      "has_next": len(ranked.placed) > frm + size, "rerank_ms": round(ranked.rerank_seconds * 1000, 3)}
+    return ProxyOutcome(out, rule, ranked.rerank_seconds, ranked.candidates, ranked.placed[frm:frm + size], ranked.dedup,
                         ranked.window, frm, size, str(spec.get("query") or "") or None)
