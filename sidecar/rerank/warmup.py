@@ -37,5 +37,4 @@ def warm() -> list[str]:
             if key != "score":
                 rule[key] = {"diversity": 0.3}
             rerank_batch(batch, rule, size=6, now=_NOW, explain=True, query_vector=np.ones(8, np.float32))
-            rerank_batch(batch, rule, size=6, now=_NOW)
     return list(STRATEGIES)
