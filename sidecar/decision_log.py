@@ -21,6 +21,7 @@ from typing import Any
 
 from .evaluation.diversity import measure
 from .rerank.rule import Rule
+from .retrieval.hits import Hits
 
 log = logging.getLogger(__name__)
 INDEX_PREFIX = "sidecar-decisions"
@@ -32,7 +33,7 @@ def index_for(ts: datetime, prefix: str = INDEX_PREFIX) -> str:
 
 
 def build_record(*, endpoint: str, request_id: str, query: str | None, rule: Rule | None, how: str | None,
-                 mode: str | None, window: int | None, frm: int, size: int, candidates: list[dict[str, Any]],
+                 mode: str | None, window: int | None, frm: int, size: int, candidates: Hits | None,
                  hits: list[dict[str, Any]], dedup: dict[str, Any] | None, timings: dict[str, float],
                  took_ms: float | None, index: str | None, status: int = 200) -> dict[str, Any]:
     """One record; ``candidates`` in retrieval order, ``hits`` the page after reranking
@@ -40,11 +41,12 @@ def build_record(*, endpoint: str, request_id: str, query: str | None, rule: Rul
     from .rules import normalize_query
 
     now = datetime.now(timezone.utc)
-    by_id = {c["id"]: c for c in candidates}
-    before = [c["id"] for c in candidates[frm:frm + size]]
+    ids = candidates.ids if candidates is not None else []
+    row = {doc_id: k for k, doc_id in enumerate(ids)}
+    before = ids[frm:frm + size]
     after = [h["id"] for h in hits]
-    page_before = [by_id[i] for i in before]
-    page_after = [by_id[i] for i in after if i in by_id]
+    page_before = [{"id": i, "fields": candidates.sources[row[i]]} for i in before]
+    page_after = [{"id": i, "fields": candidates.sources[row[i]]} for i in after if i in row]
     constraints = []
     for con in (rule.constraints if rule else ()):
         share_before, held_before = measure(con, page_before)
@@ -66,7 +68,7 @@ def build_record(*, endpoint: str, request_id: str, query: str | None, rule: Rul
         "window": window,
         "from": frm,
         "size": size,
-        "candidates": len(candidates),
+        "candidates": len(ids),
         "ids_before": before,
         "ids_after": after,
         "moved": sum(1 for h in hits if h.get("rank") != h.get("original_rank")),

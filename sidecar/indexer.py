@@ -25,6 +25,7 @@ from tqdm import tqdm
 from .catalog import FIELDS, BadLine, count_lines, iter_catalog, load_vectors
 from .opensearch import load_mapping
 from .rerank import dedup, minhash
+from .retrieval.hits import VECTOR_BINARY_FIELD, encode_vector
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +56,7 @@ def index_body(dimension: int | None) -> dict[str, Any]:
     props = body["mappings"]["properties"]
     if dimension is None:
         props.pop("vector")
+        props.pop("vector_f16")
     else:
         props["vector"]["dimension"] = int(dimension)
     body["mappings"]["_meta"]["minhash"] = {"num_perm": MINHASH_NUM_PERM, "field": MINHASH_FIELD, "shingle": 1,
@@ -67,6 +69,7 @@ def _document(doc: dict[str, Any], vector: np.ndarray | None, signature: np.ndar
     if vector is not None:
         # float16 sources carry ~3 significant digits: 5 decimals keep them and shorten the JSON
         out["vector"] = np.round(vector.astype(np.float32), 5).tolist()
+        out[VECTOR_BINARY_FIELD] = encode_vector(vector)  # what retrieval reads: 2 bytes a dimension
     if dedup.has_signature(signature[None, :])[0]:  # a text with no tokens has no signature: nobody's duplicate
         out["minhash"] = dedup.encode_signature(signature)
     return out

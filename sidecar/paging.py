@@ -16,13 +16,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from .rerank import candidates_batch, rerank_batch
+from .rerank import rerank_batch, rows_batch
 from .rerank.rule import Rule
 from .retrieval import Retrieved
+from .retrieval.hits import Hits
 
 Fetch = Callable[[int], Retrieved]
-# (new candidates in retrieval order, how many to place, candidates of earlier windows) -> rerank response
-Rerank = Callable[[list[dict[str, Any]], int, list[dict[str, Any]]], dict[str, Any]]
+# (new hits in retrieval order, how many to place, hits of earlier windows or None) -> rerank response
+Rerank = Callable[[Hits, int, "Hits | None"], dict[str, Any]]
 
 
 @dataclass
@@ -31,7 +32,7 @@ class Ranked:
     to know whether a next page exists)."""
 
     placed: list[dict[str, Any]]              # {"id", "rank", "original_rank", "reason"?} in page order
-    candidates: list[dict[str, Any]]          # every retrieved candidate, window by window
+    pool: Hits | None = None                  # every retrieved hit, window by window
     total: int = 0
     relation: str = "eq"
     window: int = 0                           # the last retrieval's size
@@ -39,14 +40,22 @@ class Ranked:
     rerank_seconds: float = 0.0               # time spent reranking, summed over windows
     dedup: dict[str, Any] | None = None
 
+    @property
+    def candidates(self) -> int:
+        return 0 if self.pool is None else len(self.pool)
 
-def reranker(rule: Rule, *, explain: bool, now: datetime, query_vector: Any = None, trusted: bool = True) -> Rerank:
-    """The ``Rerank`` of a rule: each window's candidates as one batch (checked unless
-    ``trusted``: the backend's own output is), earlier windows' candidates as ``prior``."""
-    def rerank(cands: list[dict[str, Any]], n: int, prior: list[dict[str, Any]]) -> dict[str, Any]:
-        return rerank_batch(candidates_batch(cands, rule, trusted=trusted), rule, size=n, explain=explain,
-                            query_vector=query_vector, now=now,
-                            prior=candidates_batch(prior, rule, trusted=True) if prior else None)
+
+def batch_of(hits: Hits, rule: Rule) -> Any:
+    """Hits as the core's ``CandidateBatch``: columns are read from the sources on first use."""
+    return rows_batch(hits.ids, hits.scores, hits.sources, rule, vectors=hits.vectors,
+                      stored=hits.signatures if rule.dedup is not None else None)
+
+
+def reranker(rule: Rule, *, explain: bool, now: datetime, query_vector: Any = None) -> Rerank:
+    """The ``Rerank`` of a rule: each window's hits as one batch, earlier windows' as ``prior``."""
+    def rerank(hits: Hits, n: int, prior: Hits | None) -> dict[str, Any]:
+        return rerank_batch(batch_of(hits, rule), rule, size=n, explain=explain, query_vector=query_vector,
+                            now=now, prior=batch_of(prior, rule) if prior is not None else None)
     return rerank
 
 
@@ -57,11 +66,11 @@ def rank(fetch: Fetch, rerank: Rerank | None, window: int, max_window: int, need
     ``rerank`` None means no reranking: retrieval order, one retrieval of ``need`` items."""
     if rerank is None:
         r = fetch(min(need, max_window))
-        placed = [{"id": c["id"], "rank": i + 1, "original_rank": i + 1, "reason": {"type": "retrieval"}}
-                  for i, c in enumerate(r.candidates[:need])]
-        return Ranked(placed, r.candidates, r.total, r.relation, min(need, max_window), r.took_ms)
+        placed = [{"id": i, "rank": k + 1, "original_rank": k + 1, "reason": {"type": "retrieval"}}
+                  for k, i in enumerate(r.hits.ids[:need])]
+        return Ranked(placed, r.hits, r.total, r.relation, min(need, max_window), r.took_ms)
     window = max(1, min(window, max_window))
-    out = Ranked([], [])
+    out = Ranked([])
     seen: set[str] = set()
     j = 0
     while True:
@@ -71,18 +80,19 @@ def rank(fetch: Fetch, rerank: Rerank | None, window: int, max_window: int, need
         if j == 1:
             out.total, out.relation = r.total, r.relation
         out.window, out.took_ms = w, out.took_ms + r.took_ms
-        new = [c for c in r.candidates if c["id"] not in seen]
-        if new:
+        fresh = [k for k, i in enumerate(r.hits.ids) if i not in seen]
+        if fresh:
+            new = r.hits if len(fresh) == len(r.hits) else r.hits.take(fresh)
             t = clock()
-            res = rerank(new, need - len(out.placed), out.candidates)
+            res = rerank(new, need - len(out.placed), out.pool)
             out.rerank_seconds += clock() - t
-            position = {c["id"]: i + 1 for i, c in enumerate(r.candidates)}
+            position = {i: k + 1 for k, i in enumerate(r.hits.ids)}
             for h in res["hits"]:
                 out.placed.append({**h, "rank": len(out.placed) + 1, "original_rank": position[h["id"]]})
             out.dedup = _merge_dedup(out.dedup, res.get("dedup"))
-            out.candidates.extend(new)
-            seen.update(c["id"] for c in new)
-        if len(out.placed) >= need or r.exhausted or w >= max_window or not new:
+            out.pool = new if out.pool is None else Hits.concat([out.pool, new])
+            seen.update(new.ids)
+        if len(out.placed) >= need or r.exhausted or w >= max_window or not fresh:
             return out
 
 

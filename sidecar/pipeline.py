@@ -19,6 +19,7 @@ from . import paging
 from .rerank.rule import Rule, parse_rule
 from .retrieval import MODES, Backend, NotFound, RetrievalRequest
 from .retrieval.filters import validate_filters
+from .retrieval.hits import Hits
 from .rules import RuleSet
 
 SEARCH_KEYS = frozenset({"q", "vector", "like", "mode", "filters", "from", "size", "explain", "rule", "overrides"})
@@ -31,7 +32,7 @@ class SearchOutcome:
 
     response: dict[str, Any]
     rule: Rule | None
-    candidates: list[dict[str, Any]] = field(default_factory=list)
+    pool: Hits | None = None  # every retrieved hit, in retrieval order
     placed: list[dict[str, Any]] = field(default_factory=list)  # the page's placements: id, rank, original_rank
     dedup: dict[str, Any] | None = None
 
@@ -134,7 +135,8 @@ def run_search(body: Any, backend: Backend, ruleset: RuleSet, max_window: int,
 
     def fetch(window: int) -> Any:
         return backend.retrieve(RetrievalRequest(mode, q, vector, filters, window,
-                                                 with_vectors=bool(rule and rule.needs_vectors)))
+                                                 with_vectors=bool(rule and rule.needs_vectors),
+                                                 with_signatures=bool(rule and rule.dedup)))
 
     # MMR/DPP relevance: the cosine to the query vector for a vector-only search, else the
     # normalised retrieval score (BM25, or the fused hybrid score)
@@ -144,12 +146,13 @@ def run_search(body: Any, backend: Backend, ruleset: RuleSet, max_window: int,
     t_ret = clock()
     ranked = paging.rank(fetch, rerank, rule.window if rule else frm + size, max_window, frm + size + 1, clock)
     t_done = clock()
-    by_id = {c["id"]: c for c in ranked.candidates}
+    pool = ranked.pool
+    row = {doc_id: k for k, doc_id in enumerate(pool.ids)} if pool is not None else {}
     page = ranked.placed[frm:frm + size]
     hits = []
     for h in page:
-        c = by_id[h["id"]]
-        hit = {"id": h["id"], "score": c["score"], "rank": h["rank"], "fields": c["fields"]}
+        k = row[h["id"]]
+        hit = {"id": h["id"], "score": float(pool.scores[k]), "rank": h["rank"], "fields": pool.sources[k]}
         if explain:
             hit["explanation"] = {"original_rank": h["original_rank"], **({"reason": h["reason"]} if "reason" in h else {})}
         hits.append(hit)
@@ -162,10 +165,10 @@ def run_search(body: Any, backend: Backend, ruleset: RuleSet, max_window: int,
         "total": {"value": ranked.total, "relation": ranked.relation},
         "has_next": len(ranked.placed) > frm + size,
         "window": ranked.window,
-        "candidates": len(ranked.candidates),
+        "candidates": ranked.candidates,
         "hits": hits,
         "timings": {"retrieval_ms": round((t_done - t_ret - ranked.rerank_seconds) * 1000, 3),
                     "rerank_ms": round(ranked.rerank_seconds * 1000, 3), "total_ms": round((t_done - t0) * 1000, 3)},
         "backend_took_ms": ranked.took_ms,
     }
-    return SearchOutcome(response, rule, ranked.candidates, page, ranked.dedup)
+    return SearchOutcome(response, rule, pool, page, ranked.dedup)

@@ -86,16 +86,24 @@ def candidates_batch(raw: Any, rule: Rule | None = None, *, trusted: bool = Fals
     elif any(with_vec) and rule is not None and rule.needs_vectors:
         missing = ids[with_vec.index(False)]
         raise ValueError(f"candidate {missing!r}: no 'vector', and rule {rule.id!r} uses {rule.strategy.upper()}")
+    return rows_batch(ids, scores, rows, rule, vectors=vectors, stored=[c.get("signature") for c in raw], fields=fields)
+
+
+def rows_batch(ids: list[str], scores: np.ndarray, rows: list[Mapping[str, Any]], rule: Rule | None = None, *,
+               vectors: np.ndarray | None = None, stored: list[Any] | None = None,
+               fields: dict[str, list[Any]] | None = None) -> CandidateBatch:
+    """A batch over per-candidate field mappings (a hit's ``_source``, a candidate's ``fields``),
+    with the rule's dedup texts and the ``stored`` signatures (base64 or lists; None = none)
+    decoded; a column is read from the rows only when something asks for it."""
     texts = None
     signatures = None
     if rule is not None and rule.dedup is not None:
         name = rule.dedup.field
-        values = fields[name] if name in fields else [f.get(name) for f in rows]
+        values = fields[name] if fields and name in fields else [r.get(name) for r in rows]
         texts = [v if type(v) is str and v else None for v in values]
-        stored = [c.get("signature") for c in raw]
-        if any(s is not None for s in stored):
+        if stored is not None and any(s is not None for s in stored):
             signatures = _signatures(stored, ids, rule.dedup.num_perm)
-    return CandidateBatch(ids, scores, fields, vectors, signatures, texts, rows)
+    return CandidateBatch(ids, scores, fields or {}, vectors, signatures, texts, rows)
 
 
 def _plainly_valid(raw: Any) -> bool:

@@ -1,10 +1,12 @@
 """What every retrieval backend takes and gives, and the errors the HTTP layer maps to 503/504."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
+
+from .hits import Hits
 
 MODES = ("bm25", "knn", "hybrid")
 
@@ -32,17 +34,18 @@ class RetrievalRequest:
     vector: np.ndarray | None
     filters: dict[str, Any]
     window: int
-    with_vectors: bool = False  # fetch vectors only when the rule's MMR needs them
+    with_vectors: bool = False     # fetch vectors only when the rule's base order reads them
+    with_signatures: bool = False  # fetch stored MinHash signatures only when the rule dedups
 
 
 @dataclass
 class Retrieved:
-    """Candidates in retrieval order, in the reranking core's candidate shape.
+    """The hits in retrieval order, as columns (``hits.Hits``).
 
     ``total``/``relation``: the matches before reranking as OpenSearch counts them ("gte" when
     there are at least that many); ``exhausted``: a larger window would bring nothing new."""
 
-    candidates: list[dict[str, Any]] = field(default_factory=list)
+    hits: Hits
     took_ms: float = 0.0
     total: int = 0
     relation: str = "eq"

@@ -19,6 +19,7 @@ from ..rerank.properties import to_epoch
 from .base import NotFound, RetrievalRequest, Retrieved
 from .filters import RANGE_FIELDS, mask
 from .fusion import rrf
+from .hits import Hits
 
 log = logging.getLogger(__name__)
 logging.getLogger("bm25s").setLevel(logging.WARNING)  # it logs every index build at DEBUG
@@ -92,19 +93,18 @@ class MemoryBackend:
             ranked = self._knn(req.vector, keep, req.window)
             total = int(np.count_nonzero(keep))  # exact kNN: every product that passes the filters
         else:
-            lists = [[self.ids[i] for i, _ in self._bm25(req.text or "", keep, req.window)[0]],
-                     [self.ids[i] for i, _ in self._knn(req.vector, keep, req.window)]]
-            ranked = [(self.pos[doc_id], s) for doc_id, s in rrf(lists)[: req.window]]
+            lists = [[i for i, _ in self._bm25(req.text or "", keep, req.window)[0]],
+                     [i for i, _ in self._knn(req.vector, keep, req.window)]]
+            positions, fused = rrf([[self.ids[i] for i in rows] for rows in lists])
+            docs = [i for rows in lists for i in rows]
+            ranked = [(docs[p], s) for p, s in zip(positions[: req.window].tolist(), fused[: req.window].tolist())]
             total = int(np.count_nonzero(keep))
-        cands = []
-        for i, score in ranked:
-            c = {"id": self.ids[i], "score": float(score), "fields": self.fields[i], "title": self.docs[i]["title"]}
-            if self.signatures[i] is not None:
-                c["signature"] = self.signatures[i]
-            if req.with_vectors and self.vectors is not None:
-                c["vector"] = self.vectors[i]
-            cands.append(c)
-        return Retrieved(cands, (time.perf_counter() - t0) * 1000, total, "eq", exhausted=len(cands) >= total)
+        rows = [i for i, _ in ranked]
+        hits = Hits([self.ids[i] for i in rows], np.array([s for _, s in ranked], dtype=np.float64),
+                    [self.fields[i] for i in rows],
+                    self.vectors[rows] if req.with_vectors and self.vectors is not None else None,
+                    [self.signatures[i] for i in rows])
+        return Retrieved(hits, (time.perf_counter() - t0) * 1000, total, "eq", exhausted=len(hits) >= total)
 
 
 def _top(scores: np.ndarray, k: int) -> list[tuple[int, float]]:

@@ -1,12 +1,14 @@
 """The production backend: BM25, kNN (Lucene HNSW) and hybrid retrieval from OpenSearch.
 
-Query DSL is built as data: the shopper's text is only ever a value inside it. Vectors are
-fetched only when asked for (MMR), the MinHash signature always (compact base64). Timeouts and
+Query DSL is built as data: the shopper's text is only ever a value inside it. A hit carries the
+product fields; the vector (base64 float16) only when the rule's base order reads it, the MinHash
+signature only when the rule dedups, and ``filter_path`` drops the rest of the response. Timeouts and
 connection failures become BackendTimeout / BackendUnavailable, which the HTTP layer maps to
 504 / 503 promptly instead of hanging.
 """
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import numpy as np
@@ -18,8 +20,14 @@ from ..catalog import FIELDS
 from .base import BackendTimeout, BackendUnavailable, NotFound, RetrievalRequest, Retrieved
 from .filters import to_dsl
 from .fusion import rrf
+from .hits import SIGNATURE_FIELD, VECTOR_BINARY_FIELD, VECTOR_FIELD, Hits, decode_vectors, from_hits
 
-SOURCE = [*FIELDS, "minhash"]
+log = logging.getLogger(__name__)
+
+# only what is read: a hit's id, score and _source, the count and the time
+FILTER_PATH = "took,hits.total,hits.hits._id,hits.hits._score,hits.hits._source"
+MSEARCH_FILTER_PATH = ("took,responses.error,responses.status,responses.hits.total,responses.hits.hits._id,"
+                       "responses.hits.hits._score,responses.hits.hits._source")
 
 
 def call(fn, *args: Any, **kwargs: Any) -> Any:
@@ -39,6 +47,7 @@ class OpenSearchBackend:
         self.client = client
         self.index = index
         self.timeout = timeout
+        self.legacy_vectors = False  # set when the index turns out to have no vector_f16 field
 
     def ping(self) -> bool:
         try:
@@ -48,17 +57,28 @@ class OpenSearchBackend:
 
     def vector_of(self, doc_id: str) -> np.ndarray:
         try:
-            doc = call(self.client.get, index=self.index, id=doc_id, _source_includes=["vector"],
-                       request_timeout=self.timeout)
+            doc = call(self.client.get, index=self.index, id=doc_id,
+                       _source_includes=[VECTOR_BINARY_FIELD, VECTOR_FIELD], request_timeout=self.timeout)
         except NotFoundError:
             raise NotFound(doc_id) from None
-        vec = doc.get("_source", {}).get("vector")
-        if vec is None:
+        src = doc.get("_source", {})
+        packed = decode_vectors([src.get(VECTOR_BINARY_FIELD)])
+        if packed is not None:
+            return packed[0]
+        if src.get(VECTOR_FIELD) is None:
             raise NotFound(f"{doc_id} (stored without a vector)")
-        return np.asarray(vec, dtype=np.float32)
+        return np.asarray(src[VECTOR_FIELD], dtype=np.float32)
+
+    def _source(self, req: RetrievalRequest) -> list[str]:
+        """What a hit must carry: the product fields, and the transport fields the rule reads."""
+        fields = [*FIELDS]
+        if req.with_signatures:
+            fields.append(SIGNATURE_FIELD)
+        if req.with_vectors:
+            fields.append(VECTOR_FIELD if self.legacy_vectors else VECTOR_BINARY_FIELD)
+        return fields
 
     def _body(self, req: RetrievalRequest, mode: str) -> dict[str, Any]:
-        source = SOURCE + (["vector"] if req.with_vectors else [])
         clauses = to_dsl(req.filters)
         if mode == "bm25":
             query: dict[str, Any] = {"bool": {"must": [{"match": {"title": {"query": req.text or ""}}}], "filter": clauses}}
@@ -66,60 +86,61 @@ class OpenSearchBackend:
             knn: dict[str, Any] = {"vector": np.asarray(req.vector, dtype=np.float32).tolist(), "k": req.window}
             if clauses:
                 knn["filter"] = {"bool": {"filter": clauses}}
-            query = {"knn": {"vector": knn}}
-        return {"size": req.window, "_source": source, "query": query}
+            query = {"knn": {VECTOR_FIELD: knn}}
+        return {"size": req.window, "_source": self._source(req), "query": query}
 
-    @staticmethod
-    def _candidate(h: dict[str, Any], with_vectors: bool) -> dict[str, Any]:
-        """A hit as a candidate; its _source becomes ``fields`` in place (no copy per hit)."""
-        src = h.get("_source") or {}
-        c = {"id": h["_id"], "score": float(h["_score"] or 0.0), "fields": src}
-        sig = src.pop("minhash", None)
-        vec = src.pop("vector", None)
-        if sig is not None:
-            c["signature"] = sig
-        if with_vectors and vec is not None:
-            c["vector"] = vec
-        if src.get("title") is not None:
-            c["title"] = src["title"]
-        return c
+    def _hits(self, hits: list[dict[str, Any]], req: RetrievalRequest) -> Hits | None:
+        """The hits as columns; None when vectors were asked for and the index has no
+        ``vector_f16`` (written before it existed): the caller asks again for the float lists."""
+        out = from_hits(hits, with_vectors=req.with_vectors)
+        if req.with_vectors and hits and out.vectors is None and not self.legacy_vectors:
+            self.legacy_vectors = True
+            log.warning("index %s has no %s field: vectors travel as JSON float lists (slow); "
+                        "re-index with `sidecar index --recreate` to store them compactly",
+                        self.index, VECTOR_BINARY_FIELD)
+            return None
+        return out
 
     def retrieve(self, req: RetrievalRequest) -> Retrieved:
         try:
-            if req.mode in ("bm25", "knn"):
-                resp = call(self.client.search, index=self.index, body=self._body(req, req.mode),
-                            request_timeout=self.timeout)
-                hits = resp["hits"]["hits"]
-                total, relation = _total(resp, len(hits), req.window)
-                return Retrieved([self._candidate(h, req.with_vectors) for h in hits], float(resp.get("took", 0)),
-                                 total, relation, exhausted=len(hits) < req.window)
-            lines: list[dict[str, Any]] = []
-            for mode in ("bm25", "knn"):
-                lines += [{"index": self.index}, self._body(req, mode)]
-            resp = call(self.client.msearch, body=lines, request_timeout=self.timeout)
+            out = self._retrieve(req)
+            return out if out is not None else self._retrieve(req)  # once more, after switching to float lists
         except TransportError as exc:
             raise BackendUnavailable(f"OpenSearch error {exc.status_code}: {exc.error}") from None
-        hit_of: dict[str, dict[str, Any]] = {}
+
+    def _retrieve(self, req: RetrievalRequest) -> Retrieved | None:
+        if req.mode in ("bm25", "knn"):
+            resp = call(self.client.search, index=self.index, body=self._body(req, req.mode),
+                        filter_path=FILTER_PATH, request_timeout=self.timeout)
+            raw = resp["hits"].get("hits") or []
+            hits = self._hits(raw, req)
+            if hits is None:
+                return None
+            total, relation = _total(resp, len(hits), req.window)
+            return Retrieved(hits, float(resp.get("took", 0)), total, relation, exhausted=len(hits) < req.window)
+        lines: list[dict[str, Any]] = []
+        for mode in ("bm25", "knn"):
+            lines += [{"index": self.index}, self._body(req, mode)]
+        resp = call(self.client.msearch, body=lines, filter_path=MSEARCH_FILTER_PATH, request_timeout=self.timeout)
         lists = []
         totals = []
         for r in resp["responses"]:
             if "error" in r:
                 raise BackendUnavailable(f"OpenSearch error: {r['error']}")
-            hits = r["hits"]["hits"]
-            for h in hits:
-                hit_of.setdefault(h["_id"], h)
-            lists.append([h["_id"] for h in hits])
+            raw = r["hits"].get("hits") or []
+            hits = self._hits(raw, req)
+            if hits is None:
+                return None
+            lists.append(hits)
             totals.append(_total(r, len(hits), req.window))
-        fused = []  # candidates are built for the fused window only
-        for doc_id, score in rrf(lists)[: req.window]:
-            c = self._candidate(hit_of[doc_id], req.with_vectors)
-            c["score"] = score
-            fused.append(c)
+        positions, scores = rrf([h.ids for h in lists])
+        fused = Hits.concat(lists).take(positions[: req.window])
+        fused.scores = scores[: req.window]
         # the union of both lists holds at least the larger one
         total = max(t for t, _ in totals)
         relation = "gte" if all(t for t, _ in totals) or any(rel == "gte" for _, rel in totals) else "eq"
         return Retrieved(fused, float(resp.get("took", 0)), total, relation,
-                         exhausted=all(len(ids) < req.window for ids in lists) and len(fused) < req.window)
+                         exhausted=all(len(h) < req.window for h in lists) and len(fused) < req.window)
 
 
 def _total(resp: dict[str, Any], n_hits: int, window: int) -> tuple[int, str]:

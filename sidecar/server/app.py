@@ -16,6 +16,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import orjson
 from flask import Flask, Response, g, jsonify, request
 from flask.json.provider import DefaultJSONProvider
@@ -29,6 +30,7 @@ from ..pipeline import run_search
 from ..rerank import rerank
 from ..rerank.api import resolve_rule
 from ..retrieval import Backend, BackendTimeout, BackendUnavailable
+from ..retrieval.hits import Hits
 from ..rules import RuleStore
 from .errors import ApiError, error_response, field_of
 from .metrics import Metrics
@@ -75,6 +77,7 @@ def create_app(cfg: Config | None = None, *, backend: Backend | None = None, sto
         store = RuleStore(Path(cfg.rules), on_reload=lambda ok: metrics.rule_reloads.labels("ok" if ok else "rejected").inc())
         store.start_polling(cfg.rules_poll_seconds)
     _os_client: dict[str, Any] = {}
+    legacy_indices: set[str] = set()  # proxied indices found without vector_f16 (logged once each)
 
     def os_client():
         if "c" not in _os_client:
@@ -186,7 +189,7 @@ def create_app(cfg: Config | None = None, *, backend: Backend | None = None, sto
         if decision_log is not None:
             g.decision = build_record(endpoint="search", request_id=g.request_id, query=body.get("q"), rule=outcome.rule,
                                       how=r["rule_match"], mode=r["mode"], window=r["window"], frm=r["from"],
-                                      size=r["size"], candidates=outcome.candidates, hits=outcome.placed,
+                                      size=r["size"], candidates=outcome.pool, hits=outcome.placed,
                                       dedup=outcome.dedup, timings=r["timings"], took_ms=r["backend_took_ms"],
                                       index=cfg.index if cfg.backend == "opensearch" else None)
         return jsonify(r)
@@ -203,7 +206,8 @@ def create_app(cfg: Config | None = None, *, backend: Backend | None = None, sto
         elapsed = time.perf_counter() - t0
         metrics.rerank.labels(g.rule).observe(elapsed)
         if decision_log is not None:
-            cands = [{"id": str(c["id"]), "fields": c.get("fields", {})} for c in body["candidates"]]
+            cands = Hits([str(c["id"]) for c in body["candidates"]], np.zeros(len(body["candidates"])),
+                         [c.get("fields") or {} for c in body["candidates"]])
             g.decision = build_record(endpoint="rerank", request_id=g.request_id, query=None,
                                       rule=resolve_rule(body["rule"], store.current.by_id), how="explicit", mode=None,
                                       window=len(cands), frm=0, size=len(resp["hits"]), candidates=cands,
@@ -218,7 +222,7 @@ def create_app(cfg: Config | None = None, *, backend: Backend | None = None, sto
             raise ApiError(403, "forbidden", f"only GET|POST /<index>/_search is proxied, not /{index}/_search")
         body = json_body()
         try:
-            po = proxy_search(os_client(), index, body, store.current, cfg)
+            po = proxy_search(os_client(), index, body, store.current, cfg, legacy_indices)
         except ValueError as exc:
             raise ApiError(400, "invalid_request", str(exc), field_of(str(exc))) from None
         except TransportError as exc:
@@ -232,7 +236,7 @@ def create_app(cfg: Config | None = None, *, backend: Backend | None = None, sto
             ms = round(po.rerank_seconds * 1000, 3)
             g.decision = build_record(endpoint="proxy", request_id=g.request_id, query=po.query, rule=po.rule,
                                       how="explicit" if po.rule else None, mode="dsl", window=po.window, frm=po.frm,
-                                      size=po.size, candidates=po.candidates, hits=po.placed, dedup=po.dedup,
+                                      size=po.size, candidates=po.pool, hits=po.placed, dedup=po.dedup,
                                       timings={"rerank_ms": ms}, took_ms=float(po.response.get("took", 0)), index=index)
         return jsonify(po.response)
 

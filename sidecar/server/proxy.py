@@ -9,6 +9,7 @@ search passes through unchanged. Only _search is proxied.
 """
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -20,9 +21,12 @@ from ..config import Config
 from ..pipeline import apply_overrides, choose_rule
 from ..rerank.rule import Rule
 from ..retrieval import Retrieved
+from ..retrieval.hits import VECTOR_BINARY_FIELD, Hits, from_hits
 from ..retrieval.opensearch_backend import call
 from ..rules import RuleSet
 from . import source
+
+log = logging.getLogger(__name__)
 
 RERANK_KEYS = frozenset({"rule", "query", "overrides", "explain"})
 
@@ -32,7 +36,7 @@ class ProxyOutcome:
     response: dict[str, Any]
     rule: Rule | None = None
     rerank_seconds: float = 0.0
-    candidates: list[dict[str, Any]] = field(default_factory=list)
+    pool: Hits | None = None
     placed: list[dict[str, Any]] = field(default_factory=list)
     dedup: dict[str, Any] | None = None
     window: int | None = None
@@ -41,8 +45,10 @@ class ProxyOutcome:
     query: str | None = None
 
 
-def proxy_search(client: OpenSearch, index: str, body: Any, ruleset: RuleSet, cfg: Config) -> ProxyOutcome:
-    """Forward one _search, reranked when ext.rerank asks. ValueError -> 400; TransportError passes through."""
+def proxy_search(client: OpenSearch, index: str, body: Any, ruleset: RuleSet, cfg: Config,
+                 legacy_indices: set[str] | None = None) -> ProxyOutcome:
+    """Forward one _search, reranked when ext.rerank asks. ValueError -> 400; TransportError passes
+    through. ``legacy_indices``: indices known to lack ``vector_f16`` (kept by the caller)."""
     if not isinstance(body, dict):
         raise ValueError("body: must be a JSON object (OpenSearch query DSL)")
     body = dict(body)
@@ -68,33 +74,34 @@ def proxy_search(client: OpenSearch, index: str, body: Any, ruleset: RuleSet, cf
     if frm + size > cfg.max_window:
         raise ValueError(f"from: from + size = {frm + size} exceeds the maximum window {cfg.max_window}")
     wanted = source.client_spec(body.get("_source"))
-    body["_source"] = source.fetch_spec(wanted, rule)
+    legacy = legacy_indices if legacy_indices is not None else set()
     raw: dict[str, dict[str, Any]] = {}  # id -> hit as OpenSearch returned it
     first_resp: dict[str, Any] = {}
 
-    def fetch(window: int) -> Retrieved:
-        resp = call(client.search, index=index, body={**body, "size": window, "from": 0},
+    def search(window: int) -> dict[str, Any]:
+        fetched = source.fetch_spec(wanted, rule, legacy_vectors=index in legacy)
+        return call(client.search, index=index, body={**body, "_source": fetched, "size": window, "from": 0},
                     request_timeout=cfg.backend_timeout)
-        first_resp.setdefault("resp", resp)
+
+    def fetch(window: int) -> Retrieved:
+        resp = search(window)
         hits = resp["hits"]["hits"]
-        cands = []
+        cols = from_hits(hits, with_vectors=rule.needs_vectors, keep_source=True)
+        if rule.needs_vectors and hits and cols.vectors is None and index not in legacy:
+            legacy.add(index)  # an index written before vector_f16: ask again for the float lists
+            log.warning("index %s has no %s field: vectors travel as JSON float lists (slow); re-index it "
+                        "with `sidecar index --recreate` to store them compactly", index, VECTOR_BINARY_FIELD)
+            resp = search(window)
+            hits = resp["hits"]["hits"]
+            cols = from_hits(hits, with_vectors=True, keep_source=True)
+        first_resp.setdefault("resp", resp)
         for h in hits:
             raw.setdefault(h["_id"], h)
-            src = h.get("_source") or {}
-            c: dict[str, Any] = {"id": h["_id"], "score": float(h.get("_score") or 0.0), "fields": src}
-            if isinstance(src.get("title"), str):
-                c["title"] = src["title"]
-            if src.get(source.SIGNATURE_FIELD) is not None:
-                c["signature"] = src[source.SIGNATURE_FIELD]
-            if rule.needs_vectors and src.get(source.VECTOR_FIELD) is not None:
-                c["vector"] = src[source.VECTOR_FIELD]
-            cands.append(c)
         total = resp["hits"].get("total") or {}
-        return Retrieved(cands, float(resp.get("took", 0)), int(total.get("value", len(hits))),
+        return Retrieved(cols, float(resp.get("took", 0)), int(total.get("value", len(hits))),
                          total.get("relation", "eq"), exhausted=len(hits) < window)
 
-    rerank = paging.reranker(rule, explain=bool(spec.get("explain", True)), now=datetime.now(timezone.utc),
-                             trusted=False)
+    rerank = paging.reranker(rule, explain=bool(spec.get("explain", True)), now=datetime.now(timezone.utc))
     ranked = paging.rank(fetch, rerank, rule.window, cfg.max_window, frm + size + 1)
     page = []
     for p in ranked.placed[frm:frm + size]:
@@ -111,7 +118,7 @@ def proxy_search(client: OpenSearch, index: str, body: Any, ruleset: RuleSet, cf
     out = dict(resp)
     out["took"] = int(ranked.took_ms)
     out["hits"] = {**resp["hits"], "hits": page}
-    out["_rerank"] = {"rule": rule.id, "window": ranked.window, "candidates": len(ranked.candidates),
+    out["_rerank"] = {"rule": rule.id, "window": ranked.window, "candidates": ranked.candidates,
                       "has_next": len(ranked.placed) > frm + size, "rerank_ms": round(ranked.rerank_seconds * 1000, 3)}
-    return ProxyOutcome(out, rule, ranked.rerank_seconds, ranked.candidates, ranked.placed[frm:frm + size], ranked.dedup,
+    return ProxyOutcome(out, rule, ranked.rerank_seconds, ranked.pool, ranked.placed[frm:frm + size], ranked.dedup,
                         ranked.window, frm, size, str(spec.get("query") or "") or None)

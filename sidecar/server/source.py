@@ -11,18 +11,17 @@ from fnmatch import fnmatchcase
 from typing import Any
 
 from ..rerank.rule import Rule
-
-SIGNATURE_FIELD = "minhash"
-VECTOR_FIELD = "vector"
+from ..retrieval.hits import SIGNATURE_FIELD, VECTOR_BINARY_FIELD, VECTOR_FIELD
 
 
-def rule_fields(rule: Rule) -> list[str]:
-    """The `_source` fields a rule reads."""
+def rule_fields(rule: Rule, legacy_vectors: bool = False) -> list[str]:
+    """The `_source` fields a rule reads; the vector as base64 float16 unless the index predates
+    that field (``legacy_vectors``: JSON float lists)."""
     fields = [c.field for c in rule.constraints]
     if rule.dedup is not None:
         fields += [rule.dedup.field, SIGNATURE_FIELD]
     if rule.needs_vectors:
-        fields.append(VECTOR_FIELD)
+        fields.append(VECTOR_FIELD if legacy_vectors else VECTOR_BINARY_FIELD)
     return list(dict.fromkeys(fields))
 
 
@@ -55,14 +54,15 @@ def _strings(x: Any) -> bool:
     return isinstance(x, list) and all(isinstance(v, str) for v in x)
 
 
-def fetch_spec(client: tuple[list[str] | None, list[str]] | bool, rule: Rule) -> Any:
-    """The `_source` to forward: the client's fields plus the rule's; vectors only for MMR."""
-    needed = rule_fields(rule)
+def fetch_spec(client: tuple[list[str] | None, list[str]] | bool, rule: Rule, legacy_vectors: bool = False) -> Any:
+    """The `_source` to forward: the client's fields plus the rule's. "Everything" leaves out the
+    vector's float lists (the bulk of a hit) unless MMR must read them from an older index."""
+    needed = rule_fields(rule, legacy_vectors)
     if client is False:
         return needed
     includes, _ = client
-    if includes is None:  # everything: the vector only when MMR reads it (it is the bulk of a hit)
-        return {"excludes": []} if rule.needs_vectors else {"excludes": [VECTOR_FIELD]}
+    if includes is None:
+        return {"excludes": []} if VECTOR_FIELD in needed else {"excludes": [VECTOR_FIELD]}
     return list(dict.fromkeys([*includes, *needed]))
 
 

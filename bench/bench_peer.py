@@ -1,0 +1,295 @@
+"""The sidecar against OpenSearch itself, on the same node, in one interleaved run.
+
+    scripts/opensearch.sh start
+    .venv/bin/python bench/bench_peer.py [--requests 600] [--throughput-requests 400] [--index fashion]
+
+Needs the fashion catalog indexed with `vector_f16` (done here with `sidecar index --recreate` when
+the index is missing or older). Enables OpenSearch's native MMR (the cluster setting
+`cluster.search.enabled_system_generated_factories`), starts `sidecar serve --backend opensearch
+--workers 2` on a free loopback port with the project's rules plus two bench rules, then for each
+dev query (MiniLM vector, text; cycled) sends, in rotating order over keep-alive connections:
+
+  a  OpenSearch native MMR: kNN k=20, ext.mmr {candidates: 200, diversity: 0.5}, size 20
+  b  sidecar /search kNN, rule bench-mmr: window 200, MMR diversity 0.5, brand <= 50%,
+     seller <= 20%, near-duplicates collapsed; size 20
+  c  plain kNN top-20 straight to OpenSearch (the floor)
+  d  hybrid, window 200, default rule: sidecar /search vs the msearch its backend sends, straight
+
+Every response is read and JSON-decoded, as a client would. Reports p50/p99 of each, the ratios
+b/a and d (sidecar/direct), the overlap of a's and b's pages (and of a's and the sidecar's plain
+MMR, rule bench-mmr-only), then throughput at concurrency 8 for d and for a vs b. Writes
+bench/results/peer.json and bench/results/peer.png (latency distributions).
+"""
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import orjson
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from sidecar.catalog import FIELDS  # noqa: E402
+from sidecar.retrieval.base import RetrievalRequest  # noqa: E402
+from sidecar.retrieval.hits import VECTOR_BINARY_FIELD  # noqa: E402
+from sidecar.retrieval.opensearch_backend import MSEARCH_FILTER_PATH, OpenSearchBackend  # noqa: E402
+
+BENCH_RULES = """\
+rules:
+  - id: bench-mmr
+    description: bench_peer.py case b - MMR plus caps plus dedup
+    match: {queries: ["bench mmr (never matched by a shopper)"]}
+    window: 200
+    lambda: 0.5
+    mmr: {diversity: 0.5}
+    dedup: {field: title, threshold: 0.8, collapse: true}
+    constraints:
+      - {field: brand, any: true, max: 0.5, label: "one brand <= 50%"}
+      - {field: seller, any: true, max: 0.2, label: "one seller <= 20%"}
+  - id: bench-mmr-only
+    description: bench_peer.py overlap check - MMR alone, as OpenSearch does it
+    match: {queries: ["bench mmr only (never matched by a shopper)"]}
+    window: 200
+    mmr: {diversity: 0.5}
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Client:
+    """One keep-alive HTTP/1.1 connection; every answer is read and decoded."""
+
+    def __init__(self, host: str, port: int):
+        self.conn = http.client.HTTPConnection(host, port, timeout=30)
+
+    def post(self, path: str, body: bytes, ctype: str = "application/json") -> tuple[int, object]:
+        self.conn.request("POST", path, body=body, headers={"Content-Type": ctype})
+        resp = self.conn.getresponse()
+        return resp.status, orjson.loads(resp.read())
+
+
+def pct(samples: list[float]) -> dict[str, float]:
+    a = np.array(samples) * 1000
+    return {"p50_ms": round(float(np.percentile(a, 50)), 2), "p99_ms": round(float(np.percentile(a, 99)), 2),
+            "mean_ms": round(float(a.mean()), 2), "n": len(a)}
+
+
+def ensure_index(client, args) -> None:
+    have = client.indices.exists(index=args.index) and VECTOR_BINARY_FIELD in (
+        client.indices.get_mapping(index=args.index)[args.index]["mappings"]["properties"])
+    if not have:
+        print(f"indexing the fashion catalog into {args.index} (with {VECTOR_BINARY_FIELD}) ...", file=sys.stderr)
+        subprocess.run([str(Path(sys.executable).parent / "sidecar"), "index", "--catalog", str(args.fashion / "catalog.jsonl"),
+                        "--vectors", str(args.fashion / "vectors-minilm.f16.npy"), "--index", args.index,
+                        "--url", args.url, "--recreate"], check=True)
+
+
+def start_sidecar(args, rules_dir: Path) -> tuple[subprocess.Popen, int]:
+    port = free_port()
+    env = {**os.environ, "SIDECAR_LOG_LEVEL": "WARNING"}
+    server = subprocess.Popen([str(Path(sys.executable).parent / "sidecar"), "serve", "--backend", "opensearch",
+                               "--url", args.url, "--index", args.index, "--port", str(port), "--rules", str(rules_dir),
+                               "--workers", str(args.workers)], cwd=ROOT, env=env, start_new_session=True,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while True:
+        try:
+            c = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            c.request("GET", "/readyz")
+            if c.getresponse().status == 200:
+                return server, port
+        except OSError:
+            pass
+        if time.time() > deadline or server.poll() is not None:
+            os.killpg(server.pid, signal.SIGTERM)
+            raise SystemExit("the sidecar did not become ready")
+        time.sleep(0.5)
+
+
+def throughput(send, n: int, concurrency: int) -> dict[str, float]:
+    """``n`` requests from ``concurrency`` threads, each with its own connection."""
+    counts = [0] * concurrency
+    errors = [0] * concurrency
+
+    def worker(t: int) -> None:
+        for j in range(t, n, concurrency):
+            ok = send(t, j)
+            counts[t] += 1
+            errors[t] += not ok
+
+    t0 = time.perf_counter()
+    threads = [threading.Thread(target=worker, args=(t,)) for t in range(concurrency)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.perf_counter() - t0
+    return {"requests": sum(counts), "seconds": round(elapsed, 2), "requests_per_second": round(sum(counts) / elapsed, 1),
+            "errors": sum(errors)}
+
+
+def plot(samples: dict[str, list[float]], out: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    for name, s in samples.items():
+        a = np.sort(np.array(s) * 1000)
+        ax.plot(a, np.arange(1, len(a) + 1) / len(a), label=f"{name} (p50 {np.median(a):.1f} ms)")
+    ax.set_xscale("log")
+    ax.set_xlabel("latency, ms (log scale; the client sends, receives and JSON-decodes)")
+    ax.set_ylabel("share of requests at or under")
+    ax.set_title(title, fontsize=10)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--fashion", type=Path, default=ROOT.parent / "shared" / "data" / "fashion")
+    ap.add_argument("--url", default="http://127.0.0.1:9200")
+    ap.add_argument("--index", default="fashion")
+    ap.add_argument("--requests", type=int, default=600, help="latency samples per case (default 600)")
+    ap.add_argument("--throughput-requests", type=int, default=400, help="requests per throughput run (default 400)")
+    ap.add_argument("--concurrency", type=int, default=8)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "peer.json")
+    args = ap.parse_args()
+    if not (args.fashion / "catalog.jsonl").exists():
+        print(f"the fashion catalog is not at {args.fashion}; pass --fashion", file=sys.stderr)
+        return 2
+
+    from sidecar.opensearch import make_client
+
+    client = make_client(args.url, timeout=120)
+    ensure_index(client, args)
+    client.cluster.put_settings(body={"persistent": {"cluster.search.enabled_system_generated_factories": ["*"]}})
+    queries = [json.loads(line)["query"] for line in open(args.fashion / "queries-dev.jsonl", encoding="utf-8")]
+    qvecs = np.load(args.fashion / "query-vectors-dev.f16.npy").astype(np.float32)
+    backend = OpenSearchBackend(client, args.index, 10.0)
+    src = list(FIELDS)  # what the sidecar's /search returns for each hit
+    bodies: dict[str, list[bytes]] = {k: [] for k in ("a", "b", "c", "d_direct", "d_sidecar", "b_plain")}
+    for q, v in zip(queries, qvecs):
+        vec = v.tolist()
+        bodies["a"].append(orjson.dumps({"size": 20, "_source": src, "query": {"knn": {"vector": {"vector": vec, "k": 20}}},
+                                         "ext": {"mmr": {"candidates": 200, "diversity": 0.5}}}))
+        bodies["b"].append(orjson.dumps({"vector": vec, "mode": "knn", "rule": "bench-mmr", "size": 20}))
+        bodies["b_plain"].append(orjson.dumps({"vector": vec, "mode": "knn", "rule": "bench-mmr-only", "size": 20}))
+        bodies["c"].append(orjson.dumps({"size": 20, "_source": src, "query": {"knn": {"vector": {"vector": vec, "k": 20}}}}))
+        req = RetrievalRequest("hybrid", q, v, {}, 200, with_signatures=True)  # the default rule dedups
+        lines = [{"index": args.index}, backend._body(req, "bm25"), {"index": args.index}, backend._body(req, "knn")]
+        bodies["d_direct"].append(b"".join(orjson.dumps(x) + b"\n" for x in lines))
+        bodies["d_sidecar"].append(orjson.dumps({"q": q, "vector": vec, "mode": "hybrid", "rule": "default", "size": 20}))
+
+    rules_dir = Path(tempfile.mkdtemp(prefix="bench-peer-rules-"))
+    for f in (ROOT / "query_rules").glob("*.yaml"):
+        shutil.copy(f, rules_dir / f.name)
+    (rules_dir / "90-bench.yaml").write_text(BENCH_RULES)
+    os_host, os_port = args.url.split("//")[1].rstrip("/").split(":")
+    server, port = start_sidecar(args, rules_dir)
+    msearch_path = "/_msearch?filter_path=" + MSEARCH_FILTER_PATH
+    paths = {"a": ("os", f"/{args.index}/_search"), "b": ("side", "/search"), "c": ("os", f"/{args.index}/_search"),
+             "d_direct": ("os", msearch_path), "d_sidecar": ("side", "/search"), "b_plain": ("side", "/search")}
+    timed = ["a", "b", "c", "d_direct", "d_sidecar"]
+    try:
+        conns = {"os": Client(os_host, int(os_port)), "side": Client("127.0.0.1", port)}
+
+        def send(case: str, k: int, conn: Client | None = None) -> tuple[bool, object]:
+            where, path = paths[case]
+            st, body = (conn or conns[where]).post(path, bodies[case][k % len(queries)],
+                                                   "application/x-ndjson" if case == "d_direct" else "application/json")
+            return st == 200, body
+
+        for i in range(40):  # warm-up: caches, JIT, connection pools
+            for case in paths:
+                send(case, i)
+        lat: dict[str, list[float]] = {case: [] for case in timed}
+        errors = {case: 0 for case in paths}
+        order = timed
+        for i in range(args.requests):
+            rot = order[i % len(order):] + order[:i % len(order)]  # rotate, so no case always runs first
+            for case in rot:
+                t0 = time.perf_counter()
+                ok, _ = send(case, i)
+                lat[case].append(time.perf_counter() - t0)
+                errors[case] += not ok
+
+        overlap, overlap_plain, bench_pages = [], [], 0
+        for k in range(len(queries)):
+            ok_a, ra = send("a", k)
+            ok_b, rb = send("b", k)
+            ok_p, rp = send("b_plain", k)
+            if not (ok_a and ok_b and ok_p):
+                errors["a"] += not ok_a
+                errors["b"] += not ok_b
+                continue
+            ids_a = {h["_id"] for h in ra["hits"]["hits"]}
+            overlap.append(len(ids_a & {h["id"] for h in rb["hits"]}) / 20)
+            overlap_plain.append(len(ids_a & {h["id"] for h in rp["hits"]}) / 20)
+            bench_pages += 1
+
+        tp: dict[str, dict[str, float]] = {}
+        pools = {w: [Client(os_host, int(os_port)) if w == "os" else Client("127.0.0.1", port)
+                     for _ in range(args.concurrency)] for w in ("os", "side")}
+        for case in ("d_direct", "d_sidecar", "a", "b"):  # each pair back to back
+            where = paths[case][0]
+            tp[case] = throughput(lambda t, j, c=case, w=where: send(c, j * 7 + t, pools[w][t])[0],
+                                  args.throughput_requests, args.concurrency)
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+        shutil.rmtree(rules_dir, ignore_errors=True)
+
+    p = {case: pct(s) for case, s in lat.items()}
+    results = {
+        "command": "python bench/bench_peer.py " + " ".join(sys.argv[1:]),
+        "index": args.index, "documents": client.count(index=args.index)["count"], "workers": args.workers,
+        "cpus": os.cpu_count(),
+        "latency": {"a_opensearch_native_mmr": p["a"], "b_sidecar_mmr_caps_dedup": p["b"], "c_plain_knn_top20": p["c"],
+                    "d_direct_msearch": p["d_direct"], "d_sidecar_hybrid_default_rule": p["d_sidecar"]},
+        "ratios": {"b_over_a_p50": round(p["b"]["p50_ms"] / p["a"]["p50_ms"], 3),
+                   "b_over_a_p99": round(p["b"]["p99_ms"] / p["a"]["p99_ms"], 3),
+                   "d_sidecar_over_direct_p50": round(p["d_sidecar"]["p50_ms"] / p["d_direct"]["p50_ms"], 3),
+                   "d_sidecar_over_direct_p99": round(p["d_sidecar"]["p99_ms"] / p["d_direct"]["p99_ms"], 3)},
+        "overlap": {"pages": bench_pages, "a_vs_b_mean": round(float(np.mean(overlap)), 3),
+                    "a_vs_sidecar_plain_mmr_mean": round(float(np.mean(overlap_plain)), 3)},
+        "throughput_concurrency": args.concurrency,
+        "throughput": tp,
+        "throughput_ratios": {"d_sidecar_over_direct": round(tp["d_sidecar"]["requests_per_second"]
+                                                             / tp["d_direct"]["requests_per_second"], 3),
+                              "b_over_a": round(tp["b"]["requests_per_second"] / tp["a"]["requests_per_second"], 3)},
+        "errors": {**errors, "throughput": sum(t["errors"] for t in tp.values())},
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2) + "\n")
+    names = {"a": "a  OpenSearch native MMR", "b": "b  sidecar MMR + caps + dedup", "c": "c  plain kNN top-20",
+             "d_direct": "d  hybrid msearch, direct", "d_sidecar": "d  hybrid /search, sidecar"}
+    plot({names[k]: v for k, v in lat.items()}, args.out.with_suffix(".png"),
+         f"{results['command']}  ({results['documents']:,} products, {args.requests} requests a case, interleaved)")
+    print(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
