@@ -14,6 +14,7 @@ dev query (MiniLM vector, text; cycled) sends, in rotating order over keep-alive
      seller <= 20%, near-duplicates collapsed; size 20
   c  plain kNN top-20 straight to OpenSearch (the floor)
   d  hybrid, window 200, default rule: sidecar /search vs the msearch its backend sends, straight
+  e  GET /healthz on the sidecar: what the extra HTTP hop through gunicorn and Flask costs alone
 
 Every response is read and JSON-decoded, as a client would. Reports p50/p99 of each, the ratios
 b/a and d (sidecar/direct), the overlap of a's and b's pages (and of a's and the sidecar's plain
@@ -79,8 +80,11 @@ class Client:
     def __init__(self, host: str, port: int):
         self.conn = http.client.HTTPConnection(host, port, timeout=30)
 
-    def post(self, path: str, body: bytes, ctype: str = "application/json") -> tuple[int, object]:
-        self.conn.request("POST", path, body=body, headers={"Content-Type": ctype})
+    def post(self, path: str, body: bytes | None, ctype: str = "application/json") -> tuple[int, object]:
+        if body is None:
+            self.conn.request("GET", path)
+        else:
+            self.conn.request("POST", path, body=body, headers={"Content-Type": ctype})
         resp = self.conn.getresponse()
         return resp.status, orjson.loads(resp.read())
 
@@ -197,7 +201,7 @@ def main() -> int:
         bodies["b"].append(orjson.dumps({"vector": vec, "mode": "knn", "rule": "bench-mmr", "size": 20}))
         bodies["b_plain"].append(orjson.dumps({"vector": vec, "mode": "knn", "rule": "bench-mmr-only", "size": 20}))
         bodies["c"].append(orjson.dumps({"size": 20, "_source": src, "query": {"knn": {"vector": {"vector": vec, "k": 20}}}}))
-        req = RetrievalRequest("hybrid", q, v, {}, 200, with_signatures=True)  # the default rule dedups
+        req = RetrievalRequest("hybrid", q, v, {}, 200)
         lines = [{"index": args.index}, backend._body(req, "bm25"), {"index": args.index}, backend._body(req, "knn")]
         bodies["d_direct"].append(b"".join(orjson.dumps(x) + b"\n" for x in lines))
         bodies["d_sidecar"].append(orjson.dumps({"q": q, "vector": vec, "mode": "hybrid", "rule": "default", "size": 20}))
@@ -210,8 +214,10 @@ def main() -> int:
     server, port = start_sidecar(args, rules_dir)
     msearch_path = "/_msearch?filter_path=" + MSEARCH_FILTER_PATH
     paths = {"a": ("os", f"/{args.index}/_search"), "b": ("side", "/search"), "c": ("os", f"/{args.index}/_search"),
-             "d_direct": ("os", msearch_path), "d_sidecar": ("side", "/search"), "b_plain": ("side", "/search")}
-    timed = ["a", "b", "c", "d_direct", "d_sidecar"]
+             "d_direct": ("os", msearch_path), "d_sidecar": ("side", "/search"), "b_plain": ("side", "/search"),
+             "e": ("side", "/healthz")}
+    bodies["e"] = [None] * len(queries)
+    timed = ["a", "b", "c", "d_direct", "d_sidecar", "e"]
     try:
         conns = {"os": Client(os_host, int(os_port)), "side": Client("127.0.0.1", port)}
 
@@ -267,7 +273,8 @@ def main() -> int:
         "index": args.index, "documents": client.count(index=args.index)["count"], "workers": args.workers,
         "cpus": os.cpu_count(),
         "latency": {"a_opensearch_native_mmr": p["a"], "b_sidecar_mmr_caps_dedup": p["b"], "c_plain_knn_top20": p["c"],
-                    "d_direct_msearch": p["d_direct"], "d_sidecar_hybrid_default_rule": p["d_sidecar"]},
+                    "d_direct_msearch": p["d_direct"], "d_sidecar_hybrid_default_rule": p["d_sidecar"],
+                    "e_sidecar_healthz_hop": p["e"]},
         "ratios": {"b_over_a_p50": round(p["b"]["p50_ms"] / p["a"]["p50_ms"], 3),
                    "b_over_a_p99": round(p["b"]["p99_ms"] / p["a"]["p99_ms"], 3),
                    "d_sidecar_over_direct_p50": round(p["d_sidecar"]["p50_ms"] / p["d_direct"]["p50_ms"], 3),
@@ -284,7 +291,8 @@ def main() -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2) + "\n")
     names = {"a": "a  OpenSearch native MMR", "b": "b  sidecar MMR + caps + dedup", "c": "c  plain kNN top-20",
-             "d_direct": "d  hybrid msearch, direct", "d_sidecar": "d  hybrid /search, sidecar"}
+             "d_direct": "d  hybrid msearch, direct", "d_sidecar": "d  hybrid /search, sidecar",
+             "e": "e  sidecar GET /healthz (the hop)"}
     plot({names[k]: v for k, v in lat.items()}, args.out.with_suffix(".png"),
          f"{results['command']}  ({results['documents']:,} products, {args.requests} requests a case, interleaved)")
     print(json.dumps(results, indent=2))

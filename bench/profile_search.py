@@ -38,6 +38,9 @@ def main() -> int:
     vectors = np.load(args.fashion / "query-vectors-dev.f16.npy").astype(np.float32)
     bodies = [json.dumps({"q": q, "vector": v.tolist(), "mode": "hybrid", "rule": "default", "size": 20})
               for q, v in zip(queries, vectors)]
+    from sidecar.rerank.warmup import warm
+
+    warm()  # compile or load the kernels first: the profile is of requests, not of numba
     client = create_app(Config.load(backend="opensearch", url=args.url, index=args.index)).test_client()
     for body in bodies[:20]:  # warm-up
         client.post("/search", data=body, content_type="application/json")

@@ -135,8 +135,7 @@ def run_search(body: Any, backend: Backend, ruleset: RuleSet, max_window: int,
 
     def fetch(window: int) -> Any:
         return backend.retrieve(RetrievalRequest(mode, q, vector, filters, window,
-                                                 with_vectors=bool(rule and rule.needs_vectors),
-                                                 with_signatures=bool(rule and rule.dedup)))
+                                                 with_vectors=bool(rule and rule.needs_vectors)))
 
     # MMR/DPP relevance: the cosine to the query vector for a vector-only search, else the
     # normalised retrieval score (BM25, or the fused hybrid score)

@@ -242,7 +242,8 @@ def dedup_groups(batch: CandidateBatch, spec: Any, idx: np.ndarray, prior: Candi
         maybe = np.flatnonzero((s[:, 0] == NO_SIGNATURE) & (hi > lo))  # a real signature rarely starts so
         missing = maybe[~dedup_mod.has_signature(s[maybe])]
         if len(missing):  # signatures computed on the fly from the texts
-            s[missing] = dedup_mod.signatures([b.texts[i] for i in rows[missing].tolist()], spec.num_perm, spec.shingle)
+            s[missing] = dedup_mod.signatures([b.texts[i] for i in rows[missing].tolist()], spec.num_perm, spec.shingle,
+                                                 perms=spec.perms)
         sig_parts.append(s)
         bufs.append(buf)
         los.append(lo + base)

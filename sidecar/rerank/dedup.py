@@ -33,10 +33,11 @@ from .tokens import encode, hashed, spans
 MAX_BAND_MISS = 0.002  # band layout: chance that a pair exactly at the threshold shares no band key
 
 
-def signatures(texts: Sequence[str | None], num_perm: int = 64, shingle: int = 1) -> np.ndarray:
+def signatures(texts: Sequence[str | None], num_perm: int = 64, shingle: int = 1,
+               perms: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
     """MinHash signatures (``minhash``), shape (len(texts), num_perm), uint32; a text with no
     tokens gets the all-``EMPTY`` row, which ``group()`` reads as "no signature"."""
-    return minhash.signatures(texts, num_perm, shingle)
+    return minhash.signatures(texts, num_perm, shingle, perms=perms)
 
 
 def has_signature(sigs: np.ndarray) -> np.ndarray:

@@ -31,11 +31,13 @@ def permutations(num_perm: int, seed: int = SEED) -> tuple[np.ndarray, np.ndarra
     return a, b
 
 
-def signatures(texts: Sequence[str | None], num_perm: int = 64, shingle: int = 1, seed: int = SEED) -> np.ndarray:
-    """Signatures of many texts at once, shape (len(texts), num_perm), uint32."""
+def signatures(texts: Sequence[str | None], num_perm: int = 64, shingle: int = 1, seed: int = SEED,
+               perms: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+    """Signatures of many texts at once, shape (len(texts), num_perm), uint32. ``perms``: the
+    ``permutations(num_perm, seed)`` worked out once by the caller (a rule holds its own)."""
     buf, offs = encode(texts)
     starts, ends, wptr = spans(buf, offs[:-1], offs[1:])
-    a, b = permutations(num_perm, seed)
+    a, b = perms if perms is not None else permutations(num_perm, seed)
     return _signatures(buf, starts, ends, wptr, shingle, a.astype(np.uint64), b.astype(np.uint64))
 
 

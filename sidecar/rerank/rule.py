@@ -13,6 +13,9 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
+from . import minhash
 from .dedup import band_layout
 from .properties import Equals, OneOf, PerValue, Range, parse_property
 from .strategies import STRATEGIES
@@ -65,11 +68,14 @@ class DedupSpec:
     shingle: int = 1  # word n-gram size
     max: float = DEFAULT_DEDUP_MAX
     collapse: bool = False
-    # LSH (bands, rows), worked out once (``dataclasses.field``: ``field`` here is the text field)
+    # LSH (bands, rows) and the MinHash permutations, worked out once per rule, not per request
+    # (``dataclasses.field``: ``field`` here is the text field)
     layout: tuple[int, int] = dataclasses.field(init=False, compare=False)
+    perms: tuple[np.ndarray, np.ndarray] = dataclasses.field(init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "layout", band_layout(self.threshold, self.num_perm))
+        object.__setattr__(self, "perms", minhash.permutations(self.num_perm))
 
 
 @dataclass(frozen=True)

@@ -34,8 +34,7 @@ class RetrievalRequest:
     vector: np.ndarray | None
     filters: dict[str, Any]
     window: int
-    with_vectors: bool = False     # fetch vectors only when the rule's base order reads them
-    with_signatures: bool = False  # fetch stored MinHash signatures only when the rule dedups
+    with_vectors: bool = False  # fetch vectors only when the rule's base order reads them
 
 
 @dataclass

@@ -1,10 +1,11 @@
 """OpenSearch hits as columns: the one conversion shared by the backend and the proxy.
 
-Vectors and MinHash signatures travel as base64 in non-indexed ``binary`` fields (``vector_f16``:
-little-endian float16, 2 bytes a dimension; ``minhash``: little-endian uint32), so a window of 200
-hits decodes with one ``numpy.frombuffer`` each instead of parsing 200 x 384 JSON numbers. The
-``knn_vector`` field ``vector`` stays the search field; it is read as JSON float lists only from an
-index written before ``vector_f16`` existed (the slow path).
+Vectors travel as base64 in a non-indexed ``binary`` field (``vector_f16``: little-endian float16,
+2 bytes a dimension), so a window of 200 hits decodes with one ``numpy.frombuffer`` instead of
+parsing 200 x 384 JSON numbers. The ``knn_vector`` field ``vector`` stays the search field; it is
+read as JSON float lists only from an index written before ``vector_f16`` existed (the slow path).
+The stored MinHash signature (``minhash``, base64 uint32) is used when a hit carries it; retrieval
+does not ask for it, since computing it from the title costs less than shipping it.
 """
 from __future__ import annotations
 

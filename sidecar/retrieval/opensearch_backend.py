@@ -1,8 +1,8 @@
 """The production backend: BM25, kNN (Lucene HNSW) and hybrid retrieval from OpenSearch.
 
 Query DSL is built as data: the shopper's text is only ever a value inside it. A hit carries the
-product fields; the vector (base64 float16) only when the rule's base order reads it, the MinHash
-signature only when the rule dedups, and ``filter_path`` drops the rest of the response. Timeouts and
+product fields, the vector (base64 float16) only when the rule's base order reads it, and
+``filter_path`` drops the rest of the response. Timeouts and
 connection failures become BackendTimeout / BackendUnavailable, which the HTTP layer maps to
 504 / 503 promptly instead of hanging.
 """
@@ -20,7 +20,7 @@ from ..catalog import FIELDS
 from .base import BackendTimeout, BackendUnavailable, NotFound, RetrievalRequest, Retrieved
 from .filters import to_dsl
 from .fusion import rrf
-from .hits import SIGNATURE_FIELD, VECTOR_BINARY_FIELD, VECTOR_FIELD, Hits, decode_vectors, from_hits
+from .hits import VECTOR_BINARY_FIELD, VECTOR_FIELD, Hits, decode_vectors, from_hits
 
 log = logging.getLogger(__name__)
 
@@ -70,10 +70,10 @@ class OpenSearchBackend:
         return np.asarray(src[VECTOR_FIELD], dtype=np.float32)
 
     def _source(self, req: RetrievalRequest) -> list[str]:
-        """What a hit must carry: the product fields, and the transport fields the rule reads."""
+        """What a hit must carry: the product fields (the dedup text among them: its MinHash
+        signature costs less to compute than to ship, bench/bench_peer.py), and the vector when
+        the rule's base order reads it."""
         fields = [*FIELDS]
-        if req.with_signatures:
-            fields.append(SIGNATURE_FIELD)
         if req.with_vectors:
             fields.append(VECTOR_FIELD if self.legacy_vectors else VECTOR_BINARY_FIELD)
         return fields

@@ -2,7 +2,7 @@
 
 A client that asks for ``"_source": ["title"]`` under a brand cap must still get the cap: the
 forwarded search fetches the client's fields plus the rule's (constraint fields, the dedup text,
-the MinHash signature, the vector for MMR), and each returned hit is cut back to the client's own
+the vector for MMR), and each returned hit is cut back to the client's own
 ``_source`` (includes/excludes with ``*`` wildcards, dotted paths, or ``false``).
 """
 from __future__ import annotations
@@ -11,15 +11,16 @@ from fnmatch import fnmatchcase
 from typing import Any
 
 from ..rerank.rule import Rule
-from ..retrieval.hits import SIGNATURE_FIELD, VECTOR_BINARY_FIELD, VECTOR_FIELD
+from ..retrieval.hits import VECTOR_BINARY_FIELD, VECTOR_FIELD
 
 
 def rule_fields(rule: Rule, legacy_vectors: bool = False) -> list[str]:
-    """The `_source` fields a rule reads; the vector as base64 float16 unless the index predates
-    that field (``legacy_vectors``: JSON float lists)."""
+    """The `_source` fields a rule reads: the dedup text (its MinHash signature is computed, which
+    costs less than shipping the stored one), the vector as base64 float16 unless the index
+    predates that field (``legacy_vectors``: JSON float lists)."""
     fields = [c.field for c in rule.constraints]
     if rule.dedup is not None:
-        fields += [rule.dedup.field, SIGNATURE_FIELD]
+        fields.append(rule.dedup.field)
     if rule.needs_vectors:
         fields.append(VECTOR_FIELD if legacy_vectors else VECTOR_BINARY_FIELD)
     return list(dict.fromkeys(fields))
