@@ -81,6 +81,14 @@ class Client:
         self.conn = http.client.HTTPConnection(host, port, timeout=30)
 
     def post(self, path: str, body: bytes | None, ctype: str = "application/json") -> tuple[int, object]:
+        try:
+            return self._send(path, body, ctype)
+        except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+            # a keep-alive connection the server closed while idle (gunicorn's keepalive is 2 s)
+            self.conn.close()
+            return self._send(path, body, ctype)
+
+    def _send(self, path: str, body: bytes | None, ctype: str) -> tuple[int, object]:
         if body is None:
             self.conn.request("GET", path)
         else:
@@ -134,7 +142,11 @@ def throughput(send, n: int, concurrency: int) -> dict[str, float]:
 
     def worker(t: int) -> None:
         for j in range(t, n, concurrency):
-            ok = send(t, j)
+            try:
+                ok = send(t, j)
+            except Exception as exc:  # noqa: BLE001 - counted and shown, never a silent thread death
+                print(f"request failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+                ok = False
             counts[t] += 1
             errors[t] += not ok
 
