@@ -58,6 +58,9 @@ def cmd_rerank(args: argparse.Namespace) -> int:
     except json.JSONDecodeError as exc:
         print(f"error: request is not valid JSON: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except OSError as exc:
+        print(f"error: cannot read {args.input}: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_USAGE
     rules = None
     if isinstance(request, dict) and isinstance(request.get("rule"), str):  # a rule id: load the rule set
         try:

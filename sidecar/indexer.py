@@ -161,7 +161,7 @@ def index_catalog(client: OpenSearch, catalog: Path, index: str, vectors: Path |
         for row, item in iter_catalog(catalog):
             if isinstance(item, BadLine):
                 summary.skipped_lines.append(item)
-                log.warning("%s:%d: skipped: %s", catalog, item.line, item.reason)
+                log.debug("%s:%d: skipped: %s", catalog, item.line, item.reason)  # the caller reports them
                 bar.update(1)
                 continue
             batch.append((row, item))

@@ -105,7 +105,7 @@ def run_search(body: Any, backend: Backend, ruleset: RuleSet, max_window: int,
         raise ValueError(f"q: must be a string, got {type(q).__name__}")
     q = q or ""
     frm = _int(body, "from", 0, 0)
-    size = _int(body, "size", DEFAULT_SIZE, 1)
+    asked = _int(body, "size", DEFAULT_SIZE, 1) if body.get("size") is not None else None
     explain = body.get("explain", False)
     if not isinstance(explain, bool):
         raise ValueError("explain: must be true or false")
@@ -127,11 +127,12 @@ def run_search(body: Any, backend: Backend, ruleset: RuleSet, max_window: int,
         raise ValueError(f"vector: mode {mode} needs 'vector' or 'like'")
     if mode in ("bm25", "hybrid") and not q.strip():
         raise ValueError(f"q: mode {mode} needs a query text")
-    if frm + size > max_window:
-        raise ValueError(f"from: from + size = {frm + size} exceeds the maximum window {max_window}")
 
     rule, how = choose_rule(ruleset, body.get("rule"), q, filters)
     rule = apply_overrides(rule, body.get("overrides"))
+    size = asked if asked is not None else (rule.size if rule else DEFAULT_SIZE)  # a rule's size, as /rerank
+    if frm + size > max_window:
+        raise ValueError(f"{'from' if frm else 'size'}: from + size = {frm + size} exceeds the maximum window {max_window}")
 
     def fetch(window: int) -> Any:
         return backend.retrieve(RetrievalRequest(mode, q, vector, filters, window,

@@ -189,12 +189,19 @@ def test_overrides_and_explicit_rule(client):
     ({"q": "x", "rule": "nope"}, 400, "rule"),
     ({"q": "x", "overrides": {"lambda": -1}}, 400, "overrides"),
     ({"q": "x", "from": 990, "size": 20}, 400, "from"),
+    ({"q": "x", "size": 2000}, 400, "size"),  # from is 0: the size is what is too large
     ({"q": 5}, 400, "q"),
 ])
 def test_invalid_requests_name_the_field(client, body, status, field):
     r = post(client, "/search", body)
     assert r.status_code == status
     assert r.json["error"]["field"] == field, r.json
+
+
+def test_search_without_size_takes_the_rules_size_as_rerank_does(client):
+    r = post(client, "/search", {"q": "black jacket", "overrides": {"size": 7}})
+    assert r.status_code == 200 and r.json["size"] == 7 and len(r.json["hits"]) == 7
+    assert len(post(client, "/search", {"q": "black jacket", "rule": "none"}).json["hits"]) == 20  # no rule: 20
 
 
 def test_malformed_json_and_body_too_large(client):
@@ -225,6 +232,9 @@ def test_rerank_errors(client):
     assert r.status_code == 400 and "'score' must be a finite number" in r.json["error"]["message"]
     cli = run_cli("rerank", stdin=json.dumps({"candidates": [{"score": 1}], "rule": "default"}), )
     assert cli.returncode == 2 and "missing or invalid 'id'" in cli.stderr
+    missing = run_cli("rerank", "/no/such/request.json")
+    assert missing.returncode == 2 and "cannot read /no/such/request.json" in missing.stderr
+    assert "Traceback" not in missing.stderr
 
 
 # --- health, metrics, admin ---------------------------------------------------------------------
@@ -333,6 +343,45 @@ def test_proxy_deep_pages_never_run_dry(os_url, demo_index):
         walked += [h["_id"] for h in r["hits"]["hits"]]
     assert len(set(walked)) == len(walked)
     assert r["hits"]["total"]["value"] >= 600
+
+
+def test_proxy_honours_read_only_url_parameters_as_opensearch_does(os_client, demo_index):
+    c = create_app(make_cfg(backend="opensearch", opensearch_url="http://127.0.0.1:9200", index=demo_index)).test_client()
+    r = c.get(f"/{demo_index}/_search?q=title:jacket&size=3")
+    direct = os_client.search(index=demo_index, q="title:jacket", size=3)
+    assert r.status_code == 200, r.get_data(as_text=True)
+    assert [h["_id"] for h in r.json["hits"]["hits"]] == [h["_id"] for h in direct["hits"]["hits"]]
+    assert len(direct["hits"]["hits"]) == 3 and all("jacket" in h["_source"]["title"].lower() for h in direct["hits"]["hits"])
+    r = c.get(f"/{demo_index}/_search?q=title:jacket&size=2&_source_includes=title,brand")
+    assert len(r.json["hits"]["hits"]) == 2 and all(set(h["_source"]) <= {"title", "brand"} for h in r.json["hits"]["hits"])
+    # reranked: the URL's size and q reach the forwarded search too
+    r = c.post(f"/{demo_index}/_search?size=5&q=title:shoes", json={"ext": {"rerank": {"rule": "default"}}})
+    assert r.status_code == 200, r.get_data(as_text=True)
+    hits = r.json["hits"]["hits"]
+    assert len(hits) == 5 and all("_rerank" in h and "shoe" in h["_source"]["title"].lower() for h in hits)
+    r = c.get(f"/{demo_index}/_count?q=title:jacket")
+    assert r.status_code == 200 and r.json["count"] == os_client.count(index=demo_index, q="title:jacket")["count"] > 0
+    info = c.get("/")
+    assert info.status_code == 200 and info.json["version"]["number"] == os_client.info()["version"]["number"]
+    assert c.head("/").status_code == 200
+
+
+@pytest.mark.parametrize("path, body, named", [
+    ("/{i}/_search?scroll=1m", None, "scroll"),
+    ("/{i}/_search?error_trace=true", None, "error_trace"),
+    ("/{i}/_search?bogus=1", None, "bogus"),
+    ("/{i}/_search?size=ten", None, "size"),
+    ("/{i}/_search", {"ext": True}, "ext"),
+    ("/{i}/_search?filter_path=hits.total", {"ext": {"rerank": {"rule": "default"}}}, "filter_path"),
+    ("/{i}/_count", {"size": 3}, "body"),
+])
+def test_proxy_refuses_what_it_does_not_forward_in_opensearch_error_shape(demo_index, path, body, named):
+    c = create_app(make_cfg(backend="opensearch", opensearch_url="http://127.0.0.1:9200", index=demo_index)).test_client()
+    r = c.post(path.format(i=demo_index), json=body if body is not None else {"query": {"match_all": {}}})
+    assert r.status_code == 400, r.get_data(as_text=True)
+    err = r.json["error"]
+    assert r.json["status"] == 400 and err["type"] == "illegal_argument_exception" == err["root_cause"][0]["type"]
+    assert err["reason"].startswith(named + ":") and err["field"] == named
 
 
 @pytest.mark.parametrize("method, path", [

@@ -104,6 +104,50 @@ def test_gunicorn_two_workers_against_opensearch(os_url, os_client):
     os_client.indices.delete(index=f"{log_prefix}-*", ignore_unavailable=True)
 
 
+def test_an_unmodified_opensearch_py_client_works_through_the_proxy(os_url, os_client):
+    """opensearch-py pointed at `sidecar serve` answers as when pointed at OpenSearch itself."""
+    from opensearchpy import OpenSearch
+    from opensearchpy.exceptions import RequestError
+
+    index = "test-proxy-client"
+    res = run_cli("index", "--catalog", str(ROOT / "demo" / "catalog.jsonl"), "--vectors", str(ROOT / "demo" / "vectors.npy"),
+                  "--index", index, "--recreate", "--url", os_url, "--quiet")
+    assert res.returncode == 0, res.stderr
+    port = free_port()
+    proc = start([SIDECAR, "serve", "--backend", "opensearch", "--url", os_url, "--index", index,
+                  "--port", str(port), "--workers", "1"], port)
+    try:
+        via = OpenSearch(hosts=[f"http://127.0.0.1:{port}"], timeout=10)
+        direct = OpenSearch(hosts=[os_url], timeout=10)
+
+        def ids(resp: dict) -> list[str]:
+            return [h["_id"] for h in resp["hits"]["hits"]]
+
+        body = {"size": 7, "query": {"match": {"title": "black jacket"}}}
+        assert ids(via.search(index=index, body=body)) == ids(direct.search(index=index, body=body))
+        got, want = via.search(index=index, q="title:watch", size=4), direct.search(index=index, q="title:watch", size=4)
+        assert ids(got) == ids(want) and len(ids(got)) == 4
+        assert got["hits"]["total"] == want["hits"]["total"]
+        got = via.search(index=index, q="title:shirt", size=3, _source_includes=["title", "brand"])
+        assert ids(got) == ids(direct.search(index=index, q="title:shirt", size=3))
+        assert all(set(h["_source"]) <= {"title", "brand"} for h in got["hits"]["hits"])
+        assert via.ping() is True
+        assert via.info()["version"]["number"] == direct.info()["version"]["number"]
+        assert via.count(index=index, q="title:jacket") == direct.count(index=index, q="title:jacket")
+        assert via.count(index=index)["count"] == direct.count(index=index)["count"] == 1482
+        reranked = via.search(index=index, body={"size": 10, "query": {"match": {"title": "shoes"}},
+                                                 "ext": {"rerank": {"rule": "default"}}})
+        assert len(reranked["hits"]["hits"]) == 10 and reranked["_rerank"]["rule"] == "default"
+        try:
+            via.search(index=index, q="title:watch", params={"scroll": "1m"})
+            raise AssertionError("a scroll was proxied")
+        except RequestError as exc:  # the client reads the proxy's 400 as it reads OpenSearch's
+            assert exc.status_code == 400 and exc.error == "illegal_argument_exception" and "scroll" in str(exc.info)
+    finally:
+        stop(proc)
+        os_client.indices.delete(index=index, ignore_unavailable=True)
+
+
 def test_opensearch_stopped_mid_test_gives_503_then_recovers(os_url, os_client):
     """Stop the real node with the project's script: prompt 503s, not hangs; back after restart."""
     from sidecar.config import Config

@@ -30,11 +30,12 @@ from ..pipeline import run_search
 from ..rerank import rerank
 from ..rerank.api import resolve_rule
 from ..retrieval import Backend, BackendTimeout, BackendUnavailable
+from ..retrieval.opensearch_backend import call
 from ..retrieval.hits import Hits
 from ..rules import RuleStore
-from .errors import ApiError, error_response, field_of
+from .errors import ApiError, error_response, field_of, opensearch_error
 from .metrics import Metrics
-from .proxy import proxy_search
+from .proxy import proxy_count, proxy_search
 
 log = logging.getLogger("sidecar.http")
 
@@ -222,9 +223,9 @@ def create_app(cfg: Config | None = None, *, backend: Backend | None = None, sto
             raise ApiError(403, "forbidden", f"only GET|POST /<index>/_search is proxied, not /{index}/_search")
         body = json_body()
         try:
-            po = proxy_search(os_client(), index, body, store.current, cfg, legacy_indices)
+            po = proxy_search(os_client(), index, body, store.current, cfg, legacy_indices, request.args.to_dict())
         except ValueError as exc:
-            raise ApiError(400, "invalid_request", str(exc), field_of(str(exc))) from None
+            return opensearch_error(400, "illegal_argument_exception", str(exc), field_of(str(exc)))
         except TransportError as exc:
             if isinstance(exc.status_code, int):
                 return jsonify({"error": exc.error, "status": exc.status_code, "info": exc.info}), exc.status_code
@@ -239,6 +240,26 @@ def create_app(cfg: Config | None = None, *, backend: Backend | None = None, sto
                                       size=po.size, candidates=po.pool, hits=po.placed, dedup=po.dedup,
                                       timings={"rerank_ms": ms}, took_ms=float(po.response.get("took", 0)), index=index)
         return jsonify(po.response)
+
+    @app.route("/<index>/_count", methods=["GET", "POST"])
+    def proxied_count(index: str):
+        if index.startswith("_"):
+            raise ApiError(403, "forbidden", f"only GET|POST /<index>/_count is proxied, not /{index}/_count")
+        try:
+            resp = proxy_count(os_client(), index, json_body(), request.args.to_dict(), cfg)
+        except ValueError as exc:
+            return opensearch_error(400, "illegal_argument_exception", str(exc), field_of(str(exc)))
+        except TransportError as exc:
+            if isinstance(exc.status_code, int):
+                return jsonify({"error": exc.error, "status": exc.status_code, "info": exc.info}), exc.status_code
+            raise
+        return jsonify(resp)
+
+    @app.get("/")
+    def cluster_info():
+        """OpenSearch's own answer to GET / (and so to HEAD /): clients' ping() and info() work
+        through the proxy, and say the cluster is away when it is (503)."""
+        return jsonify(call(os_client().info, request_timeout=cfg.backend_timeout))
 
     @app.get("/healthz")
     def healthz():
@@ -275,11 +296,12 @@ def create_app(cfg: Config | None = None, *, backend: Backend | None = None, sto
         ok = store.reload()
         return jsonify({"reloaded": ok, **store.status()}), (200 if ok else 422)
 
-    @app.route("/", defaults={"anything": ""}, methods=["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD"])
+    @app.route("/", defaults={"anything": ""}, methods=["POST", "PUT", "DELETE", "PATCH"])
     @app.route("/<path:anything>", methods=["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD"])
     def refused(anything: str):
         raise ApiError(403, "forbidden", f"{request.method} /{anything} is not served: the sidecar answers /search, "
                                          "/rerank, /healthz, /readyz, /metrics, /admin/rules and proxies only "
-                                         "GET|POST /<index>/_search to OpenSearch")
+                                         "GET|POST /<index>/_search, GET|POST /<index>/_count and GET|HEAD / "
+                                         "to OpenSearch")
 
     return app

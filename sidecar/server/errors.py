@@ -24,3 +24,14 @@ def error_response(status: int, kind: str, message: str, field: str | None = Non
         body["error"]["field"] = field
     body["error"].update(extra)
     return jsonify(body), status
+
+
+def opensearch_error(status: int, kind: str, message: str, field: str | None = None):
+    """An error of the proxy in OpenSearch's shape (``error.root_cause``, ``error.type``,
+    ``error.reason``, top-level ``status``), so OpenSearch clients raise it as they would raise
+    OpenSearch's own; it also carries this API's ``message``, ``status`` and ``field``."""
+    body: dict[str, Any] = {"error": {"root_cause": [{"type": kind, "reason": message}], "type": kind,
+                                      "reason": message, "message": message, "status": status}, "status": status}
+    if field:
+        body["error"]["field"] = field
+    return jsonify(body), status

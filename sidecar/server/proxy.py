@@ -10,6 +10,7 @@ search passes through unchanged. Only _search is proxied.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -45,19 +46,84 @@ class ProxyOutcome:
     query: str | None = None
 
 
+# read-only _search URL parameters, forwarded as they are (size, from and _source* go into the
+# body, where the reranking reads them); anything else is refused with a 400 naming it
+SEARCH_PARAMS = frozenset({
+    "q", "df", "analyzer", "analyze_wildcard", "default_operator", "lenient", "sort", "stored_fields",
+    "docvalue_fields", "track_total_hits", "track_scores", "timeout", "terminate_after", "explain", "version",
+    "seq_no_primary_term", "request_cache", "allow_partial_search_results", "batched_reduce_size", "preference",
+    "routing", "search_type", "ignore_unavailable", "ignore_throttled", "allow_no_indices", "expand_wildcards",
+    "max_concurrent_shard_requests", "pre_filter_shard_size", "typed_keys", "rest_total_hits_as_int",
+    "ccs_minimize_roundtrips", "phase_took", "cancel_after_time_interval", "include_named_queries_score",
+    "filter_path", "human", "pretty", "suggest_field", "suggest_mode", "suggest_size", "suggest_text"})
+BODY_PARAMS = frozenset({"size", "from", "_source", "_source_includes", "_source_excludes"})
+COUNT_PARAMS = frozenset({"q", "df", "analyzer", "analyze_wildcard", "default_operator", "lenient", "routing",
+                          "preference", "terminate_after", "min_score", "ignore_unavailable", "ignore_throttled",
+                          "allow_no_indices", "expand_wildcards", "filter_path", "human", "pretty"})
+REFUSED_PARAMS = {"scroll": "scroll contexts are not proxied (the proxy is stateless); page with from and size",
+                  "error_trace": "error_trace is not proxied (stack traces stay inside the cluster)"}
+
+
+def split_params(args: Mapping[str, str], body: dict[str, Any], allowed: frozenset[str] = SEARCH_PARAMS,
+                 into_body: frozenset[str] = BODY_PARAMS) -> tuple[dict[str, Any], dict[str, str]]:
+    """The URL parameters of a proxied call as (body, params): ``size``, ``from`` and ``_source*``
+    move into the body (the URL wins, as in OpenSearch), the other allowed ones stay parameters.
+    ValueError names a refused or malformed parameter."""
+    body = dict(body)
+    params: dict[str, str] = {}
+    for key, value in args.items():
+        if key in REFUSED_PARAMS:
+            raise ValueError(f"{key}: {REFUSED_PARAMS[key]}")
+        if key in allowed:
+            params[key] = value
+        elif key not in into_body:
+            raise ValueError(f"{key}: not a read-only parameter the proxy forwards "
+                             f"(allowed: {', '.join(sorted(allowed | into_body))})")
+        elif key in ("size", "from"):
+            try:
+                body[key] = int(value)
+            except ValueError:
+                raise ValueError(f"{key}: must be an integer, got {value!r}") from None
+        elif key == "_source":
+            body["_source"] = {"true": True, "false": False}.get(value, value.split(",") if value else True)
+    if into_body and ("_source_includes" in args or "_source_excludes" in args):
+        spec: dict[str, Any] = {}
+        if args.get("_source_includes"):
+            spec["includes"] = args["_source_includes"].split(",")
+        if args.get("_source_excludes"):
+            spec["excludes"] = args["_source_excludes"].split(",")
+        body["_source"] = spec
+    return body, params
+
+
+def proxy_count(client: OpenSearch, index: str, body: Any, args: Mapping[str, str], cfg: Config) -> dict[str, Any]:
+    """Forward one read-only _count (``q=`` or a ``query`` body)."""
+    if not isinstance(body, dict) or set(body) - {"query"}:
+        raise ValueError("body: a _count body is a JSON object with at most 'query'")
+    body, params = split_params(args, body, COUNT_PARAMS, frozenset())
+    return call(client.count, index=index, body=body or None, params=params, request_timeout=cfg.backend_timeout)
+
+
 def proxy_search(client: OpenSearch, index: str, body: Any, ruleset: RuleSet, cfg: Config,
-                 legacy_indices: set[str] | None = None) -> ProxyOutcome:
+                 legacy_indices: set[str] | None = None, args: Mapping[str, str] | None = None) -> ProxyOutcome:
     """Forward one _search, reranked when ext.rerank asks. ValueError -> 400; TransportError passes
-    through. ``legacy_indices``: indices known to lack ``vector_f16`` (kept by the caller)."""
+    through. ``legacy_indices``: indices known to lack ``vector_f16`` (kept by the caller);
+    ``args``: the URL parameters (``split_params``)."""
     if not isinstance(body, dict):
         raise ValueError("body: must be a JSON object (OpenSearch query DSL)")
-    body = dict(body)
-    ext = dict(body.pop("ext", None) or {})
+    body, params = split_params(args or {}, body)
+    ext = body.pop("ext", None)
+    if ext is not None and not isinstance(ext, dict):
+        raise ValueError("ext: must be an object")
+    ext = dict(ext or {})
     spec = ext.pop("rerank", None)
     if ext:
         body["ext"] = ext
     if spec is None:
-        return ProxyOutcome(call(client.search, index=index, body=body, request_timeout=cfg.backend_timeout))
+        return ProxyOutcome(call(client.search, index=index, body=body, params=params,
+                                 request_timeout=cfg.backend_timeout))
+    if "filter_path" in params:
+        raise ValueError("filter_path: not with ext.rerank (the reranking reads the hits it would filter away)")
     if not isinstance(spec, dict):
         raise ValueError("ext.rerank: must be an object")
     unknown = sorted(set(spec) - RERANK_KEYS)
@@ -70,9 +136,11 @@ def proxy_search(client: OpenSearch, index: str, body: Any, ruleset: RuleSet, cf
     rule, _ = choose_rule(ruleset, spec.get("rule"), str(spec.get("query") or ""), {})
     rule = apply_overrides(rule, spec.get("overrides"))
     if rule is None:
-        return ProxyOutcome(call(client.search, index=index, body=body, request_timeout=cfg.backend_timeout))
+        return ProxyOutcome(call(client.search, index=index, body=body, params=params,
+                                 request_timeout=cfg.backend_timeout))
     if frm + size > cfg.max_window:
-        raise ValueError(f"from: from + size = {frm + size} exceeds the maximum window {cfg.max_window}")
+        raise ValueError(f"{'from' if frm else 'size'}: from + size = {frm + size} exceeds the maximum window "
+                         f"{cfg.max_window}")
     wanted = source.client_spec(body.get("_source"))
     legacy = legacy_indices if legacy_indices is not None else set()
     raw: dict[str, dict[str, Any]] = {}  # id -> hit as OpenSearch returned it
@@ -81,7 +149,7 @@ def proxy_search(client: OpenSearch, index: str, body: Any, ruleset: RuleSet, cf
     def search(window: int) -> dict[str, Any]:
         fetched = source.fetch_spec(wanted, rule, legacy_vectors=index in legacy)
         return call(client.search, index=index, body={**body, "_source": fetched, "size": window, "from": 0},
-                    request_timeout=cfg.backend_timeout)
+                    params=params, request_timeout=cfg.backend_timeout)
 
     def fetch(window: int) -> Retrieved:
         resp = search(window)
@@ -97,7 +165,8 @@ def proxy_search(client: OpenSearch, index: str, body: Any, ruleset: RuleSet, cf
         first_resp.setdefault("resp", resp)
         for h in hits:
             raw.setdefault(h["_id"], h)
-        total = resp["hits"].get("total") or {}
+        total = resp["hits"].get("total")
+        total = {"value": total} if isinstance(total, int) else (total or {})  # rest_total_hits_as_int
         return Retrieved(cols, float(resp.get("took", 0)), int(total.get("value", len(hits))),
                          total.get("relation", "eq"), exhausted=len(hits) < window)
 
