@@ -57,6 +57,13 @@ def stop(proc: subprocess.Popen) -> str:
     return out or ""
 
 
+def index_demo(os_url: str, index: str) -> None:
+    """The project's demo catalog into ``index``, by `sidecar index` as a user runs it."""
+    res = run_cli("index", "--catalog", str(ROOT / "demo" / "catalog.jsonl"), "--vectors", str(ROOT / "demo" / "vectors.npy"),
+                  "--index", index, "--recreate", "--url", os_url, "--quiet")
+    assert res.returncode == 0, res.stderr
+
+
 def test_readme_demo_command_serves_the_demo_catalog():
     port = free_port()
     proc = start(["scripts/demo.sh", "--port", str(port)], port)
@@ -76,9 +83,7 @@ def test_readme_demo_command_serves_the_demo_catalog():
 
 def test_gunicorn_two_workers_against_opensearch(os_url, os_client):
     index = "test-gunicorn"
-    res = run_cli("index", "--catalog", str(ROOT / "demo" / "catalog.jsonl"), "--vectors", str(ROOT / "demo" / "vectors.npy"),
-                  "--index", index, "--recreate", "--url", os_url, "--quiet")
-    assert res.returncode == 0, res.stderr
+    index_demo(os_url, index)
     port = free_port()
     log_prefix = "test-gunicorn-log"
     os_client.indices.delete(index=f"{log_prefix}-*", ignore_unavailable=True)
@@ -110,9 +115,7 @@ def test_an_unmodified_opensearch_py_client_works_through_the_proxy(os_url, os_c
     from opensearchpy.exceptions import RequestError
 
     index = "test-proxy-client"
-    res = run_cli("index", "--catalog", str(ROOT / "demo" / "catalog.jsonl"), "--vectors", str(ROOT / "demo" / "vectors.npy"),
-                  "--index", index, "--recreate", "--url", os_url, "--quiet")
-    assert res.returncode == 0, res.stderr
+    index_demo(os_url, index)
     port = free_port()
     proc = start([SIDECAR, "serve", "--backend", "opensearch", "--url", os_url, "--index", index,
                   "--port", str(port), "--workers", "1"], port)

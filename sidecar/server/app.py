@@ -12,13 +12,14 @@ import logging
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import orjson
-from flask import Flask, Response, g, jsonify, request
+from flask import Flask, Response, abort, g, jsonify, make_response, request
 from flask.json.provider import DefaultJSONProvider
 from opensearchpy.exceptions import TransportError
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -153,6 +154,8 @@ def create_app(cfg: Config | None = None, *, backend: Backend | None = None, sto
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
+        if exc.response is not None:  # abort(response): the response is the answer
+            return exc.response
         kinds = {404: "not_found", 405: "method_not_allowed", 413: "body_too_large"}
         msg = exc.description
         if exc.code == 413:
@@ -217,19 +220,25 @@ def create_app(cfg: Config | None = None, *, backend: Backend | None = None, sto
                                       took_ms=None, index=None)
         return jsonify(resp)
 
+    def forwarded(proxied: Callable[[], Any]) -> Any:
+        """A proxied call's result. A ValueError (the client's request) is a 400 in OpenSearch's
+        error shape; an error status from OpenSearch reaches the client as OpenSearch sent it."""
+        try:
+            return proxied()
+        except ValueError as exc:
+            abort(make_response(*opensearch_error(400, "illegal_argument_exception", str(exc), field_of(str(exc)))))
+        except TransportError as exc:
+            if not isinstance(exc.status_code, int):
+                raise
+            abort(make_response(jsonify({"error": exc.error, "status": exc.status_code, "info": exc.info}),
+                                exc.status_code))
+
     @app.route("/<index>/_search", methods=["GET", "POST"])
     def proxied_search(index: str):
         if index.startswith("_"):
             raise ApiError(403, "forbidden", f"only GET|POST /<index>/_search is proxied, not /{index}/_search")
-        body = json_body()
-        try:
-            po = proxy_search(os_client(), index, body, store.current, cfg, legacy_indices, request.args.to_dict())
-        except ValueError as exc:
-            return opensearch_error(400, "illegal_argument_exception", str(exc), field_of(str(exc)))
-        except TransportError as exc:
-            if isinstance(exc.status_code, int):
-                return jsonify({"error": exc.error, "status": exc.status_code, "info": exc.info}), exc.status_code
-            raise
+        po = forwarded(lambda: proxy_search(os_client(), index, json_body(), store.current, cfg, legacy_indices,
+                                            request.args.to_dict()))
         g.rule = po.rule.id if po.rule else "none"
         if po.rule:
             metrics.rerank.labels(g.rule).observe(po.rerank_seconds)
@@ -245,15 +254,7 @@ def create_app(cfg: Config | None = None, *, backend: Backend | None = None, sto
     def proxied_count(index: str):
         if index.startswith("_"):
             raise ApiError(403, "forbidden", f"only GET|POST /<index>/_count is proxied, not /{index}/_count")
-        try:
-            resp = proxy_count(os_client(), index, json_body(), request.args.to_dict(), cfg)
-        except ValueError as exc:
-            return opensearch_error(400, "illegal_argument_exception", str(exc), field_of(str(exc)))
-        except TransportError as exc:
-            if isinstance(exc.status_code, int):
-                return jsonify({"error": exc.error, "status": exc.status_code, "info": exc.info}), exc.status_code
-            raise
-        return jsonify(resp)
+        return jsonify(forwarded(lambda: proxy_count(os_client(), index, json_body(), request.args.to_dict(), cfg)))
 
     @app.get("/")
     def cluster_info():
