@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from .rerank import rerank_batch, rows_batch
+from .rerank import CandidateBatch, rerank_batch, rows_batch
 from .rerank.rule import Rule
 from .retrieval import Retrieved
 from .retrieval.hits import Hits
@@ -45,7 +45,7 @@ class Ranked:
         return 0 if self.pool is None else len(self.pool)
 
 
-def batch_of(hits: Hits, rule: Rule) -> Any:
+def batch_of(hits: Hits, rule: Rule) -> CandidateBatch:
     """Hits as the core's ``CandidateBatch``: columns are read from the sources on first use."""
     return rows_batch(hits.ids, hits.scores, hits.sources, rule, vectors=hits.vectors,
                       stored=hits.signatures if rule.dedup is not None else None)
