@@ -47,8 +47,7 @@ class Ranked:
 
 def batch_of(hits: Hits, rule: Rule) -> CandidateBatch:
     """Hits as the core's ``CandidateBatch``: columns are read from the sources on first use."""
-    return rows_batch(hits.ids, hits.scores, hits.sources, rule, vectors=hits.vectors,
-                      stored=hits.signatures if rule.dedup is not None else None)
+    return rows_batch(hits.ids, hits.scores, hits.sources, rule, vectors=hits.vectors, stored=hits.signatures)
 
 
 def reranker(rule: Rule, *, explain: bool, now: datetime, query_vector: Any = None) -> Rerank:

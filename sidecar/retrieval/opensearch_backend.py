@@ -30,6 +30,18 @@ MSEARCH_FILTER_PATH = ("took,responses.error,responses.status,responses.hits.tot
                        "responses.hits.hits._score,responses.hits.hits._source")
 
 
+def found_legacy_vectors(index: str, legacy: set[str], asked: bool, hits: list[dict[str, Any]], cols: Hits) -> bool:
+    """True, once per index and logged, when vectors were asked for and these hits carry none in
+    ``vector_f16``: the index was written before that field, and the caller asks again for the
+    float lists (``legacy`` then holds the index)."""
+    if not (asked and hits and cols.vectors is None) or index in legacy:
+        return False
+    legacy.add(index)
+    log.warning("index %s has no %s field: vectors travel as JSON float lists (slow); "
+                "re-index with `sidecar index --recreate` to store them compactly", index, VECTOR_BINARY_FIELD)
+    return True
+
+
 def call(fn, *args: Any, **kwargs: Any) -> Any:
     """Run one client call, translating transport failures into the backend errors."""
     try:
@@ -47,7 +59,11 @@ class OpenSearchBackend:
         self.client = client
         self.index = index
         self.timeout = timeout
-        self.legacy_vectors = False  # set when the index turns out to have no vector_f16 field
+        self.legacy: set[str] = set()  # holds the index once it turns out to have no vector_f16 field
+
+    @property
+    def legacy_vectors(self) -> bool:
+        return self.index in self.legacy
 
     def ping(self) -> bool:
         try:
@@ -93,13 +109,7 @@ class OpenSearchBackend:
         """The hits as columns; None when vectors were asked for and the index has no
         ``vector_f16`` (written before it existed): the caller asks again for the float lists."""
         out = from_hits(hits, with_vectors=req.with_vectors)
-        if req.with_vectors and hits and out.vectors is None and not self.legacy_vectors:
-            self.legacy_vectors = True
-            log.warning("index %s has no %s field: vectors travel as JSON float lists (slow); "
-                        "re-index with `sidecar index --recreate` to store them compactly",
-                        self.index, VECTOR_BINARY_FIELD)
-            return None
-        return out
+        return None if found_legacy_vectors(self.index, self.legacy, req.with_vectors, hits, out) else out
 
     def retrieve(self, req: RetrievalRequest) -> Retrieved:
         try:

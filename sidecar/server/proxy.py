@@ -9,7 +9,6 @@ search passes through unchanged. Only _search is proxied.
 """
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -22,12 +21,10 @@ from ..config import Config
 from ..pipeline import apply_overrides, choose_rule
 from ..rerank.rule import Rule
 from ..retrieval import Retrieved
-from ..retrieval.hits import VECTOR_BINARY_FIELD, Hits, from_hits
-from ..retrieval.opensearch_backend import call
+from ..retrieval.hits import Hits, from_hits
+from ..retrieval.opensearch_backend import call, found_legacy_vectors
 from ..rules import RuleSet
 from . import source
-
-log = logging.getLogger(__name__)
 
 RERANK_KEYS = frozenset({"rule", "query", "overrides", "explain"})
 
@@ -155,10 +152,7 @@ def proxy_search(client: OpenSearch, index: str, body: Any, ruleset: RuleSet, cf
         resp = search(window)
         hits = resp["hits"]["hits"]
         cols = from_hits(hits, with_vectors=rule.needs_vectors, keep_source=True)
-        if rule.needs_vectors and hits and cols.vectors is None and index not in legacy:
-            legacy.add(index)  # an index written before vector_f16: ask again for the float lists
-            log.warning("index %s has no %s field: vectors travel as JSON float lists (slow); re-index it "
-                        "with `sidecar index --recreate` to store them compactly", index, VECTOR_BINARY_FIELD)
+        if found_legacy_vectors(index, legacy, rule.needs_vectors, hits, cols):
             resp = search(window)
             hits = resp["hits"]["hits"]
             cols = from_hits(hits, with_vectors=True, keep_source=True)
