@@ -1,0 +1,78 @@
+"""What a kNN window of 200 costs to fetch, by what each hit carries (the design of vector_f16).
+
+    scripts/opensearch.sh start
+    .venv/bin/python bench/bench_transport.py [--rounds 60] [--index fashion]
+
+Needs the fashion index written by `sidecar index` (with vector_f16). For each dev query vector,
+cycled, sends in rotating order the same kNN search (k = size = 200, the response trimmed by the
+backend's filter_path) with these `_source` fields, reads and JSON-decodes each answer, and
+reports p50 and the response size:
+  fields             the product fields /search returns
+  fields+minhash     plus the stored MinHash signature (base64 uint32)
+  fields+vector_f16  plus the vector as base64 float16 (what MMR reads now)
+  fields+vector      plus the vector as JSON float lists (an index without vector_f16)
+Writes bench/results/transport.json.
+"""
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import orjson
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from sidecar.catalog import FIELDS  # noqa: E402
+from sidecar.retrieval.hits import SIGNATURE_FIELD, VECTOR_BINARY_FIELD, VECTOR_FIELD  # noqa: E402
+from sidecar.retrieval.opensearch_backend import FILTER_PATH  # noqa: E402
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--fashion", type=Path, default=ROOT.parent / "shared" / "data" / "fashion")
+    ap.add_argument("--host", default="127.0.0.1")
+    ap.add_argument("--port", type=int, default=9200)
+    ap.add_argument("--index", default="fashion")
+    ap.add_argument("--rounds", type=int, default=60)
+    ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "transport.json")
+    args = ap.parse_args()
+    qvecs = np.load(args.fashion / "query-vectors-dev.f16.npy").astype(np.float32)
+    cases = {"fields": [*FIELDS], "fields+minhash": [*FIELDS, SIGNATURE_FIELD],
+             "fields+vector_f16": [*FIELDS, VECTOR_BINARY_FIELD], "fields+vector": [*FIELDS, VECTOR_FIELD]}
+    conn = http.client.HTTPConnection(args.host, args.port, timeout=30)
+    lat: dict[str, list[float]] = {k: [] for k in cases}
+    size: dict[str, int] = {}
+    names = list(cases)
+    for r in range(args.rounds + 5):
+        for name in names[r % len(names):] + names[:r % len(names)]:
+            body = {"size": 200, "_source": cases[name],
+                    "query": {"knn": {VECTOR_FIELD: {"vector": qvecs[r % len(qvecs)].tolist(), "k": 200}}}}
+            t0 = time.perf_counter()
+            conn.request("POST", f"/{args.index}/_search?filter_path={FILTER_PATH}", body=orjson.dumps(body),
+                         headers={"Content-Type": "application/json"})
+            raw = conn.getresponse().read()
+            hits = orjson.loads(raw)["hits"]["hits"]
+            if r >= 5:  # the first rounds warm caches
+                lat[name].append(time.perf_counter() - t0)
+            size[name] = len(raw)
+            if name == "fields+vector_f16" and VECTOR_BINARY_FIELD not in hits[0]["_source"]:
+                print(f"index {args.index} has no {VECTOR_BINARY_FIELD}: re-index it with `sidecar index --recreate`",
+                      file=sys.stderr)
+                return 2
+    results = {"command": "python bench/bench_transport.py " + " ".join(sys.argv[1:]), "index": args.index,
+               "cases": {k: {"p50_ms": round(float(np.median(v)) * 1000, 2), "response_kb": round(size[k] / 1000, 1),
+                             "n": len(v)} for k, v in lat.items()}}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2) + "\n")
+    print(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
