@@ -4,7 +4,6 @@ WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY sidecar ./sidecar
 RUN pip install --no-cache-dir . && sidecar warm   # compile the reranking kernels into the image
-COPY mappings ./mappings
 COPY query_rules ./query_rules
 COPY demo ./demo
 ENV SIDECAR_HOST=0.0.0.0 \

@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
-from . import config
+from . import config, logs
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
 
@@ -48,6 +48,7 @@ def cmd_index(args: argparse.Namespace) -> int:
 
 
 def cmd_rerank(args: argparse.Namespace) -> int:
+    from .contract import validate
     from .rerank import rerank
 
     from .rules import RuleLoadError, load_rules_dir
@@ -61,8 +62,13 @@ def cmd_rerank(args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"error: cannot read {args.input}: {exc.strerror or exc}", file=sys.stderr)
         return EXIT_USAGE
+    try:
+        validate("RerankRequest", request)  # the /rerank contract: the same errors as the API's 400s
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     rules = None
-    if isinstance(request, dict) and isinstance(request.get("rule"), str):  # a rule id: load the rule set
+    if isinstance(request.get("rule"), str):  # a rule id: load the rule set
         try:
             rules = load_rules_dir(Path(args.rules)).by_id
         except RuleLoadError as exc:
@@ -159,11 +165,47 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if cfg.backend == "memory" and not Path(cfg.catalog).exists():
         print(f"error: catalog {cfg.catalog} not found (--catalog or SIDECAR_CATALOG)", file=sys.stderr)
         return EXIT_USAGE
+    made_run_dir = not cfg.run_dir
+    cfg = _with_run_dir(cfg)
     from .server.gunicorn_app import SidecarServer
 
     logging.getLogger(__name__).info("serving %s backend on http://%s:%d with %d workers, rules from %s",
                                      cfg.backend, cfg.host, cfg.port, cfg.workers, cfg.rules)
-    SidecarServer(cfg).run()
+    try:
+        SidecarServer(cfg).run()
+    finally:
+        if made_run_dir:
+            import shutil
+
+            shutil.rmtree(cfg.run_dir, ignore_errors=True)
+    return EXIT_OK
+
+
+def _with_run_dir(cfg: "config.Config") -> "config.Config":
+    """The directory the workers share (metrics, rule status), made empty, and prometheus-client
+    switched to multiprocess mode before any worker imports it."""
+    import dataclasses
+    import os
+    import shutil
+    import tempfile
+
+    run_dir = Path(cfg.run_dir) if cfg.run_dir else Path(tempfile.mkdtemp(prefix="sidecar-run-"))
+    for sub in ("metrics", "workers"):
+        shutil.rmtree(run_dir / sub, ignore_errors=True)  # samples of an earlier server would add up
+        (run_dir / sub).mkdir(parents=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(run_dir / "metrics")
+    return dataclasses.replace(cfg, run_dir=str(run_dir))
+
+
+def cmd_dashboards(args: argparse.Namespace) -> int:
+    from .dashboards import ndjson
+
+    text = ndjson(args.prefix)
+    if args.out == "-":
+        sys.stdout.write(text)
+    else:
+        Path(args.out).write_text(text, encoding="utf-8")
+        print(f"{text.count(chr(10))} saved objects for {args.prefix}-* -> {args.out}", file=sys.stderr)
     return EXIT_OK
 
 
@@ -257,7 +299,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     ix = sub.add_parser("index", formatter_class=_fmt(), help="bulk-load a catalog JSONL (+ vectors) into OpenSearch",
                         description="Bulk-load a catalog (one JSON product a line, as ../shared/data/fashion/catalog.jsonl)\n"
-                                    "into an OpenSearch index created from mappings/products.json, with title vectors\n"
+                                    "into an OpenSearch index created from sidecar/mappings/products.json, with title vectors\n"
                                     "from a .npy (float16/float32, row i = line i) and MinHash signatures for\n"
                                     "near-duplicate detection. Bad lines are reported with their line number and\n"
                                     "skipped; a vector count that does not match the catalog is an error before\n"
@@ -309,6 +351,18 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--port", type=int, help="port (env SIDECAR_PORT, default 8080)")
     sv.add_argument("--workers", type=int, help="gunicorn workers (env SIDECAR_WORKERS, default 2)")
     sv.set_defaults(func=cmd_serve)
+
+    db = sub.add_parser("dashboards", formatter_class=_fmt(), help="print the decision log's Dashboards saved objects",
+                        description="Write the OpenSearch Dashboards saved objects of the decision log (an index\n"
+                                    "pattern over PREFIX-* with @timestamp as time field, six visualizations, one\n"
+                                    "dashboard) as the NDJSON the saved-objects import API takes.",
+                        epilog="example: sidecar dashboards --out decisions.ndjson && curl -X POST \\\n"
+                               "  'localhost:5601/api/saved_objects/_import?overwrite=true' -H 'osd-xsrf: true' \\\n"
+                               "  --form file=@decisions.ndjson")
+    db.add_argument("--prefix", default=config.default("decision_log_index"),
+                    help="decision-log index prefix (env SIDECAR_DECISION_LOG_INDEX, default: %(default)s)")
+    db.add_argument("--out", default="-", metavar="FILE", help="output file (default: stdout)")
+    db.set_defaults(func=cmd_dashboards)
 
     ev = sub.add_parser("eval", formatter_class=_fmt(), help="compare strategies: relevance against diversity",
                         description="Run every query through retrieval and reranking exactly as the service does, once per\n"
@@ -362,10 +416,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=getattr(logging, str(args.log_level).upper(), logging.INFO),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    for noisy in ("bm25s", "opensearch", "urllib3"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    logs.configure(args.log_level, config.default("log_format"))
     if not getattr(args, "func", None):
         parser.print_help()
         return EXIT_USAGE

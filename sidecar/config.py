@@ -1,13 +1,20 @@
 """Settings: one table of every option, its environment variable, default and meaning.
 
 The CLI takes its defaults from here, the README's configuration table is this table, and a test
-checks docker-compose.yml against it, so the three cannot drift apart.
+checks docker-compose.yml against it, so the three cannot drift apart. Values come from the
+environment, then from the ``.env`` file of the working directory (the file docker compose and
+scripts/opensearch.sh read, so editing a port there moves every tool), then the built-in
+default; a default may name another variable as ``${NAME:-fallback}``.
 """
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, fields
+from pathlib import Path
 from typing import Any
+
+_VAR = re.compile(r"\$\{(\w+):-([^}]*)\}")
 
 
 @dataclass(frozen=True)
@@ -20,7 +27,7 @@ class Setting:
 
 
 SETTINGS: tuple[Setting, ...] = (
-    Setting("opensearch_url", "SIDECAR_OPENSEARCH_URL", "http://127.0.0.1:9200", "OpenSearch base URL"),
+    Setting("opensearch_url", "SIDECAR_OPENSEARCH_URL", "http://127.0.0.1:${OPENSEARCH_PORT:-9200}", "OpenSearch base URL"),
     Setting("index", "SIDECAR_INDEX", "products", "products index searched by /search"),
     Setting("backend", "SIDECAR_BACKEND", "memory", "retrieval backend: opensearch or memory (embedded)"),
     Setting("catalog", "SIDECAR_CATALOG", "demo/catalog.jsonl", "catalog JSONL for the memory backend"),
@@ -38,6 +45,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("decision_log_sample", "SIDECAR_DECISION_LOG_SAMPLE", 1.0, "share of requests logged (0..1)", float),
     Setting("decision_log_index", "SIDECAR_DECISION_LOG_INDEX", "sidecar-decisions", "daily index prefix of the decision log"),
     Setting("log_level", "SIDECAR_LOG_LEVEL", "INFO", "logging level"),
+    Setting("log_format", "SIDECAR_LOG_FORMAT", "text", "log lines as text or json (one object per line)"),
+    Setting("cors_origins", "SIDECAR_CORS_ORIGINS", "", "comma-separated origins allowed by CORS, * for any; empty: CORS off"),
+    Setting("run_dir", "SIDECAR_RUN_DIR", "", "directory the workers of one `sidecar serve` share (metrics, rule status); "
+                                              "empty: a fresh temporary one"),
 )
 BY_NAME = {s.name: s for s in SETTINGS}
 
@@ -62,16 +73,20 @@ class Config:
     decision_log_sample: float
     decision_log_index: str
     log_level: str
+    log_format: str
+    cors_origins: str
+    run_dir: str
 
     @classmethod
     def load(cls, environ: dict[str, str] | None = None, **overrides: Any) -> "Config":
-        """Defaults, then environment variables, then explicit overrides (e.g. CLI flags)."""
-        env = os.environ if environ is None else environ
+        """Defaults, then ``.env``, then environment variables, then explicit overrides (CLI flags);
+        ``environ`` replaces the last two sources (tests)."""
+        env = variables() if environ is None else environ
         values: dict[str, Any] = {}
         for s in SETTINGS:
             raw = overrides.get(s.name)
             if raw is None:
-                raw = env.get(s.env, s.default)
+                raw = env.get(s.env, _expand(s.default, env))
             try:
                 values[s.name] = s.kind(raw)
             except (TypeError, ValueError):
@@ -80,6 +95,8 @@ class Config:
             raise ValueError(f"SIDECAR_DECISION_LOG: must be on or off, got {values['decision_log']!r}")
         if not 0.0 <= values["decision_log_sample"] <= 1.0:
             raise ValueError(f"SIDECAR_DECISION_LOG_SAMPLE: must be in [0, 1], got {values['decision_log_sample']}")
+        if values["log_format"] not in ("text", "json"):
+            raise ValueError(f"SIDECAR_LOG_FORMAT: must be text or json, got {values['log_format']!r}")
         if values["backend"] not in ("opensearch", "memory"):
             raise ValueError(f"SIDECAR_BACKEND: must be opensearch or memory, got {values['backend']!r}")
         return cls(**values)
@@ -88,7 +105,33 @@ class Config:
 assert {f.name for f in fields(Config)} == set(BY_NAME), "Config and SETTINGS must list the same options"
 
 
+def dotenv(path: Path | None = None) -> dict[str, str]:
+    """KEY=VALUE lines of a .env file (default: the working directory's, or SIDECAR_ENV_FILE)."""
+    path = path or Path(os.environ.get("SIDECAR_ENV_FILE", ".env"))
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError:
+        return {}
+    out = {}
+    for line in text.splitlines():
+        line = line.strip()
+        if line and not line.startswith("#") and "=" in line:
+            key, value = line.split("=", 1)
+            out[key.strip()] = value.strip().strip("'\"")
+    return out
+
+
+def variables() -> dict[str, str]:
+    """The variables settings are read from: .env, overridden by the environment (as compose does)."""
+    return {**dotenv(), **os.environ}
+
+
+def _expand(default: Any, env: dict[str, str]) -> Any:
+    return _VAR.sub(lambda m: env.get(m.group(1), m.group(2)), default) if isinstance(default, str) else default
+
+
 def default(name: str) -> Any:
-    """The effective default of one setting: its environment variable if set, else the built-in."""
+    """The effective default of one setting: environment, else .env, else the built-in."""
     s = BY_NAME[name]
-    return s.kind(os.environ.get(s.env, s.default))
+    env = variables()
+    return s.kind(env.get(s.env, _expand(s.default, env)))

@@ -19,69 +19,65 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 
-from .evaluation.diversity import measure
-from .rerank.rule import Rule
-from .retrieval.hits import Hits
+from .outcome import Decision
+from .rerank.shares import measure
+from .rules.normalize import normalize_query
 
 log = logging.getLogger(__name__)
-INDEX_PREFIX = "sidecar-decisions"
-TEMPLATE_NAME = "sidecar-decisions"
+INDEX_PREFIX = "sidecar-decisions"  # the default of SIDECAR_DECISION_LOG_INDEX
 
 
 def index_for(ts: datetime, prefix: str = INDEX_PREFIX) -> str:
     return f"{prefix}-{ts:%Y.%m.%d}"
 
 
-def build_record(*, endpoint: str, request_id: str, query: str | None, rule: Rule | None, how: str | None,
-                 mode: str | None, window: int | None, frm: int, size: int, candidates: Hits | None,
-                 hits: list[dict[str, Any]], dedup: dict[str, Any] | None, timings: dict[str, float],
-                 took_ms: float | None, index: str | None, status: int = 200) -> dict[str, Any]:
-    """One record; ``candidates`` in retrieval order, ``hits`` the page after reranking
-    (each with id, rank and original_rank)."""
-    from .rules import normalize_query
-
+def build_record(d: Decision, request_id: str, status: int = 200) -> dict[str, Any]:
+    """One record of a decision. A constraint on an empty page neither held nor failed:
+    ``held`` is null there, and the page does not count in ``constraint_satisfaction``."""
     now = datetime.now(timezone.utc)
-    ids = candidates.ids if candidates is not None else []
+    ids = d.pool.ids if d.pool is not None else []
     row = {doc_id: k for k, doc_id in enumerate(ids)}
-    before = ids[frm:frm + size]
-    after = [h["id"] for h in hits]
-    page_before = [{"id": i, "fields": candidates.sources[row[i]]} for i in before]
-    page_after = [{"id": i, "fields": candidates.sources[row[i]]} for i in after if i in row]
+    before = ids[d.frm:d.frm + d.size]
+    after = [h["id"] for h in d.placed]
+    page_before = [{"id": i, "fields": d.pool.sources[row[i]]} for i in before] if d.pool is not None else []
+    page_after = [{"id": i, "fields": d.pool.sources[row[i]]} for i in after if i in row] if d.pool is not None else []
     constraints = []
-    for con in (rule.constraints if rule else ()):
+    for con in (d.rule.constraints if d.rule else ()):
         share_before, held_before = measure(con, page_before)
         share_after, held_after = measure(con, page_after)
         constraints.append({"label": con.label, "field": con.field, "kind": con.kind, "fraction": con.fraction,
                             "share_before": round(share_before, 4), "share_after": round(share_after, 4),
-                            "held_before": bool(page_before) and held_before,
-                            "held": bool(page_after) and held_after})
-    held = sum(c["held"] for c in constraints)
+                            "held_before": held_before if page_before else None,
+                            "held": held_after if page_after else None})
+    judged = [c for c in constraints if c["held"] is not None]
+    held = sum(c["held"] for c in judged)
     return {
-        "timestamp": now.isoformat(timespec="milliseconds"),
+        "@timestamp": now.isoformat(timespec="milliseconds"),
         "request_id": request_id,
-        "endpoint": endpoint,
-        "index": index,
-        "query": normalize_query(query) if query else None,
-        "rule": rule.id if rule else "none",
-        "rule_match": how,
-        "mode": mode,
-        "window": window,
-        "from": frm,
-        "size": size,
+        "endpoint": d.endpoint,
+        "index": d.index,
+        "query": normalize_query(d.query) if d.query else None,
+        "rule": d.rule.id if d.rule else "none",
+        "rule_match": d.how,
+        "mode": d.mode,
+        "window": d.window,
+        "from": d.frm,
+        "size": d.size,
         "candidates": len(ids),
+        "page_size": len(after),
         "ids_before": before,
         "ids_after": after,
-        "moved": sum(1 for h in hits if h.get("rank") != h.get("original_rank")),
+        "moved": sum(1 for h in d.placed if h.get("rank") != h.get("original_rank")),
         "constraints": constraints,
-        "constraints_total": len(constraints),
+        "constraints_total": len(judged),
         "constraints_held": held,
-        "constraint_satisfaction": round(held / len(constraints), 4) if constraints else None,
-        "dedup_groups": (dedup or {}).get("groups"),
-        "dedup_collapsed": len((dedup or {}).get("collapsed", [])),
-        "retrieval_ms": timings.get("retrieval_ms"),
-        "rerank_ms": timings.get("rerank_ms"),
-        "total_ms": timings.get("total_ms"),
-        "backend_took_ms": took_ms,
+        "constraint_satisfaction": round(held / len(judged), 4) if judged else None,
+        "dedup_groups": (d.dedup or {}).get("groups"),
+        "dedup_collapsed": len((d.dedup or {}).get("collapsed", [])),
+        "retrieval_ms": d.retrieval_ms,
+        "rerank_ms": d.rerank_ms,
+        "total_ms": d.total_ms,
+        "backend_took_ms": d.took_ms,
         "outcome": "ok" if status < 400 else "error",
         "status": status,
     }
@@ -90,9 +86,7 @@ def build_record(*, endpoint: str, request_id: str, query: str | None, rule: Rul
 def error_record(*, endpoint: str, request_id: str, status: int, query: str | None = None,
                  index: str | None = None, total_ms: float | None = None) -> dict[str, Any]:
     """A request that failed: what is known of it, and its status."""
-    from .rules import normalize_query
-
-    return {"timestamp": datetime.now(timezone.utc).isoformat(timespec="milliseconds"), "request_id": request_id,
+    return {"@timestamp": datetime.now(timezone.utc).isoformat(timespec="milliseconds"), "request_id": request_id,
             "endpoint": endpoint, "index": index, "query": normalize_query(query) if isinstance(query, str) else None,
             "rule": None, "total_ms": total_ms, "outcome": "error", "status": status}
 
@@ -145,13 +139,16 @@ class DecisionLogWriter:
 
         body = load_mapping("decision-log-template.json")
         body["index_patterns"] = [f"{self.prefix}-*"]
-        client.indices.put_index_template(name=f"{TEMPLATE_NAME}-{self.prefix}", body=body)
+        # one template per prefix, named by it; versions before 0.2 named it "sidecar-decisions-<prefix>",
+        # and two templates over one pattern are refused, so that one goes
+        client.indices.delete_index_template(name=f"{INDEX_PREFIX}-{self.prefix}", ignore=[404])
+        client.indices.put_index_template(name=self.prefix, body=body)
         self._template_ok = True
 
     def _write(self, batch: list[dict[str, Any]]) -> None:
         lines = []
         for rec in batch:
-            ts = datetime.fromisoformat(rec["timestamp"])
+            ts = datetime.fromisoformat(rec["@timestamp"])
             lines.append(json.dumps({"index": {"_index": index_for(ts, self.prefix)}}))
             lines.append(json.dumps(rec))
         try:
@@ -161,7 +158,7 @@ class DecisionLogWriter:
             resp = self._client.bulk(body="\n".join(lines) + "\n")
         except Exception as exc:  # noqa: BLE001 - any failure: drop, count, go on
             self._drop("backend", len(batch))
-            log.debug("decision log bulk failed: %s", exc)
+            log.warning("decision log write failed: %s", str(exc)[:300])
             raise
         failed = sum(1 for item in resp.get("items", []) if item.get("index", {}).get("error"))
         if failed:

@@ -51,7 +51,7 @@ class IndexSummary:
 
 
 def index_body(dimension: int | None) -> dict[str, Any]:
-    """The products index body of mappings/products.json, with the vector dimension of the data."""
+    """The products index body of sidecar/mappings/products.json, with the vector dimension of the data."""
     body = load_mapping("products.json")
     props = body["mappings"]["properties"]
     if dimension is None:

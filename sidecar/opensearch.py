@@ -9,7 +9,7 @@ import orjson
 from opensearchpy import OpenSearch
 from opensearchpy.serializer import JSONSerializer
 
-MAPPINGS_DIR = Path(__file__).resolve().parent.parent / "mappings"
+MAPPINGS_DIR = Path(__file__).resolve().parent / "mappings"  # package data: found after pip install too
 
 
 class FastJSONSerializer(JSONSerializer):
@@ -33,6 +33,6 @@ def make_client(url: str, timeout: float = 10.0) -> OpenSearch:
 
 
 def load_mapping(name: str) -> dict[str, Any]:
-    """A JSON file of mappings/ (index bodies and templates)."""
+    """A JSON file of sidecar/mappings/ (index bodies and templates)."""
     with open(MAPPINGS_DIR / name, encoding="utf-8") as f:
         return json.load(f)

@@ -9,7 +9,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 FASHION = Path(os.environ.get("SIDECAR_FASHION_DIR", ROOT.parent / "shared" / "data" / "fashion"))
-OPENSEARCH_URL = os.environ.get("SIDECAR_TEST_OPENSEARCH_URL", "http://127.0.0.1:9200")
+os.environ.setdefault("SIDECAR_ENV_FILE", str(ROOT / ".env"))  # the project's .env, wherever pytest runs from
+OPENSEARCH_URL = os.environ.get("SIDECAR_TEST_OPENSEARCH_URL") or __import__("sidecar.config").config.default("opensearch_url")
 
 
 @pytest.fixture(scope="session")
@@ -67,10 +68,12 @@ def fashion_slice(fashion_dir: Path, tmp_path_factory) -> tuple[Path, Path]:
     return out / "catalog.jsonl", out / "vectors.npy"
 
 
-def run_cli(*args: str, stdin: str | None = None, timeout: float = 300):
-    """Run the installed `sidecar` command as a user would."""
+def run_cli(*args: str, stdin: str | None = None, timeout: float = 300, env: dict[str, str] | None = None,
+            cwd: Path | None = None):
+    """Run the installed `sidecar` command as a user would (``env``: variables added)."""
     import subprocess
     import sys
 
     exe = Path(sys.executable).parent / "sidecar"
-    return subprocess.run([str(exe), *args], input=stdin, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run([str(exe), *args], input=stdin, capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, **(env or {})}, cwd=cwd)

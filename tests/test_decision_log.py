@@ -8,7 +8,7 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, run_cli
 from sidecar.config import Config
 from sidecar.decision_log import DecisionLogWriter
 from sidecar.evaluation.diversity import holds
@@ -17,11 +17,13 @@ from sidecar.server import create_app
 
 pytestmark = pytest.mark.opensearch
 PREFIX = "test-decisions"
-NDJSON = ROOT / "mappings" / "dashboards" / "sidecar-decisions.ndjson"
 
 
 def saved_objects() -> list[dict]:
-    return [json.loads(line) for line in NDJSON.read_text().splitlines() if line.strip()]
+    """What `sidecar dashboards` prints for this prefix (SIDECAR_DECISION_LOG_INDEX)."""
+    out = run_cli("dashboards", env={"SIDECAR_DECISION_LOG_INDEX": PREFIX})
+    assert out.returncode == 0, out.stderr
+    return [json.loads(line) for line in out.stdout.splitlines() if line.strip()]
 
 
 @pytest.fixture(scope="module")
@@ -156,7 +158,8 @@ def test_saved_objects_reference_each_other():
     objs = saved_objects()
     ids = {o["id"]: o for o in objs}
     pattern = next(o for o in objs if o["type"] == "index-pattern")
-    assert pattern["attributes"]["timeFieldName"] == "timestamp"
+    assert pattern["attributes"]["timeFieldName"] == "@timestamp"  # the ECS/OpenSearch convention
+    assert pattern["attributes"]["title"] == f"{PREFIX}-*"  # follows SIDECAR_DECISION_LOG_INDEX
     for o in objs:
         for ref in o.get("references", []):
             assert ref["id"] in ids and ids[ref["id"]]["type"] == ref["type"]
@@ -242,7 +245,7 @@ def test_error_outcomes(vis_results):
 def test_sampling_and_off_switch(os_url):
     off = Config.load(environ={}, backend="memory", catalog=str(ROOT / "demo" / "catalog.jsonl"), rules=str(ROOT / "query_rules"),
                       rules_poll_seconds=0, decision_log="off")
-    assert create_app(off).extensions["sidecar"]["decision_log"] is None
+    assert create_app(off).extensions["sidecar"].decision_log is None
     writer = DecisionLogWriter(lambda: make_client(os_url), prefix=PREFIX + "-sampled", sample=0.0)
     for _ in range(50):
         writer.submit({"timestamp": "2026-01-01T00:00:00+00:00"})

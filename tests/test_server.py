@@ -182,10 +182,10 @@ def test_overrides_and_explicit_rule(client):
     ({"q": "x", "colour": "red"}, 400, "colour"),
     ({"q": "x", "mode": "fuzzy"}, 400, "mode"),
     ({"mode": "knn", "q": "x"}, 400, "vector"),
-    ({"q": "x", "vector": ["a"]}, 400, "vector"),
+    ({"q": "x", "vector": ["a"]}, 400, "vector[0]"),
     ({"q": "x", "like": "no-such-id"}, 400, "like"),
     ({"q": "x", "filters": {"brnd": "Nike"}}, 400, "filters.brnd"),
-    ({"q": "x", "filters": {"price": {"between": 1}}}, 400, "filters.price"),
+    ({"q": "x", "filters": {"price": {"between": 1}}}, 400, "filters.price.between"),
     ({"q": "x", "rule": "nope"}, 400, "rule"),
     ({"q": "x", "overrides": {"lambda": -1}}, 400, "overrides"),
     ({"q": "x", "from": 990, "size": 20}, 400, "from"),
@@ -229,9 +229,10 @@ def test_rerank_endpoint_and_cli_give_the_same_answer(client):
 
 def test_rerank_errors(client):
     r = post(client, "/rerank", {"candidates": [{"id": "a", "score": "high"}], "rule": "default"})
-    assert r.status_code == 400 and "'score' must be a finite number" in r.json["error"]["message"]
+    assert r.status_code == 400 and r.json["error"]["field"] == "candidates[0].score"
+    assert "is not of type \"number\"" in r.json["error"]["message"]
     cli = run_cli("rerank", stdin=json.dumps({"candidates": [{"score": 1}], "rule": "default"}), )
-    assert cli.returncode == 2 and "missing or invalid 'id'" in cli.stderr
+    assert cli.returncode == 2 and "candidates[0]: \"id\" is a required property" in cli.stderr, cli.stderr
     missing = run_cli("rerank", "/no/such/request.json")
     assert missing.returncode == 2 and "cannot read /no/such/request.json" in missing.stderr
     assert "Traceback" not in missing.stderr

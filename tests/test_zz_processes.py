@@ -200,7 +200,7 @@ def test_decision_log_survives_opensearch_outage_and_resumes(os_url, os_client):
                       decision_log="on", decision_log_index=prefix)
     app = create_app(cfg)
     c = app.test_client()
-    writer = app.extensions["sidecar"]["decision_log"]
+    writer = app.extensions["sidecar"].decision_log
 
     def count() -> int:
         os_client.indices.refresh(index=f"{prefix}-*")

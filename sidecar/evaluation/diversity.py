@@ -8,9 +8,8 @@ from typing import Any
 
 import numpy as np
 
-from ..rerank.api import compile_agent
-from ..rerank.batch import CandidateBatch
 from ..rerank.rule import Constraint
+from ..rerank.shares import agent_over, measure
 from ..rerank.tokens import jaccard, shingle_set
 
 NEAR_DUP_JACCARD = 0.8
@@ -41,31 +40,6 @@ def ild(vectors: np.ndarray) -> float:
     return float(1.0 - sims[iu].mean())
 
 
-def _agent(con: Constraint, items: list[dict[str, Any]]) -> Any:
-    """The constraint compiled over items ({"id", "fields"}) exactly as the reranker compiles it."""
-    batch = CandidateBatch.from_rows([str(c["id"]) for c in items], np.zeros(len(items)),
-                                     [c.get("fields") or {} for c in items])
-    return compile_agent(con, batch)
-
-
-def _count(con: Constraint, items: list[dict[str, Any]]) -> int:
-    """k of a constraint on items: with the property, or for `any` the largest count of one value."""
-    agent = _agent(con, items)
-    if agent.codes is not None:
-        counts = Counter(c for c in agent.codes.tolist() if c >= 0)
-        return max(counts.values()) if counts else 0
-    return int(agent.has.sum())
-
-
-def measure(con: Constraint, page: list[dict[str, Any]]) -> tuple[float, bool]:
-    """(share, holds) from one pass over the page: the constraint's k as a share of the page
-    (0 for an empty page), and whether it holds: min: k >= f·K; max: k <= f·K (K = page length)."""
-    k = _count(con, page)
-    bound = con.fraction * len(page)
-    ok = k >= bound - 1e-9 if con.kind == "min" else k <= bound + 1e-9
-    return (k / len(page) if page else 0.0), ok
-
-
 def holds(con: Constraint, page: list[dict[str, Any]]) -> bool:
     return measure(con, page)[1]
 
@@ -74,7 +48,7 @@ def feasible(con: Constraint, window: list[dict[str, Any]], page_len: int) -> bo
     """Could some page of page_len items from the window satisfy the constraint?"""
     if page_len == 0:
         return False
-    agent = _agent(con, window)
+    agent = agent_over(con, window)
     if con.kind == "min":
         return int(agent.has.sum()) >= math.ceil(con.fraction * page_len - 1e-9)
     cap = math.floor(con.fraction * page_len + 1e-9)

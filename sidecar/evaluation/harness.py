@@ -92,7 +92,7 @@ class Evaluator:
     def score_page(self, q: Query, response: dict[str, Any], outcome: Any, constraints: tuple[Constraint, ...]) -> dict[str, Any]:
         hits = response["hits"]
         page = [{"id": h["id"], "fields": h["fields"], "title": h["fields"].get("title", "")} for h in hits]
-        window = [{**c, "title": c["title"] or ""} for c in outcome.pool.candidates()] if outcome.pool is not None else []
+        window = [{**c, "title": c["title"] or ""} for c in outcome.decision.pool.candidates()] if outcome.decision.pool is not None else []
         out: dict[str, Any] = {
             "distinct_brands": len({p["fields"].get("brand") for p in page if p["fields"].get("brand") is not None}),
             "max_brand_share": dv.max_share([p["fields"].get("brand") for p in page]),

@@ -10,7 +10,7 @@ search passes through unchanged. Only _search is proxied.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
@@ -18,29 +18,19 @@ from opensearchpy import OpenSearch
 
 from .. import paging
 from ..config import Config
+from ..contract import validate
+from ..outcome import Decision
 from ..pipeline import apply_overrides, choose_rule
-from ..rerank.rule import Rule
 from ..retrieval import Retrieved
-from ..retrieval.hits import Hits, from_hits
+from ..retrieval.hits import from_hits
 from ..retrieval.opensearch_backend import call, found_legacy_vectors
 from ..rules import RuleSet
 from . import source
 
-RERANK_KEYS = frozenset({"rule", "query", "overrides", "explain"})
-
-
 @dataclass
 class ProxyOutcome:
     response: dict[str, Any]
-    rule: Rule | None = None
-    rerank_seconds: float = 0.0
-    pool: Hits | None = None
-    placed: list[dict[str, Any]] = field(default_factory=list)
-    dedup: dict[str, Any] | None = None
-    window: int | None = None
-    frm: int = 0
-    size: int = 10
-    query: str | None = None
+    decision: Decision | None = None  # None: passed through without reranking
 
 
 # read-only _search URL parameters, forwarded as they are (size, from and _source* go into the
@@ -121,16 +111,12 @@ def proxy_search(client: OpenSearch, index: str, body: Any, ruleset: RuleSet, cf
                                  request_timeout=cfg.backend_timeout))
     if "filter_path" in params:
         raise ValueError("filter_path: not with ext.rerank (the reranking reads the hits it would filter away)")
-    if not isinstance(spec, dict):
-        raise ValueError("ext.rerank: must be an object")
-    unknown = sorted(set(spec) - RERANK_KEYS)
-    if unknown:
-        raise ValueError(f"ext.rerank: unknown key {unknown[0]!r} (allowed: {', '.join(sorted(RERANK_KEYS))})")
+    validate("RerankExt", spec, prefix="ext.rerank")
     size, frm = body.get("size", 10), body.get("from", 0)
     for key, v in (("size", size), ("from", frm)):
         if isinstance(v, bool) or not isinstance(v, int) or v < 0:
             raise ValueError(f"{key}: must be a non-negative integer")
-    rule, _ = choose_rule(ruleset, spec.get("rule"), str(spec.get("query") or ""), {})
+    rule, how = choose_rule(ruleset, spec.get("rule"), str(spec.get("query") or ""), {})
     rule = apply_overrides(rule, spec.get("overrides"))
     if rule is None:
         return ProxyOutcome(call(client.search, index=index, body=body, params=params,
@@ -183,5 +169,7 @@ def proxy_search(client: OpenSearch, index: str, body: Any, ruleset: RuleSet, cf
     out["hits"] = {**resp["hits"], "hits": page}
     out["_rerank"] = {"rule": rule.id, "window": ranked.window, "candidates": ranked.candidates,
                       "has_next": len(ranked.placed) > frm + size, "rerank_ms": round(ranked.rerank_seconds * 1000, 3)}
-    return ProxyOutcome(out, rule, ranked.rerank_seconds, ranked.pool, ranked.placed[frm:frm + size], ranked.dedup,
-                        ranked.window, frm, size, str(spec.get("query") or "") or None)
+    query = str(spec.get("query") or "") or None
+    return ProxyOutcome(out, Decision("proxy", rule, how, "dsl", query, index, ranked.window, frm, size, ranked.pool,
+                                      ranked.placed[frm:frm + size], ranked.dedup,
+                                      round(ranked.rerank_seconds * 1000, 3), took_ms=ranked.took_ms))

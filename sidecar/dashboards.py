@@ -1,17 +1,15 @@
-"""Write mappings/dashboards/sidecar-decisions.ndjson: OpenSearch Dashboards saved objects for
-the decision log (an index pattern, six visualizations, one dashboard).
+"""OpenSearch Dashboards saved objects for the decision log (an index pattern, six
+visualizations, one dashboard), for the log's index prefix (SIDECAR_DECISION_LOG_INDEX).
 
-    python scripts/make_dashboards.py
-
-Import with the saved-objects API (README: "Inspecting decisions in Dashboards").
+    sidecar dashboards > decisions.ndjson     # then import (README: "Inspecting decisions in Dashboards")
 """
 from __future__ import annotations
 
 import json
-from pathlib import Path
+from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-OUT = ROOT / "mappings" / "dashboards" / "sidecar-decisions.ndjson"
+from .decision_log import INDEX_PREFIX
+
 INDEX_PATTERN_ID = "sidecar-decisions-pattern"
 REF = "kibanaSavedObjectMeta.searchSourceJSON.index"
 
@@ -42,7 +40,7 @@ def agg(id_: str, type_: str, schema: str, **params) -> dict:
 VISUALIZATIONS = [
     ("sidecar-requests-per-rule", "Sidecar: requests per rule over time", "line", "",
      [agg("1", "count", "metric"),
-      agg("2", "date_histogram", "segment", field="timestamp", interval="auto", min_doc_count=1, extended_bounds={}),
+      agg("2", "date_histogram", "segment", field="@timestamp", interval="auto", min_doc_count=1, extended_bounds={}),
       agg("3", "terms", "group", field="rule", size=20, order="desc", orderBy="1")]),
     ("sidecar-constraint-satisfaction", "Sidecar: constraint satisfaction rate per rule", "table", "outcome:ok",
      [agg("1", "avg", "metric", field="constraint_satisfaction"),
@@ -68,10 +66,11 @@ def search_source(query: str) -> str:
     return json.dumps({"query": {"query": query, "language": "kuery"}, "filter": [], "indexRefName": REF})
 
 
-def main() -> None:
+def saved_objects(prefix: str = INDEX_PREFIX) -> list[dict[str, Any]]:
+    """The saved objects, their index pattern over ``<prefix>-*`` with ``@timestamp`` as time field."""
     objects = [{
         "id": INDEX_PATTERN_ID, "type": "index-pattern", "migrationVersion": {"index-pattern": "7.6.0"}, "references": [],
-        "attributes": {"title": "sidecar-decisions-*", "timeFieldName": "timestamp"},
+        "attributes": {"title": f"{prefix}-*", "timeFieldName": "@timestamp"},
     }]
     panels, refs = [], []
     for i, (vid, title, kind, query, aggs) in enumerate(VISUALIZATIONS):
@@ -96,10 +95,9 @@ def main() -> None:
                        "kibanaSavedObjectMeta": {"searchSourceJSON": json.dumps({"query": {"query": "", "language": "kuery"},
                                                                                  "filter": []})}},
     })
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text("".join(json.dumps(o) + "\n" for o in objects), encoding="utf-8")
-    print(f"{len(objects)} saved objects -> {OUT}")
+    return objects
 
 
-if __name__ == "__main__":
-    main()
+def ndjson(prefix: str = INDEX_PREFIX) -> str:
+    """The saved objects as the NDJSON file the saved-objects import API takes."""
+    return "".join(json.dumps(o) + "\n" for o in saved_objects(prefix))

@@ -1,0 +1,212 @@
+"""The request and response shapes of the HTTP API, defined once as JSON Schema (2020-12).
+
+Validation of /search, /rerank and the proxy's ``ext.rerank`` block comes from these
+definitions, and so does the OpenAPI document (``server/openapi.py``): what is documented is
+what is checked. A rule given inline reuses the rule file's own schema. The compiled validator
+(jsonschema-rs) answers yes/no and lists the errors; a 400 names the first one's field, e.g.
+``filters.brnd`` or ``candidates[3].score``. What a schema cannot say (a mode that needs a
+vector, a window too large) stays in the code that knows it and names its field the same way.
+"""
+from __future__ import annotations
+
+import copy
+from functools import lru_cache
+from typing import Any
+
+import jsonschema_rs
+
+from .catalog import KEYWORD_FIELDS
+from .rerank.rule import DEFAULT_SIZE
+from .retrieval.base import MODES
+from .retrieval.filters import RANGE_FIELDS, RANGE_OPS
+from .rules.loader import schema as rule_file_schema
+
+_SCALAR = {"type": ["string", "number"]}
+_VALUES = {"type": "array", "items": _SCALAR, "minItems": 1}
+_RANGE = {"type": "object", "additionalProperties": False, "minProperties": 1,
+          "properties": {op: {"type": ["number", "string"]} for op in RANGE_OPS}}
+
+DEFS: dict[str, Any] = {
+    "Filters": {
+        "type": "object", "additionalProperties": False,
+        "description": "term (a value), terms (a list) or, on price and listed_at, a range (gt/gte/lt/lte: "
+                       "numbers or ISO dates)",
+        "properties": {**{f: {"anyOf": [_SCALAR, _VALUES]} for f in (*KEYWORD_FIELDS, "id")},
+                       **{f: {"anyOf": [_SCALAR, _VALUES, _RANGE]} for f in RANGE_FIELDS}},
+    },
+    "Vector": {"type": "array", "items": {"type": "number"}, "minItems": 1},
+    "SearchRequest": {
+        "type": "object", "additionalProperties": False,
+        "properties": {
+            "q": {"type": "string", "description": "query text (BM25, and the rule match)"},
+            "vector": {"$ref": "#/$defs/Vector", "description": "query vector (kNN)"},
+            "like": {"type": ["string", "integer"], "description": "a product id whose stored vector is the query"},
+            "mode": {"enum": list(MODES), "description": "default bm25; knn with only a vector; hybrid with both"},
+            "filters": {"$ref": "#/$defs/Filters"},
+            "from": {"type": "integer", "minimum": 0, "default": 0},
+            "size": {"type": "integer", "minimum": 1, "description": f"default: the rule's size, {DEFAULT_SIZE} without a rule"},
+            "explain": {"type": "boolean", "default": False},
+            "rule": {"type": "string", "minLength": 1, "description": "a rule id, or 'none' for no reranking"},
+            "overrides": {"type": "object", "description": "rule keys for this request (not id or match); null removes one"},
+        },
+    },
+    "Candidate": {
+        "type": "object", "additionalProperties": False, "required": ["id", "score"],
+        "properties": {
+            "id": {"type": ["string", "integer"], "minLength": 1},
+            "score": {"type": "number", "description": "retrieval score"},
+            "fields": {"type": "object", "description": "the fields constraints read"},
+            "vector": {"$ref": "#/$defs/Vector"},
+            "title": {"type": "string", "description": "the dedup text when fields have no title"},
+            "signature": {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "integer"}}],
+                          "description": "a stored MinHash signature (base64 uint32 or a list)"},
+        },
+    },
+    "RerankRequest": {
+        "type": "object", "additionalProperties": False, "required": ["candidates", "rule"],
+        "properties": {
+            "candidates": {"type": "array", "items": {"$ref": "#/$defs/Candidate"}, "description": "retrieval order"},
+            "rule": {"anyOf": [{"type": "string", "minLength": 1}, {"$ref": "#/$defs/rule"}],
+                     "description": "a rule id, or a rule written inline as in a rule file"},
+            "query": {"type": "string"},
+            "query_vector": {"$ref": "#/$defs/Vector"},
+            "size": {"type": "integer", "minimum": 1},
+            "explain": {"type": "boolean"},
+            "now": {"type": "string", "description": "ISO datetime the rule's now-30d bounds count from"},
+        },
+    },
+    "RerankExt": {
+        "type": "object", "additionalProperties": False,
+        "description": "ext.rerank of a proxied _search: rerank the hits under a rule",
+        "properties": {
+            "rule": {"type": "string", "minLength": 1, "description": "a rule id (else the rule matching 'query')"},
+            "query": {"type": "string", "description": "the text a rule is matched by"},
+            "overrides": {"type": "object"},
+            "explain": {"type": "boolean", "default": True},
+        },
+    },
+    "Hit": {
+        "type": "object", "required": ["id", "score", "rank", "fields"],
+        "properties": {"id": {"type": "string"}, "score": {"type": "number"}, "rank": {"type": "integer"},
+                       "fields": {"type": "object"}, "explanation": {"type": "object"}},
+    },
+    "SearchResponse": {
+        "type": "object",
+        "required": ["rule", "rule_match", "mode", "from", "size", "total", "has_next", "hits", "timings"],
+        "properties": {
+            "rule": {"type": ["string", "null"]}, "rule_match": {"type": "string"}, "mode": {"enum": list(MODES)},
+            "from": {"type": "integer"}, "size": {"type": "integer"},
+            "total": {"type": "object", "properties": {"value": {"type": "integer"}, "relation": {"enum": ["eq", "gte"]}}},
+            "has_next": {"type": "boolean"}, "window": {"type": ["integer", "null"]},
+            "candidates": {"type": "integer"}, "hits": {"type": "array", "items": {"$ref": "#/$defs/Hit"}},
+            "timings": {"type": "object"}, "backend_took_ms": {"type": ["number", "null"]},
+            "request_id": {"type": "string"},
+        },
+    },
+    "RerankResponse": {
+        "type": "object", "required": ["rule", "hits"],
+        "properties": {
+            "rule": {"type": "string"},
+            "hits": {"type": "array", "items": {"type": "object", "required": ["id", "rank", "original_rank"]}},
+            "dedup": {"type": "object"},
+        },
+    },
+    "Error": {
+        "type": "object", "required": ["error"],
+        "properties": {"error": {"type": "object", "required": ["type", "message", "status"],
+                                 "properties": {"type": {"type": "string"}, "message": {"type": "string"},
+                                                "status": {"type": "integer"}, "field": {"type": "string"}}}},
+    },
+}
+
+
+def definitions() -> dict[str, Any]:
+    """Every definition, the rule file's ($defs rule, match, constraint, ...) included."""
+    rule_defs = copy.deepcopy(rule_file_schema()["$defs"])
+    return {**rule_defs, **copy.deepcopy(DEFS)}
+
+
+@lru_cache(maxsize=None)
+def _validator(name: str) -> Any:
+    return jsonschema_rs.validator_for({"$schema": "https://json-schema.org/draft/2020-12/schema",
+                                        "$ref": f"#/$defs/{name}", "$defs": definitions()})
+
+
+def field_path(path: Any) -> str:
+    """('candidates', 3, 'score') -> 'candidates[3].score'."""
+    out = ""
+    for p in path:
+        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
+    return out
+
+
+def errors(name: str, value: Any) -> list[tuple[str, str]]:
+    """(field, message) for each way ``value`` breaks definition ``name``, in document order."""
+    return sorted(_errors({"$ref": f"#/$defs/{name}"}, value, []), key=lambda fm: fm[0])
+
+
+def _errors(schema: dict[str, Any], value: Any, prefix: list[Any]) -> list[tuple[str, str]]:
+    v = _validator(schema["$ref"].rsplit("/", 1)[1]) if set(schema) == {"$ref"} else _compiled(schema)
+    if v.is_valid(value):
+        return []
+    found = []
+    for err in v.iter_errors(value):
+        path = prefix + list(err.instance_path)
+        kind = type(err.kind).__name__
+        message = err.message
+        if kind == "AnyOf":  # explain by the branch of the value's own type ({"id": ...} is an inline rule)
+            branches = _at(list(err.schema_path), schema)
+            branch = _branch_for(branches, err.instance)
+            if branch is not None:
+                found += _errors(branch, err.instance, path)
+                continue
+            message = "must be " + " or ".join(dict.fromkeys(map(_kind_of, branches)))
+        if kind == "AdditionalProperties":
+            path.append(sorted(err.kind.unexpected)[0])
+            message = f"unknown field (allowed: {', '.join(sorted(_at(list(err.schema_path)[:-1], schema).get('properties', {})))})"
+        found.append((field_path(path) or "body", message))
+    return found
+
+
+def _compiled(schema: dict[str, Any]) -> Any:
+    """A validator for a branch of a definition (error path only)."""
+    return jsonschema_rs.validator_for({"$schema": "https://json-schema.org/draft/2020-12/schema",
+                                        "$defs": definitions(), **schema})
+
+
+def _at(schema_path: list[Any], root: dict[str, Any]) -> Any:
+    """The schema node at a validator's schema path, from ``root`` (with the $defs beside it)."""
+    node: Any = {"$defs": definitions(), **root}
+    for p in schema_path:
+        if isinstance(node, dict) and "$ref" in node and p not in node:
+            node = _at(node["$ref"][2:].split("/"), {})
+        node = node[p]
+    return node
+
+
+def _kind_of(branch: dict[str, Any]) -> str:
+    resolved = _at(branch["$ref"][2:].split("/"), {}) if "$ref" in branch else branch
+    types = resolved.get("type", "value")
+    return " or ".join(types) if isinstance(types, list) else types
+
+
+def _branch_for(branches: list[dict[str, Any]], value: Any) -> dict[str, Any] | None:
+    """The anyOf branch written for the value's JSON type (object, array, ...), if exactly one is."""
+    kind = {dict: "object", list: "array", str: "string", bool: "boolean"}.get(type(value), "number")
+    fits = []
+    for b in branches:
+        resolved = _at(b["$ref"][2:].split("/"), {}) if "$ref" in b else b
+        types = resolved.get("type", [])
+        if kind in ([types] if isinstance(types, str) else types):
+            fits.append(b)
+    return fits[0] if len(fits) == 1 else None
+
+
+def validate(name: str, value: Any, prefix: str = "") -> None:
+    """ValueError('<field>: <reason>') for the first error; ``prefix`` places a nested block
+    (the proxy's 'ext.rerank')."""
+    found = errors(name, value)
+    if found:
+        field, message = found[0]
+        field = f"{prefix}.{field}" if prefix and field != "body" else (prefix or field)
+        raise ValueError(f"{field}: {message}")

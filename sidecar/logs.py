@@ -1,0 +1,71 @@
+"""Logging for the CLI and the server: one line per event, as text or JSON (SIDECAR_LOG_FORMAT).
+
+Client libraries log a failed connection with the whole urllib3 traceback; the sidecar
+reports such failures itself, in one line, so their records are cut to their first line.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from datetime import datetime, timezone
+from typing import Any
+
+TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+QUIET = ("bm25s", "opensearch", "urllib3")  # warnings and worse only
+ONE_LINE = ("opensearch", "urllib3")  # no tracebacks from the clients
+
+
+class OneLine(logging.Filter):
+    """Drops a record's traceback and keeps the first line of its message."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name.split(".")[0] in ONE_LINE:
+            if record.exc_info and record.exc_info[1] is not None:
+                record.msg = f"{record.getMessage().splitlines()[0]} ({type(record.exc_info[1]).__name__})"
+                record.args = None
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message (and the traceback, if any)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        out: dict[str, Any] = {"time": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
+                               "level": record.levelname, "logger": record.name, "message": record.getMessage()}
+        if record.exc_info:
+            out["exception"] = self.formatException(record.exc_info)
+        return json.dumps(out, ensure_ascii=False)
+
+
+def formatter(fmt: str) -> logging.Formatter:
+    return JsonFormatter() if fmt == "json" else logging.Formatter(TEXT_FORMAT)
+
+
+def configure(level: str, fmt: str = "text") -> None:
+    """The root logger of a CLI process: stderr, the chosen format, quiet client libraries."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(formatter(fmt))
+    handler.addFilter(OneLine())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(getattr(logging, str(level).upper(), logging.INFO))
+    for name in QUIET:
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def gunicorn_config(level: str, fmt: str) -> dict[str, Any]:
+    """gunicorn's logconfig_dict: its own logs and the app's in the same format, to stderr."""
+    fmt_spec = {"()": "sidecar.logs.JsonFormatter"} if fmt == "json" else {"format": TEXT_FORMAT}
+    handler = {"class": "logging.StreamHandler", "formatter": "main", "filters": ["one_line"],
+               "stream": "ext://sys.stderr"}
+    return {
+        "version": 1, "disable_existing_loggers": False,
+        "formatters": {"main": fmt_spec},
+        "filters": {"one_line": {"()": "sidecar.logs.OneLine"}},
+        "handlers": {"console": handler},
+        "root": {"level": level.upper(), "handlers": ["console"]},
+        "loggers": {"gunicorn.error": {"level": level.upper(), "handlers": ["console"], "propagate": False},
+                    **{name: {"level": "WARNING"} for name in QUIET}},
+    }

@@ -1,0 +1,67 @@
+"""Around every request: its id, one log line, the metrics, the decision-log record, CORS."""
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+
+from flask import Flask, Response, g, request
+
+from ..decision_log import build_record, error_record
+from .services import services
+
+log = logging.getLogger("sidecar.http")
+LOGGED_ENDPOINTS = {"/search": "search", "/rerank": "rerank", "/<index>/_search": "proxy"}
+
+
+def register(app: Flask) -> None:
+    app.before_request(start)
+    app.after_request(finish)
+
+
+def start() -> None:
+    g.t0 = time.perf_counter()
+    g.request_id = request.headers.get("X-Request-Id", "")[:64] or uuid.uuid4().hex[:16]
+    g.decision = None  # set by a route that reranked (outcome.Decision)
+
+
+def finish(resp: Response) -> Response:
+    s = services()
+    endpoint = request.url_rule.rule if request.url_rule else "unmatched"
+    elapsed = time.perf_counter() - g.get("t0", time.perf_counter())
+    decision = g.get("decision")
+    rule = (decision.rule.id if decision.rule else "none") if decision is not None else ""
+    s.metrics.requests.labels(endpoint, rule, str(resp.status_code)).inc()
+    s.metrics.latency.labels(endpoint, rule).observe(elapsed)
+    if decision is not None and decision.rule is not None:
+        s.metrics.rerank.labels(rule).observe(decision.rerank_ms / 1000)
+    resp.headers["X-Request-Id"] = g.get("request_id", "")
+    if s.decision_log is not None and endpoint in LOGGED_ENDPOINTS:
+        if decision is not None:
+            s.decision_log.submit(build_record(decision, g.request_id, resp.status_code))
+        elif resp.status_code >= 400:
+            body = request.get_json(silent=True) if request.mimetype == "application/json" else None
+            s.decision_log.submit(error_record(
+                endpoint=LOGGED_ENDPOINTS[endpoint], request_id=g.get("request_id", ""), status=resp.status_code,
+                query=body.get("q") if isinstance(body, dict) else None,
+                index=(request.view_args or {}).get("index"), total_ms=round(elapsed * 1000, 3)))
+    _cors(resp, s.config.cors_origins)
+    if endpoint != "/metrics":
+        log.info("%s %s -> %d in %.1f ms rule=%s id=%s", request.method, request.path, resp.status_code,
+                 elapsed * 1000, rule or "-", g.get("request_id", ""))
+    return resp
+
+
+def _cors(resp: Response, setting: str) -> None:
+    """CORS headers for an allowed Origin (SIDECAR_CORS_ORIGINS; off when empty)."""
+    origin = request.headers.get("Origin")
+    allowed = [o.strip() for o in setting.split(",") if o.strip()]
+    if not origin or not allowed or ("*" not in allowed and origin not in allowed):
+        return
+    resp.headers["Access-Control-Allow-Origin"] = "*" if "*" in allowed else origin
+    resp.headers.add("Vary", "Origin")
+    resp.headers["Access-Control-Expose-Headers"] = "X-Request-Id"
+    if request.method == "OPTIONS":  # a preflight: what the route accepts
+        resp.headers["Access-Control-Allow-Methods"] = resp.headers.get("Allow", "GET, POST")
+        resp.headers["Access-Control-Allow-Headers"] = "Content-Type, Authorization, X-Request-Id"
+        resp.headers["Access-Control-Max-Age"] = "600"

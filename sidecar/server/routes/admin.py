@@ -1,0 +1,49 @@
+"""/admin/rules (status) and /admin/rules/reload, behind a bearer token; under `sidecar serve`
+both speak for every worker of the server (``workers.WorkerBoard``)."""
+from __future__ import annotations
+
+import hmac
+
+from flask import Blueprint, jsonify, request
+
+from ..errors import ApiError
+from ..services import services
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
+
+
+@bp.before_request
+def require_admin() -> None:
+    token = services().config.admin_token
+    if not token:
+        raise ApiError(403, "admin_disabled", "admin endpoints are disabled: set SIDECAR_ADMIN_TOKEN")
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), token.encode()):
+        raise ApiError(401, "unauthorized", "a valid 'Authorization: Bearer <token>' header is required")
+
+
+def _with_workers(status: dict, workers: list[dict] | None) -> dict:
+    if workers is None:
+        return {**status, "workers": None, "consistent": True}
+    return {**status, "workers": [{k: w[k] for k in ("pid", "version", "loaded_at", "reloads", "failures",
+                                                   "last_error")} for w in workers],
+            "consistent": len({w["version"] for w in workers}) <= 1}
+
+
+@bp.get("/rules")
+def rules():
+    s = services()
+    return jsonify(_with_workers(s.store.status(), s.board.statuses() if s.board else None))
+
+
+@bp.post("/rules/reload")
+def reload():
+    s = services()
+    if s.board is None:
+        ok = s.store.reload()
+        workers = None
+    else:
+        number = s.board.request_reload()
+        ok = s.store.last_error == []
+        workers = s.board.wait_for(number)
+    return jsonify({"reloaded": ok, **_with_workers(s.store.status(), workers)}), (200 if ok else 422)

@@ -1,0 +1,50 @@
+"""Operations: /healthz (alive), /readyz (can serve), /metrics, /version, /openapi.json."""
+from __future__ import annotations
+
+from flask import Blueprint, Response, jsonify
+from prometheus_client import CONTENT_TYPE_LATEST
+
+from ... import __version__
+from ..openapi import document
+from ..services import services
+
+bp = Blueprint("ops", __name__)
+
+
+@bp.get("/healthz")
+def healthz():
+    return jsonify({"status": "ok"})
+
+
+@bp.get("/readyz")
+def readyz():
+    s = services()
+    backend_ok = s.backend.ping()
+    warm = s.kernels.is_set()
+    body = {"ready": backend_ok and warm, "backend": s.backend.name, "backend_reachable": backend_ok,
+            "rules_version": s.store.current.version, "kernels": "warm" if warm else "warming"}
+    return jsonify(body), (200 if body["ready"] else 503)
+
+
+@bp.get("/metrics")
+def metrics():
+    return Response(services().metrics.exposition(), mimetype=CONTENT_TYPE_LATEST)
+
+
+@bp.get("/version")
+def version():
+    """The package, the OpenSearch behind it (null when unreachable or not used) and the rule set."""
+    s = services()
+    opensearch = None
+    if s.config.backend == "opensearch":
+        try:
+            opensearch = s.opensearch().info(request_timeout=s.config.backend_timeout)["version"]["number"]
+        except Exception:  # noqa: BLE001 - /version answers even when the cluster is away
+            opensearch = None
+    return jsonify({"version": __version__, "opensearch": opensearch, "backend": s.backend.name,
+                    "rules_version": s.store.current.version})
+
+
+@bp.get("/openapi.json")
+def openapi():
+    return jsonify(document())

@@ -1,0 +1,53 @@
+"""POST /search (retrieve, rerank, page) and POST /rerank (rerank the caller's candidates)."""
+from __future__ import annotations
+
+import time
+from datetime import datetime, timezone
+
+import numpy as np
+from flask import Blueprint, g, jsonify
+
+from ...contract import validate
+from ...outcome import Decision
+from ...pipeline import run_search
+from ...rerank import rerank
+from ...rerank.api import resolve_rule
+from ...retrieval.hits import Hits
+from ..errors import invalid
+from ..jsonio import json_body
+from ..services import services
+
+bp = Blueprint("search", __name__)
+
+
+@bp.post("/search")
+def search():
+    s = services()
+    body = json_body()
+    try:
+        outcome = run_search(body, s.backend, s.store.current, s.config.max_window,
+                             index=s.config.index if s.config.backend == "opensearch" else None)
+    except ValueError as exc:
+        raise invalid(exc) from None
+    g.decision = outcome.decision
+    return jsonify({**outcome.response, "request_id": g.request_id})
+
+
+@bp.post("/rerank")
+def rerank_endpoint():
+    s = services()
+    body = json_body()
+    t0 = time.perf_counter()
+    try:
+        validate("RerankRequest", body)
+        resp = rerank(body, s.store.current.by_id, now=datetime.now(timezone.utc))
+    except ValueError as exc:
+        raise invalid(exc) from None
+    ms = round((time.perf_counter() - t0) * 1000, 3)
+    cands = body["candidates"]
+    pool = Hits([str(c["id"]) for c in cands], np.array([float(c["score"]) for c in cands]),
+                [c.get("fields") or {} for c in cands])
+    g.decision = Decision("rerank", resolve_rule(body["rule"], s.store.current.by_id), "explicit", query=body.get("query"),
+                          window=len(cands), size=len(resp["hits"]), pool=pool, placed=resp["hits"],
+                          dedup=resp.get("dedup"), rerank_ms=ms, total_ms=ms)
+    return jsonify(resp)

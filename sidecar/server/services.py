@@ -1,0 +1,95 @@
+"""The objects every blueprint shares, built once per app: one typed value instead of globals.
+
+``Services.build`` makes what the configuration asks for (the backend, the rule store and its
+poller, the decision-log writer, the worker board of a multi-worker server) and starts the
+kernel warm-up; tests pass their own backend, store or writer instead.
+"""
+from __future__ import annotations
+
+import atexit
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from flask import current_app
+
+from ..config import Config
+from ..decision_log import DecisionLogWriter
+from ..retrieval import Backend
+from ..rules import RuleStore
+from .metrics import Metrics
+from .workers import WorkerBoard
+
+log = logging.getLogger("sidecar.http")
+
+
+def build_backend(cfg: Config) -> Backend:
+    if cfg.backend == "memory":
+        from ..retrieval.memory import MemoryBackend
+
+        vectors = Path(cfg.vectors) if cfg.vectors and Path(cfg.vectors).exists() else None
+        return MemoryBackend(Path(cfg.catalog), vectors)
+    from ..opensearch import make_client
+    from ..retrieval.opensearch_backend import OpenSearchBackend
+
+    return OpenSearchBackend(make_client(cfg.opensearch_url, timeout=cfg.backend_timeout), cfg.index, cfg.backend_timeout)
+
+
+@dataclass
+class Services:
+    config: Config
+    backend: Backend
+    store: RuleStore
+    metrics: Metrics
+    decision_log: DecisionLogWriter | None
+    board: WorkerBoard | None  # the other workers of this server (None: a single process)
+    kernels: threading.Event = field(default_factory=threading.Event)  # set once the kernels are compiled
+    legacy_indices: set[str] = field(default_factory=set)  # proxied indices without vector_f16 (logged once)
+    _client: Any = None
+
+    @classmethod
+    def build(cls, cfg: Config, *, backend: Backend | None = None, store: RuleStore | None = None,
+              decision_log: DecisionLogWriter | None = None) -> Services:
+        metrics = Metrics(Path(cfg.run_dir) / "metrics" if cfg.run_dir else None)
+        if store is None:
+            store = RuleStore(Path(cfg.rules), on_reload=lambda ok: metrics.rule_reloads.labels(
+                "ok" if ok else "rejected").inc())
+            store.start_polling(cfg.rules_poll_seconds)
+        if decision_log is None and cfg.decision_log == "on":
+            from ..opensearch import make_client
+
+            decision_log = DecisionLogWriter(lambda: make_client(cfg.opensearch_url, timeout=5.0),
+                                             prefix=cfg.decision_log_index, sample=cfg.decision_log_sample,
+                                             on_drop=lambda reason, n: metrics.decision_log_dropped.labels(reason).inc(n),
+                                             on_write=metrics.decision_log_written.inc)
+            atexit.register(decision_log.close, 5.0)  # flush within 5 s when the worker exits (SIGTERM)
+        board = WorkerBoard(Path(cfg.run_dir) / "workers", store) if cfg.run_dir else None
+        services = cls(cfg, backend or build_backend(cfg), store, metrics, decision_log, board)
+        if board is not None:
+            board.start()
+        threading.Thread(target=services._warm_kernels, name="warm-kernels", daemon=True).start()
+        return services
+
+    def _warm_kernels(self) -> None:
+        from ..rerank.warmup import warm
+
+        t0 = time.perf_counter()
+        warm()
+        self.kernels.set()
+        log.info("reranking kernels ready in %.1f s", time.perf_counter() - t0)
+
+    def opensearch(self) -> Any:
+        """The OpenSearch client of the proxy and of /version, made on first use."""
+        if self._client is None:
+            from ..opensearch import make_client
+
+            self._client = make_client(self.config.opensearch_url, timeout=self.config.backend_timeout)
+        return self._client
+
+
+def services() -> Services:
+    """The current app's services (inside a request or app context)."""
+    return current_app.extensions["sidecar"]
