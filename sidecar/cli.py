@@ -92,6 +92,7 @@ def cmd_rules_check(args: argparse.Namespace) -> int:
     except RuleLoadError as exc:
         for err in exc.errors:
             print(err)
+        sys.stdout.flush()  # the errors, then the verdict, in that order on a terminal
         print(f"{len(exc.errors)} error(s): the rule set was NOT accepted", file=sys.stderr)
         return EXIT_ERROR
     n_exact = sum(len(v) for v in rs.exact.values())

@@ -77,3 +77,10 @@ def run_cli(*args: str, stdin: str | None = None, timeout: float = 300, env: dic
     exe = Path(sys.executable).parent / "sidecar"
     return subprocess.run([str(exe), *args], input=stdin, capture_output=True, text=True, timeout=timeout,
                           env={**os.environ, **(env or {})}, cwd=cwd)
+
+
+def index_demo(os_url: str, index: str) -> None:
+    """The project's demo catalog into ``index``, by `sidecar index` as a user runs it."""
+    res = run_cli("index", "--catalog", str(ROOT / "demo" / "catalog.jsonl"), "--vectors", str(ROOT / "demo" / "vectors.npy"),
+                  "--index", index, "--recreate", "--url", os_url, "--quiet")
+    assert res.returncode == 0, res.stderr

@@ -60,3 +60,23 @@ def test_dockerfile_installs_the_package_and_serves():
     df = (ROOT / "Dockerfile").read_text()
     assert "pip install" in df and 'CMD ["sidecar", "serve"]' in df
     assert "EXPOSE 8080" in df
+
+
+def test_edited_dotenv_ports_move_every_tool(tmp_path, monkeypatch):
+    """Editing .env as opensearch.sh advises moves the CLI's and the server's defaults with it;
+    an environment variable still wins, as in docker compose."""
+    from conftest import run_cli
+    from sidecar.config import Config
+
+    env_file = tmp_path / ".env"
+    env_file.write_text((ROOT / ".env").read_text().replace("OPENSEARCH_PORT=9200", "OPENSEARCH_PORT=9333")
+                        .replace("SIDECAR_PORT=8080", "SIDECAR_PORT=8111"))
+    monkeypatch.setenv("SIDECAR_ENV_FILE", str(env_file))
+    monkeypatch.delenv("SIDECAR_PORT", raising=False)
+    monkeypatch.delenv("SIDECAR_OPENSEARCH_URL", raising=False)
+    cfg = Config.load()
+    assert cfg.port == 8111 and cfg.opensearch_url == "http://127.0.0.1:9333"
+    helped = run_cli("index", "--help", env={"SIDECAR_ENV_FILE": str(env_file)})
+    assert "http://127.0.0.1:9333" in helped.stdout
+    monkeypatch.setenv("SIDECAR_PORT", "8222")
+    assert Config.load().port == 8222

@@ -265,3 +265,20 @@ def test_overflow_is_dropped_and_counted_without_blocking(os_url):
     assert time.perf_counter() - t0 < 0.5  # submit never waits
     assert writer.dropped["overflow"] >= 90
     writer.close(0.5)
+
+
+def test_an_empty_page_is_not_a_constraint_failure():
+    """A search that matched nothing has no page to judge: held is null, satisfaction is null."""
+    from sidecar.decision_log import build_record
+    from sidecar.outcome import Decision
+    from sidecar.rules import load_rules_dir
+
+    rule = load_rules_dir(ROOT / "query_rules").by_id["default"]
+    rec = build_record(Decision("search", rule, "default", "bm25", "no such thing", frm=0, size=20), "r1")
+    assert rec["page_size"] == 0 and rec["constraint_satisfaction"] is None and rec["constraints_total"] == 0
+    assert rec["constraints"] and all(c["held"] is None and c["held_before"] is None for c in rec["constraints"])
+
+
+def test_the_template_is_named_by_the_prefix(logged, os_client):
+    names = {t["name"] for t in os_client.indices.get_index_template()["index_templates"]}
+    assert PREFIX in names and f"sidecar-decisions-{PREFIX}" not in names

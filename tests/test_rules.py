@@ -72,28 +72,42 @@ def test_each_validation_error_names_file_and_line(tmp_path, text, expected):
 
 
 def test_rule_lines_in_block_flow_and_quoted_styles(tmp_path):
-    write(tmp_path, "r.yaml", "# header\nrules:\n  - id: plain\n    window: 10\n\n"
-          "  - {id: 'flow quoted', window: 5}\n  - window: 7\n    id: \"key-second\"\n"
-          "  - description: 'id: decoy'\n    id: decoy\n"
+    write(tmp_path, "r.yaml", "# header\nrules:\n  - id: plain\n    window: 10\n    match: {queries: [a]}\n\n"
+          "  - {id: 'flow quoted', window: 5, match: {queries: [b]}}\n  - window: 7\n    id: \"key-second\"\n"
+          "    match: {queries: [c]}\n  - description: 'id: decoy'\n    id: decoy\n    match: {queries: [d]}\n"
           "  - id: default  # the fallback rule\n    match: {default: true}\n")
     lines = {loc.rule.id: loc.line for loc in load_rules_dir(tmp_path).located}
-    assert lines == {"plain": 3, "flow quoted": 6, "key-second": 8, "decoy": 10, "default": 11}
+    assert lines == {"plain": 3, "flow quoted": 7, "key-second": 9, "decoy": 12, "default": 14}
 
 
 def test_unquoted_iso_date_stays_a_date_string(tmp_path):
-    write(tmp_path, "r.yaml", "rules:\n  - id: new\n    constraints:\n      - {field: listed_at, gte: 2026-09-01, min: 0.2}\n")
+    write(tmp_path, "r.yaml", "rules:\n  - id: new\n    match: {default: true}\n    constraints:\n      - {field: listed_at, gte: 2026-09-01, min: 0.2}\n")
     (loc,) = load_rules_dir(tmp_path).located
     assert loc.rule.constraints[0].prop.gte == "2026-09-01"
 
 
 def test_duplicate_ids_across_files_and_two_defaults(tmp_path):
     write(tmp_path, "a.yaml", "rules:\n  - id: same\n    match: {default: true}\n")
-    write(tmp_path, "b.yaml", "rules:\n  - id: other\n  - id: same\n  - id: d2\n    match: {default: true}\n")
+    write(tmp_path, "b.yaml", "rules:\n  - id: other\n    match: {queries: [o]}\n  - id: same\n    match: {queries: [s]}\n"
+                              "  - id: d2\n    match: {default: true}\n")
     with pytest.raises(RuleLoadError) as err:
         load_rules_dir(tmp_path)
     msgs = [str(e) for e in err.value.errors]
-    assert f"{tmp_path}/b.yaml:3: duplicate rule id 'same' (first at {tmp_path}/a.yaml:2)" in msgs
-    assert any(m.startswith(f"{tmp_path}/b.yaml:4: second default rule 'd2'") for m in msgs)
+    assert f"{tmp_path}/b.yaml:4: duplicate rule id 'same' (first at {tmp_path}/a.yaml:2)" in msgs
+    assert any(m.startswith(f"{tmp_path}/b.yaml:6: second default rule 'd2'") for m in msgs)
+
+
+def test_a_file_reports_all_its_errors_at_once(tmp_path):
+    """A duplicated key does not hide the schema errors, a schema error does not hide a bad
+    regular expression, and a rule without match (it would never apply) is an error."""
+    errs = errors_of(tmp_path, "rules:\n  - id: a\n    match: {patterns: ['(unclosed']}\n    window: 10\n    window: 20\n"
+                               "  - id: b\n    match: {patterns: ['[bad']}\n    lamda: 1\n"
+                               "  - id: c\n    window: 5\n  - id: d\n    match: {}\n")
+    f = tmp_path / "r.yaml"
+    assert [e.split(": ", 1)[0] for e in errs] == [f"{f}:3", f"{f}:5", f"{f}:7", f"{f}:8", f"{f}:9", f"{f}:12"], errs
+    assert "invalid regular expression '(unclosed'" in errs[0] and "duplicate key 'window'" in errs[1]
+    assert "invalid regular expression '[bad'" in errs[2] and "unknown key 'lamda'" in errs[3]
+    assert "needs 'match'" in errs[4] and "empty match never applies" in errs[5]
 
 
 def test_normalisation():

@@ -9,7 +9,7 @@ import time
 import numpy as np
 import pytest
 
-from conftest import ROOT, run_cli
+from conftest import ROOT, index_demo, run_cli
 from sidecar.config import Config
 from sidecar.server import create_app
 
@@ -28,9 +28,7 @@ def make_cfg(**kw) -> Config:
 
 @pytest.fixture(scope="module")
 def demo_index(os_client, os_url):
-    res = run_cli("index", "--catalog", str(DEMO_CATALOG), "--vectors", str(DEMO_VECTORS), "--index", DEMO_INDEX,
-                  "--recreate", "--url", os_url, "--quiet")
-    assert res.returncode == 0, res.stderr
+    index_demo(os_url, DEMO_INDEX)
     yield DEMO_INDEX
     os_client.indices.delete(index=DEMO_INDEX, ignore_unavailable=True)
 
@@ -409,8 +407,11 @@ def test_backend_down_is_a_prompt_503():
     t0 = time.perf_counter()
     r = post(c, "/search", {"q": "black jacket"})
     assert r.status_code == 503 and r.json["error"]["type"] == "backend_unavailable"
+    assert "127.0.0.1" not in r.json["error"]["message"] and "Connection" not in r.json["error"]["message"]
     assert time.perf_counter() - t0 < 2
     assert c.get("/readyz").status_code == 503
+    v = c.get("/version")  # answers while the cluster is away, and says so
+    assert v.status_code == 200 and v.json["opensearch"] is None
 
 
 def test_backend_slow_is_a_504_within_the_timeout():
@@ -453,3 +454,35 @@ def test_unknown_route_and_method_are_json():
     c = create_app(make_cfg(backend="memory")).test_client()
     r = c.get("/search")
     assert r.status_code in (403, 405) and "error" in r.json
+
+
+def test_options_advertises_only_what_is_served():
+    c = create_app(make_cfg(backend="memory")).test_client()
+    assert set(c.options("/search").headers["Allow"].split(", ")) == {"POST", "OPTIONS"}
+    assert set(c.options("/products/_search").headers["Allow"].split(", ")) == {"GET", "HEAD", "POST", "OPTIONS"}
+    assert c.options("/products/_doc/1").status_code == 403  # not served at all
+    for method in ("PUT", "DELETE", "PATCH"):
+        r = c.open("/products/_search", method=method)
+        assert r.status_code == 403 and "is not served" in r.json["error"]["message"]
+
+
+def test_version_names_package_opensearch_and_rule_set(client):
+    from sidecar import __version__
+
+    v = client.get("/version").json
+    assert v["version"] == __version__ and v["rules_version"] == client.get(
+        "/admin/rules", headers={"Authorization": f"Bearer {TOKEN}"}).json["version"]
+    assert (v["opensearch"] or "").startswith("3.") if v["backend"] == "opensearch" else v["opensearch"] is None
+
+
+def test_cors_is_off_by_default_and_follows_the_setting():
+    off = create_app(make_cfg(backend="memory")).test_client()
+    r = post(off, "/search", {"q": "shirt"}, headers={"Origin": "https://shop.example"})
+    assert "Access-Control-Allow-Origin" not in r.headers
+    on = create_app(make_cfg(backend="memory", cors_origins="https://shop.example")).test_client()
+    r = post(on, "/search", {"q": "shirt"}, headers={"Origin": "https://shop.example"})
+    assert r.headers["Access-Control-Allow-Origin"] == "https://shop.example" and "Origin" in r.headers["Vary"]
+    assert "Access-Control-Allow-Origin" not in post(on, "/search", {"q": "shirt"},
+                                                     headers={"Origin": "https://evil.example"}).headers
+    pre = on.options("/search", headers={"Origin": "https://shop.example", "Access-Control-Request-Method": "POST"})
+    assert pre.status_code == 200 and "POST" in pre.headers["Access-Control-Allow-Methods"]

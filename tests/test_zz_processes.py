@@ -14,7 +14,7 @@ from pathlib import Path
 
 import requests
 
-from conftest import ROOT, run_cli
+from conftest import ROOT, index_demo, run_cli
 
 SIDECAR = str(Path(sys.executable).parent / "sidecar")
 
@@ -25,10 +25,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start(cmd: list[str], port: int, env: dict | None = None, timeout: float = 120) -> subprocess.Popen:
+def start(cmd: list[str], port: int, env: dict | None = None, timeout: float = 120, cwd: Path = ROOT) -> subprocess.Popen:
     """Start a server and wait, as a load balancer would, until /readyz says ready (the backend
     answers, rules are loaded and the reranking kernels are warm)."""
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             env={**os.environ, **(env or {})}, start_new_session=True)
     deadline = time.time() + timeout
     while time.time() < deadline:
@@ -57,13 +57,6 @@ def stop(proc: subprocess.Popen) -> str:
     return out or ""
 
 
-def index_demo(os_url: str, index: str) -> None:
-    """The project's demo catalog into ``index``, by `sidecar index` as a user runs it."""
-    res = run_cli("index", "--catalog", str(ROOT / "demo" / "catalog.jsonl"), "--vectors", str(ROOT / "demo" / "vectors.npy"),
-                  "--index", index, "--recreate", "--url", os_url, "--quiet")
-    assert res.returncode == 0, res.stderr
-
-
 def test_readme_demo_command_serves_the_demo_catalog():
     port = free_port()
     proc = start(["scripts/demo.sh", "--port", str(port)], port)
@@ -81,31 +74,64 @@ def test_readme_demo_command_serves_the_demo_catalog():
     assert "reranking kernels ready in" in log
 
 
-def test_gunicorn_two_workers_against_opensearch(os_url, os_client):
+def search_count(metrics_text: str) -> float:
+    return sum(float(line.rsplit(" ", 1)[1]) for line in metrics_text.splitlines()
+               if line.startswith('sidecar_requests_total{endpoint="/search"'))
+
+
+def test_gunicorn_two_workers_against_opensearch(os_url, os_client, tmp_path):
+    """Two workers behave as one server: the decision log of both is flushed at SIGTERM, a
+    scrape of /metrics counts both, /admin/rules speaks for both and a reload reaches both;
+    with SIDECAR_LOG_FORMAT=json every log line is one JSON object."""
+    import json
+    import shutil
+
     index = "test-gunicorn"
     index_demo(os_url, index)
+    rules = tmp_path / "rules"
+    shutil.copytree(ROOT / "query_rules", rules)
     port = free_port()
     log_prefix = "test-gunicorn-log"
+    admin = {"Authorization": "Bearer w0rkers"}
     os_client.indices.delete(index=f"{log_prefix}-*", ignore_unavailable=True)
-    proc = start([SIDECAR, "serve", "--backend", "opensearch", "--url", os_url, "--index", index,
+    proc = start([SIDECAR, "serve", "--backend", "opensearch", "--url", os_url, "--index", index, "--rules", str(rules),
                   "--port", str(port), "--workers", "2"], port,
-                 env={"SIDECAR_DECISION_LOG": "on", "SIDECAR_DECISION_LOG_INDEX": log_prefix})
+                 env={"SIDECAR_DECISION_LOG": "on", "SIDECAR_DECISION_LOG_INDEX": log_prefix,
+                      "SIDECAR_ADMIN_TOKEN": "w0rkers", "SIDECAR_LOG_FORMAT": "json", "SIDECAR_RULES_POLL_SECONDS": "0"})
+    base = f"http://127.0.0.1:{port}"
     try:
         for i in range(20):
-            r = requests.post(f"http://127.0.0.1:{port}/search",
-                              json={"q": "shoes", "like": "15970", "size": 10, "from": 10 * (i % 2)}, timeout=10)
+            r = requests.post(f"{base}/search", json={"q": "shoes", "like": "15970", "size": 10, "from": 10 * (i % 2)},
+                              timeout=10)
             assert r.status_code == 200, r.text
             assert r.json()["rule"] == "broad-mmr"
-        assert requests.get(f"http://127.0.0.1:{port}/readyz", timeout=5).json()["ready"] is True
-        metrics = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
-        assert "sidecar_requests_total" in metrics
+        assert requests.get(f"{base}/readyz", timeout=5).json()["ready"] is True
+        # each scrape on a new connection, so both workers answer some: every one counts all 20
+        counts = [search_count(requests.get(f"{base}/metrics", timeout=5).text) for _ in range(8)]
+        assert counts == [20.0] * 8, counts
+        status = requests.get(f"{base}/admin/rules", headers=admin, timeout=5).json()
+        assert len(status["workers"]) == 2 and status["consistent"] is True
+        (rules / "99-broken.yaml").write_text("rules:\n  - id: broken\n    match: {queries: [x]}\n    lamda: 1\n")
+        r = requests.post(f"{base}/admin/rules/reload", headers=admin, timeout=10)
+        assert r.status_code == 422 and r.json()["reloaded"] is False
+        assert [w["failures"] for w in r.json()["workers"]] == [1, 1], r.json()["workers"]  # both tried, both kept the old
+        assert all("99-broken.yaml:4" in w["last_error"][0] for w in r.json()["workers"])
+        assert len({w["version"] for w in r.json()["workers"]}) == 1
+        assert requests.post(f"{base}/search", json={"q": "shoes"}, timeout=10).status_code == 200
+        (rules / "99-broken.yaml").write_text("rules:\n  - id: fixed\n    match: {queries: [sneakers now]}\n")
+        r = requests.post(f"{base}/admin/rules/reload", headers=admin, timeout=10)
+        assert r.status_code == 200 and r.json()["consistent"] is True
+        assert {w["version"] for w in r.json()["workers"]} == {r.json()["version"]} != {status["version"]}
+        assert all(w["last_error"] == [] for w in r.json()["workers"])
     finally:
         log = stop(proc)  # SIGTERM: each worker flushes its decision log before exiting
         os_client.indices.delete(index=index, ignore_unavailable=True)
-    assert "Booting worker" in log and log.count("Booting worker") >= 2
+    lines = [json.loads(line) for line in log.splitlines() if line.strip()]  # JSON, every line
+    assert sum("Booting worker" in line["message"] for line in lines) >= 2
+    assert sum("POST /search -> 200" in line["message"] for line in lines) == 21
     os_client.indices.refresh(index=f"{log_prefix}-*")
     records = os_client.search(index=f"{log_prefix}-*", body={"size": 100, "query": {"term": {"endpoint": "search"}}})
-    assert records["hits"]["total"]["value"] == 20, "records queued at SIGTERM were not flushed"
+    assert records["hits"]["total"]["value"] == 21, "records queued at SIGTERM were not flushed"
     os_client.indices.delete(index=f"{log_prefix}-*", ignore_unavailable=True)
 
 
@@ -229,4 +255,57 @@ def test_decision_log_survives_opensearch_outage_and_resumes(os_url, os_client):
         time.sleep(1)
     assert count() > 3, "writing did not resume after OpenSearch came back"
     writer.close(5)
+    os_client.indices.delete(index=f"{prefix}-*", ignore_unavailable=True)
+
+
+def test_a_wheel_installed_in_a_fresh_venv_indexes_and_logs_decisions(os_url, os_client, tmp_path):
+    """What the Dockerfile's `pip install .` does, here without Docker: the wheel alone (no
+    source tree, run from elsewhere) finds its mappings, indexes, serves and logs decisions."""
+    import json
+    import shutil
+    import venv
+
+    wheels = tmp_path / "wheels"
+    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w",
+                            str(wheels), str(ROOT)], capture_output=True, text=True, timeout=300)
+    assert built.returncode == 0, built.stderr
+    (wheel,) = wheels.glob("srp_sidecar-*.whl")
+    env_dir = tmp_path / "venv"
+    venv.create(env_dir, with_pip=False)
+    site = next((env_dir / "lib").glob("python*/site-packages"))
+    deps = next(p for p in sys.path if p.endswith("site-packages"))  # the dependencies, not this checkout
+    (site / "deps.pth").write_text(deps + "\n")
+    installed = subprocess.run([sys.executable, "-m", "pip", "--python", str(env_dir / "bin" / "python"), "install",
+                                "--no-deps", "-q", str(wheel)], capture_output=True, text=True, timeout=300)
+    assert installed.returncode == 0, installed.stderr
+    work = tmp_path / "elsewhere"  # no sidecar/ and no mappings/ in sight
+    work.mkdir()
+    shutil.copy(ROOT / "demo" / "catalog.jsonl", work)
+    shutil.copytree(ROOT / "query_rules", work / "rules")
+    exe = str(env_dir / "bin" / "sidecar")
+    where = subprocess.run([str(env_dir / "bin" / "python"), "-c", "import sidecar; print(sidecar.__file__)"],
+                           cwd=work, capture_output=True, text=True)
+    assert where.stdout.startswith(str(site)), where.stdout + where.stderr
+    index, prefix = "test-wheel", "test-wheel-log"
+    os_client.indices.delete(index=f"{prefix}-*", ignore_unavailable=True)
+    res = subprocess.run([exe, "index", "--catalog", "catalog.jsonl", "--index", index, "--recreate", "--url", os_url,
+                          "--quiet"], cwd=work, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0 and "indexed 1482" in res.stdout, res.stderr
+    warmed = subprocess.run([exe, "warm"], cwd=work, capture_output=True, text=True, timeout=600)  # as the image build
+    assert warmed.returncode == 0 and "reranking kernels ready" in warmed.stdout, warmed.stderr
+    port = free_port()
+    proc = start([exe, "serve", "--backend", "opensearch", "--url", os_url, "--index", index, "--rules", "rules",
+                  "--port", str(port), "--workers", "1"], port, cwd=work,
+                 env={"SIDECAR_DECISION_LOG": "on", "SIDECAR_DECISION_LOG_INDEX": prefix})
+    try:
+        r = requests.post(f"http://127.0.0.1:{port}/search", json={"q": "black jacket"}, timeout=10)
+        assert r.status_code == 200 and r.json()["rule"] == "default"
+    finally:
+        stop(proc)
+        os_client.indices.delete(index=index, ignore_unavailable=True)
+    os_client.indices.refresh(index=f"{prefix}-*")
+    docs = os_client.search(index=f"{prefix}-*", body={"size": 5})["hits"]["hits"]
+    assert len(docs) == 1 and docs[0]["_source"]["rule"] == "default" and "@timestamp" in docs[0]["_source"]
+    objects = subprocess.run([exe, "dashboards", "--prefix", prefix], cwd=work, capture_output=True, text=True)
+    assert json.loads(objects.stdout.splitlines()[0])["attributes"]["title"] == f"{prefix}-*"
     os_client.indices.delete(index=f"{prefix}-*", ignore_unavailable=True)

@@ -60,6 +60,7 @@ class OpenSearchBackend:
         self.index = index
         self.timeout = timeout
         self.legacy: set[str] = set()  # holds the index once it turns out to have no vector_f16 field
+        self._dimension: int | None = None  # of the index's knn_vector field, read on the first kNN request
 
     @property
     def legacy_vectors(self) -> bool:
@@ -111,11 +112,27 @@ class OpenSearchBackend:
         out = from_hits(hits, with_vectors=req.with_vectors)
         return None if found_legacy_vectors(self.index, self.legacy, req.with_vectors, hits, out) else out
 
+    def dimension(self) -> int | None:
+        """The index's vector dimension (None when the mapping does not say)."""
+        if self._dimension is None:
+            mapping = call(self.client.indices.get_mapping, index=self.index, request_timeout=self.timeout)
+            props = next(iter(mapping.values()), {}).get("mappings", {}).get("properties", {})
+            self._dimension = props.get(VECTOR_FIELD, {}).get("dimension")
+        return self._dimension
+
     def retrieve(self, req: RetrievalRequest) -> Retrieved:
+        """ValueError (the request's fault: a vector of the wrong size, a query OpenSearch refuses
+        with a 400) names the field; BackendError for OpenSearch's own failures."""
         try:
+            if req.vector is not None and req.mode != "bm25":
+                dim = self.dimension()
+                if dim is not None and len(req.vector) != dim:
+                    raise ValueError(f"vector: has {len(req.vector)} dimensions, the index's vectors have {dim}")
             out = self._retrieve(req)
             return out if out is not None else self._retrieve(req)  # once more, after switching to float lists
         except TransportError as exc:
+            if exc.status_code == 400:
+                raise ValueError(f"body: OpenSearch refused the search: {exc.error}") from None
             raise BackendUnavailable(f"OpenSearch error {exc.status_code}: {exc.error}") from None
 
     def _retrieve(self, req: RetrievalRequest) -> Retrieved | None:

@@ -96,10 +96,17 @@ def _syntax_error(exc: Exception, text: str, file: str) -> RuleError:
 
 
 def _duplicate_key_line(text: str) -> tuple[int, str] | None:
+    found = _duplicate_keys(text)
+    return found[0] if found else None
+
+
+def _duplicate_keys(text: str) -> list[tuple[int, str]]:
+    """(line, key) of every repeated key of every mapping, in file order."""
     try:
         root = yaml.compose(text, Loader=_Loader)
     except yaml.YAMLError:
-        return None
+        return []
+    found = []
     stack = [root] if root is not None else []
     while stack:
         node = stack.pop()
@@ -107,12 +114,24 @@ def _duplicate_key_line(text: str) -> tuple[int, str] | None:
             seen: set[str] = set()
             for k, v in node.value:
                 if k.value in seen:
-                    return k.start_mark.line + 1, k.value
+                    found.append((k.start_mark.line + 1, k.value))
                 seen.add(k.value)
                 stack.append(v)
         elif isinstance(node, yaml.SequenceNode):
             stack.extend(node.value)
-    return None
+    return sorted(found)
+
+
+class _Yaml12Loader(yaml.SafeLoader):
+    """PyYAML read as yaml-rs reads (YAML 1.2 core): dates stay strings, yes/no/on/off are
+    strings. Used only to go on checking a file whose one fault is a duplicated key."""
+
+
+_Yaml12Loader.yaml_implicit_resolvers = {
+    ch: [(tag, rx) for tag, rx in resolvers if tag not in ("tag:yaml.org,2002:timestamp", "tag:yaml.org,2002:bool")]
+    for ch, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+_Yaml12Loader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+                                    list("tTfF"))
 
 
 def _line_index(text: str) -> dict[tuple, int]:
@@ -169,6 +188,11 @@ def _schema_message(err: Any) -> tuple[str, str | None]:
         return f"{where}: 'any: true' goes with 'max' only (a minimum per distinct value is not defined)", None
     if v in ("exclusiveMinimum", "maximum", "minimum") and err.absolute_path and err.absolute_path[-1] in ("min", "max"):
         return f"{where}: a fraction must be in (0, 1], got {err.instance!r}", None
+    if v == "required" and "match" in err.validator_value and "match" not in err.instance:
+        return f"{where}: a rule in a file needs 'match' (queries, patterns, categories, filters or default: true); " \
+               "without one it never applies", None
+    if v == "minProperties" and err.absolute_path and err.absolute_path[-1] == "match":
+        return f"{where}: an empty match never applies; give queries, patterns, categories, filters or default: true", None
     if v == "required":
         return f"{where}: {err.message}", None
     if v == "const" and err.absolute_path and err.absolute_path[-1] in ("default", "any"):
@@ -205,18 +229,27 @@ def _check_text(text: str, file: str, parsed: Callable[[], Any] | None,
                 shared: dict[str, Any] | None = None) -> tuple[list[Located], list[RuleError]]:
     """Validate one file's text; returns its rules (with lines) and its errors."""
     lines = _Lines(text)
+    errors = []
     try:
         data = parsed() if parsed is not None else _parse_yaml(text)
     except yaml_rs.YAMLDecodeError as exc:
-        return [], [_syntax_error(exc, text, file)]
+        duplicates = _duplicate_keys(text)
+        if not duplicates:
+            return [], [_syntax_error(exc, text, file)]
+        # duplicated keys only: name each, then check the rest as PyYAML reads it (the last
+        # value of a duplicated key), so one slip does not hide every other error of the file
+        errors += [RuleError(file, line, f"duplicate key {key!r} in one mapping (the first would be silently "
+                                         "overwritten)") for line, key in duplicates]
+        data = yaml.load(text, Loader=_Yaml12Loader)
     if data is None:
         return [], [RuleError(file, 1, "empty file: expected a mapping with a 'rules' list")]
-    errors = []
     broken_rules: set[int] = set()  # rules with schema errors skip the semantic checks below
     for err in _schema_errors(data):
         reason, key = _schema_message(err)
         errors.append(RuleError(file, lines.at(tuple(err.absolute_path), key), reason))
         path = list(err.absolute_path)
+        if len(path) == 2 and err.validator == "required" and "match" in err.validator_value:
+            continue  # no match: the rest of the rule is still checked
         if len(path) >= 2 and path[0] == "rules" and isinstance(path[1], int):
             broken_rules.add(path[1])
         else:
@@ -225,6 +258,8 @@ def _check_text(text: str, file: str, parsed: Callable[[], Any] | None,
     rule_lines = _RuleLines(text, lines)
     for i, raw in enumerate(data.get("rules", [])):
         path = ("rules", i)
+        compiled, bad_regex = _patterns(raw, file, lines, path)
+        errors += bad_regex
         if i in broken_rules:
             continue
         try:
@@ -232,17 +267,27 @@ def _check_text(text: str, file: str, parsed: Callable[[], Any] | None,
         except ValueError as exc:
             errors.append(RuleError(file, _semantic_error_line(raw, lines, path), str(exc)))
             continue
-        compiled = []
-        for k, pat in enumerate(rule.match.get("patterns", [])):
-            try:
-                compiled.append(re.compile(pat))
-            except re.error as exc:
-                errors.append(RuleError(file, lines.at(path + ("match", "patterns", k)),
-                                        f"rule {rule.id!r}: invalid regular expression '{pat}': {exc}"))
-                break
-        else:
-            located.append(Located(rule, file, rule_lines.line_of(i, rule.id), tuple(compiled)))
-    return located, errors
+        if not bad_regex:
+            located.append(Located(rule, file, rule_lines.line_of(i, rule.id), compiled))
+    return located, sorted(errors, key=lambda e: e.line)
+
+
+def _patterns(raw: Any, file: str, lines: _Lines, path: tuple) -> tuple[tuple[re.Pattern, ...], list[RuleError]]:
+    """A rule's compiled match patterns, and an error per pattern that is not a regular expression
+    (checked even when the rule has schema errors, so one reading shows all of them)."""
+    match = raw.get("match") if isinstance(raw, dict) else None
+    patterns = match.get("patterns") if isinstance(match, dict) else None
+    compiled, errors = [], []
+    for k, pat in enumerate(patterns if isinstance(patterns, list) else []):
+        if not isinstance(pat, str):
+            continue
+        try:
+            compiled.append(re.compile(pat))
+        except re.error as exc:
+            rid = raw.get("id")
+            errors.append(RuleError(file, lines.at(path + ("match", "patterns", k)),
+                                    f"rule {rid!r}: invalid regular expression '{pat}': {exc}"))
+    return tuple(compiled), errors
 
 
 def _semantic_error_line(raw: dict, lines: _Lines, path: tuple) -> int:

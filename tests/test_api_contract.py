@@ -1,0 +1,80 @@
+"""The API through its OpenAPI document: the documented examples are valid and answered, and
+schemathesis, generating requests from the same document, never gets a 5xx."""
+from __future__ import annotations
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, Phase, settings
+from schemathesis.checks import not_a_server_error
+
+from conftest import ROOT, index_demo
+from sidecar import contract
+from sidecar.config import Config
+from sidecar.server import create_app
+from sidecar.server.openapi import EXAMPLES, document
+
+INDEX = "test-sidecar-contract"
+pytestmark = pytest.mark.opensearch
+
+
+@pytest.fixture(scope="module")
+def app(os_url, os_client):
+    index_demo(os_url, INDEX)
+    cfg = Config.load(environ={}, backend="opensearch", opensearch_url=os_url, index=INDEX,
+                      rules=str(ROOT / "query_rules"), rules_poll_seconds=0, admin_token="t0ken")
+    yield create_app(cfg)
+    os_client.indices.delete(index=INDEX, ignore_unavailable=True)
+
+
+def test_the_document_is_served_and_refers_only_to_its_own_schemas(app):
+    doc = app.test_client().get("/openapi.json").json
+    assert doc["openapi"] == "3.1.0" and doc == document()
+    text = str(doc)
+    assert "#/$defs/" not in text
+    for ref in {part.split("'")[0] for part in text.split("'$ref': '")[1:]}:
+        assert ref.removeprefix("#/components/schemas/") in doc["components"]["schemas"], ref
+    for path in ("/search", "/rerank", "/{index}/_search", "/", "/healthz", "/readyz", "/metrics", "/version",
+                 "/admin/rules", "/admin/rules/reload"):
+        assert path in doc["paths"], path
+
+
+@pytest.mark.parametrize("name, example", [(n, e) for n, ex in EXAMPLES.items() for e in ex])
+def test_every_documented_example_is_valid_and_answered(app, name, example):
+    body = EXAMPLES[name][example]["value"]
+    client = app.test_client()
+    if name == "ProxySearch":
+        assert contract.errors("RerankExt", body.get("ext", {}).get("rerank", {})) == []
+        r = client.post(f"/{INDEX}/_search", json=body)
+        assert r.status_code == 200 and r.json["hits"]["hits"], r.json
+        return
+    assert contract.errors(name, body) == []
+    r = client.post({"SearchRequest": "/search", "RerankRequest": "/rerank"}[name], json=body)
+    assert r.status_code == 200, r.json
+    assert contract.errors({"SearchRequest": "SearchResponse", "RerankRequest": "RerankResponse"}[name],
+                           r.json) == []
+
+
+def test_a_400_names_the_field_the_schema_names(app):
+    client = app.test_client()
+    cases = [("/search", {"q": "x", "filters": {"price": {"between": 1}}}, "filters.price.between"),
+             ("/search", {"q": "x", "vector": [1, "a"]}, "vector[1]"),
+             ("/rerank", {"candidates": [{"id": "a", "score": 1, "colour": 1}], "rule": "default"}, "candidates[0].colour"),
+             ("/rerank", {"candidates": [], "rule": {"id": "r", "window": 0}}, "rule.window"),
+             (f"/{INDEX}/_search", {"ext": {"rerank": {"rules": "default"}}}, "ext.rerank.rules")]
+    for path, body, field in cases:
+        r = client.post(path, json=body)
+        assert r.status_code == 400 and r.json["error"]["field"] == field, (path, r.json)
+
+
+schema = schemathesis.openapi.from_dict(document())
+
+
+@schema.parametrize()
+@settings(max_examples=25, deadline=None, derandomize=True, phases=[Phase.explicit, Phase.generate],
+          suppress_health_check=list(HealthCheck))
+def test_no_generated_request_gets_a_5xx(app, case):
+    """Requests generated from the document (valid and not): zero 5xx, never a stack trace."""
+    if case.path == "/{index}/_search" or case.path == "/{index}/_count":
+        case.path_parameters = {"index": INDEX}  # a real index, so the proxy really forwards
+    response = case.call_and_validate(app=app, checks=[not_a_server_error])  # raises on any 5xx
+    assert "Traceback" not in response.text
