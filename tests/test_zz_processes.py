@@ -309,3 +309,26 @@ def test_a_wheel_installed_in_a_fresh_venv_indexes_and_logs_decisions(os_url, os
     objects = subprocess.run([exe, "dashboards", "--prefix", prefix], cwd=work, capture_output=True, text=True)
     assert json.loads(objects.stdout.splitlines()[0])["attributes"]["title"] == f"{prefix}-*"
     os_client.indices.delete(index=f"{prefix}-*", ignore_unavailable=True)
+
+
+def test_an_unreachable_opensearch_is_one_line_in_the_serve_log():
+    """No urllib3 traceback in the log of `sidecar serve`: one warning line per failure, and the
+    client gets a 503 that names no host or port."""
+    port, dead = free_port(), free_port()
+    proc = subprocess.Popen([SIDECAR, "serve", "--backend", "opensearch", "--url", f"http://127.0.0.1:{dead}",
+                             "--index", "x", "--port", str(port), "--workers", "1"], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            try:
+                if requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1).ok:
+                    break
+            except requests.RequestException:
+                time.sleep(0.3)
+        r = requests.post(f"http://127.0.0.1:{port}/search", json={"q": "black jacket"}, timeout=10)
+        assert r.status_code == 503 and str(dead) not in r.text
+    finally:
+        log = stop(proc)
+    assert "Traceback" not in log and "backend unavailable" in log, log
+    assert all(len(line) < 400 for line in log.splitlines())

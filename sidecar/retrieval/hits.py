@@ -85,7 +85,10 @@ class Hits:
 def from_hits(hits: list[dict[str, Any]], *, with_vectors: bool, keep_source: bool = False) -> Hits:
     """One pass over OpenSearch's ``hits.hits``: ids, scores, sources; then the vectors from
     ``vector_f16`` (one decode), else from ``vector`` float lists (an older index). The transport
-    fields are taken out of the sources unless ``keep_source`` (the proxy returns them as stored)."""
+    fields are taken out of the sources unless ``keep_source`` (the proxy returns them as stored).
+
+    The one trust policy for backend output: OpenSearch's hits are not re-validated (ids are
+    strings, a null ``_score``, as under ``sort``, counts as 0); only client input is checked."""
     ids = [h["_id"] for h in hits]
     scores = np.fromiter((h.get("_score") or 0.0 for h in hits), dtype=np.float64, count=len(hits))
     sources = [h.get("_source") or {} for h in hits]
