@@ -51,3 +51,30 @@ def test_core_reads_no_clock_and_keeps_no_cache():
                 targets = node.targets if isinstance(node, ast.Assign) else [node.target]
                 names = [t.id for t in targets if isinstance(t, ast.Name)]
                 assert all(n.isupper() for n in names), f"{path.name}: module-level container {names} looks like a cache"
+
+
+def _imports(path) -> set[str]:
+    """The sidecar modules a file imports, resolved to dotted names (sidecar.x.y)."""
+    pkg = list(path.relative_to(ROOT).with_suffix("").parts)[:-1]
+    out = set()
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.ImportFrom):
+            base = pkg[:len(pkg) - node.level + 1] if node.level else []
+            out.add(".".join([*base, *(node.module or "").split(".")]).strip("."))
+        elif isinstance(node, ast.Import):
+            out.update(a.name for a in node.names)
+    return {m for m in out if m.startswith("sidecar")}
+
+
+def test_the_decision_log_imports_nothing_from_the_evaluation():
+    for name in ("decision_log.py", "outcome.py", "dashboards.py"):
+        assert not any(m.startswith("sidecar.evaluation") for m in _imports(ROOT / "sidecar" / name)), name
+
+
+def test_the_app_factory_only_assembles_and_each_blueprint_is_its_own_module():
+    from sidecar.server.routes import BLUEPRINTS
+
+    app_py = (ROOT / "sidecar" / "server" / "app.py").read_text()
+    assert "@app.route" not in app_py and "@app.get" not in app_py and "@app.post" not in app_py
+    modules = {bp.import_name for bp in BLUEPRINTS}
+    assert len(modules) == len(BLUEPRINTS) == 4 and all(m.startswith("sidecar.server.routes.") for m in modules)
