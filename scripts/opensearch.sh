@@ -72,8 +72,9 @@ install() {
   JAVA_HOME="$(find_java_home)" "$HOME_DIR/bin/opensearch-plugin" install --batch "file://$knn" >&2
 }
 
-is_running() {
-  [ -f "$PID_FILE" ] && kill -0 "$(cat "$PID_FILE")" 2>/dev/null
+is_running() {  # the PID file names a live OpenSearch (not a process that reused a dead node's pid)
+  [ -f "$PID_FILE" ] && kill -0 "$(cat "$PID_FILE")" 2>/dev/null \
+    && tr '\0' ' ' <"/proc/$(cat "$PID_FILE")/cmdline" 2>/dev/null | grep -q opensearch
 }
 
 health() {  # prints green|yellow|red, or nothing when unreachable; never fails
@@ -97,6 +98,10 @@ start() {
   if is_running; then
     log "already running (pid $(cat "$PID_FILE")) at $URL, health: $(health)"
     return 0
+  fi
+  if [ -f "$PID_FILE" ]; then  # left by a node that was killed (kill -9, a reboot): not a reason to fail
+    log "removing the stale PID file of a node that is gone (pid $(cat "$PID_FILE"))"
+    rm -f "$PID_FILE"
   fi
   if curl -s -m 2 "$URL" >/dev/null 2>&1; then
     log "port $PORT is taken by another process; stop it or set OPENSEARCH_PORT in .env"

@@ -40,7 +40,8 @@ DEFS: dict[str, Any] = {
         "properties": {
             "q": {"type": "string", "description": "query text (BM25, and the rule match)"},
             "vector": {"$ref": "#/$defs/Vector", "description": "query vector (kNN)"},
-            "like": {"type": ["string", "integer"], "description": "a product id whose stored vector is the query"},
+            "like": {"type": ["string", "integer"], "minLength": 1, "maxLength": 512,
+                     "description": "a product id whose stored vector is the query"},
             "mode": {"enum": list(MODES), "description": "default bm25; knn with only a vector; hybrid with both"},
             "filters": {"$ref": "#/$defs/Filters"},
             "from": {"type": "integer", "minimum": 0, "default": 0},

@@ -486,3 +486,26 @@ def test_cors_is_off_by_default_and_follows_the_setting():
                                                      headers={"Origin": "https://evil.example"}).headers
     pre = on.options("/search", headers={"Origin": "https://shop.example", "Access-Control-Request-Method": "POST"})
     assert pre.status_code == 200 and "POST" in pre.headers["Access-Control-Allow-Methods"]
+
+
+def test_inline_rule_ids_share_one_metrics_label():
+    """Clients cannot grow /metrics: a rule sent inline is labelled 'inline', whatever its id."""
+    c = create_app(make_cfg(backend="memory")).test_client()
+    for i in range(5):
+        r = post(c, "/rerank", {"candidates": [{"id": "a", "score": 1.0}], "rule": {"id": f"client-rule-{i}"}})
+        assert r.status_code == 200
+    text = c.get("/metrics").get_data(as_text=True)
+    assert "client-rule-" not in text and 'rule="inline"' in text
+
+
+def test_an_oversized_body_is_a_413_with_the_decision_log_on():
+    """The error record must not re-read a body over the limit (that was a 500)."""
+    from sidecar.decision_log import DecisionLogWriter
+
+    writer = DecisionLogWriter(lambda: None, flush_interval=0.05)  # records go nowhere: only the answer matters
+    c = create_app(make_cfg(backend="memory", max_body_bytes=1000), decision_log=writer).test_client()
+    r = c.post("/search", data=json.dumps({"q": "x" * 5000}), content_type="application/json")
+    assert r.status_code == 413 and r.json["error"]["type"] == "body_too_large"
+    r = post(c, "/search", {"q": "x", "like": "1" * 600})
+    assert r.status_code == 400 and r.json["error"]["field"] == "like"
+    writer.close(1)

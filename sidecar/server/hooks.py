@@ -30,7 +30,7 @@ def finish(resp: Response) -> Response:
     endpoint = request.url_rule.rule if request.url_rule else "unmatched"
     elapsed = time.perf_counter() - g.get("t0", time.perf_counter())
     decision = g.get("decision")
-    rule = (decision.rule.id if decision.rule else "none") if decision is not None else ""
+    rule = _rule_label(decision, s)
     s.metrics.requests.labels(endpoint, rule, str(resp.status_code)).inc()
     s.metrics.latency.labels(endpoint, rule).observe(elapsed)
     if decision is not None and decision.rule is not None:
@@ -40,7 +40,7 @@ def finish(resp: Response) -> Response:
         if decision is not None:
             s.decision_log.submit(build_record(decision, g.request_id, resp.status_code))
         elif resp.status_code >= 400:
-            body = request.get_json(silent=True) if request.mimetype == "application/json" else None
+            body = _small_json_body(s.config.max_body_bytes)
             s.decision_log.submit(error_record(
                 endpoint=LOGGED_ENDPOINTS[endpoint], request_id=g.get("request_id", ""), status=resp.status_code,
                 query=body.get("q") if isinstance(body, dict) else None,
@@ -50,6 +50,26 @@ def finish(resp: Response) -> Response:
         log.info("%s %s -> %d in %.1f ms rule=%s id=%s", request.method, request.path, resp.status_code,
                  elapsed * 1000, rule or "-", g.get("request_id", ""))
     return resp
+
+
+def _rule_label(decision, s) -> str:
+    """The metrics' rule label: a loaded rule's id, 'none', or 'inline' for every rule sent inline
+    (a label per inline id would let clients grow /metrics without bound)."""
+    if decision is None:
+        return ""
+    if decision.rule is None:
+        return "none"
+    return decision.rule.id if decision.rule.id in s.store.current.by_id else "inline"
+
+
+def _small_json_body(limit: int):
+    """The request's JSON for an error record, unless it is over the body limit (never re-read it)."""
+    if request.mimetype != "application/json" or (request.content_length or 0) > limit:
+        return None
+    try:
+        return request.get_json(silent=True)
+    except Exception:  # noqa: BLE001 - a body that cannot be read has no query to record
+        return None
 
 
 def _cors(resp: Response, setting: str) -> None:
