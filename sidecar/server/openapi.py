@@ -81,18 +81,17 @@ def _document() -> str:
                             "get": _op("OpenSearch _count, passed through", _json(ANY_OBJECT), errors=("400", "503"))},
         "/": {"get": _op("OpenSearch's cluster info (clients' info() and ping())", _json(ANY_OBJECT), errors=("503",))},
         "/healthz": {"get": _op("The process is alive", _json(ANY_OBJECT))},
-        "/readyz": {"get": _op("Backend reachable and kernels compiled (else 503)", _json(ANY_OBJECT),
-                               responses_note="503 while warming or when the backend is away")},
+        "/readyz": {"get": _op("Backend reachable and kernels compiled", _json(ANY_OBJECT))},
         "/metrics": {"get": _op("Prometheus metrics of every worker", {"content": {"text/plain": {"schema": {"type": "string"}}}})},
         "/version": {"get": _op("Package and OpenSearch versions, rule-set hash", _json(ANY_OBJECT))},
         "/openapi.json": {"get": _op("This document", _json(ANY_OBJECT))},
         "/admin/rules": {"get": _op("Rule status of every worker", _json(ANY_OBJECT), **admin)},
         "/admin/rules/reload": {"post": _op("Reload the rules on every worker (422 when rejected)", _json(ANY_OBJECT), **admin)},
     }
+    paths["/readyz"]["get"]["responses"]["503"] = {"description": "warming, or the backend is away", **_json(ANY_OBJECT)}
     for item in paths.values():
         for op in item.values():
             if isinstance(op, dict) and "responses" in op:
-                op.pop("responses_note", None)
                 if "security" in op:
                     op["responses"].update({"401": {"description": "no or wrong bearer token", **_json(_ref("Error"))},
                                             "403": {"description": "admin disabled", **_json(_ref("Error"))}})
