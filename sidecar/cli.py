@@ -337,8 +337,8 @@ def build_parser() -> argparse.ArgumentParser:
     wm.set_defaults(func=cmd_warm)
 
     sv = sub.add_parser("serve", formatter_class=_fmt(), help="serve the HTTP API with gunicorn",
-                        description="Serve /search, /rerank, the read-only /<index>/_search proxy, /healthz, /readyz,\n"
-                                    "/metrics and /admin/rules with gunicorn. Every option can also be set by its\n"
+                        description="Serve /search, /rerank, the read-only /<index>/_search and _count proxy, /healthz,\n"
+                                    "/readyz, /metrics, /version, /openapi.json and /admin/rules with gunicorn. Every option can also be set by its\n"
                                     "SIDECAR_* environment variable (README: configuration). Rule files are\n"
                                     "re-read when they change; a broken edit is rejected and the last good rules serve on.",
                         epilog="example: sidecar serve --backend memory --catalog demo/catalog.jsonl --vectors demo/vectors.npy")

@@ -122,15 +122,20 @@ DEFS: dict[str, Any] = {
 
 
 def definitions() -> dict[str, Any]:
-    """Every definition, the rule file's ($defs rule, match, constraint, ...) included."""
-    rule_defs = copy.deepcopy(rule_file_schema()["$defs"])
-    return {**rule_defs, **copy.deepcopy(DEFS)}
+    """Every definition, the rule file's ($defs rule, match, constraint, ...) included (a copy)."""
+    return copy.deepcopy(_definitions())
+
+
+@lru_cache(maxsize=1)
+def _definitions() -> dict[str, Any]:
+    """The definitions this module reads (never changed; ``definitions`` gives callers a copy)."""
+    return {**rule_file_schema()["$defs"], **DEFS}
 
 
 @lru_cache(maxsize=None)
 def _validator(name: str) -> Any:
     return jsonschema_rs.validator_for({"$schema": "https://json-schema.org/draft/2020-12/schema",
-                                        "$ref": f"#/$defs/{name}", "$defs": definitions()})
+                                        "$ref": f"#/$defs/{name}", "$defs": _definitions()})
 
 
 def field_path(path: Any) -> str:
@@ -172,22 +177,26 @@ def _errors(schema: dict[str, Any], value: Any, prefix: list[Any]) -> list[tuple
 def _compiled(schema: dict[str, Any]) -> Any:
     """A validator for a branch of a definition (error path only)."""
     return jsonschema_rs.validator_for({"$schema": "https://json-schema.org/draft/2020-12/schema",
-                                        "$defs": definitions(), **schema})
+                                        "$defs": _definitions(), **schema})
 
 
 def _at(schema_path: list[Any], root: dict[str, Any]) -> Any:
     """The schema node at a validator's schema path, from ``root`` (with the $defs beside it)."""
-    node: Any = {"$defs": definitions(), **root}
+    node: Any = {"$defs": _definitions(), **root}
     for p in schema_path:
         if isinstance(node, dict) and "$ref" in node and p not in node:
-            node = _at(node["$ref"][2:].split("/"), {})
+            node = _resolved(node)
         node = node[p]
     return node
 
 
+def _resolved(node: dict[str, Any]) -> dict[str, Any]:
+    """The definition a {"$ref": "#/$defs/X"} node points to (the node itself otherwise)."""
+    return _at(node["$ref"][2:].split("/"), {}) if "$ref" in node else node
+
+
 def _kind_of(branch: dict[str, Any]) -> str:
-    resolved = _at(branch["$ref"][2:].split("/"), {}) if "$ref" in branch else branch
-    types = resolved.get("type", "value")
+    types = _resolved(branch).get("type", "value")
     return " or ".join(types) if isinstance(types, list) else types
 
 
@@ -196,8 +205,7 @@ def _branch_for(branches: list[dict[str, Any]], value: Any) -> dict[str, Any] | 
     kind = {dict: "object", list: "array", str: "string", bool: "boolean"}.get(type(value), "number")
     fits = []
     for b in branches:
-        resolved = _at(b["$ref"][2:].split("/"), {}) if "$ref" in b else b
-        types = resolved.get("type", [])
+        types = _resolved(b).get("type", [])
         if kind in ([types] if isinstance(types, str) else types):
             fits.append(b)
     return fits[0] if len(fits) == 1 else None

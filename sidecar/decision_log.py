@@ -39,8 +39,8 @@ def build_record(d: Decision, request_id: str, status: int = 200) -> dict[str, A
     row = {doc_id: k for k, doc_id in enumerate(ids)}
     before = ids[d.frm:d.frm + d.size]
     after = [h["id"] for h in d.placed]
-    page_before = [{"id": i, "fields": d.pool.sources[row[i]]} for i in before] if d.pool is not None else []
-    page_after = [{"id": i, "fields": d.pool.sources[row[i]]} for i in after if i in row] if d.pool is not None else []
+    page_before = [{"id": i, "fields": d.pool.sources[row[i]]} for i in before]  # no pool: no ids, no rows
+    page_after = [{"id": i, "fields": d.pool.sources[row[i]]} for i in after if i in row]
     constraints = []
     for con in (d.rule.constraints if d.rule else ()):
         share_before, held_before = measure(con, page_before)

@@ -81,23 +81,14 @@ def _parse_yaml(text: str) -> Any:
     return yaml_rs.loads(text, parse_datetime=False)
 
 
-def _syntax_error(exc: Exception, text: str, file: str) -> RuleError:
-    """yaml-rs's message carries line and column, except for a duplicated key: find that in the node tree."""
+def _syntax_error(exc: Exception, file: str) -> RuleError:
+    """yaml-rs's message, placed on its line and column when it gives them."""
     message = str(exc)
     m = _SYNTAX_AT.search(message)
     if m:
         reason = message.strip().splitlines()[-1]
         return RuleError(file, int(m.group(1)), f"YAML syntax error at column {m.group(2)}: {reason}")
-    dup = _duplicate_key_line(text)
-    if dup is not None:
-        line, key = dup
-        return RuleError(file, line, f"duplicate key {key!r} in one mapping (the first would be silently overwritten)")
     return RuleError(file, 1, f"YAML syntax error: {message}")
-
-
-def _duplicate_key_line(text: str) -> tuple[int, str] | None:
-    found = _duplicate_keys(text)
-    return found[0] if found else None
 
 
 def _duplicate_keys(text: str) -> list[tuple[int, str]]:
@@ -233,9 +224,10 @@ def _check_text(text: str, file: str, parsed: Callable[[], Any] | None,
     try:
         data = parsed() if parsed is not None else _parse_yaml(text)
     except yaml_rs.YAMLDecodeError as exc:
-        duplicates = _duplicate_keys(text)
+        # yaml-rs places syntax errors, but not a duplicated key: those are found in the node tree
+        duplicates = [] if _SYNTAX_AT.search(str(exc)) else _duplicate_keys(text)
         if not duplicates:
-            return [], [_syntax_error(exc, text, file)]
+            return [], [_syntax_error(exc, file)]
         # duplicated keys only: name each, then check the rest as PyYAML reads it (the last
         # value of a duplicated key), so one slip does not hide every other error of the file
         errors += [RuleError(file, line, f"duplicate key {key!r} in one mapping (the first would be silently "

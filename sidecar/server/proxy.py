@@ -116,7 +116,8 @@ def proxy_search(client: OpenSearch, index: str, body: Any, ruleset: RuleSet, cf
     for key, v in (("size", size), ("from", frm)):
         if isinstance(v, bool) or not isinstance(v, int) or v < 0:
             raise ValueError(f"{key}: must be a non-negative integer")
-    rule, how = choose_rule(ruleset, spec.get("rule"), str(spec.get("query") or ""), {})
+    query = spec.get("query") or None  # a string, by the schema
+    rule, how = choose_rule(ruleset, spec.get("rule"), query or "", {})
     rule = apply_overrides(rule, spec.get("overrides"))
     if rule is None:
         return ProxyOutcome(call(client.search, index=index, body=body, params=params,
@@ -169,7 +170,6 @@ def proxy_search(client: OpenSearch, index: str, body: Any, ruleset: RuleSet, cf
     out["hits"] = {**resp["hits"], "hits": page}
     out["_rerank"] = {"rule": rule.id, "window": ranked.window, "candidates": ranked.candidates,
                       "has_next": len(ranked.placed) > frm + size, "rerank_ms": round(ranked.rerank_seconds * 1000, 3)}
-    query = str(spec.get("query") or "") or None
     return ProxyOutcome(out, Decision("proxy", rule, how, "dsl", query, index, ranked.window, frm, size, ranked.pool,
                                       ranked.placed[frm:frm + size], ranked.dedup,
                                       round(ranked.rerank_seconds * 1000, 3), took_ms=ranked.took_ms))

@@ -31,16 +31,16 @@ def forwarded(proxied: Callable[[], Any]) -> Any:
                             exc.status_code))
 
 
-def _index(index: str, api: str) -> str:
+def _refuse_system_paths(index: str, api: str) -> None:
+    """/_all/_search, /_cluster/... are not an index: 403, never forwarded."""
     if index.startswith("_"):
         raise ApiError(403, "forbidden", f"only GET|POST /<index>/{api} is proxied, not /{index}/{api}")
-    return index
 
 
 @bp.route("/<index>/_search", methods=["GET", "POST"])
 def proxied_search(index: str):
     s = services()
-    _index(index, "_search")
+    _refuse_system_paths(index, "_search")
     po = forwarded(lambda: proxy_search(s.opensearch(), index, json_body(), s.store.current, s.config,
                                         s.legacy_indices, request.args.to_dict()))
     g.decision = po.decision
@@ -50,7 +50,7 @@ def proxied_search(index: str):
 @bp.route("/<index>/_count", methods=["GET", "POST"])
 def proxied_count(index: str):
     s = services()
-    _index(index, "_count")
+    _refuse_system_paths(index, "_count")
     return jsonify(forwarded(lambda: proxy_count(s.opensearch(), index, json_body(), request.args.to_dict(), s.config)))
 
 

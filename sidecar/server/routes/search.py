@@ -40,14 +40,15 @@ def rerank_endpoint():
     t0 = time.perf_counter()
     try:
         validate("RerankRequest", body)
-        resp = rerank(body, s.store.current.by_id, now=datetime.now(timezone.utc))
+        rule = resolve_rule(body["rule"], s.store.current.by_id)  # parsed once, for the rerank and the record
+        resp = rerank({**body, "rule": rule}, now=datetime.now(timezone.utc))
     except ValueError as exc:
         raise invalid(exc) from None
     ms = round((time.perf_counter() - t0) * 1000, 3)
     cands = body["candidates"]
     pool = Hits([str(c["id"]) for c in cands], np.array([float(c["score"]) for c in cands]),
                 [c.get("fields") or {} for c in cands])
-    g.decision = Decision("rerank", resolve_rule(body["rule"], s.store.current.by_id), "explicit", query=body.get("query"),
+    g.decision = Decision("rerank", rule, "explicit", query=body.get("query"),
                           window=len(cands), size=len(resp["hits"]), pool=pool, placed=resp["hits"],
                           dedup=resp.get("dedup"), rerank_ms=ms, total_ms=ms)
     return jsonify(resp)
