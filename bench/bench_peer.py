@@ -43,6 +43,7 @@ import orjson
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from sidecar import config  # noqa: E402
 from sidecar.catalog import FIELDS  # noqa: E402
 from sidecar.retrieval.base import RetrievalRequest  # noqa: E402
 from sidecar.retrieval.hits import VECTOR_BINARY_FIELD  # noqa: E402
@@ -184,7 +185,7 @@ def plot(samples: dict[str, list[float]], out: Path, title: str) -> None:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--fashion", type=Path, default=ROOT.parent / "shared" / "data" / "fashion")
-    ap.add_argument("--url", default="http://127.0.0.1:9200")
+    ap.add_argument("--url", default=config.default("opensearch_url"), help="OpenSearch (default: .env's port)")
     ap.add_argument("--index", default="fashion")
     ap.add_argument("--requests", type=int, default=600, help="latency samples per case (default 600)")
     ap.add_argument("--throughput-requests", type=int, default=400, help="requests per throughput run (default 400)")

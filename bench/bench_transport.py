@@ -19,6 +19,7 @@ import argparse
 import http.client
 import json
 import sys
+from urllib.parse import urlsplit
 import time
 from pathlib import Path
 
@@ -28,6 +29,7 @@ import orjson
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from sidecar import config  # noqa: E402
 from sidecar.catalog import FIELDS  # noqa: E402
 from sidecar.retrieval.hits import SIGNATURE_FIELD, VECTOR_BINARY_FIELD, VECTOR_FIELD  # noqa: E402
 from sidecar.retrieval.opensearch_backend import FILTER_PATH  # noqa: E402
@@ -36,8 +38,7 @@ from sidecar.retrieval.opensearch_backend import FILTER_PATH  # noqa: E402
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--fashion", type=Path, default=ROOT.parent / "shared" / "data" / "fashion")
-    ap.add_argument("--host", default="127.0.0.1")
-    ap.add_argument("--port", type=int, default=9200)
+    ap.add_argument("--url", default=config.default("opensearch_url"), help="OpenSearch (default: .env's port)")
     ap.add_argument("--index", default="fashion")
     ap.add_argument("--rounds", type=int, default=60)
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "transport.json")
@@ -45,7 +46,8 @@ def main() -> int:
     qvecs = np.load(args.fashion / "query-vectors-dev.f16.npy").astype(np.float32)
     cases = {"fields": [*FIELDS], "fields+minhash": [*FIELDS, SIGNATURE_FIELD],
              "fields+vector_f16": [*FIELDS, VECTOR_BINARY_FIELD], "fields+vector": [*FIELDS, VECTOR_FIELD]}
-    conn = http.client.HTTPConnection(args.host, args.port, timeout=30)
+    url = urlsplit(args.url)
+    conn = http.client.HTTPConnection(url.hostname, url.port or 9200, timeout=30)
     lat: dict[str, list[float]] = {k: [] for k in cases}
     size: dict[str, int] = {}
     names = list(cases)

@@ -22,6 +22,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from sidecar import config  # noqa: E402
 from sidecar.config import Config  # noqa: E402
 from sidecar.server.app import create_app  # noqa: E402
 
@@ -29,7 +30,7 @@ from sidecar.server.app import create_app  # noqa: E402
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--fashion", type=Path, default=ROOT.parent / "shared" / "data" / "fashion")
-    ap.add_argument("--url", default="http://127.0.0.1:9200")
+    ap.add_argument("--url", default=config.default("opensearch_url"), help="OpenSearch (default: .env's port)")
     ap.add_argument("--index", default="fashion")
     ap.add_argument("--requests", type=int, default=150)
     ap.add_argument("--top", type=int, default=25)
