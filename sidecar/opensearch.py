@@ -28,8 +28,8 @@ class FastJSONSerializer(JSONSerializer):
 def make_client(url: str, timeout: float = 10.0) -> OpenSearch:
     """A client for one cluster URL; no automatic retries (callers decide what a retry means)."""
     return OpenSearch(hosts=[url], timeout=timeout, max_retries=0, retry_on_timeout=False,
-                      http_compress=False, pool_maxsize=16,
-                      serializer=FastJSONSerializer())  # one connection per gunicorn thread and more
+                      http_compress=False, pool_maxsize=64,  # kept open: a gevent worker
+                      serializer=FastJSONSerializer())  # serves many searches at once
 
 
 def load_mapping(name: str) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from opensearchpy.exceptions import ConnectionError as OSConnectionError
 from opensearchpy.exceptions import ConnectionTimeout, NotFoundError, TransportError
 
 from ..catalog import FIELDS
+from . import deadline
 from .base import BackendTimeout, BackendUnavailable, NotFound, RetrievalRequest, Retrieved
 from .filters import to_dsl
 from .fusion import rrf
@@ -42,8 +43,16 @@ def found_legacy_vectors(index: str, legacy: set[str], asked: bool, hits: list[d
     return True
 
 
-def call(fn, *args: Any, **kwargs: Any) -> Any:
-    """Run one client call, translating transport failures into the backend errors."""
+def call(fn, *args: Any, cancellable: bool = False, **kwargs: Any) -> Any:
+    """Run one client call within the request's deadline (``deadline.budget`` cuts its
+    ``request_timeout``), translating transport failures into the backend errors.
+    ``cancellable``: a search; OpenSearch is told to cancel it (``cancel_after_time_interval``)
+    when the sidecar stops waiting, so a query nobody waits for does not run on."""
+    if "request_timeout" in kwargs:
+        kwargs["request_timeout"] = deadline.budget(kwargs["request_timeout"])
+        if cancellable:
+            kwargs["params"] = {**(kwargs.get("params") or {}),
+                                "cancel_after_time_interval": f"{max(1, int(kwargs['request_timeout'] * 1000))}ms"}
     try:
         return fn(*args, **kwargs)
     except ConnectionTimeout as exc:
@@ -66,11 +75,16 @@ class OpenSearchBackend:
     def legacy_vectors(self) -> bool:
         return self.index in self.legacy
 
-    def ping(self) -> bool:
+    def health(self) -> str:
+        """The products index's health: red when a primary shard is unassigned (or the index is
+        missing), so searches cannot all succeed. Asked with ``timeout=0s``: OpenSearch answers
+        at once instead of waiting for a better colour; a paused cluster costs at most 1 s."""
         try:
-            return bool(self.client.ping(request_timeout=self.timeout))
-        except Exception:  # noqa: BLE001 - readiness is a yes/no question
-            return False
+            h = self.client.cluster.health(index=self.index, params={"timeout": "0s", "ignore": 408},
+                                           request_timeout=min(self.timeout, 1.0))
+        except Exception:  # noqa: BLE001 - readiness is a question, not a failure
+            return "unreachable"
+        return str(h.get("status", "red"))
 
     def vector_of(self, doc_id: str) -> np.ndarray:
         try:
@@ -138,7 +152,7 @@ class OpenSearchBackend:
     def _retrieve(self, req: RetrievalRequest) -> Retrieved | None:
         if req.mode in ("bm25", "knn"):
             resp = call(self.client.search, index=self.index, body=self._body(req, req.mode),
-                        filter_path=FILTER_PATH, request_timeout=self.timeout)
+                        filter_path=FILTER_PATH, request_timeout=self.timeout, cancellable=True)
             raw = resp["hits"].get("hits") or []
             hits = self._hits(raw, req)
             if hits is None:
@@ -148,7 +162,8 @@ class OpenSearchBackend:
         lines: list[dict[str, Any]] = []
         for mode in ("bm25", "knn"):
             lines += [{"index": self.index}, self._body(req, mode)]
-        resp = call(self.client.msearch, body=lines, filter_path=MSEARCH_FILTER_PATH, request_timeout=self.timeout)
+        resp = call(self.client.msearch, body=lines, filter_path=MSEARCH_FILTER_PATH, request_timeout=self.timeout,
+                    cancellable=True)
         lists = []
         totals = []
         for r in resp["responses"]:

@@ -1,23 +1,54 @@
 """Serving the app with gunicorn from `sidecar serve` (workers load the app after forking, so
-each has its own rule poller thread and backend connection; they share ``cfg.run_dir``)."""
+each has its own rule poller and backend connections; they share ``cfg.run_dir``).
+
+Workers are gevent workers: a connection waiting on a slow client or on OpenSearch is a
+greenlet, not a thread, so 200 half-sent requests or a paused cluster hold no worker and
+/healthz keeps answering (issue 15). A request's head must arrive within ``keepalive`` seconds
+(gunicorn's own bound for async workers); malformed HTTP is answered in this API's JSON error
+shape, not gunicorn's HTML page.
+"""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
+from gunicorn import util
 from gunicorn.app.base import BaseApplication
+from gunicorn.workers.ggevent import GeventWorker
 
 from .. import logs
 from ..config import Config
 from .workers import forget
 
+WORKER_CLASS = f"{__name__}.SidecarWorker"
+
+
+def write_json_error(sock: Any, status_int: int, reason: str, mesg: str) -> None:
+    """gunicorn's ``util.write_error`` in this API's error shape (malformed request lines,
+    headers or chunked bodies that never reach the app)."""
+    body = json.dumps({"error": {"type": "malformed_http", "status": status_int,
+                                 "message": f"{reason}: {mesg}" if mesg else reason}}).encode()
+    head = (f"HTTP/1.1 {status_int} {reason}\r\nConnection: close\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n").encode("latin1")
+    util.write_nonblock(sock, head + body)
+
+
+class SidecarWorker(GeventWorker):
+    """gunicorn's gevent worker, answering malformed HTTP with JSON."""
+
+    def init_process(self) -> None:
+        util.write_error = write_json_error  # read by Worker.handle_error at call time
+        super().init_process()
+
 
 class SidecarServer(BaseApplication):
     def __init__(self, cfg: Config, options: dict[str, Any] | None = None):
         self.cfg_sidecar = cfg
-        self.options = {"bind": f"{cfg.host}:{cfg.port}", "workers": cfg.workers, "worker_class": "gthread",
-                        "threads": 4, "timeout": 30, "graceful_timeout": 10, "accesslog": None,
-                        "loglevel": cfg.log_level.lower(), "child_exit": self.child_exit,
+        self.options = {"bind": f"{cfg.host}:{cfg.port}", "workers": cfg.workers, "worker_class": WORKER_CLASS,
+                        "worker_connections": cfg.worker_connections, "keepalive": 5, "timeout": 30,
+                        "graceful_timeout": 10, "accesslog": None, "loglevel": cfg.log_level.lower(),
+                        "child_exit": self.child_exit,
                         "logconfig_dict": logs.gunicorn_config(cfg.log_level, cfg.log_format), **(options or {})}
         super().__init__()
 

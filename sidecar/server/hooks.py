@@ -8,6 +8,7 @@ import uuid
 from flask import Flask, Response, g, request
 
 from ..decision_log import build_record, error_record
+from ..retrieval import deadline
 from .services import services
 
 log = logging.getLogger("sidecar.http")
@@ -17,10 +18,14 @@ LOGGED_ENDPOINTS = {"/search": "search", "/rerank": "rerank", "/<index>/_search"
 def register(app: Flask) -> None:
     app.before_request(start)
     app.after_request(finish)
+    app.teardown_request(close)
 
 
 def start() -> None:
     g.t0 = time.perf_counter()
+    # every OpenSearch call of the request shares one deadline, counted from its arrival: at a
+    # front proxy that says when (X-Request-Start), so time queued there counts too
+    g.deadline = deadline.start(services().config.backend_timeout, started=_arrival())
     g.request_id = request.headers.get("X-Request-Id", "")[:64] or uuid.uuid4().hex[:16]
     g.decision = None  # set by a route that reranked (outcome.Decision)
 
@@ -50,6 +55,27 @@ def finish(resp: Response) -> Response:
         log.info("%s %s -> %d in %.1f ms rule=%s id=%s", request.method, request.path, resp.status_code,
                  elapsed * 1000, rule or "-", g.get("request_id", ""))
     return resp
+
+
+def _arrival() -> float | None:
+    """time.monotonic() of the request's arrival at a front proxy, from ``X-Request-Start``
+    (``t=<epoch seconds>``, or epoch milli- or microseconds, as nginx and load balancers write
+    it); None (now) without one or when it is not a time of the last minute."""
+    raw = request.headers.get("X-Request-Start", "").strip().removeprefix("t=")
+    try:
+        stamp = float(raw)
+    except ValueError:
+        return None
+    while stamp > 1e11:  # milli- or microseconds
+        stamp /= 1000.0
+    waited = time.time() - stamp
+    return time.monotonic() - waited if 0.0 <= waited <= 60.0 else None
+
+
+def close(exc: BaseException | None) -> None:
+    token = g.pop("deadline", None)
+    if token is not None:
+        deadline.end(token)
 
 
 def _rule_label(decision, s) -> str:

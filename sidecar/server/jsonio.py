@@ -6,6 +6,7 @@ from typing import Any
 import orjson
 from flask import request
 from flask.json.provider import DefaultJSONProvider
+from werkzeug.exceptions import HTTPException
 
 from .errors import ApiError
 
@@ -22,8 +23,14 @@ class OrjsonProvider(DefaultJSONProvider):
 
 
 def json_body() -> Any:
-    """The request's JSON (an empty body is {}); a 400 'malformed_json' when it is not JSON."""
-    raw = request.get_data(cache=True)
+    """The request's JSON (an empty body is {}); a 400 'malformed_json' when it is not JSON,
+    'malformed_body' when it cannot be read (a broken chunked encoding, a body cut short)."""
+    try:
+        raw = request.get_data(cache=True)
+    except HTTPException:  # 413: the body limit
+        raise
+    except Exception as exc:  # noqa: BLE001 - gunicorn's parse errors and werkzeug's disconnects alike
+        raise ApiError(400, "malformed_body", f"request body could not be read: {type(exc).__name__}") from None
     if not raw.strip():
         return {}
     try:
