@@ -4,6 +4,7 @@
 #   scripts/opensearch.sh start    download once (cached), install k-NN, start, wait for green
 #   scripts/opensearch.sh stop     stop the node started by `start`
 #   scripts/opensearch.sh status   say whether it runs and its health
+#   scripts/opensearch.sh pid      print the node's process id (fault tests pause it with SIGSTOP)
 #
 # The version, port and heap come from .env (the one place they are pinned).
 # The distribution and plugin come from Maven Central via `mvn dependency:copy` and are cached
@@ -173,5 +174,6 @@ case "${1:-}" in
   start) start ;;
   stop) stop ;;
   status) status ;;
-  *) echo "usage: $0 start|stop|status" >&2; exit 2 ;;
+  pid) if is_running; then echo "$(cat "$PID_FILE")"; else echo "not running" >&2; exit 1; fi ;;
+  *) echo "usage: $0 start|stop|status|pid" >&2; exit 2 ;;
 esac

@@ -36,9 +36,27 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("host", "SIDECAR_HOST", "127.0.0.1", "address the HTTP server binds to"),
     Setting("port", "SIDECAR_PORT", 8080, "HTTP port", int),
     Setting("workers", "SIDECAR_WORKERS", 2, "gunicorn worker processes", int),
-    Setting("backend_timeout", "SIDECAR_BACKEND_TIMEOUT", 2.0, "seconds before a backend call gives 504", float),
+    Setting("worker_connections", "SIDECAR_WORKER_CONNECTIONS", 1000, "open connections per worker (gevent)", int),
+    Setting("backend_timeout", "SIDECAR_BACKEND_TIMEOUT", 2.0, "seconds a request may wait on OpenSearch, all its "
+                                                              "calls together; then 504 (OpenSearch cancels the search)",
+            float),
     Setting("max_window", "SIDECAR_MAX_WINDOW", 1000, "cap on candidates retrieved per request", int),
     Setting("max_body_bytes", "SIDECAR_MAX_BODY_BYTES", 1048576, "request bodies above this get 413", int),
+    Setting("max_candidates", "SIDECAR_MAX_CANDIDATES", 1000, "candidates one /rerank request may send", int),
+    Setting("max_constraints", "SIDECAR_MAX_CONSTRAINTS", 32, "constraints in a rule sent with a request", int),
+    Setting("max_constraint_values", "SIDECAR_MAX_CONSTRAINT_VALUES", 1000,
+            "values one constraint of a rule sent with a request may list", int),
+    Setting("max_num_perm", "SIDECAR_MAX_NUM_PERM", 256, "MinHash permutations a rule sent with a request may ask for",
+            int),
+    Setting("max_dedup_pairs", "SIDECAR_MAX_DEDUP_PAIRS", 2000000,
+            "candidate pairs near-duplicate detection may look at per request, ~12 ms of work (then 400)", int),
+    Setting("proxy_indices", "SIDECAR_PROXY_INDICES", "", "comma-separated indices the proxy searches; "
+                                                          "empty: the products index (SIDECAR_INDEX)"),
+    Setting("proxy_max_size", "SIDECAR_PROXY_MAX_SIZE", 100, "largest size a proxied search may ask for", int),
+    Setting("proxy_max_buckets", "SIDECAR_PROXY_MAX_BUCKETS", 100,
+            "largest size of a proxied terms-like aggregation", int),
+    Setting("proxy_allow_expensive", "SIDECAR_PROXY_ALLOW_EXPENSIVE", "off",
+            "on: the proxy forwards scripts and regexp/wildcard/fuzzy/query_string queries"),
     Setting("admin_token", "SIDECAR_ADMIN_TOKEN", "", "bearer token for /admin/*; empty disables admin endpoints"),
     Setting("rules_poll_seconds", "SIDECAR_RULES_POLL_SECONDS", 2.0, "how often rule files are checked for edits", float),
     Setting("decision_log", "SIDECAR_DECISION_LOG", "off", "decision log to OpenSearch: on or off"),
@@ -64,9 +82,19 @@ class Config:
     host: str
     port: int
     workers: int
+    worker_connections: int
     backend_timeout: float
     max_window: int
     max_body_bytes: int
+    max_candidates: int
+    max_constraints: int
+    max_constraint_values: int
+    max_num_perm: int
+    max_dedup_pairs: int
+    proxy_indices: str
+    proxy_max_size: int
+    proxy_max_buckets: int
+    proxy_allow_expensive: str
     admin_token: str
     rules_poll_seconds: float
     decision_log: str
@@ -91,8 +119,9 @@ class Config:
                 values[s.name] = s.kind(raw)
             except (TypeError, ValueError):
                 raise ValueError(f"{s.env}: expected {s.kind.__name__}, got {raw!r}") from None
-        if values["decision_log"] not in ("on", "off"):
-            raise ValueError(f"SIDECAR_DECISION_LOG: must be on or off, got {values['decision_log']!r}")
+        for name in ("decision_log", "proxy_allow_expensive"):
+            if values[name] not in ("on", "off"):
+                raise ValueError(f"{BY_NAME[name].env}: must be on or off, got {values[name]!r}")
         if not 0.0 <= values["decision_log_sample"] <= 1.0:
             raise ValueError(f"SIDECAR_DECISION_LOG_SAMPLE: must be in [0, 1], got {values['decision_log_sample']}")
         if values["log_format"] not in ("text", "json"):

@@ -159,7 +159,7 @@ def _errors(schema: dict[str, Any], value: Any, prefix: list[Any]) -> list[tuple
     for err in v.iter_errors(value):
         path = prefix + list(err.instance_path)
         kind = type(err.kind).__name__
-        message = err.message
+        message = _short(err.message)
         if kind == "AnyOf":  # explain by the branch of the value's own type ({"id": ...} is an inline rule)
             branches = _at(list(err.schema_path), schema)
             branch = _branch_for(branches, err.instance)
@@ -172,6 +172,12 @@ def _errors(schema: dict[str, Any], value: Any, prefix: list[Any]) -> list[tuple
             message = f"unknown field (allowed: {', '.join(sorted(_at(list(err.schema_path)[:-1], schema).get('properties', {})))})"
         found.append((field_path(path) or "body", message))
     return found
+
+
+def _short(message: str, limit: int = 200) -> str:
+    """A message that quotes the value cut to ``limit`` characters: a 4,100-character ``like``
+    is named, not echoed back whole."""
+    return message if len(message) <= limit else f"{message[:limit // 2]}...{message[-limit // 2:]}"
 
 
 def _compiled(schema: dict[str, Any]) -> Any:

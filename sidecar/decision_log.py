@@ -4,7 +4,8 @@ A record says what the sidecar decided for one request: the rule, the page befor
 reranking, each constraint's share of the page before and after and whether it held, how many
 items moved, near-duplicates collapsed, timings and the outcome. Requests never wait for the
 writer: records go into a bounded queue; on overflow or OpenSearch errors they are dropped,
-counted and logged, and writing resumes by itself when OpenSearch is back. ``close`` flushes
+counted and logged, and writing resumes by itself when OpenSearch is back; a bulk that got no
+answer in time is counted ``unknown`` (OpenSearch may still index it), not dropped. ``close`` flushes
 within a deadline (called at exit, e.g. when gunicorn stops a worker with SIGTERM).
 """
 from __future__ import annotations
@@ -18,6 +19,8 @@ import time
 from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
+
+from opensearchpy.exceptions import ConnectionTimeout
 
 from .outcome import Decision
 from .rerank.shares import measure
@@ -96,7 +99,8 @@ class DecisionLogWriter:
 
     def __init__(self, client_factory: Callable[[], Any], *, prefix: str = INDEX_PREFIX, sample: float = 1.0,
                  queue_size: int = 10000, batch_size: int = 500, flush_interval: float = 1.0,
-                 on_drop: Callable[[str, int], None] | None = None, on_write: Callable[[int], None] | None = None):
+                 on_drop: Callable[[str, int], None] | None = None, on_write: Callable[[int], None] | None = None,
+                 on_unknown: Callable[[int], None] | None = None):
         self._client_factory = client_factory
         self._client: Any = None
         self.prefix = prefix
@@ -106,11 +110,13 @@ class DecisionLogWriter:
         self._queue: queue.Queue[dict[str, Any]] = queue.Queue(maxsize=queue_size)
         self._on_drop = on_drop or (lambda reason, n: None)
         self._on_write = on_write or (lambda n: None)
+        self._on_unknown = on_unknown or (lambda n: None)
         self._stop = threading.Event()
         self._idle = threading.Event()
         self._template_ok = False
         self.dropped: dict[str, int] = {"overflow": 0, "backend": 0}
         self.written = 0
+        self.unknown = 0  # sent, but no answer in time: OpenSearch may have indexed them or not
         self._last_warning = 0.0
         self._thread = threading.Thread(target=self._run, name="decision-log", daemon=True)
         self._thread.start()
@@ -156,9 +162,14 @@ class DecisionLogWriter:
                 self._client = self._client_factory()
             self._ensure_template(self._client)
             resp = self._client.bulk(body="\n".join(lines) + "\n")
-        except Exception as exc:  # noqa: BLE001 - any failure: drop, count, go on
+        except ConnectionTimeout:  # the bulk went out and may be indexed later: not known to be lost
+            self.unknown += len(batch)
+            self._on_unknown(len(batch))
+            log.warning("decision log: no answer to a bulk of %d record(s) in time; counted as unknown", len(batch))
+            raise
+        except Exception as exc:  # noqa: BLE001 - any other failure: nothing was indexed; drop, count, go on
             self._drop("backend", len(batch))
-            log.warning("decision log write failed: %s", str(exc)[:300])
+            log.warning("decision log write failed: %s", str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__)
             raise
         failed = sum(1 for item in resp.get("items", []) if item.get("index", {}).get("error"))
         if failed:

@@ -7,11 +7,15 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
+import time
+from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
-QUIET = ("bm25s", "opensearch", "urllib3")  # warnings and worse only
+QUIET = {"bm25s": "WARNING", "urllib3": "WARNING",
+         "opensearch": "ERROR"}  # each failed call: the sidecar reports it itself, throttled
 ONE_LINE = ("opensearch", "urllib3")  # no tracebacks from the clients
 
 
@@ -51,8 +55,8 @@ def configure(level: str, fmt: str = "text") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(getattr(logging, str(level).upper(), logging.INFO))
-    for name in QUIET:
-        logging.getLogger(name).setLevel(logging.WARNING)
+    for name, floor in QUIET.items():
+        logging.getLogger(name).setLevel(floor)
 
 
 def gunicorn_config(level: str, fmt: str) -> dict[str, Any]:
@@ -67,5 +71,31 @@ def gunicorn_config(level: str, fmt: str) -> dict[str, Any]:
         "handlers": {"console": handler},
         "root": {"level": level.upper(), "handlers": ["console"]},
         "loggers": {"gunicorn.error": {"level": level.upper(), "handlers": ["console"], "propagate": False},
-                    **{name: {"level": "WARNING"} for name in QUIET}},
+                    **{name: {"level": floor} for name, floor in QUIET.items()}},
     }
+
+
+class Throttle:
+    """At most one line per kind of event per ``interval`` seconds; the next line says how many
+    were held back. During an outage every request fails the same way: one line every 10 s says
+    so, instead of one per request (issue 15: 575 MB of log after 189k failures)."""
+
+    def __init__(self, logger: logging.Logger, interval: float = 10.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.logger, self.interval, self.clock = logger, interval, clock
+        self._last: dict[str, tuple[float, int]] = {}  # kind -> (when last logged, held back since)
+        self._lock = threading.Lock()
+
+    def log(self, level: int, kind: str, msg: str, *args: Any, exc_info: Any = None) -> bool:
+        """Log unless a line of ``kind`` went out less than ``interval`` ago; True if logged."""
+        now = self.clock()
+        with self._lock:
+            last, held = self._last.get(kind, (float("-inf"), 0))
+            if now - last < self.interval:
+                self._last[kind] = (last, held + 1)
+                return False
+            self._last[kind] = (now, 0)
+        if held:
+            msg = f"{msg} (and {held} more like it since the last such line)"
+        self.logger.log(level, msg, *args, exc_info=exc_info)
+        return True

@@ -50,11 +50,12 @@ def batch_of(hits: Hits, rule: Rule) -> CandidateBatch:
     return rows_batch(hits.ids, hits.scores, hits.sources, rule, vectors=hits.vectors, stored=hits.signatures)
 
 
-def reranker(rule: Rule, *, explain: bool, now: datetime, query_vector: Any = None) -> Rerank:
-    """The ``Rerank`` of a rule: each window's hits as one batch, earlier windows' as ``prior``."""
+def reranker(rule: Rule, *, explain: bool, now: datetime, query_vector: Any = None, max_pairs: int = -1) -> Rerank:
+    """The ``Rerank`` of a rule: each window's hits as one batch, earlier windows' as ``prior``
+    (``max_pairs``: the near-duplicate bound of ``rerank_batch``)."""
     def rerank(hits: Hits, n: int, prior: Hits | None) -> dict[str, Any]:
         return rerank_batch(batch_of(hits, rule), rule, size=n, explain=explain, query_vector=query_vector,
-                            now=now, prior=batch_of(prior, rule) if prior is not None else None)
+                            now=now, prior=batch_of(prior, rule) if prior is not None else None, max_pairs=max_pairs)
     return rerank
 
 

@@ -20,9 +20,9 @@ from .rerank.rule import Rule, parse_rule
 from .retrieval import Backend, NotFound, RetrievalRequest
 from .retrieval.filters import validate_filters
 from .contract import DEFAULT_SIZE, validate
+from .limits import Limits
 from .outcome import Decision
 from .rules import RuleSet
-
 
 
 @dataclass
@@ -38,6 +38,8 @@ def parse_vector(value: list[float], key: str = "vector") -> np.ndarray:
     arr = np.asarray(value, dtype=np.float32)
     if not np.all(np.isfinite(arr)):
         raise ValueError(f"{key}: must contain finite float32 numbers only")
+    if not np.any(arr):
+        raise ValueError(f"{key}: an all-zero vector has no direction (its cosine to anything is undefined)")
     return arr
 
 
@@ -70,10 +72,12 @@ def apply_overrides(rule: Rule | None, overrides: Any) -> Rule | None:
 
 def run_search(body: Any, backend: Backend, ruleset: RuleSet, max_window: int,
                clock: Callable[[], float] = time.perf_counter, now: datetime | None = None,
-               index: str | None = None) -> SearchOutcome:
+               index: str | None = None, limits: Limits | None = None) -> SearchOutcome:
     """Validate and run one /search request; ValueError (naming the field) means HTTP 400."""
     t0 = clock()
+    limits = limits or Limits()
     validate("SearchRequest", body)
+    limits.check_rule(body.get("overrides"), "overrides")
     q = body.get("q") or ""
     frm = body.get("from", 0)
     asked = body.get("size")
@@ -106,7 +110,8 @@ def run_search(body: Any, backend: Backend, ruleset: RuleSet, max_window: int,
     # MMR/DPP relevance: the cosine to the query vector for a vector-only search, else the
     # normalised retrieval score (BM25, or the fused hybrid score)
     rerank = None if rule is None else paging.reranker(rule, explain=explain, now=now or datetime.now(timezone.utc),
-                                                       query_vector=vector if mode == "knn" else None)
+                                                       query_vector=vector if mode == "knn" else None,
+                                                       max_pairs=limits.dedup_pairs)
 
     t_ret = clock()
     ranked = paging.rank(fetch, rerank, rule.window if rule else frm + size, max_window, frm + size + 1, clock)

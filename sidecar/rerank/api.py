@@ -28,9 +28,10 @@ CANDIDATE_KEYS = frozenset({"id", "score", "fields", "vector", "title", "signatu
 
 
 def rerank(request: Mapping[str, Any], rules: Mapping[str, Rule] | None = None,
-           now: datetime | None = None) -> dict[str, Any]:
+           now: datetime | None = None, max_pairs: int = -1) -> dict[str, Any]:
     """Rerank the request's candidates under its rule; ``rules`` resolves a rule given by id;
-    ``now`` (the caller's clock) is used unless the request gives its own."""
+    ``now`` (the caller's clock) is used unless the request gives its own; ``max_pairs`` as in
+    ``rerank_batch``."""
     if not isinstance(request, Mapping):
         raise ValueError("request must be a JSON object")
     unknown = sorted(set(request) - REQUEST_KEYS)
@@ -49,7 +50,8 @@ def rerank(request: Mapping[str, Any], rules: Mapping[str, Rule] | None = None,
         except ValueError:
             raise ValueError(f"now: not an ISO datetime: {request['now']!r}") from None
     batch = candidates_batch(request.get("candidates"), rule)
-    return rerank_batch(batch, rule, size=size, query_vector=request.get("query_vector"), explain=explain, now=now)
+    return rerank_batch(batch, rule, size=size, query_vector=request.get("query_vector"), explain=explain, now=now,
+                        max_pairs=max_pairs)
 
 
 def resolve_rule(value: Any, rules: Mapping[str, Rule] | None) -> Rule:
@@ -226,8 +228,10 @@ def compile_agent(con: Constraint, batch: CandidateBatch, now: datetime | None =
     return Agent(con.label, con.kind, con.fraction, has=answer)
 
 
-def dedup_groups(batch: CandidateBatch, spec: Any, idx: np.ndarray, prior: CandidateBatch | None = None) -> np.ndarray:
-    """Near-duplicate group of each candidate of ``prior`` then of ``batch[idx]`` (rank order)."""
+def dedup_groups(batch: CandidateBatch, spec: Any, idx: np.ndarray, prior: CandidateBatch | None = None,
+                 max_pairs: int = -1) -> np.ndarray:
+    """Near-duplicate group of each candidate of ``prior`` then of ``batch[idx]`` (rank order);
+    ``max_pairs``: the bound of ``dedup.group_encoded``."""
     parts = ([(prior, np.arange(len(prior)))] if prior is not None and len(prior) else []) + [(batch, idx)]
     sig_parts, bufs, los, his, base = [], [], [], [], 0
     for b, rows in parts:
@@ -250,19 +254,23 @@ def dedup_groups(batch: CandidateBatch, spec: Any, idx: np.ndarray, prior: Candi
         his.append(hi + base)
         base += len(buf)
     if len(parts) == 1:
-        return dedup_mod.group_encoded(sig_parts[0], spec.threshold, bufs[0], los[0], his[0], spec.shingle, spec.layout)
+        return dedup_mod.group_encoded(sig_parts[0], spec.threshold, bufs[0], los[0], his[0], spec.shingle, spec.layout,
+                                       max_pairs)
     return dedup_mod.group_encoded(np.vstack(sig_parts), spec.threshold, np.concatenate(bufs),
-                                   np.concatenate(los), np.concatenate(his), spec.shingle, spec.layout)
+                                   np.concatenate(los), np.concatenate(his), spec.shingle, spec.layout, max_pairs)
 
 
 def rerank_batch(batch: CandidateBatch, rule: Rule | Mapping[str, Any], *, size: int, query_vector: Any = None,
-                 explain: bool = False, now: datetime | None = None, prior: CandidateBatch | None = None) -> dict[str, Any]:
+                 explain: bool = False, now: datetime | None = None, prior: CandidateBatch | None = None,
+                 max_pairs: int = -1) -> dict[str, Any]:
     """Rerank a batch (retrieval order) under ``rule`` (parsed, or an inline rule dict).
 
     ``query_vector``: MMR/DPP relevance is the cosine to it (a vector-only search); without it,
     the normalised retrieval score (keyword or fused hybrid score). ``prior``: candidates already
     ranked ahead of these (an earlier window of the same search): a near-duplicate of one of them
-    is collapsed under a collapsing rule, so the next window never repeats what the last showed."""
+    is collapsed under a collapsing rule, so the next window never repeats what the last showed.
+    ``max_pairs``: at most that many near-duplicate pairs verified (``dedup.TooManyPairs``, a
+    ValueError naming ``dedup``, past it; -1: no bound)."""
     if not isinstance(rule, Rule):
         rule = parse_rule(dict(rule), where="rule")
     if now is not None and now.tzinfo is None:
@@ -276,7 +284,7 @@ def rerank_batch(batch: CandidateBatch, rule: Rule | Mapping[str, Any], *, size:
     agents: list[Agent] = []
     if rule.dedup is not None and len(idx):
         n_prior = 0 if prior is None else len(prior)
-        groups = dedup_groups(batch, rule.dedup, idx, prior)
+        groups = dedup_groups(batch, rule.dedup, idx, prior, max_pairs)
         own = groups[n_prior:]
         mine = np.arange(n_prior, n_prior + len(idx))
         sizes = np.bincount(groups, minlength=len(groups))

@@ -109,28 +109,41 @@ def screen_floor(threshold: float, num_perm: int) -> float:
     return threshold * num_perm - 1e-9 - 4.0 * math.sqrt(threshold * (1.0 - threshold) / num_perm) * num_perm
 
 
-def group(sigs: np.ndarray, threshold: float, texts: Sequence[str | None] | None = None, shingle: int = 1) -> np.ndarray:
+class TooManyPairs(ValueError):
+    """More candidate pairs than ``max_pairs`` to verify: the work would grow with n^2 (a very low
+    threshold over similar texts); raised instead of spending it."""
+
+
+def group(sigs: np.ndarray, threshold: float, texts: Sequence[str | None] | None = None, shingle: int = 1,
+          max_pairs: int = -1) -> np.ndarray:
     """Group id per candidate (rows in rank order): the index of the best-ranked member of its
     near-duplicate group. ``texts[i]``: candidate i's dedup text (None: no text)."""
     buf, offs = encode(texts if texts is not None else [None] * len(sigs))
-    return group_encoded(sigs, threshold, buf, offs[:-1], offs[1:], shingle)
+    return group_encoded(sigs, threshold, buf, offs[:-1], offs[1:], shingle, max_pairs=max_pairs)
 
 
 def group_encoded(sigs: np.ndarray, threshold: float, buf: np.ndarray, lo: np.ndarray, hi: np.ndarray,
-                  shingle: int = 1, layout: tuple[int, int] | None = None) -> np.ndarray:
+                  shingle: int = 1, layout: tuple[int, int] | None = None, max_pairs: int = -1) -> np.ndarray:
     """``group`` with row i's text given as bytes buf[lo[i]:hi[i]] (``tokens.encode``);
-    ``layout``: ``band_layout(threshold, num_perm)`` when the caller has it already."""
+    ``layout``: ``band_layout(threshold, num_perm)`` when the caller has it already.
+    ``max_pairs`` (-1: no bound): TooManyPairs once more candidate pairs than that were met in
+    band buckets (a pair counts once per band key it shares: that is the work, and what grows
+    as n^2 when a low threshold puts similar texts in the same buckets)."""
     n, num_perm = sigs.shape
     if n == 0:
         return np.zeros(0, dtype=np.int64)
     bands, rows = layout or band_layout(threshold, num_perm)
-    return _group_texts(np.ascontiguousarray(sigs, dtype=np.uint32), buf, lo, hi, shingle, _MIX, bands, rows, threshold,
-                        screen_floor(threshold, num_perm), threshold * num_perm - 1e-9)
+    label = _group_texts(np.ascontiguousarray(sigs, dtype=np.uint32), buf, lo, hi, shingle, _MIX, bands, rows,
+                         threshold, screen_floor(threshold, num_perm), threshold * num_perm - 1e-9, max_pairs)
+    if label[0] < 0:  # the kernel's "stopped at max_pairs" (row 0 is otherwise always its own root)
+        raise TooManyPairs(f"dedup: more than {max_pairs} candidate pairs to look at at threshold {threshold:g} "
+                           f"over {n} candidates; raise the threshold or send fewer candidates")
+    return label
 
 
 @njit(cache=True)
 def _group_texts(sigs, buf, lo, hi, shingle: int, mix, bands: int, rows: int, threshold: float, floor_text: float,
-                 floor_sig: float) -> np.ndarray:
+                 floor_sig: float, max_pairs: int) -> np.ndarray:
     """Tokens, band keys and grouping in one compiled call."""
     starts, ends, wptr = spans(buf, lo, hi)
     ptr, tok = hashed(buf, starts, ends, wptr, shingle)
@@ -140,7 +153,8 @@ def _group_texts(sigs, buf, lo, hi, shingle: int, mix, bands: int, rows: int, th
             if sigs[i, p] != 0xFFFFFFFF:
                 has_sig[i] = True
                 break
-    return _group(sigs, has_sig, ptr, tok, _band_keys(sigs, mix, bands, rows), threshold, floor_text, floor_sig)
+    return _group(sigs, has_sig, ptr, tok, _band_keys(sigs, mix, bands, rows), threshold, floor_text, floor_sig,
+                  max_pairs)
 
 
 @njit(cache=True)
@@ -159,10 +173,12 @@ def _band_keys(sigs, mix, bands: int, rows: int) -> np.ndarray:
 
 
 @njit(cache=True)
-def _group(sigs, has_sig, ptr, tok, keys, threshold: float, floor_text: float, floor_sig: float) -> np.ndarray:
+def _group(sigs, has_sig, ptr, tok, keys, threshold: float, floor_text: float, floor_sig: float,
+           max_pairs: int) -> np.ndarray:
     """Identical rows joined first; then band keys bucketed in one open-addressing table, every
     pair met in a bucket verified once (``met``) unless its ends are already in one group.
-    Union-find keeps the smaller index as the root: a root is its group's best-ranked member."""
+    Union-find keeps the smaller index as the root: a root is its group's best-ranked member.
+    More than ``max_pairs`` (>= 0) pairs met in buckets: stop, and return all -1."""
     n, num_perm = sigs.shape
     bands = keys.shape[1]
     size = 1
@@ -208,6 +224,7 @@ def _group(sigs, has_sig, ptr, tok, keys, threshold: float, floor_text: float, f
             slot = (slot + np.uint64(1)) & np.uint64(twin_size - 1)
     # 2. distinct rows sharing a band key
     met = np.full(n, -1, dtype=np.int64)  # met[j] == i: the pair (j, i) was already looked at
+    seen = 0  # pairs met in buckets, a pair once per band it shares: the work that can grow as n^2
     for i in range(n):
         if not banded[i]:
             continue
@@ -221,6 +238,9 @@ def _group(sigs, has_sig, ptr, tok, keys, threshold: float, floor_text: float, f
             while e >= 0:
                 j = e // bands
                 e = nxt[e]
+                seen += 1
+                if max_pairs >= 0 and seen > max_pairs:
+                    return np.full(n, -1, dtype=np.int64)
                 if met[j] == i:
                     continue
                 met[j] = i

@@ -55,8 +55,8 @@ class MemoryBackend:
         log.info("memory backend: %d products%s loaded from %s in %.1fs", len(docs),
                  "" if self.vectors is None else f" with {self.vectors.shape[1]}-d vectors", catalog, time.perf_counter() - t0)
 
-    def ping(self) -> bool:
-        return True
+    def health(self) -> str:
+        return "green"
 
     def vector_of(self, doc_id: str) -> np.ndarray:
         if doc_id not in self.pos:

@@ -10,7 +10,11 @@ from typing import Any
 from flask import Flask, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
+from ..limits import LimitExceeded
+from ..logs import Throttle
+from ..rerank.dedup import TooManyPairs
 from ..retrieval import BackendTimeout, BackendUnavailable
+from .policy import PolicyRefused
 
 log = logging.getLogger("sidecar.http")
 WRITE_METHODS = frozenset({"PUT", "DELETE", "PATCH"})
@@ -30,9 +34,19 @@ def field_of(message: str) -> str | None:
     return head if head and " " not in head else None
 
 
-def invalid(exc: ValueError) -> ApiError:
-    """A validation error of the request as a 400 naming its field."""
-    return ApiError(400, "invalid_request", str(exc), field_of(str(exc)))
+def invalid(exc: ValueError, default_kind: str = "invalid_request") -> ApiError:
+    """A validation error of the request as a 400 naming its field; its kind says which
+    bound (``limit_exceeded``) or proxy rule (``policy_refused``) it broke, if any."""
+    message = str(exc)
+    if isinstance(exc, TooManyPairs):
+        message += " (limit: SIDECAR_MAX_DEDUP_PAIRS)"
+    if isinstance(exc, (LimitExceeded, TooManyPairs)):
+        kind = "limit_exceeded"
+    elif isinstance(exc, PolicyRefused):
+        kind = "policy_refused"
+    else:
+        kind = default_kind
+    return ApiError(400, kind, message, field_of(message))
 
 
 def error_response(status: int, kind: str, message: str, field: str | None = None, **extra: Any):
@@ -54,9 +68,25 @@ def opensearch_error(status: int, kind: str, message: str, field: str | None = N
     return jsonify(body), status
 
 
+INTERNAL_KEYS = frozenset({"index_uuid", "node", "node_id", "script_stack", "stack_trace", "suppressed",
+                           "resource.id"})
+
+
+def sanitised(value: Any) -> Any:
+    """An OpenSearch error body without what names the cluster's insides (node ids, index
+    uuids, painless script stacks, Java stack traces); its types and reasons stay."""
+    if isinstance(value, dict):
+        return {k: sanitised(v) for k, v in value.items() if k not in INTERNAL_KEYS}
+    if isinstance(value, list):
+        return [sanitised(v) for v in value]
+    return value
+
+
 def register(app: Flask) -> None:
     """Install the handlers that turn every exception into one of the bodies above."""
     from .services import services
+
+    throttle = Throttle(log)  # one line per kind of failure per 10 s, however many requests fail
 
     @app.errorhandler(ApiError)
     def api_error(exc: ApiError):
@@ -80,17 +110,18 @@ def register(app: Flask) -> None:
     @app.errorhandler(BackendTimeout)
     def backend_timeout(exc: BackendTimeout):
         services().metrics.backend_errors.labels("timeout").inc()
-        log.warning("backend timeout: %s", exc)
+        throttle.log(logging.WARNING, "timeout", "backend timeout: %s", exc)
         return error_response(504, "backend_timeout",
                               f"the search backend did not answer within {services().config.backend_timeout}s")
 
     @app.errorhandler(BackendUnavailable)
     def backend_down(exc: BackendUnavailable):
         services().metrics.backend_errors.labels("unavailable").inc()
-        log.warning("backend unavailable: %s", exc)  # the cause (hosts, ports) stays in the log
+        throttle.log(logging.WARNING, "unavailable", "backend unavailable: %s", exc)  # hosts, ports: the log only
         return error_response(503, "backend_unavailable", "the search backend is unavailable; retry later")
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception):
-        log.exception("unhandled error (request %s)", g.get("request_id"))
+        throttle.log(logging.ERROR, f"unhandled {type(exc).__name__}", "unhandled error (request %s)",
+                     g.get("request_id"), exc_info=exc)
         return error_response(500, "internal_error", "internal error; see the sidecar log", request_id=g.get("request_id"))

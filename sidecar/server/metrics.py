@@ -37,6 +37,9 @@ class Metrics:
                                             ["reason"], registry=self.registry)
         self.decision_log_written = Counter("sidecar_decision_log_written_total", "decision records written",
                                             registry=self.registry)
+        self.decision_log_unknown = Counter("sidecar_decision_log_unknown_total",
+                                            "decision records sent without an answer in time (may be indexed)",
+                                            registry=self.registry)
 
     def exposition(self) -> bytes:
         """The text format of a scrape: every worker's samples added up, or this process's."""

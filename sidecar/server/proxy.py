@@ -19,6 +19,7 @@ from opensearchpy import OpenSearch
 from .. import paging
 from ..config import Config
 from ..contract import validate
+from ..limits import Limits
 from ..outcome import Decision
 from ..pipeline import apply_overrides, choose_rule
 from ..retrieval import Retrieved
@@ -26,6 +27,7 @@ from ..retrieval.hits import from_hits
 from ..retrieval.opensearch_backend import call, found_legacy_vectors
 from ..rules import RuleSet
 from . import source
+from .policy import ProxyPolicy
 
 @dataclass
 class ProxyOutcome:
@@ -83,35 +85,46 @@ def split_params(args: Mapping[str, str], body: dict[str, Any], allowed: frozens
     return body, params
 
 
-def proxy_count(client: OpenSearch, index: str, body: Any, args: Mapping[str, str], cfg: Config) -> dict[str, Any]:
-    """Forward one read-only _count (``q=`` or a ``query`` body)."""
+def proxy_count(client: OpenSearch, index: str, body: Any, args: Mapping[str, str], cfg: Config,
+                policy: ProxyPolicy | None = None) -> dict[str, Any]:
+    """Forward one read-only _count (``q=`` or a ``query`` body), under the same policy."""
+    policy = policy or ProxyPolicy.from_config(cfg)
+    policy.check_index(index)
     if not isinstance(body, dict) or set(body) - {"query"}:
         raise ValueError("body: a _count body is a JSON object with at most 'query'")
     body, params = split_params(args, body, COUNT_PARAMS, frozenset())
+    policy.check({**body, "size": 0}, params)
     return call(client.count, index=index, body=body or None, params=params, request_timeout=cfg.backend_timeout)
 
 
 def proxy_search(client: OpenSearch, index: str, body: Any, ruleset: RuleSet, cfg: Config,
-                 legacy_indices: set[str] | None = None, args: Mapping[str, str] | None = None) -> ProxyOutcome:
-    """Forward one _search, reranked when ext.rerank asks. ValueError -> 400; TransportError passes
-    through. ``legacy_indices``: indices known to lack ``vector_f16`` (kept by the caller);
-    ``args``: the URL parameters (``split_params``)."""
+                 legacy_indices: set[str] | None = None, args: Mapping[str, str] | None = None,
+                 policy: ProxyPolicy | None = None, limits: Limits | None = None) -> ProxyOutcome:
+    """Forward one _search, reranked when ext.rerank asks. ValueError -> 400 (PolicyRefused: the
+    policy's); TransportError passes through. ``legacy_indices``: indices known to lack
+    ``vector_f16`` (kept by the caller); ``args``: the URL parameters (``split_params``);
+    ``policy``: what may be forwarded (default: from ``cfg``)."""
+    policy = policy or ProxyPolicy.from_config(cfg)
+    limits = limits or Limits.from_config(cfg)
+    policy.check_index(index)
     if not isinstance(body, dict):
         raise ValueError("body: must be a JSON object (OpenSearch query DSL)")
     body, params = split_params(args or {}, body)
     ext = body.pop("ext", None)
     if ext is not None and not isinstance(ext, dict):
         raise ValueError("ext: must be an object")
+    policy.check(body, params)
     ext = dict(ext or {})
     spec = ext.pop("rerank", None)
     if ext:
         body["ext"] = ext
     if spec is None:
         return ProxyOutcome(call(client.search, index=index, body=body, params=params,
-                                 request_timeout=cfg.backend_timeout))
+                                 request_timeout=cfg.backend_timeout, cancellable=True))
     if "filter_path" in params:
         raise ValueError("filter_path: not with ext.rerank (the reranking reads the hits it would filter away)")
     validate("RerankExt", spec, prefix="ext.rerank")
+    limits.check_rule(spec.get("overrides"), "ext.rerank.overrides")
     size, frm = body.get("size", 10), body.get("from", 0)
     for key, v in (("size", size), ("from", frm)):
         if isinstance(v, bool) or not isinstance(v, int) or v < 0:
@@ -121,7 +134,7 @@ def proxy_search(client: OpenSearch, index: str, body: Any, ruleset: RuleSet, cf
     rule = apply_overrides(rule, spec.get("overrides"))
     if rule is None:
         return ProxyOutcome(call(client.search, index=index, body=body, params=params,
-                                 request_timeout=cfg.backend_timeout))
+                                 request_timeout=cfg.backend_timeout, cancellable=True))
     if frm + size > cfg.max_window:
         raise ValueError(f"{'from' if frm else 'size'}: from + size = {frm + size} exceeds the maximum window "
                          f"{cfg.max_window}")
@@ -133,7 +146,8 @@ def proxy_search(client: OpenSearch, index: str, body: Any, ruleset: RuleSet, cf
     def search(window: int) -> dict[str, Any]:
         fetched = source.fetch_spec(wanted, rule, legacy_vectors=index in legacy)
         return call(client.search, index=index, body={**body, "_source": fetched, "size": window, "from": 0},
-                    params=params, request_timeout=cfg.backend_timeout)
+                    params=params, request_timeout=cfg.backend_timeout,
+                    cancellable=True)
 
     def fetch(window: int) -> Retrieved:
         resp = search(window)
@@ -151,7 +165,8 @@ def proxy_search(client: OpenSearch, index: str, body: Any, ruleset: RuleSet, cf
         return Retrieved(cols, float(resp.get("took", 0)), int(total.get("value", len(hits))),
                          total.get("relation", "eq"), exhausted=len(hits) < window)
 
-    rerank = paging.reranker(rule, explain=bool(spec.get("explain", True)), now=datetime.now(timezone.utc))
+    rerank = paging.reranker(rule, explain=bool(spec.get("explain", True)), now=datetime.now(timezone.utc),
+                             max_pairs=limits.dedup_pairs)
     ranked = paging.rank(fetch, rerank, rule.window, cfg.max_window, frm + size + 1)
     page = []
     for p in ranked.placed[frm:frm + size]:

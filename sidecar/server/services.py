@@ -8,22 +8,33 @@ from __future__ import annotations
 
 import atexit
 import logging
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 from flask import current_app
 
 from ..config import Config
 from ..decision_log import DecisionLogWriter
+from ..limits import Limits
 from ..retrieval import Backend
 from ..rules import RuleStore
 from .metrics import Metrics
+from .policy import ProxyPolicy
 from .workers import WorkerBoard
 
 log = logging.getLogger("sidecar.http")
+
+
+def os_thread(target: Callable[[], None]) -> None:
+    """Run ``target`` on a real OS thread, also in a gevent worker (where ``threading`` makes
+    greenlets): compiling the kernels takes seconds of CPU, and on a greenlet it would hold up
+    every request of the worker, /healthz included, until it is done."""
+    from gevent import monkey
+
+    monkey.get_original("_thread", "start_new_thread")(target, ())
 
 
 def build_backend(cfg: Config) -> Backend:
@@ -46,7 +57,9 @@ class Services:
     metrics: Metrics
     decision_log: DecisionLogWriter | None
     board: WorkerBoard | None  # the other workers of this server (None: a single process)
-    kernels: threading.Event = field(default_factory=threading.Event)  # set once the kernels are compiled
+    limits: Limits
+    policy: ProxyPolicy
+    kernels_ready: bool = False  # set once the kernels are compiled (by another OS thread: a plain flag)
     legacy_indices: set[str] = field(default_factory=set)  # proxied indices without vector_f16 (logged once)
     _client: Any = None
 
@@ -64,13 +77,15 @@ class Services:
             decision_log = DecisionLogWriter(lambda: make_client(cfg.opensearch_url, timeout=5.0),
                                              prefix=cfg.decision_log_index, sample=cfg.decision_log_sample,
                                              on_drop=lambda reason, n: metrics.decision_log_dropped.labels(reason).inc(n),
-                                             on_write=metrics.decision_log_written.inc)
+                                             on_write=metrics.decision_log_written.inc,
+                                             on_unknown=metrics.decision_log_unknown.inc)
             atexit.register(decision_log.close, 5.0)  # flush within 5 s when the worker exits (SIGTERM)
         board = WorkerBoard(Path(cfg.run_dir) / "workers", store) if cfg.run_dir else None
-        services = cls(cfg, backend or build_backend(cfg), store, metrics, decision_log, board)
+        services = cls(cfg, backend or build_backend(cfg), store, metrics, decision_log, board,
+                       Limits.from_config(cfg), ProxyPolicy.from_config(cfg))
         if board is not None:
             board.start()
-        threading.Thread(target=services._warm_kernels, name="warm-kernels", daemon=True).start()
+        os_thread(services._warm_kernels)
         return services
 
     def _warm_kernels(self) -> None:
@@ -78,7 +93,7 @@ class Services:
 
         t0 = time.perf_counter()
         warm()
-        self.kernels.set()
+        self.kernels_ready = True
         log.info("reranking kernels ready in %.1f s", time.perf_counter() - t0)
 
     def opensearch(self) -> Any:

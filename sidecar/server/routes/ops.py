@@ -18,10 +18,13 @@ def healthz():
 
 @bp.get("/readyz")
 def readyz():
+    """Ready: kernels compiled and the products index searchable (green or yellow; red means
+    some searches fail, unreachable that all do)."""
     s = services()
-    backend_ok = s.backend.ping()
-    warm = s.kernels.is_set()
-    body = {"ready": backend_ok and warm, "backend": s.backend.name, "backend_reachable": backend_ok,
+    health = s.backend.health()
+    warm = s.kernels_ready
+    body = {"ready": health in ("green", "yellow") and warm, "backend": s.backend.name,
+            "backend_reachable": health != "unreachable", "backend_health": health,
             "rules_version": s.store.current.version, "kernels": "warm" if warm else "warming"}
     return jsonify(body), (200 if body["ready"] else 503)
 

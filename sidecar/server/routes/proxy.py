@@ -9,7 +9,7 @@ from flask import Blueprint, abort, g, jsonify, make_response, request
 from opensearchpy.exceptions import TransportError
 
 from ...retrieval.opensearch_backend import call
-from ..errors import ApiError, field_of, opensearch_error
+from ..errors import ApiError, invalid, opensearch_error, sanitised
 from ..jsonio import json_body
 from ..proxy import proxy_count, proxy_search
 from ..services import services
@@ -19,16 +19,20 @@ bp = Blueprint("proxy", __name__)
 
 def forwarded(proxied: Callable[[], Any]) -> Any:
     """A proxied call's result. A ValueError (the client's request) is a 400 in OpenSearch's
-    error shape; an error status from OpenSearch reaches the client as OpenSearch sent it."""
+    error shape; an error status from OpenSearch reaches the client in OpenSearch's shape,
+    ``sanitised``."""
     try:
         return proxied()
     except ValueError as exc:
-        abort(make_response(*opensearch_error(400, "illegal_argument_exception", str(exc), field_of(str(exc)))))
+        err = invalid(exc, "illegal_argument_exception")
+        abort(make_response(*opensearch_error(400, err.kind, err.message, err.field)))
     except TransportError as exc:
         if not isinstance(exc.status_code, int):
             raise
-        abort(make_response(jsonify({"error": exc.error, "status": exc.status_code, "info": exc.info}),
-                            exc.status_code))
+        body = exc.info if isinstance(exc.info, dict) and isinstance(exc.info.get("error"), dict) else None
+        if body is None:  # not OpenSearch's JSON (a proxy's page, a plain text)
+            abort(make_response(*opensearch_error(exc.status_code, str(exc.error), "OpenSearch refused the request")))
+        abort(make_response(jsonify({"error": sanitised(body["error"]), "status": exc.status_code}), exc.status_code))
 
 
 def _refuse_system_paths(index: str, api: str) -> None:
@@ -42,7 +46,7 @@ def proxied_search(index: str):
     s = services()
     _refuse_system_paths(index, "_search")
     po = forwarded(lambda: proxy_search(s.opensearch(), index, json_body(), s.store.current, s.config,
-                                        s.legacy_indices, request.args.to_dict()))
+                                        s.legacy_indices, request.args.to_dict(), s.policy, s.limits))
     g.decision = po.decision
     return jsonify(po.response)
 
@@ -51,7 +55,8 @@ def proxied_search(index: str):
 def proxied_count(index: str):
     s = services()
     _refuse_system_paths(index, "_count")
-    return jsonify(forwarded(lambda: proxy_count(s.opensearch(), index, json_body(), request.args.to_dict(), s.config)))
+    return jsonify(forwarded(lambda: proxy_count(s.opensearch(), index, json_body(), request.args.to_dict(), s.config,
+                                                 s.policy)))
 
 
 @bp.get("/")

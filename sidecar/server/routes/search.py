@@ -26,7 +26,7 @@ def search():
     body = json_body()
     try:
         outcome = run_search(body, s.backend, s.store.current, s.config.max_window,
-                             index=s.config.index if s.config.backend == "opensearch" else None)
+                             index=s.config.index if s.config.backend == "opensearch" else None, limits=s.limits)
     except ValueError as exc:
         raise invalid(exc) from None
     g.decision = outcome.decision
@@ -40,8 +40,10 @@ def rerank_endpoint():
     t0 = time.perf_counter()
     try:
         validate("RerankRequest", body)
+        s.limits.check_candidates(body["candidates"])
+        s.limits.check_rule(body["rule"], "rule")
         rule = resolve_rule(body["rule"], s.store.current.by_id)  # parsed once, for the rerank and the record
-        resp = rerank({**body, "rule": rule}, now=datetime.now(timezone.utc))
+        resp = rerank({**body, "rule": rule}, now=datetime.now(timezone.utc), max_pairs=s.limits.dedup_pairs)
     except ValueError as exc:
         raise invalid(exc) from None
     ms = round((time.perf_counter() - t0) * 1000, 3)

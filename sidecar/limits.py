@@ -1,0 +1,61 @@
+"""Bounds on what one request can make the sidecar do.
+
+Every input that multiplies work has a setting and a 400 ``limit_exceeded`` naming the field and
+the setting: candidates sent to /rerank, constraints in a rule sent with a request and values in
+one of them, MinHash permutations, and near-duplicate pairs verified (a very low threshold
+makes that grow with n^2; the core stops at the bound, ``dedup.TooManyPairs``). The body itself
+is bounded by SIDECAR_MAX_BODY_BYTES (413). Rules loaded from the rule directory are the
+merchandisers' and are not bounded here; rules and overrides sent by clients are, before they
+are parsed.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .config import BY_NAME, Config
+
+
+class LimitExceeded(ValueError):
+    """A request over one of the bounds; the message starts with the field."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    candidates: int = BY_NAME["max_candidates"].default
+    constraints: int = BY_NAME["max_constraints"].default
+    constraint_values: int = BY_NAME["max_constraint_values"].default
+    num_perm: int = BY_NAME["max_num_perm"].default
+    dedup_pairs: int = BY_NAME["max_dedup_pairs"].default
+
+    @classmethod
+    def from_config(cls, cfg: Config) -> Limits:
+        return cls(cfg.max_candidates, cfg.max_constraints, cfg.max_constraint_values, cfg.max_num_perm,
+                   cfg.max_dedup_pairs)
+
+    def check_candidates(self, candidates: Any, where: str = "candidates") -> None:
+        if isinstance(candidates, list) and len(candidates) > self.candidates:
+            _over(where, f"{len(candidates)} candidates", self.candidates, "max_candidates")
+
+    def check_rule(self, raw: Any, where: str) -> None:
+        """A rule or overrides sent with a request (a mapping; anything else is the schema's to name)."""
+        if not isinstance(raw, Mapping):
+            return
+        constraints = raw.get("constraints")
+        if isinstance(constraints, list):
+            if len(constraints) > self.constraints:
+                _over(f"{where}.constraints", f"{len(constraints)} constraints", self.constraints, "max_constraints")
+            for i, c in enumerate(constraints):
+                values = c.get("values") if isinstance(c, Mapping) else None
+                if isinstance(values, list) and len(values) > self.constraint_values:
+                    _over(f"{where}.constraints[{i}].values", f"{len(values)} values", self.constraint_values,
+                          "max_constraint_values")
+        dedup = raw.get("dedup")
+        num_perm = dedup.get("num_perm") if isinstance(dedup, Mapping) else None
+        if isinstance(num_perm, int) and num_perm > self.num_perm:
+            _over(f"{where}.dedup.num_perm", f"num_perm {num_perm}", self.num_perm, "max_num_perm")
+
+
+def _over(field: str, what: str, limit: int, setting: str) -> None:
+    raise LimitExceeded(f"{field}: {what}; the limit is {limit} ({BY_NAME[setting].env})")
