@@ -5,7 +5,8 @@ reranking, each constraint's share of the page before and after and whether it h
 items moved, near-duplicates collapsed, timings and the outcome. Requests never wait for the
 writer: records go into a bounded queue; on overflow or OpenSearch errors they are dropped,
 counted and logged, and writing resumes by itself when OpenSearch is back; a bulk that got no
-answer in time is counted ``unknown`` (OpenSearch may still index it), not dropped. ``close`` flushes
+answer (a timeout, a connection cut after sending) is counted ``unknown``: OpenSearch may have
+indexed it. Only what surely never arrived is ``dropped``. ``close`` flushes
 within a deadline (called at exit, e.g. when gunicorn stops a worker with SIGTERM).
 """
 from __future__ import annotations
@@ -20,7 +21,8 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 
-from opensearchpy.exceptions import ConnectionTimeout
+from opensearchpy.exceptions import ConnectionError as OSConnectionError
+from urllib3.exceptions import ConnectTimeoutError
 
 from .outcome import Decision
 from .rerank.shares import measure
@@ -94,6 +96,11 @@ def error_record(*, endpoint: str, request_id: str, status: int, query: str | No
             "rule": None, "total_ms": total_ms, "outcome": "error", "status": status}
 
 
+def _first_line(exc: Exception) -> str:
+    text = str(exc)
+    return text.splitlines()[0][:300] if text else type(exc).__name__
+
+
 class DecisionLogWriter:
     """Bounded queue + one background thread doing bulk writes; never blocks a request."""
 
@@ -161,15 +168,26 @@ class DecisionLogWriter:
             if self._client is None:
                 self._client = self._client_factory()
             self._ensure_template(self._client)
+        except Exception as exc:  # noqa: BLE001 - no template, no bulk: nothing of the batch was sent
+            self._drop("backend", len(batch))
+            log.warning("decision log write failed: %s", _first_line(exc))
+            raise
+        try:
             resp = self._client.bulk(body="\n".join(lines) + "\n")
-        except ConnectionTimeout:  # the bulk went out and may be indexed later: not known to be lost
+        except OSConnectionError as exc:
+            if isinstance(exc.info, ConnectTimeoutError):  # refused or no connection: nothing was sent
+                self._drop("backend", len(batch))
+                log.warning("decision log write failed: OpenSearch is unreachable")
+                raise
+            # sent, then no answer (a timeout, a connection cut): OpenSearch may have indexed them
             self.unknown += len(batch)
             self._on_unknown(len(batch))
-            log.warning("decision log: no answer to a bulk of %d record(s) in time; counted as unknown", len(batch))
+            log.warning("decision log: no answer to a bulk of %d record(s) (%s); counted as unknown", len(batch),
+                        type(exc.info).__name__)
             raise
-        except Exception as exc:  # noqa: BLE001 - any other failure: nothing was indexed; drop, count, go on
+        except Exception as exc:  # noqa: BLE001 - refused by OpenSearch (an error status): nothing indexed
             self._drop("backend", len(batch))
-            log.warning("decision log write failed: %s", str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__)
+            log.warning("decision log write failed: %s", _first_line(exc))
             raise
         failed = sum(1 for item in resp.get("items", []) if item.get("index", {}).get("error"))
         if failed:

@@ -68,8 +68,7 @@ def opensearch_error(status: int, kind: str, message: str, field: str | None = N
     return jsonify(body), status
 
 
-INTERNAL_KEYS = frozenset({"index_uuid", "node", "node_id", "script_stack", "stack_trace", "suppressed",
-                           "resource.id"})
+INTERNAL_KEYS = frozenset({"index_uuid", "node", "node_id", "script_stack", "stack_trace", "suppressed"})
 
 
 def sanitised(value: Any) -> Any:
