@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -25,15 +26,27 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def spawn(cmd: list[str], env: dict | None = None, cwd: Path = ROOT) -> subprocess.Popen:
+    """A server process whose output is read as it comes (``proc.output``): a pipe nobody
+    drains would stall the server once 64 KB of log lines filled it."""
+    proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env={**os.environ, **(env or {})}, start_new_session=True)
+    proc.output = []  # type: ignore[attr-defined]
+    proc.reader = threading.Thread(target=lambda: proc.output.extend(iter(proc.stdout.readline, "")),  # type: ignore[attr-defined]
+                                   daemon=True)
+    proc.reader.start()  # type: ignore[attr-defined]
+    return proc
+
+
 def start(cmd: list[str], port: int, env: dict | None = None, timeout: float = 120, cwd: Path = ROOT) -> subprocess.Popen:
     """Start a server and wait, as a load balancer would, until /readyz says ready (the backend
     answers, rules are loaded and the reranking kernels are warm)."""
-    proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            env={**os.environ, **(env or {})}, start_new_session=True)
+    proc = spawn(cmd, env, cwd)
     deadline = time.time() + timeout
     while time.time() < deadline:
         if proc.poll() is not None:
-            raise AssertionError(f"{cmd} exited with {proc.returncode}:\n{proc.stdout.read()}")
+            proc.reader.join(5)  # type: ignore[attr-defined]
+            raise AssertionError(f"{cmd} exited with {proc.returncode}:\n{''.join(proc.output)}")  # type: ignore[attr-defined]
         try:
             if requests.get(f"http://127.0.0.1:{port}/readyz", timeout=1).ok:
                 return proc
@@ -45,16 +58,18 @@ def start(cmd: list[str], port: int, env: dict | None = None, timeout: float = 1
 
 
 def stop(proc: subprocess.Popen) -> str:
+    """Stop the server (SIGTERM, then SIGKILL after 30 s) and return all it printed."""
     try:
         os.killpg(proc.pid, signal.SIGTERM)
     except ProcessLookupError:
         pass
     try:
-        out, _ = proc.communicate(timeout=30)
+        proc.wait(timeout=30)
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
-        out, _ = proc.communicate()
-    return out or ""
+        proc.wait()
+    proc.reader.join(10)  # type: ignore[attr-defined]
+    return "".join(proc.output)  # type: ignore[attr-defined]
 
 
 def test_readme_demo_command_serves_the_demo_catalog():
@@ -315,9 +330,8 @@ def test_an_unreachable_opensearch_is_one_line_in_the_serve_log():
     """No urllib3 traceback in the log of `sidecar serve`: one warning line per failure, and the
     client gets a 503 that names no host or port."""
     port, dead = free_port(), free_port()
-    proc = subprocess.Popen([SIDECAR, "serve", "--backend", "opensearch", "--url", f"http://127.0.0.1:{dead}",
-                             "--index", "x", "--port", str(port), "--workers", "1"], cwd=ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    proc = spawn([SIDECAR, "serve", "--backend", "opensearch", "--url", f"http://127.0.0.1:{dead}",
+                  "--index", "x", "--port", str(port), "--workers", "1"])
     try:
         deadline = time.time() + 60
         while time.time() < deadline:
