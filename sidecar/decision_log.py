@@ -62,6 +62,7 @@ def build_record(d: Decision, request_id: str, status: int = 200) -> dict[str, A
         "endpoint": d.endpoint,
         "index": d.index,
         "query": normalize_query(d.query) if d.query else None,
+        "filters": json.dumps(d.filters, sort_keys=True, separators=(",", ":")) if d.filters else None,
         "rule": d.rule.id if d.rule else "none",
         "rule_match": d.how,
         "mode": d.mode,

@@ -27,3 +27,4 @@ class Decision:
     retrieval_ms: float | None = None
     total_ms: float | None = None
     took_ms: float | None = None  # OpenSearch's own "took"
+    filters: dict[str, Any] | None = None  # the request's filters (/search): replayed by `sidecar rules diff`

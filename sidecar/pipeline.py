@@ -143,5 +143,6 @@ def run_search(body: Any, backend: Backend, ruleset: RuleSet, max_window: int,
         "backend_took_ms": ranked.took_ms,
     }
     decision = Decision("search", rule, how, mode, q or None, index, ranked.window, frm, size, pool, page, ranked.dedup,
-                        timings["rerank_ms"], timings["retrieval_ms"], timings["total_ms"], ranked.took_ms)
+                        timings["rerank_ms"], timings["retrieval_ms"], timings["total_ms"], ranked.took_ms,
+                        filters or None)
     return SearchOutcome(response, decision)
