@@ -210,6 +210,73 @@ def cmd_dashboards(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _backend(args: argparse.Namespace):
+    """The retrieval backend of `sidecar eval` and `sidecar rules diff` (--backend, --catalog,
+    --vectors, --url, --index); ValueError when the memory backend has no catalog."""
+    if args.backend == "memory":
+        if not args.catalog:
+            raise ValueError("--backend memory needs --catalog (and --vectors for knn/hybrid and ILD)")
+        from .retrieval.memory import MemoryBackend
+
+        return MemoryBackend(Path(args.catalog), Path(args.vectors) if args.vectors else None)
+    from .opensearch import make_client
+    from .retrieval.opensearch_backend import OpenSearchBackend
+
+    return OpenSearchBackend(make_client(args.url, timeout=30), args.index, 30.0)
+
+
+def cmd_rules_diff(args: argparse.Namespace) -> int:
+    from .preview import render, sources
+    from .preview.replay import replay
+    from .rules import RuleLoadError, load_rules_dir
+
+    rulesets = []
+    for d in (args.old, args.new):
+        try:
+            rulesets.append(load_rules_dir(Path(d)))
+        except RuleLoadError as exc:
+            print(f"error: {d}: the rule set is invalid:\n" + "\n".join(f"  {e}" for e in exc.errors), file=sys.stderr)
+            return EXIT_USAGE
+    try:
+        if args.from_log:
+            from .opensearch import make_client
+
+            queries = sources.from_log(make_client(args.url, timeout=30), args.from_log, args.since, args.top)
+            if not queries:
+                print(f"error: no /search queries in {args.from_log}-* since {args.since}", file=sys.stderr)
+                return EXIT_USAGE
+        else:
+            queries = sources.from_file(Path(args.queries), Path(args.query_vectors) if args.query_vectors else None)
+        if args.limit:
+            queries = queries[: args.limit]
+        report, comparisons = replay(_backend(args), rulesets[0], rulesets[1], queries, k=args.k, mode=args.mode,
+                                     progress=not args.quiet)
+    except (OSError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    report["command"] = "sidecar " + " ".join(sys.argv[1:])
+    s = report["summary"]
+    print(f"{report['queries']} queries: {s['pages_changed']} pages changed, {s['rules_changed']} matched a different "
+          f"rule, {s['items_moved']} items moved, {s['items_entered']} entered the first {args.k}")
+    print(f"constraints: {s['constraints_broken']} broken (held before, not after), "
+          f"{s['constraints_newly_met']} newly met")
+    if "ndcg_before" in s:
+        print(f"nDCG@{args.k} over {s['judged']} judged queries: {s['ndcg_before']} -> {s['ndcg_after']} "
+              f"({s['ndcg_delta']:+.4f})")
+    for b in s["broken"][:20]:
+        print(f"  broken: {b['constraint']} on {b['query']!r}")
+    if len(s["broken"]) > 20:
+        print(f"  ... and {len(s['broken']) - 20} more")
+    if args.out:
+        Path(args.out).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+        print(f"report written to {args.out}")
+    if args.html:
+        Path(args.html).write_text(render.report_page(report, comparisons, f"rules diff: {args.old} -> {args.new}"),
+                                   encoding="utf-8")
+        print(f"HTML report written to {args.html}")
+    return EXIT_ERROR if args.fail_on == "broken" and s["constraints_broken"] else EXIT_OK
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     from .evaluation.harness import STRATEGIES, Evaluator, load_queries
     from .evaluation.report import plot, table
@@ -240,20 +307,15 @@ def cmd_eval(args: argparse.Namespace) -> int:
     import numpy as np
 
     vector_of = None
+    try:
+        backend = _backend(args)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     if args.backend == "memory":
-        if not args.catalog:
-            print("error: --backend memory needs --catalog (and --vectors for knn/hybrid and ILD)", file=sys.stderr)
-            return EXIT_USAGE
-        from .retrieval.memory import MemoryBackend
-
-        backend = MemoryBackend(Path(args.catalog), Path(args.vectors) if args.vectors else None)
         if backend.vectors is not None:
             vector_of = backend.vector_of
     else:
-        from .opensearch import make_client
-        from .retrieval.opensearch_backend import OpenSearchBackend
-
-        backend = OpenSearchBackend(make_client(args.url, timeout=30), args.index, 30.0)
         if args.catalog and args.vectors:
             from .catalog import BadLine, count_lines, iter_catalog, load_vectors
 
@@ -393,7 +455,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--quiet", action="store_true", help="no progress bar")
     ev.set_defaults(func=cmd_eval)
 
-    ru = sub.add_parser("rules", formatter_class=_fmt(), help="check rule files, explain which rule a query gets",
+    ru = sub.add_parser("rules", formatter_class=_fmt(), help="check rule files, explain a match, diff two rule sets",
                         description="Rule files (query_rules/*.yaml): see the README's rule reference.")
     rsub = ru.add_subparsers(dest="rules_command", metavar="ACTION")
     rc = rsub.add_parser("check", formatter_class=_fmt(), help="validate every rule file of a directory",
@@ -410,6 +472,41 @@ def build_parser() -> argparse.ArgumentParser:
     rx.add_argument("query", help="the shopper's query")
     rx.add_argument("--filter", action="append", metavar="FIELD=VALUE", help="a request term filter (repeatable)")
     rx.set_defaults(func=cmd_rules_explain)
+    rd = rsub.add_parser("diff", formatter_class=_fmt(), help="what a rule edit does to real pages, before it ships",
+                         description="Replay queries under the rules of OLD and of NEW: one retrieval per query,\n"
+                                     "two reranked pages. Reports which rule matched before and after, items moved,\n"
+                                     "entered or left the first K, each constraint's share and hold on both pages, and\n"
+                                     "nDCG when the queries have judgments. A constraint is broken when it held\n"
+                                     "before and not after. Queries come from a JSONL file (the evaluation format)\n"
+                                     "or from the decision log (the most frequent /search queries, with filters).",
+                         epilog="examples:\n"
+                                "  sidecar rules diff query_rules draft_rules --queries queries.jsonl --html diff.html\n"
+                                "  sidecar rules diff query_rules draft_rules --backend opensearch \\\n"
+                                "      --from-log sidecar-decisions --since 7d --top 500 --fail-on broken")
+    rd.add_argument("old", help="rule directory now deployed")
+    rd.add_argument("new", help="rule directory with the edit")
+    src = rd.add_mutually_exclusive_group(required=True)
+    src.add_argument("--queries", metavar="Q.jsonl", help="queries, one JSON a line: query, judgments?, filters?")
+    src.add_argument("--from-log", metavar="PREFIX", help="decision-log index prefix (e.g. sidecar-decisions)")
+    rd.add_argument("--query-vectors", metavar="QV.npy", help="query vectors, row i = query i (knn, hybrid)")
+    rd.add_argument("--since", default="7d", help="with --from-log: how far back (default: %(default)s)")
+    rd.add_argument("--top", type=int, default=500, help="with --from-log: most frequent queries (default: %(default)s)")
+    rd.add_argument("--limit", type=int, help="replay only the first N queries")
+    rd.add_argument("--backend", choices=["memory", "opensearch"], default=config.default("backend"),
+                    help="retrieval backend (default: %(default)s)")
+    rd.add_argument("--catalog", default=config.default("catalog"), metavar="C.jsonl",
+                    help="catalog (memory backend, default: %(default)s)")
+    rd.add_argument("--vectors", default=config.default("vectors"), metavar="V.npy",
+                    help="catalog vectors (memory backend, default: %(default)s)")
+    rd.add_argument("--index", default=config.default("index"), help="index (opensearch, default: %(default)s)")
+    rd.add_argument("--url", default=config.default("opensearch_url"), help="OpenSearch URL (default: %(default)s)")
+    rd.add_argument("--mode", choices=["bm25", "knn", "hybrid"], default="bm25", help="retrieval mode (default: %(default)s)")
+    rd.add_argument("--k", type=int, default=10, help="first page size compared (default: %(default)s)")
+    rd.add_argument("--out", metavar="report.json", help="write the full report as JSON")
+    rd.add_argument("--html", metavar="report.html", help="write the changed pages as an HTML report")
+    rd.add_argument("--fail-on", choices=["broken"], help="exit 1 when the edit breaks a constraint that held")
+    rd.add_argument("--quiet", action="store_true", help="no progress bar")
+    rd.set_defaults(func=cmd_rules_diff)
     ru.set_defaults(func=lambda a: (ru.print_help(), EXIT_USAGE)[1])
     return p
 

@@ -77,4 +77,4 @@ def test_the_app_factory_only_assembles_and_each_blueprint_is_its_own_module():
     app_py = (ROOT / "sidecar" / "server" / "app.py").read_text()
     assert "@app.route" not in app_py and "@app.get" not in app_py and "@app.post" not in app_py
     modules = {bp.import_name for bp in BLUEPRINTS}
-    assert len(modules) == len(BLUEPRINTS) == 4 and all(m.startswith("sidecar.server.routes.") for m in modules)
+    assert len(modules) == len(BLUEPRINTS) == 5 and all(m.startswith("sidecar.server.routes.") for m in modules)

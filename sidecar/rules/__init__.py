@@ -1,8 +1,8 @@
 """Per-query rules: the YAML format, validation with file:line, matching, hot reload."""
-from .loader import RuleError, RuleLoadError, check_text, load_rules_dir, schema
+from .loader import RuleError, RuleLoadError, check_draft, check_text, load_rules_dir, schema
 from .normalize import normalize_query
 from .ruleset import Match, RuleSet
 from .store import RuleStore
 
-__all__ = ["RuleError", "RuleLoadError", "check_text", "load_rules_dir", "schema", "normalize_query",
+__all__ = ["RuleError", "RuleLoadError", "check_draft", "check_text", "load_rules_dir", "schema", "normalize_query",
            "Match", "RuleSet", "RuleStore"]

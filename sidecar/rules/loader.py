@@ -216,6 +216,12 @@ def check_text(text: str, file: str, parsed: Callable[[], Any] | None = None,
     return list(hit[0]), list(hit[1])
 
 
+def check_draft(text: str, file: str = "draft") -> tuple[list[Located], list[RuleError]]:
+    """A rule file's text typed into a page (/inspect): checked as a file of the rule directory
+    is, with the same line-numbered errors, but never cached (a draft is one person's request)."""
+    return _check_text(text, file, None)
+
+
 def _check_text(text: str, file: str, parsed: Callable[[], Any] | None,
                 shared: dict[str, Any] | None = None) -> tuple[list[Located], list[RuleError]]:
     """Validate one file's text; returns its rules (with lines) and its errors."""

@@ -18,7 +18,8 @@ from .policy import PolicyRefused
 
 log = logging.getLogger("sidecar.http")
 WRITE_METHODS = frozenset({"PUT", "DELETE", "PATCH"})
-SERVED = ("the sidecar answers /search, /rerank, /healthz, /readyz, /metrics, /version, /openapi.json, /admin/rules "
+SERVED = ("the sidecar answers /search, /rerank, /healthz, /readyz, /metrics, /version, /openapi.json, /admin/rules, "
+          "/inspect "
           "and proxies only GET|POST /<index>/_search, GET|POST /<index>/_count and GET|HEAD / to OpenSearch")
 
 

@@ -1,4 +1,4 @@
 """The blueprints, one module each: a new endpoint is a new module listed here."""
-from . import admin, ops, proxy, search
+from . import admin, inspect, ops, proxy, search
 
-BLUEPRINTS = (search.bp, proxy.bp, ops.bp, admin.bp)
+BLUEPRINTS = (search.bp, proxy.bp, ops.bp, admin.bp, inspect.bp)

@@ -2,24 +2,15 @@
 both speak for every worker of the server (``workers.WorkerBoard``)."""
 from __future__ import annotations
 
-import hmac
+from flask import Blueprint, jsonify
 
-from flask import Blueprint, jsonify, request
-
-from ..errors import ApiError
+from ..auth import require_admin
 from ..services import services
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
 
-@bp.before_request
-def require_admin() -> None:
-    token = services().config.admin_token
-    if not token:
-        raise ApiError(403, "admin_disabled", "admin endpoints are disabled: set SIDECAR_ADMIN_TOKEN")
-    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), token.encode()):
-        raise ApiError(401, "unauthorized", "a valid 'Authorization: Bearer <token>' header is required")
+bp.before_request(require_admin)
 
 
 def _with_workers(status: dict, workers: list[dict] | None) -> dict:

@@ -1,0 +1,78 @@
+"""GET|POST /inspect: the SRP inspector, a server-rendered page for merchandisers.
+
+Type a query (optionally filters, a rule id, a pasted draft rule file, `like` for a kNN page):
+the page shows retrieval order and the reranked page side by side, why each item is where it
+is, how it moved, near-duplicates collapsed, and each constraint's share before and after. A
+query in the URL (``/inspect?q=...``) makes a page that can be linked. Behind the admin token
+when one is configured (a browser passes it as the ``token`` parameter).
+"""
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+
+from flask import Blueprint, Response, request
+
+from ...preview.compare import Comparison
+from ...preview.render import inspect_page
+from ...preview.replay import compare_query
+from ...preview.sources import ReplayQuery
+from ...retrieval import NotFound
+from ...rules import check_draft
+from ..auth import require_admin
+from ..services import Services, services
+
+bp = Blueprint("inspect", __name__)
+MODES = ("bm25", "knn", "hybrid")
+
+
+@bp.route("/inspect", methods=["GET", "POST"])
+def inspect() -> Response:
+    require_admin(required=False, allow_param=True)
+    s = services()
+    form = request.values
+    ctx = {"q": form.get("q", ""), "filters": form.get("filters", ""), "mode": form.get("mode", "bm25"),
+           "rule": form.get("rule", ""), "draft": form.get("draft", ""), "k": form.get("k", "10"),
+           "like": form.get("like", ""), "token": form.get("token", ""), "modes": MODES, "action": request.path,
+           "error": None, "result": None}
+    if ctx["q"] or ctx["like"]:
+        try:
+            ctx["result"] = _compare(s, ctx)
+        except ValueError as exc:
+            ctx["error"] = str(exc)
+    status = 400 if ctx["error"] else 200
+    return Response(inspect_page(**ctx), status=status, mimetype="text/html")
+
+
+def _compare(s: Services, ctx: dict) -> Comparison:
+    try:
+        k = int(ctx["k"])
+    except ValueError:
+        raise ValueError(f"page size: not a number: {ctx['k']!r}") from None
+    if not 1 <= k <= 100:
+        raise ValueError("page size: between 1 and 100")
+    try:
+        filters = json.loads(ctx["filters"]) if ctx["filters"].strip() else {}
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"filters: not JSON: {exc}") from None
+    if not isinstance(filters, dict):
+        raise ValueError("filters: a JSON object, as in /search")
+    if ctx["mode"] not in MODES:
+        raise ValueError(f"mode: one of {', '.join(MODES)}")
+    rule = ctx["rule"].strip() or None
+    if ctx["draft"].strip():
+        located, errors = check_draft(ctx["draft"].replace("\r\n", "\n"))
+        if errors:
+            raise ValueError("the draft rule file has errors:\n" + "\n".join(map(str, errors)))
+        if not located:
+            raise ValueError("the draft rule file has no rule")
+        rule = located[0].rule
+    vector = None
+    if ctx["like"].strip():
+        try:
+            vector = s.backend.vector_of(ctx["like"].strip())
+        except NotFound as exc:
+            raise ValueError(f"like: no product with a vector: {exc}") from None
+    mode = "bm25" if vector is None else ("knn" if ctx["mode"] == "bm25" or not ctx["q"] else ctx["mode"])
+    return compare_query(s.backend, None, s.store.current, ReplayQuery(ctx["q"], filters, vector=vector), k=k,
+                         mode=mode, max_window=s.config.max_window, now=datetime.now(timezone.utc), rule=rule)
