@@ -27,7 +27,8 @@ def cmd_index(args: argparse.Namespace) -> int:
     client = make_client(args.url, timeout=30)
     try:
         summary = index_catalog(client, Path(args.catalog), args.index, Path(args.vectors) if args.vectors else None,
-                                recreate=args.recreate, batch_size=args.batch_size, progress=not args.quiet)
+                                recreate=args.recreate, batch_size=args.batch_size, progress=not args.quiet,
+                                shards=args.shards, replicas=args.replicas)
     except FileNotFoundError as exc:
         print(f"error: {exc.filename}: no such file", file=sys.stderr)
         return EXIT_USAGE
@@ -374,6 +375,9 @@ def build_parser() -> argparse.ArgumentParser:
     ix.add_argument("--recreate", action="store_true", help="delete and recreate the index first")
     ix.add_argument("--url", default=config.default("opensearch_url"), help="OpenSearch URL (default: %(default)s)")
     ix.add_argument("--batch-size", type=int, default=500, help="documents per bulk request (default: %(default)s)")
+    ix.add_argument("--shards", type=int, help="primary shards of a new index (default 1; a 3-node cluster: 3)")
+    ix.add_argument("--replicas", type=int, help="replicas of a new index (default: 0 on one node, 1 on a cluster, "
+                                                 "auto-expanded)")
     ix.add_argument("--quiet", action="store_true", help="no progress bar")
     ix.set_defaults(func=cmd_index)
 

@@ -27,7 +27,8 @@ class Setting:
 
 
 SETTINGS: tuple[Setting, ...] = (
-    Setting("opensearch_url", "SIDECAR_OPENSEARCH_URL", "http://127.0.0.1:${OPENSEARCH_PORT:-9200}", "OpenSearch base URL"),
+    Setting("opensearch_url", "SIDECAR_OPENSEARCH_URL", "http://127.0.0.1:${OPENSEARCH_PORT:-9200}",
+            "OpenSearch URL; a cluster's nodes comma-separated"),
     Setting("index", "SIDECAR_INDEX", "products", "products index searched by /search"),
     Setting("backend", "SIDECAR_BACKEND", "memory", "retrieval backend: opensearch or memory (embedded)"),
     Setting("catalog", "SIDECAR_CATALOG", "demo/catalog.jsonl", "catalog JSONL for the memory backend"),

@@ -17,6 +17,7 @@ import queue
 import random
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
@@ -163,7 +164,8 @@ class DecisionLogWriter:
         lines = []
         for rec in batch:
             ts = datetime.fromisoformat(rec["@timestamp"])
-            lines.append(json.dumps({"index": {"_index": index_for(ts, self.prefix)}}))
+            # an id of its own: a bulk the client resends to another node overwrites, never doubles
+            lines.append(json.dumps({"index": {"_index": index_for(ts, self.prefix), "_id": uuid.uuid4().hex}}))
             lines.append(json.dumps(rec))
         try:
             if self._client is None:

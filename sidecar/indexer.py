@@ -50,9 +50,17 @@ class IndexSummary:
                 "seconds": round(self.seconds, 2), "docs_per_second": round(self.docs_per_second, 1)}
 
 
-def index_body(dimension: int | None) -> dict[str, Any]:
-    """The products index body of sidecar/mappings/products.json, with the vector dimension of the data."""
+def index_body(dimension: int | None, shards: int | None = None, replicas: int | None = None) -> dict[str, Any]:
+    """The products index body of sidecar/mappings/products.json, with the vector dimension of the
+    data. Default layout: 1 shard, replicas auto-expanded to 0-1 (0 on one node, so it is green;
+    1 on a cluster, so losing a node loses no data); ``shards``/``replicas`` set them instead."""
     body = load_mapping("products.json")
+    settings = body["settings"]["index"]
+    if shards is not None:
+        settings["number_of_shards"] = int(shards)
+    if replicas is not None:
+        settings.pop("auto_expand_replicas", None)
+        settings["number_of_replicas"] = int(replicas)
     props = body["mappings"]["properties"]
     if dimension is None:
         props.pop("vector")
@@ -116,7 +124,8 @@ def _bulk_with_retry(client: OpenSearch, index: str, docs: list[dict[str, Any]],
 
 
 def index_catalog(client: OpenSearch, catalog: Path, index: str, vectors: Path | None = None, *,
-                  recreate: bool = False, batch_size: int = 500, progress: bool = True) -> IndexSummary:
+                  recreate: bool = False, batch_size: int = 500, progress: bool = True, shards: int | None = None,
+                  replicas: int | None = None) -> IndexSummary:
     """Load ``catalog`` (and ``vectors``) into ``index``; see the module docstring."""
     t0 = time.perf_counter()
     total = count_lines(catalog)
@@ -128,7 +137,7 @@ def index_catalog(client: OpenSearch, catalog: Path, index: str, vectors: Path |
         client.indices.delete(index=index)
         exists = False
     if not exists:
-        client.indices.create(index=index, body=index_body(dimension))
+        client.indices.create(index=index, body=index_body(dimension, shards, replicas))
     else:
         have = client.indices.get_mapping(index=index)[index]["mappings"]["properties"].get("vector", {}).get("dimension")
         if dimension is not None and have != dimension:

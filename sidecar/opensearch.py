@@ -25,9 +25,18 @@ class FastJSONSerializer(JSONSerializer):
         return orjson.dumps(data, default=self.default, option=orjson.OPT_SERIALIZE_NUMPY).decode()
 
 
+def hosts(url: str) -> list[str]:
+    """The node URLs of SIDECAR_OPENSEARCH_URL: one, or several comma-separated."""
+    return [u.strip() for u in url.split(",") if u.strip()]
+
+
 def make_client(url: str, timeout: float = 10.0) -> OpenSearch:
-    """A client for one cluster URL; no automatic retries (callers decide what a retry means)."""
-    return OpenSearch(hosts=[url], timeout=timeout, max_retries=0, retry_on_timeout=False,
+    """A client for a cluster given by one URL or several comma-separated. With several,
+    opensearch-py's own connection pool spreads requests over the nodes, marks a node that
+    refuses or drops a connection dead for a while, and retries the request on another node
+    (up to one retry per other node); a timeout is not retried (the request's deadline is spent)."""
+    nodes = hosts(url)
+    return OpenSearch(hosts=nodes, timeout=timeout, max_retries=len(nodes) - 1, retry_on_timeout=False,
                       http_compress=False, pool_maxsize=64,  # kept open: a gevent worker
                       serializer=FastJSONSerializer())  # serves many searches at once
 

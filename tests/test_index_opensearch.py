@@ -108,3 +108,16 @@ def test_unreachable_opensearch_is_a_clear_error(fashion_slice):
     res = run_cli("index", "--catalog", str(catalog), "--index", "x", "--url", "http://127.0.0.1:9", "--quiet")
     assert res.returncode == 1
     assert "not reachable at http://127.0.0.1:9" in res.stderr
+
+
+def test_index_layout_defaults_suit_one_node_and_a_cluster():
+    """Default: 1 shard, replicas auto-expanded 0-1 (green on one node, a copy of every shard on
+    a cluster); --shards/--replicas set them."""
+    from sidecar.indexer import index_body
+
+    default = index_body(384)["settings"]["index"]
+    assert default["number_of_shards"] == 1 and default["auto_expand_replicas"] == "0-1"
+    assert "number_of_replicas" not in default
+    cluster = index_body(384, shards=3, replicas=1)["settings"]["index"]
+    assert (cluster["number_of_shards"], cluster["number_of_replicas"]) == (3, 1)
+    assert "auto_expand_replicas" not in cluster

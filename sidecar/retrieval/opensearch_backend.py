@@ -1,6 +1,10 @@
 """The production backend: BM25, kNN (Lucene HNSW) and hybrid retrieval from OpenSearch.
 
-Query DSL is built as data: the shopper's text is only ever a value inside it. A hit carries the
+Query DSL is built as data: the shopper's text is only ever a value inside it. Searches refuse
+partial results (``allow_partial_search_results: false``): a page reranked from the shards that
+happened to answer would look complete and not be; the failure is a 503 instead. A search names
+its shard copies by a ``preference`` derived from itself, so replicas of the sidecar and any
+coordinating node give the same page for the same request. A hit carries the
 product fields, the vector (base64 float16) only when the rule's base order reads it, and
 ``filter_path`` drops the rest of the response. Timeouts and
 connection failures become BackendTimeout / BackendUnavailable, which the HTTP layer maps to
@@ -8,6 +12,7 @@ connection failures become BackendTimeout / BackendUnavailable, which the HTTP l
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 from typing import Any
 
@@ -151,8 +156,9 @@ class OpenSearchBackend:
 
     def _retrieve(self, req: RetrievalRequest) -> Retrieved | None:
         if req.mode in ("bm25", "knn"):
-            resp = call(self.client.search, index=self.index, body=self._body(req, req.mode),
-                        filter_path=FILTER_PATH, request_timeout=self.timeout, cancellable=True)
+            resp = call(self.client.search, index=self.index, body=self._body(req, req.mode), filter_path=FILTER_PATH,
+                        params={"allow_partial_search_results": "false", "preference": _preference(req)},
+                        request_timeout=self.timeout, cancellable=True)
             raw = resp["hits"].get("hits") or []
             hits = self._hits(raw, req)
             if hits is None:
@@ -161,7 +167,8 @@ class OpenSearchBackend:
             return Retrieved(hits, float(resp.get("took", 0)), total, relation, exhausted=len(hits) < req.window)
         lines: list[dict[str, Any]] = []
         for mode in ("bm25", "knn"):
-            lines += [{"index": self.index}, self._body(req, mode)]
+            lines += [{"index": self.index, "allow_partial_search_results": False, "preference": _preference(req)},
+                      self._body(req, mode)]
         resp = call(self.client.msearch, body=lines, filter_path=MSEARCH_FILTER_PATH, request_timeout=self.timeout,
                     cancellable=True)
         lists = []
@@ -183,6 +190,15 @@ class OpenSearchBackend:
         relation = "gte" if all(t for t, _ in totals) or any(rel == "gte" for _, rel in totals) else "eq"
         return Retrieved(fused, float(resp.get("took", 0)), total, relation,
                          exhausted=all(len(h) < req.window for h in lists) and len(fused) < req.window)
+
+
+def _preference(req: RetrievalRequest) -> str:
+    """The same search goes to the same shard copies, from any sidecar replica and any
+    coordinating node: scores, and so pages, do not change with the copy that answered."""
+    h = hashlib.sha1(f"{req.text or ''}|{req.filters!r}".encode())
+    if req.vector is not None:
+        h.update(np.asarray(req.vector, dtype=np.float32).tobytes())
+    return "srp-" + h.hexdigest()[:16]
 
 
 def _total(resp: dict[str, Any], n_hits: int, window: int) -> tuple[int, str]:
