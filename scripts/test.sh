@@ -6,7 +6,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 scripts/setup.sh --opensearch || exit 1
 scripts/opensearch.sh start || exit 1
-trap 'scripts/opensearch.sh stop' EXIT
+trap 'scripts/opensearch.sh stop; scripts/opensearch.sh cluster stop' EXIT  # the cluster: if a test left it
 export SIDECAR_REQUIRE_OPENSEARCH=1   # integration tests fail (not skip) when OpenSearch is missing
 .venv/bin/python -m pytest "$@"
 rc=$?

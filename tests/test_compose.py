@@ -80,3 +80,25 @@ def test_edited_dotenv_ports_move_every_tool(tmp_path, monkeypatch):
     assert "http://127.0.0.1:9333" in helped.stdout
     monkeypatch.setenv("SIDECAR_PORT", "8222")
     assert Config.load().port == 8222
+
+
+def test_the_cluster_profile_forms_one_cluster_and_its_sidecars_know_every_node():
+    """Three nodes seeding each other; the indexer's flags are real `sidecar index` flags; the
+    sidecar replicas share one read-only rule directory and list every node."""
+    from sidecar.cli import build_parser
+    from sidecar.opensearch import hosts
+
+    services = compose()["services"]
+    nodes = [n for n in services if n.startswith("os-node")]
+    assert len(nodes) == 3 and all(services[n]["profiles"] == ["cluster"] for n in nodes)
+    for n in nodes:
+        env = services[n]["environment"]
+        assert env["node.name"] == n and set(env["discovery.seed_hosts"].split(",")) == set(nodes)
+        assert env["cluster.name"] == "srp-sidecar-cluster"
+    sc = services["sidecar-cluster"]
+    assert set(sc["environment"]) <= {s.env for s in SETTINGS}
+    assert hosts(sc["environment"]["SIDECAR_OPENSEARCH_URL"]) == [f"http://{n}:9200" for n in nodes]
+    assert sc["deploy"]["replicas"] >= 2 and sc["volumes"] == [f"./query_rules:{sc['environment']['SIDECAR_RULES']}:ro"]
+    args = build_parser().parse_args(services["indexer-cluster"]["command"][1:])
+    assert (args.shards, args.replicas) == (3, 1)
+    assert "OPENSEARCH_CLUSTER_HEAP" in dotenv()
