@@ -275,7 +275,7 @@ def test_decision_log_survives_opensearch_outage_and_resumes(os_url, os_client):
 
 def test_a_wheel_installed_in_a_fresh_venv_indexes_and_logs_decisions(os_url, os_client, tmp_path):
     """What the Dockerfile's `pip install .` does, here without Docker: the wheel alone (no
-    source tree, run from elsewhere) finds its mappings, indexes, serves and logs decisions."""
+    source tree, run from elsewhere) finds its mappings and templates, indexes, serves and logs decisions."""
     import json
     import shutil
     import venv
@@ -315,6 +315,8 @@ def test_a_wheel_installed_in_a_fresh_venv_indexes_and_logs_decisions(os_url, os
     try:
         r = requests.post(f"http://127.0.0.1:{port}/search", json={"q": "black jacket"}, timeout=10)
         assert r.status_code == 200 and r.json()["rule"] == "default"
+        page = requests.get(f"http://127.0.0.1:{port}/inspect", params={"q": "black jacket"}, timeout=10)
+        assert page.status_code == 200 and 'id="reranked"' in page.text  # the templates ship in the wheel
     finally:
         stop(proc)
         os_client.indices.delete(index=index, ignore_unavailable=True)
