@@ -73,6 +73,8 @@ def agent_cases(draw):
         f = draw(st.sampled_from([0.1, 0.2, 0.3, 0.5]))
         if kind == "any":
             values = rng.integers(-1, draw(st.integers(1, 5)), size=n)  # -1: the field is missing
+            if draw(st.booleans()):  # one value far ahead of the others (a category over a kNN window)
+                values = np.where(rng.random(n) < 0.8, 0, values)
             specs.append(Spec("any", f, value=[None if v < 0 else int(v) for v in values]))
             agents.append(Agent(f"a{j}", "any", f, codes=values.astype(np.int64), n_values=int(values.max()) + 1))
         else:

@@ -133,8 +133,15 @@ def _place(sid: int, st, ag, lam: float, size: int, item, agent, dev_out, pen_ou
                 if code >= 0:
                     counts[c, code] += 1
                     if counts[c, code] > k[c]:
+                        k0 = k[c]
                         k[c] = counts[c, code]
-                        start[c] = 0  # items skipped at the old top count may qualify now
+                        # an item skipped for its value's count qualifies now only if that count
+                        # is the old top one: only then look again from the start (a value far
+                        # ahead of all others, as one category over a kNN window, never does)
+                        for other in range(counts.shape[1]):
+                            if other != code and counts[c, other] == k0:
+                                start[c] = 0
+                                break
             elif has[c, pick]:
                 k[c] += 1
         strategies.add(sid, st, pick)
