@@ -173,6 +173,10 @@ def test_inspect_renders_both_pages_and_guards_with_the_token():
     bad = c.post("/inspect", data={"q": "shoes", "token": "tok", "draft": "rules:\n  - id: d\n    match: {default: true\n"})
     assert bad.status_code == 400 and "draft:" in bad.get_data(as_text=True)
     assert make_app().test_client().get("/inspect").status_code == 200  # no token configured: open
+    bomb = ("rules:\n  - id: d\n    match: {default: true}\n"
+            "    dedup: {field: title, threshold: 0.05, num_perm: 1024}\n")
+    bounded = c.post("/inspect", data={"q": "shoes", "token": "tok", "draft": bomb})
+    assert bounded.status_code == 400 and "SIDECAR_MAX_NUM_PERM" in bounded.get_data(as_text=True)
 
 
 @pytest.fixture(scope="module")

@@ -22,9 +22,10 @@ from .sources import ReplayQuery
 
 
 def compare_query(backend: Backend, before: RuleSet | None, after: RuleSet, q: ReplayQuery, *, k: int, mode: str,
-                  max_window: int, now: datetime, rule: Any = None) -> Comparison:
+                  max_window: int, now: datetime, rule: Any = None, max_pairs: int = -1) -> Comparison:
     """One query's comparison. ``before`` None: retrieval order (no reranking) on the left;
-    ``rule``: the right side's rule given (an id of ``after``, or a parsed Rule) instead of matched."""
+    ``rule``: the right side's rule given (an id of ``after``, or a parsed Rule) instead of matched;
+    ``max_pairs``: the near-duplicate bound of ``rerank_batch`` (a page's drafts are bounded)."""
     if mode in ("knn", "hybrid") and q.vector is None:
         raise ValueError(f"query {q.text!r}: mode {mode} needs a query vector (--query-vectors)")
     filters = validate_filters(q.filters)
@@ -39,8 +40,8 @@ def compare_query(backend: Backend, before: RuleSet | None, after: RuleSet, q: R
                           with_vectors=any(r is not None and r.needs_vectors for r, _ in (left, right)))
     fetch(min(max_window, max(r.window if r is not None else k for r, _ in (left, right))))  # the one retrieval
     qv = q.vector if mode == "knn" else None
-    return compare(q.text, filters, rank_side(fetch, *left, k, now, max_window, qv),
-                   rank_side(fetch, *right, k, now, max_window, qv), q.judgments)
+    return compare(q.text, filters, rank_side(fetch, *left, k, now, max_window, qv, max_pairs),
+                   rank_side(fetch, *right, k, now, max_window, qv, max_pairs), q.judgments)
 
 
 def replay(backend: Backend, before: RuleSet, after: RuleSet, queries: list[ReplayQuery], *, k: int = 10,

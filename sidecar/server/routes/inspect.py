@@ -67,6 +67,7 @@ def _compare(s: Services, ctx: dict) -> Comparison:
         if not located:
             raise ValueError("the draft rule file has no rule")
         rule = located[0].rule
+        s.limits.check_rule(rule.raw, "draft")  # a draft is a client's rule: the same bounds
     vector = None
     if ctx["like"].strip():
         try:
@@ -75,4 +76,5 @@ def _compare(s: Services, ctx: dict) -> Comparison:
             raise ValueError(f"like: no product with a vector: {exc}") from None
     mode = "bm25" if vector is None else ("knn" if ctx["mode"] == "bm25" or not ctx["q"] else ctx["mode"])
     return compare_query(s.backend, None, s.store.current, ReplayQuery(ctx["q"], filters, vector=vector), k=k,
-                         mode=mode, max_window=s.config.max_window, now=datetime.now(timezone.utc), rule=rule)
+                         mode=mode, max_window=s.config.max_window, now=datetime.now(timezone.utc), rule=rule,
+                         max_pairs=s.limits.dedup_pairs)
