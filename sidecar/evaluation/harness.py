@@ -12,7 +12,6 @@ overrides, so each goes through exactly the code the service runs:
 """
 from __future__ import annotations
 
-import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +21,7 @@ import numpy as np
 from tqdm import tqdm
 
 from ..pipeline import run_search
+from ..preview.sources import from_file
 from ..rerank.rule import Constraint, Rule
 from ..retrieval import Backend
 from ..rules import RuleSet
@@ -41,12 +41,9 @@ class Query:
 
 
 def load_queries(path: Path, vectors: Path | None) -> list[Query]:
-    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    vecs = None if vectors is None else np.load(vectors).astype(np.float32)
-    if vecs is not None and len(vecs) != len(rows):
-        raise ValueError(f"{vectors}: {len(vecs)} query vectors for {len(rows)} queries")
-    return [Query(f"q{i}", r["query"], {str(k): int(v) for k, v in r.get("judgments", {}).items()},
-                  None if vecs is None else vecs[i]) for i, r in enumerate(rows)]
+    """The queries file as `sidecar rules diff` reads it (``preview.sources.from_file``: one reader,
+    errors with their line), numbered for the run."""
+    return [Query(f"q{i}", q.text, q.judgments, q.vector) for i, q in enumerate(from_file(path, vectors))]
 
 
 def strategy_body(name: str, rule: Rule | None, sweep: tuple[str, float] | None = None) -> dict[str, Any]:
