@@ -85,10 +85,9 @@ def split_params(args: Mapping[str, str], body: dict[str, Any], allowed: frozens
     return body, params
 
 
-def proxy_count(client: OpenSearch, index: str, body: Any, args: Mapping[str, str], cfg: Config,
-                policy: ProxyPolicy | None = None) -> dict[str, Any]:
+def proxy_count(client: OpenSearch, index: str, body: Any, args: Mapping[str, str], cfg: Config, *,
+                policy: ProxyPolicy) -> dict[str, Any]:
     """Forward one read-only _count (``q=`` or a ``query`` body), under the same policy."""
-    policy = policy or ProxyPolicy.from_config(cfg)
     policy.check_index(index)
     if not isinstance(body, dict) or set(body) - {"query"}:
         raise ValueError("body: a _count body is a JSON object with at most 'query'")
@@ -98,14 +97,12 @@ def proxy_count(client: OpenSearch, index: str, body: Any, args: Mapping[str, st
 
 
 def proxy_search(client: OpenSearch, index: str, body: Any, ruleset: RuleSet, cfg: Config,
-                 legacy_indices: set[str] | None = None, args: Mapping[str, str] | None = None,
-                 policy: ProxyPolicy | None = None, limits: Limits | None = None) -> ProxyOutcome:
+                 legacy_indices: set[str] | None = None, args: Mapping[str, str] | None = None, *,
+                 policy: ProxyPolicy, limits: Limits) -> ProxyOutcome:
     """Forward one _search, reranked when ext.rerank asks. ValueError -> 400 (PolicyRefused: the
     policy's); TransportError passes through. ``legacy_indices``: indices known to lack
     ``vector_f16`` (kept by the caller); ``args``: the URL parameters (``split_params``);
-    ``policy``: what may be forwarded (default: from ``cfg``)."""
-    policy = policy or ProxyPolicy.from_config(cfg)
-    limits = limits or Limits.from_config(cfg)
+    ``policy``: what may be forwarded; ``limits``: the bounds on ext.rerank.overrides."""
     policy.check_index(index)
     if not isinstance(body, dict):
         raise ValueError("body: must be a JSON object (OpenSearch query DSL)")

@@ -46,7 +46,8 @@ def proxied_search(index: str):
     s = services()
     _refuse_system_paths(index, "_search")
     po = forwarded(lambda: proxy_search(s.opensearch(), index, json_body(), s.store.current, s.config,
-                                        s.legacy_indices, request.args.to_dict(), s.policy, s.limits))
+                                        s.legacy_indices, request.args.to_dict(), policy=s.policy,
+                                        limits=s.limits))
     g.decision = po.decision
     return jsonify(po.response)
 
@@ -56,7 +57,7 @@ def proxied_count(index: str):
     s = services()
     _refuse_system_paths(index, "_count")
     return jsonify(forwarded(lambda: proxy_count(s.opensearch(), index, json_body(), request.args.to_dict(), s.config,
-                                                 s.policy)))
+                                                 policy=s.policy)))
 
 
 @bp.get("/")
