@@ -29,7 +29,7 @@ from hypothesis import HealthCheck, Phase, settings
 
 from conftest import ROOT, index_demo
 from sidecar.server.openapi import document
-from test_zz_processes import SIDECAR, free_port, start, stop
+from test_zz_processes import SIDECAR, free_port, settled_decision_log_counts, start, stop
 
 INDEX = "test-faults"
 TIMEOUT = 1.0  # SIDECAR_BACKEND_TIMEOUT of the server under test
@@ -148,40 +148,33 @@ def test_a_paused_cluster_gets_prompt_answers(server):
     searches succeed again once it resumes, without restarting the sidecar."""
     url = server.url
     pid = opensearch_pid()
-    results: list[tuple[float, object, float]] = []  # (started, status, seconds)
     health: list[tuple[float, object, float]] = []
-    t_end = time.monotonic() + 16
     paused = [0.0, 0.0]
-
-    def client() -> None:
-        session = requests.Session()
-        while time.monotonic() < t_end:
-            t0 = time.monotonic()
-            try:
-                status = session.post(f"{url}/search", json={"q": "black jacket", "size": 5}, timeout=10).status_code
-            except requests.RequestException as exc:
-                status = type(exc).__name__
-            results.append((t0, status, time.monotonic() - t0))
+    probing = threading.Event()
 
     def prober() -> None:
-        while time.monotonic() < t_end:
+        while not probing.is_set():
             t0 = time.monotonic()
             health.append((t0, *timed("GET", f"{url}/healthz")))
             time.sleep(0.2)
 
-    threads = [threading.Thread(target=client) for _ in range(32)] + [threading.Thread(target=prober)]
-    for t in threads:
-        t.start()
-    try:
-        time.sleep(3)
+    def pause() -> None:
+        time.sleep(2)
         paused[0] = time.monotonic()
         os.kill(pid, signal.SIGSTOP)
-        time.sleep(6)
+        try:
+            time.sleep(6)
+        finally:
+            os.kill(pid, signal.SIGCONT)
+            paused[1] = time.monotonic()
+
+    probe = threading.Thread(target=prober)
+    probe.start()
+    try:
+        results = under_load(url, 32, pause, after=7)
     finally:
-        os.kill(pid, signal.SIGCONT)
-        paused[1] = time.monotonic()
-        for t in threads:
-            t.join()
+        probing.set()
+        probe.join()
     in_pause = [r for r in results if paused[0] + 0.1 < r[0] < paused[1] - TIMEOUT - 0.1]
     assert in_pause and all(r[1] in (503, 504) for r in in_pause), in_pause[:5]
     slow = [r for r in results if r[2] > TIMEOUT + 0.5]
@@ -313,25 +306,7 @@ def test_no_worker_was_lost_and_the_decision_log_lost_nothing_uncounted(server, 
     most that plus the unknown (issue 15: it held 2,001 more than written)."""
     assert server.proc.poll() is None
     assert worker_pids(server.url) == server.pids
-
-    def counts() -> dict[str, float]:
-        text = requests.get(f"{server.url}/metrics", timeout=5).text
-        out = {"written": 0.0, "dropped": 0.0, "unknown": 0.0, "searches": 0.0}
-        for line in text.splitlines():
-            for key in ("written", "dropped", "unknown"):
-                if line.startswith(f"sidecar_decision_log_{key}_total"):
-                    out[key] += float(line.rsplit(" ", 1)[1])
-            if line.startswith("sidecar_requests_total{") and 'endpoint="/search"' in line:
-                out["searches"] += float(line.rsplit(" ", 1)[1])
-        return out
-
-    before, deadline = counts(), time.monotonic() + 30
-    while time.monotonic() < deadline:  # the writers flush every second: wait until they are idle
-        time.sleep(1.5)
-        now = counts()
-        if now == before:
-            break
-        before = now
+    now = settled_decision_log_counts([server.url])
     os_client.indices.refresh(index=f"{LOG_PREFIX}-*")
     indexed = os_client.count(index=f"{LOG_PREFIX}-*")["count"]
     assert now["written"] + now["dropped"] + now["unknown"] >= now["searches"] > 0

@@ -72,6 +72,30 @@ def stop(proc: subprocess.Popen) -> str:
     return "".join(proc.output)  # type: ignore[attr-defined]
 
 
+def settled_decision_log_counts(urls: list[str], timeout: float = 30) -> dict[str, float]:
+    """Decision records written, dropped and unknown, and /search requests, summed over the
+    servers' /metrics once two scrapes 1.5 s apart agree (the writers flush every second)."""
+    def counts() -> dict[str, float]:
+        out = {"written": 0.0, "dropped": 0.0, "unknown": 0.0, "searches": 0.0}
+        for url in urls:
+            for line in requests.get(f"{url}/metrics", timeout=5).text.splitlines():
+                for key in ("written", "dropped", "unknown"):
+                    if line.startswith(f"sidecar_decision_log_{key}_total"):
+                        out[key] += float(line.rsplit(" ", 1)[1])
+                if line.startswith("sidecar_requests_total{") and 'endpoint="/search"' in line:
+                    out["searches"] += float(line.rsplit(" ", 1)[1])
+        return out
+
+    before, deadline = counts(), time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        time.sleep(1.5)
+        now = counts()
+        if now == before:
+            return now
+        before = now
+    return before
+
+
 def test_readme_demo_command_serves_the_demo_catalog():
     port = free_port()
     proc = start(["scripts/demo.sh", "--port", str(port)], port)

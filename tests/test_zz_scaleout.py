@@ -16,14 +16,13 @@ import subprocess
 import threading
 import time
 from collections import Counter
-from pathlib import Path
 
 import pytest
 import requests
 
 from conftest import ROOT, run_cli
 from sidecar.opensearch import make_client
-from test_zz_processes import SIDECAR, free_port, start, stop
+from test_zz_processes import SIDECAR, free_port, settled_decision_log_counts, start, stop
 
 pytestmark = pytest.mark.cluster
 SCRIPT = str(ROOT / "scripts" / "opensearch.sh")
@@ -196,23 +195,7 @@ def test_a_node_killed_under_load_and_brought_back(sidecars, cluster):
 
 def test_the_decision_log_lost_nothing_it_did_not_count(sidecars):
     urls, _, client = sidecars
-
-    def counts() -> dict[str, float]:
-        out = {"written": 0.0, "dropped": 0.0, "unknown": 0.0}
-        for u in urls:
-            for line in requests.get(f"{u}/metrics", timeout=5).text.splitlines():
-                for key in out:
-                    if line.startswith(f"sidecar_decision_log_{key}_total"):
-                        out[key] += float(line.rsplit(" ", 1)[1])
-        return out
-
-    before, deadline = counts(), time.monotonic() + 30
-    while time.monotonic() < deadline:
-        time.sleep(1.5)
-        now = counts()
-        if now == before:
-            break
-        before = now
+    now = settled_decision_log_counts(urls)
     client.indices.refresh(index=f"{LOG_PREFIX}-*")
     indexed = client.count(index=f"{LOG_PREFIX}-*")["count"]
     assert now["written"] > 0
