@@ -82,10 +82,14 @@ def search_body(rng: random.Random) -> dict:
     return {"q": rng.choice(QUERIES), "size": 20}
 
 
-def load(url: str, run: Run, concurrency: int, until: float, label: str = "search") -> list[threading.Thread]:
+def load(url: str, run: Run, concurrency: int, until: float | threading.Event,
+         label: str = "search") -> list[threading.Thread]:
+    """``concurrency`` clients searching until the monotonic time ``until``, or until the event is set."""
+    going = (lambda: not until.is_set()) if isinstance(until, threading.Event) else (lambda: time.monotonic() < until)
+
     def worker(seed: int) -> None:
         rng, s = random.Random(seed), requests.Session()
-        while time.monotonic() < until:
+        while going():
             t0 = time.monotonic()
             try:
                 status = s.post(f"{url}/search", json=search_body(rng), timeout=30).status_code
@@ -241,44 +245,7 @@ def main() -> None:
         out["pause"] = scenario_pause(url, args.pause)
         print(f"pause: {out['pause']}", flush=True)
         if not args.skip_outage:
-            run = Run()
-            marks: dict = {}
-            until = [time.monotonic() + 3600]
-
-            def load_until() -> None:  # 8 clients until told to stop
-                rng, s = random.Random(3), requests.Session()
-                while time.monotonic() < until[0]:
-                    t0 = time.monotonic()
-                    try:
-                        status = s.post(f"{url}/search", json=search_body(rng), timeout=30).status_code
-                    except requests.RequestException as exc:
-                        status = type(exc).__name__
-                    run.add(t0, status)
-            threads = [threading.Thread(target=load_until) for _ in range(8)]
-            for t in threads:
-                t.start()
-            time.sleep(3)
-            marks["stop"] = time.monotonic()
-            subprocess.run([str(SCRIPT), "stop"], check=True, timeout=120, capture_output=True)
-            marks["down"] = time.monotonic()
-            time.sleep(5)
-            marks["restart"] = time.monotonic()
-            subprocess.run([str(SCRIPT), "start"], check=True, timeout=300, capture_output=True)
-            marks["green"] = time.monotonic()
-            first_ok = None
-            while time.monotonic() < marks["green"] + 60 and first_ok is None:
-                oks = [r[0] + r[2] for r in list(run.rows) if r[0] >= marks["restart"] and r[1] == 200]
-                first_ok = min(oks) if oks else None
-                time.sleep(0.2)
-            time.sleep(5)
-            until[0] = 0
-            join(threads)
-            out["outage"] = {"before": run.summary(until=marks["stop"]),
-                             "down": run.summary(since=marks["down"], until=marks["restart"]),
-                             "restarting": run.summary(since=marks["restart"], until=marks["green"]),
-                             "after": run.summary(since=marks["green"]),
-                             "first_200_after_green_s": round(first_ok - marks["green"], 2) if first_ok else None,
-                             "restart_to_green_s": round(marks["green"] - marks["restart"], 1)}
+            out["outage"] = scenario_outage(url)
             print(f"outage: {out['outage']}", flush=True)
         out["reload"] = scenario_reload(url, rules)
         print(f"reload: {out['reload']}", flush=True)
@@ -293,6 +260,34 @@ def main() -> None:
     print(table(out))
     client.indices.delete(index=f"{LOG_PREFIX}-*", ignore_unavailable=True)
     shutil.rmtree(work, ignore_errors=True)
+
+
+def scenario_outage(url: str) -> dict:
+    """OpenSearch stopped and started again (scripts/opensearch.sh) under 8 clients."""
+    run, marks, stop = Run(), {}, threading.Event()
+    threads = load(url, run, 8, stop)
+    time.sleep(3)
+    marks["stop"] = time.monotonic()
+    subprocess.run([str(SCRIPT), "stop"], check=True, timeout=120, capture_output=True)
+    marks["down"] = time.monotonic()
+    time.sleep(5)
+    marks["restart"] = time.monotonic()
+    subprocess.run([str(SCRIPT), "start"], check=True, timeout=300, capture_output=True)
+    marks["green"] = time.monotonic()
+    first_ok = None
+    while time.monotonic() < marks["green"] + 60 and first_ok is None:
+        oks = [r[0] + r[2] for r in list(run.rows) if r[0] >= marks["restart"] and r[1] == 200]
+        first_ok = min(oks) if oks else None
+        time.sleep(0.2)
+    time.sleep(5)
+    stop.set()
+    join(threads)
+    return {"before": run.summary(until=marks["stop"]),
+            "down": run.summary(since=marks["down"], until=marks["restart"]),
+            "restarting": run.summary(since=marks["restart"], until=marks["green"]),
+            "after": run.summary(since=marks["green"]),
+            "first_200_after_green_s": round(first_ok - marks["green"], 2) if first_ok else None,
+            "restart_to_green_s": round(marks["green"] - marks["restart"], 1)}
 
 
 def scenario_reload(url: str, rules: Path) -> dict:
