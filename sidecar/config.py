@@ -50,7 +50,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("max_num_perm", "SIDECAR_MAX_NUM_PERM", 256, "MinHash permutations a rule sent with a request may ask for",
             int),
     Setting("max_dedup_pairs", "SIDECAR_MAX_DEDUP_PAIRS", 2000000,
-            "candidate pairs near-duplicate detection may look at per request, ~12 ms of work (then 400)", int),
+            "candidate pairs near-duplicate detection may look at per request (then 400)", int),
     Setting("proxy_indices", "SIDECAR_PROXY_INDICES", "", "comma-separated indices the proxy searches; "
                                                           "empty: the products index (SIDECAR_INDEX)"),
     Setting("proxy_max_size", "SIDECAR_PROXY_MAX_SIZE", 100, "largest size a proxied search may ask for", int),
