@@ -47,7 +47,7 @@ from sidecar import config  # noqa: E402
 from sidecar.catalog import FIELDS  # noqa: E402
 from sidecar.retrieval.base import RetrievalRequest  # noqa: E402
 from sidecar.retrieval.hits import VECTOR_BINARY_FIELD  # noqa: E402
-from sidecar.retrieval.opensearch_backend import MSEARCH_FILTER_PATH, OpenSearchBackend  # noqa: E402
+from sidecar.retrieval.opensearch_backend import OpenSearchBackend  # noqa: E402
 
 BENCH_RULES = """\
 rules:
@@ -225,9 +225,8 @@ def main() -> int:
     (rules_dir / "90-bench.yaml").write_text(BENCH_RULES)
     os_host, os_port = args.url.split("//")[1].rstrip("/").split(":")
     server, port = start_sidecar(args, rules_dir)
-    msearch_path = "/_msearch?filter_path=" + MSEARCH_FILTER_PATH
     paths = {"a": ("os", f"/{args.index}/_search"), "b": ("side", "/search"), "c": ("os", f"/{args.index}/_search"),
-             "d_direct": ("os", msearch_path), "d_sidecar": ("side", "/search"), "b_plain": ("side", "/search"),
+             "d_direct": ("os", "/_msearch"), "d_sidecar": ("side", "/search"), "b_plain": ("side", "/search"),
              "e": ("side", "/healthz")}
     bodies["e"] = [None] * len(queries)
     timed = ["a", "b", "c", "d_direct", "d_sidecar", "e"]

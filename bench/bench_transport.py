@@ -4,13 +4,16 @@
     .venv/bin/python bench/bench_transport.py [--rounds 60] [--index fashion]
 
 Needs the fashion index written by `sidecar index` (with vector_f16). For each dev query vector,
-cycled, sends in rotating order the same kNN search (k = size = 200, the response trimmed by the
-backend's filter_path) with these `_source` fields, reads and JSON-decodes each answer, and
-reports p50 and the response size:
+cycled, sends in rotating order the same kNN search (k = size = 200) with these `_source` fields,
+reads and JSON-decodes each answer, and reports p50 and the response size:
   fields             the product fields /search returns
   fields+minhash     plus the stored MinHash signature (base64 uint32)
   fields+vector_f16  plus the vector as base64 float16 (what MMR reads now)
   fields+vector      plus the vector as JSON float lists (an index without vector_f16)
+  fields+vector_f16 filter_path   the same as fields+vector_f16, the answer trimmed by OpenSearch's
+                     filter_path to what is read (ids, scores, sources, count, took): OpenSearch
+                     filters while it writes, and that costs more than the few bytes it drops
+                     (_index, _shards, max_score), so the backend does not ask for it
 Writes bench/results/transport.json.
 """
 from __future__ import annotations
@@ -32,7 +35,6 @@ sys.path.insert(0, str(ROOT))
 from sidecar import config  # noqa: E402
 from sidecar.catalog import FIELDS  # noqa: E402
 from sidecar.retrieval.hits import SIGNATURE_FIELD, VECTOR_BINARY_FIELD, VECTOR_FIELD  # noqa: E402
-from sidecar.retrieval.opensearch_backend import FILTER_PATH  # noqa: E402
 
 
 def main() -> int:
@@ -45,7 +47,9 @@ def main() -> int:
     args = ap.parse_args()
     qvecs = np.load(args.fashion / "query-vectors-dev.f16.npy").astype(np.float32)
     cases = {"fields": [*FIELDS], "fields+minhash": [*FIELDS, SIGNATURE_FIELD],
-             "fields+vector_f16": [*FIELDS, VECTOR_BINARY_FIELD], "fields+vector": [*FIELDS, VECTOR_FIELD]}
+             "fields+vector_f16": [*FIELDS, VECTOR_BINARY_FIELD], "fields+vector": [*FIELDS, VECTOR_FIELD],
+             "fields+vector_f16 filter_path": [*FIELDS, VECTOR_BINARY_FIELD]}
+    trimmed = "?filter_path=took,hits.total,hits.hits._id,hits.hits._score,hits.hits._source"
     url = urlsplit(args.url)
     conn = http.client.HTTPConnection(url.hostname, url.port or 9200, timeout=30)
     lat: dict[str, list[float]] = {k: [] for k in cases}
@@ -56,7 +60,8 @@ def main() -> int:
             body = {"size": 200, "_source": cases[name],
                     "query": {"knn": {VECTOR_FIELD: {"vector": qvecs[r % len(qvecs)].tolist(), "k": 200}}}}
             t0 = time.perf_counter()
-            conn.request("POST", f"/{args.index}/_search?filter_path={FILTER_PATH}", body=orjson.dumps(body),
+            path = f"/{args.index}/_search" + (trimmed if name.endswith("filter_path") else "")
+            conn.request("POST", path, body=orjson.dumps(body),
                          headers={"Content-Type": "application/json"})
             raw = conn.getresponse().read()
             hits = orjson.loads(raw)["hits"]["hits"]
