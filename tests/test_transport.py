@@ -2,6 +2,7 @@
 index written before ``vector_f16`` (float lists, the slow path) still served."""
 from __future__ import annotations
 
+import base64
 import json
 import logging
 
@@ -12,6 +13,8 @@ from hypothesis import strategies as st
 
 from conftest import ROOT, run_cli
 from sidecar.config import Config
+from sidecar.rerank import packed
+from sidecar.rerank.dedup import decode_signatures, encode_signature
 from sidecar.retrieval.base import RetrievalRequest
 from sidecar.retrieval.fusion import RRF_K, rrf
 from sidecar.retrieval.hits import (SIGNATURE_FIELD, VECTOR_BINARY_FIELD, VECTOR_FIELD, decode_vectors,
@@ -40,6 +43,47 @@ def test_decode_vectors_says_none_when_a_vector_is_missing_or_the_lengths_differ
     assert decode_vectors([v, None]) is None
     assert decode_vectors([]) is None
     assert decode_vectors([v, encode_vector(np.ones(9, dtype=np.float32))]) is None
+
+
+_B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(1, 6).flatmap(lambda width: st.lists(
+    st.text(alphabet=_B64 + "=-_ \n\u00e9", min_size=width, max_size=width), min_size=1, max_size=5)))
+def test_the_packed_rows_kernel_equals_its_plain_twin(texts):
+    """Any byte rows, valid or not: the compiled decoder and the standard-library twin agree on
+    whether a matrix is canonical base64 and, when it is, on every byte."""
+    raw = "".join(texts).encode("utf-8")
+    width = len(texts[0].encode("utf-8"))
+    if len(raw) != width * len(texts) or width % 4:
+        return  # decode_rows never hands these to the kernel
+    rows = np.frombuffer(raw, dtype=np.uint8).reshape(len(texts), width)
+    size = width // 4 * 3 - int(rows[0, -1] == 61) - int(rows[0, -2] == 61)
+    got, want = np.zeros((len(texts), size), np.uint8), np.zeros((len(texts), size), np.uint8)
+    ok = packed._decode(rows, packed._TABLE, got)
+    assert ok == packed._decode_reference(rows, packed._TABLE, want)
+    if ok:
+        assert np.array_equal(got, want)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(1, 40).flatmap(lambda n: st.lists(st.binary(min_size=n, max_size=n), min_size=1, max_size=6)))
+def test_packed_rows_decode_what_base64_encodes(rows):
+    """Equal-length rows of any bytes (so every padding) come back byte for byte."""
+    got = packed.decode_rows([base64.b64encode(r).decode("ascii") for r in rows], "<u1")
+    assert got is not None and got.tobytes() == b"".join(rows)
+
+
+def test_packed_rows_refuse_what_is_not_canonical_and_the_lenient_path_still_reads_it():
+    v = encode_vector(np.arange(4, dtype=np.float32))  # 8 bytes: "=" padded
+    assert packed.decode_rows([v, v[:-4]], "<f2") is None  # rows of different lengths
+    assert packed.decode_rows([v.replace("A", "-")], "<f2") is None  # outside the alphabet
+    assert packed.decode_rows(["\u00e9" * 4], "<u1") is None and packed.decode_rows([None], "<u1") is None
+    wrapped = v[:4] + "\n" + v[4:]  # binascii skips the newline; the kernel refuses, the fallback reads it
+    assert np.array_equal(decode_vectors([wrapped, v]), np.arange(8, dtype=np.float32).reshape(2, 4) % 4)
+    sigs = np.arange(12, dtype=np.uint32).reshape(3, 4)
+    assert np.array_equal(decode_signatures([encode_signature(s) for s in sigs], 4), sigs)
 
 
 def _hit(i: int, **src):

@@ -28,6 +28,7 @@ from numba import njit
 
 from . import minhash
 from .minhash import EMPTY
+from .packed import decode_rows as packed_rows
 from .tokens import encode, hashed, spans
 
 MAX_BAND_MISS = 0.002  # band layout: chance that a pair exactly at the threshold shares no band key
@@ -51,7 +52,11 @@ def encode_signature(sig: np.ndarray) -> str:
 
 
 def decode_signatures(values: list, num_perm: int) -> np.ndarray:
-    """Many stored signatures at once, shape (len(values), num_perm); one C pass when all are base64."""
+    """Many stored signatures at once, shape (len(values), num_perm): one compiled pass when all
+    are canonical base64 (``packed``), else ``binascii``, else one by one (naming the culprit)."""
+    packed = packed_rows(values, "<u4")
+    if packed is not None and packed.shape[1] == num_perm:
+        return packed.astype(np.uint32, copy=False)
     if values and all(isinstance(v, str) for v in values):
         try:
             raw = b"".join(map(binascii.a2b_base64, values))

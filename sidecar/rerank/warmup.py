@@ -13,6 +13,7 @@ import numpy as np
 
 from .api import rerank_batch
 from .batch import CandidateBatch
+from .packed import decode_rows
 from .strategies import STRATEGIES
 
 _NOW = datetime(2026, 1, 1, tzinfo=timezone.utc)
@@ -37,4 +38,5 @@ def warm() -> list[str]:
             if key != "score":
                 rule[key] = {"diversity": 0.3}
             rerank_batch(batch, rule, size=6, now=_NOW, explain=True, query_vector=np.ones(8, np.float32))
+    decode_rows(["AAAAAA==", "AQIDBA=="], "<u4")  # the packed-rows decoder (vectors, stored signatures)
     return list(STRATEGIES)
