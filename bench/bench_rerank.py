@@ -15,6 +15,8 @@ Ratio cases, the two sides alternating call by call (so each ratio compares mome
   dpp         DPP alone (k = 50)  vs  pyversity's DPP, same inputs (and the same selection?)
   json        rerank(request) on 1,000 candidate dicts with vector lists and titles, no stored
               signatures (computed on the fly)  vs  numpy.asarray of the vector lists alone
+  base64      a window of 200 vectors as vector_f16 strings decoded by the compiled pass
+              (rerank.packed)  vs  binascii.a2b_base64 of the same strings (the former path)
 The full case is also timed inside the json rounds ("full_interleaved"): with the JSON case's
 15 MB of Python lists churning the caches between calls it is slower than in steady state.
 Also: the RSS a fresh process gains from importing and warming the core. Writes
@@ -23,6 +25,7 @@ bench/results/rerank.json.
 from __future__ import annotations
 
 import argparse
+import binascii
 import json
 import platform
 import subprocess
@@ -40,6 +43,7 @@ from sidecar.rerank import dedup  # noqa: E402
 from sidecar.rerank.agents import diversify, place  # noqa: E402
 from sidecar.rerank.api import compile_agent, normalized_scores  # noqa: E402
 from sidecar.rerank.batch import unit_rows  # noqa: E402
+from sidecar.rerank.packed import decode_rows  # noqa: E402
 from sidecar.rerank.rule import parse_rule  # noqa: E402
 from sidecar.rerank.strategies import STRATEGIES  # noqa: E402
 from sidecar.rerank.tokens import encode  # noqa: E402
@@ -123,6 +127,7 @@ def main() -> int:
                                "fields": {f: fields[f][j] for f in FIELDS}} for j in range(1000)],
                "rule": {**RULE}, "size": 50, "query_vector": qv.tolist()}
 
+    f16 = [binascii.b2a_base64(v.astype("<f2").tobytes(), newline=False).decode("ascii") for v in emb[:200]]
     layout = rule.dedup.layout  # worked out once per rule, at parse time
     full = lambda: rerank_batch(batch, rule, size=50, query_vector=qv)  # noqa: E731
     absolute = {
@@ -139,6 +144,8 @@ def main() -> int:
         "json": {"json_rerank_request": lambda: rerank(request),
                  "json_numpy_asarray_floor": lambda: np.asarray(vector_lists, dtype=np.float32),
                  "full_interleaved": full},
+        "base64": {"decode_200_vector_f16_compiled": lambda: decode_rows(f16, "<f2"),
+                   "decode_200_vector_f16_binascii": lambda: binascii.a2b_base64("".join(f16))},
     }
     samples: dict[str, list[float]] = {}
     for name, fn in absolute.items():
@@ -167,6 +174,8 @@ def main() -> int:
         "mmr_speedup_vs_pyversity": round(p50["mmr_k50_pyversity"] / p50["mmr_k50_ours"], 2),
         "dpp_speedup_vs_pyversity": round(p50["dpp_k50_pyversity"] / p50["dpp_k50_ours"], 2),
         "json_path_over_asarray": round(p50["json_rerank_request"] / p50["json_numpy_asarray_floor"], 2),
+        "base64_speedup_vs_binascii": round(p50["decode_200_vector_f16_binascii"]
+                                            / p50["decode_200_vector_f16_compiled"], 2),
     }
     theirs_mmr = list(map(int, pyversity_diversify(emb, rel, 50, strategy="mmr", diversity=0.3).indices))
     theirs_dpp = list(map(int, pyversity_diversify(emb, rel, 50, strategy="dpp", diversity=0.5).indices))
