@@ -7,7 +7,7 @@ decodes every row of a (rows, length) byte matrix with a lookup table. It accept
 base64 (the alphabet, ``=`` padding at the end, the same length and padding on every row, which
 is what the indexer writes); for anything else ``decode_rows`` returns None and the caller takes
 its ``binascii`` path, which is lenient and names a culprit. Where the kernel accepts, its bytes
-equal ``binascii.a2b_base64``'s (tests/test_packed.py).
+equal ``binascii.a2b_base64``'s (tests/test_transport.py, against ``_decode_reference``).
 """
 from __future__ import annotations
 

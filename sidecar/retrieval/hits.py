@@ -2,8 +2,9 @@
 
 Vectors travel as base64 in a non-indexed ``binary`` field (``vector_f16``: little-endian float16,
 2 bytes a dimension), so a window of 200 hits decodes in one compiled pass (``rerank.packed``)
-instead of parsing 200 x 384 JSON numbers. The ``knn_vector`` field ``vector`` stays the search field; it is
-read as JSON float lists only from an index written before ``vector_f16`` existed (the slow path).
+instead of parsing 200 x 384 JSON numbers. The ``knn_vector`` field ``vector`` stays the search
+field; it is read as JSON float lists only from an index written before ``vector_f16`` existed
+(the slow path).
 The stored MinHash signature (``minhash``, base64 uint32) is used when a hit carries it; retrieval
 does not ask for it, since computing it from the title costs less than shipping it.
 """
@@ -42,7 +43,7 @@ def decode_vectors(values: Sequence[str]) -> np.ndarray | None:
             raw = binascii.a2b_base64("".join(values))
         else:
             raw = b"".join(map(binascii.a2b_base64, values))
-    except (binascii.Error, ValueError):  # ValueError: a character outside ASCII
+    except ValueError:  # binascii.Error, or a character outside ASCII
         return None
     n = len(values)
     if len(raw) % (2 * n):
