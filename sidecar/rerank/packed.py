@@ -49,11 +49,11 @@ def decode_rows(values: Sequence[object], dtype: str) -> np.ndarray | None:
         return None
     rows = np.frombuffer(buf, dtype=np.uint8).reshape(n, width)
     pad = int(rows[0, -1] == _PAD) + int(rows[0, -2] == _PAD)
-    out = np.empty((n, width // 4 * 3 - pad), dtype=np.uint8)
-    if not _decode(rows, _TABLE, out):
+    size = width // 4 * 3 - pad
+    if size % np.dtype(dtype).itemsize:  # not a whole number of values: nothing to decode
         return None
-    item = np.dtype(dtype).itemsize
-    if out.shape[1] % item:
+    out = np.empty((n, size), dtype=np.uint8)
+    if not _decode(rows, _TABLE, out):
         return None
     return out.view(dtype).reshape(n, -1)
 
@@ -71,7 +71,7 @@ def _decode(rows, table, out):  # pragma: no cover - compiled; _decode_reference
             b = table[rows[r, i + 1]]
             c = table[rows[r, i + 2]]
             d = table[rows[r, i + 3]]
-            if (a | b | c | d) & 256:  # a byte outside the alphabet
+            if (a | b | c | d) & _INVALID:  # a byte outside the alphabet
                 return False
             x = (a << 18) | (b << 12) | (c << 6) | d
             o = 3 * q
@@ -83,7 +83,7 @@ def _decode(rows, table, out):  # pragma: no cover - compiled; _decode_reference
             a = table[rows[r, i]]
             b = table[rows[r, i + 1]]
             c = table[rows[r, i + 2]] if pad == 1 else 0
-            if (a | b | c) & 256 or rows[r, i + 3] != 61 or (pad == 2 and rows[r, i + 2] != 61):
+            if (a | b | c) & _INVALID or rows[r, i + 3] != _PAD or (pad == 2 and rows[r, i + 2] != _PAD):
                 return False
             x = (a << 18) | (b << 12) | (c << 6)
             o = 3 * full
