@@ -9,7 +9,6 @@ from __future__ import annotations
 import atexit
 import logging
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,20 +20,13 @@ from ..decision_log import DecisionLogWriter
 from ..limits import Limits
 from ..retrieval import Backend
 from ..rules import RuleStore
+from ..rules.store import snapshot_path
+from ..threads import os_thread
 from .metrics import Metrics
 from .policy import ProxyPolicy
 from .workers import WorkerBoard
 
 log = logging.getLogger("sidecar.http")
-
-
-def os_thread(target: Callable[[], None]) -> None:
-    """Run ``target`` on a real OS thread, also in a gevent worker (where ``threading`` makes
-    greenlets): compiling the kernels takes seconds of CPU, and on a greenlet it would hold up
-    every request of the worker, /healthz included, until it is done."""
-    from gevent import monkey
-
-    monkey.get_original("_thread", "start_new_thread")(target, ())
 
 
 def build_backend(cfg: Config) -> Backend:
@@ -69,7 +61,7 @@ class Services:
         metrics = Metrics(Path(cfg.run_dir) / "metrics" if cfg.run_dir else None)
         if store is None:
             store = RuleStore(Path(cfg.rules), on_reload=lambda ok: metrics.rule_reloads.labels(
-                "ok" if ok else "rejected").inc())
+                "ok" if ok else "rejected").inc(), snapshot=snapshot_path(cfg.run_dir))
             store.start_polling(cfg.rules_poll_seconds)
         if decision_log is None and cfg.decision_log == "on":
             from ..opensearch import make_client
