@@ -275,3 +275,136 @@ def test_pattern_prefilter_gives_the_same_match_as_trying_every_pattern(tmp_path
         assert (got.rule.id, got.how) == (want.rule.id, want.how), q
         hits += got.how == "pattern"
     assert 500 < hits < 2900  # both outcomes well represented
+
+
+# --- what a rules directory may hold, and what a broken one does (issues 24, 25) -------------
+
+def test_files_that_cannot_be_rule_files_are_rejected_with_their_reason(tmp_path):
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    write(rules, "good.yaml", GOOD)
+    (rules / "latin1.yaml").write_bytes("rules:\n  - id: caf\xe9\n".encode("latin-1"))
+    (rules / "folder.yaml").mkdir()
+    secret = tmp_path / "secret.txt"
+    secret.write_text("the-stored-secret\n")
+    (rules / "outside.yaml").symlink_to(secret)
+    (rules / "dangling.yml").symlink_to(rules / "gone.txt")
+    with pytest.raises(RuleLoadError) as err:
+        load_rules_dir(rules)
+    text = "\n".join(map(str, err.value.errors))
+    assert "latin1.yaml:2: not UTF-8 text" in text
+    assert "folder.yaml:0: a directory" in text
+    assert "outside.yaml:0: a symbolic link leading out of the rules directory" in text
+    assert "dangling.yml:0: not a regular file" in text
+    assert "the-stored-secret" not in text  # no file content is echoed
+
+
+def test_yaml_aliases_are_refused_before_anything_expands_them(tmp_path):
+    """A 500-byte alias bomb (10^9 nodes once expanded) is an error on its line, in milliseconds."""
+    bomb = "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"{chr(98 + i)}: &{chr(98 + i)} [*{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, "
+        f"*{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}]\n"
+        for i in range(8)) + "rules: *i\n"
+    t0 = time.perf_counter()
+    errs = errors_of(tmp_path, bomb)
+    assert time.perf_counter() - t0 < 2.0
+    assert errs == [f"{tmp_path / 'r.yaml'}:1: YAML anchors and aliases (&name, *name) are not allowed in rule "
+                    "files: write the values out"]
+    # a pattern with * and & stays fine: only YAML's own anchors count
+    write(tmp_path, "r.yaml", "rules:\n  - id: p\n    match: {patterns: ['a.*b', 'x&y']}\n")
+    assert load_rules_dir(tmp_path).get("p") is not None
+
+
+def test_drafts_are_bounded(tmp_path):
+    from sidecar.rules import check_draft
+    from sidecar.rules.loader import MAX_DRAFT_BYTES
+
+    located, errors = check_draft("rules: []\n" + "#" * MAX_DRAFT_BYTES)
+    assert not located and "a draft may have at most" in str(errors[0])
+    located, errors = check_draft("x: &x [1]\nrules: *x\n")
+    assert "anchors and aliases" in str(errors[0])
+
+
+def test_a_store_starts_from_the_last_good_snapshot_when_the_directory_is_broken(tmp_path):
+    """A worker that replaces a dead one while a bad edit is on disk serves the last good rules
+    (reported as a rejected reload) instead of failing to boot; the next good edit is picked up."""
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    write(rules, "r.yaml", GOOD)
+    snapshot = tmp_path / "run" / "rules.good.json"
+    snapshot.parent.mkdir()
+    first = RuleStore(rules, snapshot=snapshot)
+    assert snapshot.exists()
+    write(rules, "r.yaml", GOOD.replace("max: 0.3", "max: 3"))
+    with pytest.raises(RuleLoadError):
+        RuleStore(rules)  # without a snapshot: nothing to fall back on
+    booted = RuleStore(rules, snapshot=snapshot)
+    assert booted.current.version == first.current.version and booted.failures == 1
+    assert "r.yaml:5" in booted.last_error[0] and booted.current.match("black jacket").rule.id == "jackets"
+    time.sleep(0.01)
+    write(rules, "r.yaml", GOOD.replace("max: 0.3", "max: 0.4"))
+    assert booted.poll_once() is True and booted.current.get("jackets").constraints[0].fraction == 0.4
+
+
+def test_a_non_utf8_edit_is_a_counted_rejection_and_retried_on_the_next_change(tmp_path):
+    write(tmp_path, "r.yaml", GOOD)
+    store = RuleStore(tmp_path)
+    time.sleep(0.01)
+    (tmp_path / "r.yaml").write_bytes(b"rules:\n  - id: \xff\n")
+    assert store.poll_once() is False and store.failures == 1 and "not UTF-8" in store.last_error[0]
+    assert store.poll_once() is None  # unchanged: not re-read
+    time.sleep(0.01)
+    write(tmp_path, "r.yaml", GOOD)
+    assert store.poll_once() is True and store.last_error == []
+
+
+def test_backtracking_patterns_match_in_linear_time(tmp_path):
+    write(tmp_path, "r.yaml", "rules:\n  - id: evil\n    match: {patterns: ['(a+)+$']}\n  - id: d\n    match: {default: true}\n")
+    rs = load_rules_dir(tmp_path)
+    t0 = time.perf_counter()
+    assert rs.match("a" * 5000 + "b").rule.id == "d"  # Python's re takes minutes from 30 a's on
+    assert time.perf_counter() - t0 < 0.5
+    assert rs.match("aaaa").rule.id == "evil"
+    errs = errors_of(tmp_path, "rules:\n  - id: look\n    match: {patterns: ['(?=x)shirt']}\n")
+    assert "r.yaml:3:" in errs[0] and "RE2 syntax" in errs[0]
+
+
+def test_rules_check_lists_every_error_and_warns_about_rules_that_cannot_apply(tmp_path):
+    write(tmp_path, "a.yaml", """rules:
+  - id: one
+    match: {queries: [red shirt]}
+    constraints:
+      - {field: colr, max: 0.5, any: true}
+      - {field: brand, max: 1.5}
+      - {field: brand, min: 0.2, value: Nike, bogus: 1}
+  - id: two
+    match: {queries: [shoes]}
+    size: 0
+    constraints:
+      - {field: brand, max: 0.4, value: x, values: [y]}
+      - {field: seller, max: 0.4, value: x, values: [y]}
+""")
+    res = run_cli("rules", "check", str(tmp_path))
+    assert res.returncode == 1
+    lines = res.stdout.splitlines()
+    assert any(ln.endswith("a.yaml:5: rule 'one': field 'colr' is not one retrieval fetches (did you mean 'colour'?); "
+                           "the fields are: title, brand, seller, condition, category, master_category, colour, gender, "
+                           "season, usage, price, listed_at") for ln in lines), lines
+    assert any("a.yaml:6:" in ln and "(0, 1]" in ln for ln in lines)
+    assert any("a.yaml:7:" in ln and "unknown key 'bogus'" in ln for ln in lines)
+    assert any("a.yaml:10:" in ln and "size" in ln for ln in lines)  # schema error of rule two ...
+    assert any("a.yaml:12:" in ln and "exactly one property" in ln for ln in lines)  # ... and its semantic ones,
+    assert any("a.yaml:13:" in ln and "exactly one property" in ln for ln in lines)  # every one of them
+    write(tmp_path, "a.yaml", """rules:
+  - id: one
+    match: {queries: [red shirt]}
+  - id: two
+    match: {queries: ["Red  Shirt!"], patterns: ['t-shirt', '^Nike', '(?i)^Nike', '(shoe|T-shirt)']}
+""")
+    res = run_cli("rules", "check", str(tmp_path))
+    assert res.returncode == 0, res.stdout + res.stderr
+    out = res.stdout
+    assert "a.yaml:4: warning: rule 'two': exact query 'red shirt' is already claimed by rule 'one'" in out
+    assert "pattern 't-shirt' can never match: it requires '-'" in out and "pattern '^Nike' can never match" in out
+    assert "(?i)^Nike" not in out and "(shoe|T-shirt)" not in out  # ignore-case, and an alternative: no claim
+    assert "OK with 3 warning(s)" in out

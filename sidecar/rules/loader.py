@@ -11,6 +11,7 @@ node tree for line numbers and jsonschema lists every schema error with its path
 """
 from __future__ import annotations
 
+import difflib
 import gc
 import hashlib
 import json
@@ -27,7 +28,9 @@ import yaml
 import yaml_rs
 from jsonschema import Draft7Validator
 
+from ..catalog import FIELDS
 from ..rerank.rule import parse_constraint, parse_rule
+from .patterns import RulePattern
 from .ruleset import Located, RuleSet, build_ruleset
 
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schema" / "rules.schema.json"
@@ -218,8 +221,12 @@ def check_text(text: str, file: str, parsed: Callable[[], Any] | None = None,
 
 def check_draft(text: str, file: str = "draft") -> tuple[list[Located], list[RuleError]]:
     """A rule file's text typed into a page (/inspect): checked as a file of the rule directory
-    is, with the same line-numbered errors, but never cached (a draft is one person's request)."""
-    return _check_text(text, file, None)
+    is, with the same line-numbered errors, but never cached (a draft is one person's request).
+    Bounded: at most MAX_DRAFT_BYTES, and no YAML aliases."""
+    size = len(text.encode("utf-8", "replace"))
+    if size > MAX_DRAFT_BYTES:
+        return [], [RuleError(file, 1, f"{size} bytes: a draft may have at most {MAX_DRAFT_BYTES} bytes")]
+    return ([], bombs) if (bombs := _aliases(text, file)) else _check_text(text, file, None)
 
 
 def _check_text(text: str, file: str, parsed: Callable[[], Any] | None,
@@ -241,11 +248,13 @@ def _check_text(text: str, file: str, parsed: Callable[[], Any] | None,
         data = yaml.load(text, Loader=_Yaml12Loader)
     if data is None:
         return [], [RuleError(file, 1, "empty file: expected a mapping with a 'rules' list")]
-    broken_rules: set[int] = set()  # rules with schema errors skip the semantic checks below
+    broken_rules: set[int] = set()  # rules with schema errors: their constraints are still checked one by one
+    schema_paths: list[tuple] = []
     for err in _schema_errors(data):
         reason, key = _schema_message(err)
         errors.append(RuleError(file, lines.at(tuple(err.absolute_path), key), reason))
         path = list(err.absolute_path)
+        schema_paths.append(tuple(path))
         if len(path) == 2 and err.validator == "required" and "match" in err.validator_value:
             continue  # no match: the rest of the rule is still checked
         if len(path) >= 2 and path[0] == "rules" and isinstance(path[1], int):
@@ -258,19 +267,23 @@ def _check_text(text: str, file: str, parsed: Callable[[], Any] | None,
         path = ("rules", i)
         compiled, bad_regex = _patterns(raw, file, lines, path)
         errors += bad_regex
+        fields = _field_errors(raw, file, lines, path)
+        errors += fields
         if i in broken_rules:
+            errors += _constraint_errors(raw, file, lines, path, schema_paths)
             continue
         try:
             rule = parse_rule(raw, shared=shared)
         except ValueError as exc:
-            errors.append(RuleError(file, _semantic_error_line(raw, lines, path), str(exc)))
+            each = _constraint_errors(raw, file, lines, path, schema_paths)
+            errors += each or [RuleError(file, lines.at(path), str(exc))]
             continue
-        if not bad_regex:
+        if not bad_regex and not fields:
             located.append(Located(rule, file, rule_lines.line_of(i, rule.id), compiled))
     return located, sorted(errors, key=lambda e: e.line)
 
 
-def _patterns(raw: Any, file: str, lines: _Lines, path: tuple) -> tuple[tuple[re.Pattern, ...], list[RuleError]]:
+def _patterns(raw: Any, file: str, lines: _Lines, path: tuple) -> tuple[tuple[RulePattern, ...], list[RuleError]]:
     """A rule's compiled match patterns, and an error per pattern that is not a regular expression
     (checked even when the rule has schema errors, so one reading shows all of them)."""
     match = raw.get("match") if isinstance(raw, dict) else None
@@ -280,22 +293,48 @@ def _patterns(raw: Any, file: str, lines: _Lines, path: tuple) -> tuple[tuple[re
         if not isinstance(pat, str):
             continue
         try:
-            compiled.append(re.compile(pat))
-        except re.error as exc:
+            compiled.append(RulePattern(pat))
+        except ValueError as exc:
             rid = raw.get("id")
             errors.append(RuleError(file, lines.at(path + ("match", "patterns", k)),
                                     f"rule {rid!r}: invalid regular expression '{pat}': {exc}"))
     return tuple(compiled), errors
 
 
-def _semantic_error_line(raw: dict, lines: _Lines, path: tuple) -> int:
-    """The line of the constraint parse_rule rejected, else the rule's own line (error path only)."""
-    for j, c in enumerate(raw.get("constraints", [])):
+def _constraint_errors(raw: Any, file: str, lines: _Lines, path: tuple, schema_paths: list[tuple]) -> list[RuleError]:
+    """The core's verdict on each constraint of a rule that its schema let through, each on its own
+    line: one reading of a file shows every error, not the first per rule."""
+    found = []
+    cons = raw.get("constraints") if isinstance(raw, dict) else None
+    rid = raw.get("id") if isinstance(raw, dict) else None
+    for j, c in enumerate(cons if isinstance(cons, list) else []):
+        at = path + ("constraints", j)
+        if any(p[:len(at)] == at for p in schema_paths):
+            continue  # already reported by the schema
         try:
-            parse_constraint(c, "")
-        except ValueError:
-            return lines.at(path + ("constraints", j))
-    return lines.at(path)
+            parse_constraint(c, f"rule {rid!r}: constraints[{j}]")
+        except ValueError as exc:
+            found.append(RuleError(file, lines.at(at), str(exc)))
+    return found
+
+
+def _field_errors(raw: Any, file: str, lines: _Lines, path: tuple) -> list[RuleError]:
+    """Constraints (and dedup) on a field retrieval never fetches would silently do nothing:
+    refused, naming the fields it does fetch (and the likely one meant)."""
+    if not isinstance(raw, dict):
+        return []
+    named = [(path + ("constraints", j, "field"), c.get("field"))
+             for j, c in enumerate(raw.get("constraints") or []) if isinstance(c, dict)]
+    if isinstance(raw.get("dedup"), dict) and "field" in raw["dedup"]:
+        named.append((path + ("dedup", "field"), raw["dedup"]["field"]))
+    found = []
+    for at, name in named:
+        if isinstance(name, str) and name and name not in FIELDS:
+            near = difflib.get_close_matches(name, FIELDS, n=1)
+            hint = f" (did you mean {near[0]!r}?)" if near else ""
+            found.append(RuleError(file, lines.at(at), f"rule {raw.get('id')!r}: field {name!r} is not one retrieval "
+                                                       f"fetches{hint}; the fields are: {', '.join(FIELDS)}"))
+    return found
 
 
 _ID_KEY = re.compile(r"""id[ \t]*:[ \t]*(?:'([^'\n]*)'|"([^"\\\n]*)"|([^'"\s,}#][^,}#\n]*?))[ \t]*(?=$|[,}#\n])""", re.M)
@@ -328,12 +367,74 @@ class _RuleLines:
         return self.lines.at(("rules", index))
 
 
+MAX_FILE_BYTES = 8 << 20  # a rule file above this is rejected unread (10k rules take ~2 MB)
+MAX_DRAFT_BYTES = 256 << 10  # a draft pasted into /inspect (about 1,000 rules)
+_ALIAS_HINT = re.compile(r"[&*]")
+
+
 def rule_files(directory: Path) -> list[Path]:
-    return sorted(p for p in directory.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
+    """The directory's entries named *.yaml / *.yml, in name order (files or not: a directory or
+    a dangling link of that name is an error of ``read_sources``, never silently skipped)."""
+    return sorted(p for p in directory.iterdir() if p.suffix in (".yaml", ".yml") and not p.name.startswith("."))
 
 
-def load_rules_dir(directory: Path) -> RuleSet:
+def read_sources(directory: Path) -> tuple[list[Path], list[str], list[RuleError]]:
+    """Each rule file's path and text, and an error for each entry that cannot be a rule file:
+    not a regular file, a link leading out of the directory, over MAX_FILE_BYTES, not UTF-8.
+    No file's content is quoted in an error (a link could point at any file of the machine)."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        return [], [], [RuleError(str(directory), 0, "not a directory")]
+    root = directory.resolve()
+    files, texts, errors = [], [], []
+    for path in rule_files(directory):
+        try:
+            real = path.resolve()
+            if path.is_symlink() and real.parent != root:
+                errors.append(RuleError(str(path), 0, "a symbolic link leading out of the rules directory: refused"))
+                continue
+            if not real.is_file():
+                kind = "a directory" if real.is_dir() else "not a regular file (or a dangling link)"
+                errors.append(RuleError(str(path), 0, f"{kind}: a rule file must be a YAML file"))
+                continue
+            size = real.stat().st_size
+            if size > MAX_FILE_BYTES:
+                errors.append(RuleError(str(path), 0, f"{size} bytes: over the {MAX_FILE_BYTES} bytes a rule file may have"))
+                continue
+            data = real.read_bytes()
+        except OSError as exc:
+            errors.append(RuleError(str(path), 0, f"cannot be read: {exc.strerror or type(exc).__name__}"))
+            continue
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            line = data.count(b"\n", 0, exc.start) + 1
+            errors.append(RuleError(str(path), line, f"not UTF-8 text (byte {exc.start}): save the file as UTF-8"))
+            continue
+        files.append(path)
+        texts.append(text)
+    return files, texts, errors
+
+
+def _aliases(text: str, file: str) -> list[RuleError]:
+    """An error for the first YAML anchor or alias: refused before anything expands them (a
+    500-byte alias bomb expands to 10^8 nodes). Scanning is linear; only texts that contain
+    '&' or '*' at all are scanned."""
+    if not _ALIAS_HINT.search(text):
+        return []
+    try:
+        for token in yaml.scan(text, Loader=_Loader):
+            if isinstance(token, (yaml.AliasToken, yaml.AnchorToken)):
+                return [RuleError(file, token.start_mark.line + 1, "YAML anchors and aliases (&name, *name) are not "
+                                                                   "allowed in rule files: write the values out")]
+    except yaml.YAMLError:
+        return []  # a syntax error: the parser reports it with its line
+    return []
+
+
+def load_rules_dir(directory: Path, sources: tuple[list[Path], list[str]] | None = None) -> RuleSet:
     """Load every *.yaml / *.yml of a directory (in name order); RuleLoadError lists all problems.
+    ``sources``: (paths, texts) already read (a snapshot of the last good set), not re-read.
 
     The cyclic garbage collector is paused while the set is built: 10k rules allocate ~10^6
     acyclic objects, and its repeated passes over them cost ~20% of the load.
@@ -341,28 +442,33 @@ def load_rules_dir(directory: Path) -> RuleSet:
     was_enabled = gc.isenabled()
     gc.disable()
     try:
-        return _load_rules_dir(Path(directory))
+        return _load_rules_dir(Path(directory), sources)
     finally:
         if was_enabled:
             gc.enable()
 
 
-def _load_rules_dir(directory: Path) -> RuleSet:
-    if not directory.is_dir():
-        raise RuleLoadError([RuleError(str(directory), 0, "not a directory")])
-    files = rule_files(directory)
-    texts = [path.read_text(encoding="utf-8") for path in files]
+def _load_rules_dir(directory: Path, sources: tuple[list[Path], list[str]] | None) -> RuleSet:
+    if sources is None:
+        files, texts, errors = read_sources(directory)
+        if errors and errors[0].reason == "not a directory":
+            raise RuleLoadError(errors)
+    else:
+        (files, texts), errors = sources, []
     all_located: list[Located] = []
-    errors: list[RuleError] = []
     digest = hashlib.sha1()
     shared: dict[str, Any] = {}  # constraints parsed once per distinct mapping, for this load only
+    bombs = {i: _aliases(text, str(path)) for i, (path, text) in enumerate(zip(files, texts))}
     # yaml-rs parses partly without the GIL: files not in the cache are parsed in order by a
     # thread, ahead of this one validating them (a cold load of 10k rules: ~10-15% faster here)
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="rules-yaml") as pool:
         ahead = {i: pool.submit(_parse_yaml, text) for i, (path, text) in enumerate(zip(files, texts))
-                 if _cache_key(text, str(path)) not in _CACHE}
+                 if not bombs[i] and _cache_key(text, str(path)) not in _CACHE}
         for i, (path, text) in enumerate(zip(files, texts)):
             digest.update(path.name.encode() + b"\0" + text.encode())
+            if bombs[i]:
+                errors += bombs[i]
+                continue
             located, errs = check_text(text, str(path), ahead[i].result if i in ahead else None, shared)
             all_located += located
             errors += errs
@@ -380,7 +486,7 @@ def _load_rules_dir(directory: Path) -> RuleSet:
                                         f"(the default is already {default.rule.id!r} at {default.file}:{default.line})"))
             else:
                 default = loc
-    if not files:
+    if not files and not errors:
         errors.append(RuleError(str(directory), 0, "no rule files (*.yaml) found"))
     if errors:
         raise RuleLoadError(errors)

@@ -13,6 +13,10 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .patterns import RulePattern
 
 try:  # Python's own regex parser (private but stable since 3.11); without it every pattern is run
     from re import _constants as _c
@@ -23,7 +27,7 @@ except ImportError:  # pragma: no cover
 _GRAM = 3
 
 
-def required_literal(rx: re.Pattern[str]) -> str | None:
+def required_literal(rx: "RulePattern | re.Pattern[str]") -> str | None:
     """The longest literal run every match of ``rx`` contains, or None when there is none."""
     if _sre_parser is None or rx.flags & re.IGNORECASE:
         return None
@@ -58,7 +62,7 @@ def _walk(seq: list, runs: list[str]) -> None:
 class PatternIndex:
     """Candidate pattern positions for a query, in order; a superset of those that match."""
 
-    def __init__(self, patterns: list[re.Pattern[str]]):
+    def __init__(self, patterns: "list[RulePattern] | list[re.Pattern[str]]"):
         literals = [required_literal(rx) for rx in patterns]
         freq = Counter(g for lit in literals if lit for g in {lit[i:i + _GRAM] for i in range(len(lit) - _GRAM + 1)})
         self.always: list[int] = []

@@ -6,7 +6,6 @@ query are run, see prefilter.py), then the default rule.
 """
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -14,6 +13,7 @@ from typing import Any
 
 from ..rerank.rule import Rule
 from .normalize import normalize_query
+from .patterns import RulePattern
 from .prefilter import PatternIndex
 
 
@@ -24,7 +24,7 @@ class Located:
     rule: Rule
     file: str
     line: int
-    patterns: tuple[re.Pattern[str], ...]  # match.patterns, compiled once by the loader
+    patterns: tuple[RulePattern, ...]  # match.patterns, compiled once by the loader (RE2)
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,7 @@ class RuleSet:
     files: tuple[str, ...]
     version: str
     exact: Mapping[str, tuple[Located, ...]] = field(default_factory=dict)
-    patterns: tuple[tuple[re.Pattern[str], str, Located], ...] = ()
+    patterns: tuple[tuple[RulePattern, str, Located], ...] = ()
     default: Located | None = None
     by_id: Mapping[str, Rule] = field(default_factory=dict)  # built once at load, read-only
     pattern_index: PatternIndex | None = None  # which patterns can match a query; None: try all

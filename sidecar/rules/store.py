@@ -7,32 +7,45 @@ a reload. A broken edit is logged, counted and kept in ``status()``; the last go
 """
 from __future__ import annotations
 
+import json
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .loader import RuleLoadError, load_rules_dir, rule_files
+from ..threads import offload, real_lock
+from .loader import RuleLoadError, load_rules_dir, read_sources, rule_files
 from .ruleset import RuleSet
 
 log = logging.getLogger(__name__)
 
 
 class RuleStore:
-    def __init__(self, directory: Path, on_reload: Callable[[bool], None] | None = None):
-        """Loads once now: a broken rule set at start-up raises RuleLoadError (nothing to fall back on)."""
+    def __init__(self, directory: Path, on_reload: Callable[[bool], None] | None = None,
+                 snapshot: Path | None = None):
+        """Loads once now. A broken rule set raises RuleLoadError, unless ``snapshot`` holds a
+        last good set: then that serves, and the errors are in ``status()`` as a failed reload."""
         self.directory = Path(directory)
+        self.snapshot = Path(snapshot) if snapshot else None
         self._on_reload = on_reload
-        self._lock = threading.Lock()  # serialises reloads; readers never take it
+        self._lock = real_lock()  # serialises reloads (run on real threads); readers never take it
         self._listing = self._scan()
-        self.current: RuleSet = load_rules_dir(self.directory)
-        self.loaded_at = time.time()
         self.last_error: list[str] = []
         self.last_error_at: float | None = None
         self.reloads = 0
         self.failures = 0
+        try:
+            self.current: RuleSet = self._load()
+        except RuleLoadError as exc:
+            fallback = self._from_snapshot()
+            if fallback is None:
+                raise
+            self.current = fallback
+            self._rejected(exc)
+        self.loaded_at = time.time()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         log.info("loaded %d rules from %d files in %s (version %s)", len(self.current.located),
@@ -40,24 +53,58 @@ class RuleStore:
 
     def _scan(self) -> tuple:
         try:
-            return tuple((p.name, p.stat().st_mtime_ns, p.stat().st_size) for p in rule_files(self.directory))
+            return tuple((p.name, *_stamp(p)) for p in rule_files(self.directory))
         except OSError:
             return ()
 
+    def _load(self) -> RuleSet:
+        """The directory's rule set; the snapshot (if any) gets its texts."""
+        files, texts, errors = read_sources(self.directory)
+        if errors:
+            raise RuleLoadError(errors)
+        rs = load_rules_dir(self.directory, (files, texts))
+        if self.snapshot is not None:
+            try:
+                tmp = self.snapshot.with_name(f".{self.snapshot.name}.{os.getpid()}.tmp")
+                tmp.write_text(json.dumps({"version": rs.version, "files": {p.name: t for p, t in zip(files, texts)}}),
+                               encoding="utf-8")
+                os.replace(tmp, self.snapshot)
+            except OSError as exc:
+                log.warning("could not keep the last good rule set in %s: %s", self.snapshot, exc)
+        return rs
+
+    def _from_snapshot(self) -> RuleSet | None:
+        if self.snapshot is None:
+            return None
+        try:
+            saved = json.loads(self.snapshot.read_text(encoding="utf-8"))["files"]
+            names = sorted(saved)
+            rs = load_rules_dir(self.directory, ([self.directory / n for n in names], [saved[n] for n in names]))
+        except (OSError, ValueError, KeyError, TypeError, RuleLoadError):
+            return None
+        log.warning("rules in %s are rejected; starting from the last good set (version %s)", self.directory, rs.version)
+        return rs
+
+    def _rejected(self, exc: RuleLoadError) -> None:
+        self.failures += 1
+        self.last_error = [str(e) for e in exc.errors]
+        self.last_error_at = time.time()
+        log.error("rule reload rejected, still serving version %s: %s", self.current.version, "; ".join(self.last_error))
+        if self._on_reload:
+            self._on_reload(False)
+
     def reload(self) -> bool:
-        """Load the directory now; swap on success, keep the last good set on failure."""
+        """Load the directory now; swap on success, keep the last good set on failure. The work
+        runs on a real thread (``offload``): a huge rule set never stops a worker's requests."""
+        return offload(self._reload)
+
+    def _reload(self) -> bool:
         with self._lock:
             self._listing = self._scan()
             try:
-                new = load_rules_dir(self.directory)
+                new = self._load()
             except RuleLoadError as exc:
-                self.failures += 1
-                self.last_error = [str(e) for e in exc.errors]
-                self.last_error_at = time.time()
-                log.error("rule reload rejected, still serving version %s:\n  %s", self.current.version,
-                          "\n  ".join(self.last_error))
-                if self._on_reload:
-                    self._on_reload(False)
+                self._rejected(exc)
                 return False
             changed = new.version != self.current.version
             self.current = new  # the atomic swap
@@ -107,3 +154,16 @@ class RuleStore:
             "last_error": self.last_error,
             "last_error_at": self.last_error_at,
         }
+
+
+def snapshot_path(run_dir: str | None) -> Path | None:
+    """Where the workers of one server keep their last good rule set (a worker booting while a
+    bad edit is on disk starts from it): a file in the server's run dir."""
+    return Path(run_dir) / "rules.good.json" if run_dir else None
+
+
+def _stamp(path: Path) -> tuple[int, int]:
+    """(mtime, size) of what a listed name is now, a dangling link included."""
+    st = path.lstat() if not path.exists() else path.stat()
+    return st.st_mtime_ns, st.st_size
+

@@ -19,6 +19,7 @@ from ...preview.replay import compare_query
 from ...preview.sources import ReplayQuery
 from ...retrieval import NotFound
 from ...rules import check_draft
+from ...threads import offload
 from ..auth import require_admin
 from ..services import Services, services
 
@@ -61,7 +62,7 @@ def _compare(s: Services, ctx: dict) -> Comparison:
         raise ValueError(f"mode: one of {', '.join(MODES)}")
     rule = ctx["rule"].strip() or None
     if ctx["draft"].strip():
-        located, errors = check_draft(ctx["draft"].replace("\r\n", "\n"))
+        located, errors = offload(check_draft, ctx["draft"].replace("\r\n", "\n"))
         if errors:
             raise ValueError("the draft rule file has errors:\n" + "\n".join(map(str, errors)))
         if not located:
