@@ -125,7 +125,7 @@ def join(threads: list[threading.Thread]) -> None:
 def start_server(args, port: int, rules: Path, log_path: Path) -> subprocess.Popen:
     env = {**os.environ, "SIDECAR_DECISION_LOG": "on", "SIDECAR_DECISION_LOG_INDEX": LOG_PREFIX,
            "SIDECAR_BACKEND_TIMEOUT": str(args.timeout), "SIDECAR_RULES_POLL_SECONDS": "0.5",
-           "SIDECAR_ADMIN_TOKEN": "bench"}
+           "SIDECAR_ADMIN_TOKEN": "bench-faults-token-06"}
     proc = subprocess.Popen([str(Path(sys.executable).parent / "sidecar"), "serve", "--backend", "opensearch",
                              "--url", args.url, "--index", args.index, "--port", str(port), "--workers", "2",
                              "--rules", str(rules)], cwd=ROOT, env=env, stdout=log_path.open("w"),
@@ -306,7 +306,7 @@ def scenario_reload(url: str, rules: Path) -> dict:
         versions.add(requests.get(f"{url}/version", timeout=5).json()["rules_version"])
     target.write_text(original)
     join(threads)
-    status = requests.get(f"{url}/admin/rules", headers={"Authorization": "Bearer bench"}, timeout=5).json()
+    status = requests.get(f"{url}/admin/rules", headers={"Authorization": "Bearer bench-faults-token-06"}, timeout=5).json()
     return {**run.summary(), "versions_seen": len(versions), "workers_consistent": status["consistent"]}
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import re
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
@@ -96,8 +97,13 @@ def cmd_rules_check(args: argparse.Namespace) -> int:
         sys.stdout.flush()  # the errors, then the verdict, in that order on a terminal
         print(f"{len(exc.errors)} error(s): the rule set was NOT accepted", file=sys.stderr)
         return EXIT_ERROR
+    from .rules.lint import lint
+
+    warnings = lint(rs)
+    for w in warnings:
+        print(w)
     n_exact = sum(len(v) for v in rs.exact.values())
-    print(f"OK: {len(rs.located)} rules in {len(rs.files)} files (version {rs.version}); "
+    print(f"OK{f' with {len(warnings)} warning(s)' if warnings else ''}: {len(rs.located)} rules in {len(rs.files)} files (version {rs.version}); "
           f"{n_exact} exact queries, {len(rs.patterns)} patterns, "
           f"default: {rs.default.rule.id if rs.default else 'none (unmatched queries are not reranked)'}")
     return EXIT_OK
@@ -137,18 +143,23 @@ def cmd_warm(args: argparse.Namespace) -> int:
 
     from numba.core import config as numba_config
 
+    from .jit_cache import kernel_stats
+
     t0 = time.perf_counter()
     from .rerank.warmup import warm
 
     ran = warm()
-    print(f"reranking kernels ready ({', '.join(ran)}) in {time.perf_counter() - t0:.1f} s; "
-          f"cache: {numba_config.CACHE_DIR}")
+    loaded, compiled = kernel_stats()
+    print(f"reranking kernels ready ({', '.join(ran)}) in {time.perf_counter() - t0:.1f} s: {loaded} loaded from "
+          f"the cache, {compiled} compiled; cache: {numba_config.CACHE_DIR or 'none (no writable directory)'}")
     return 0
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    import os
+
     from .config import Config
-    from .rules import RuleLoadError, load_rules_dir
+    from .rules import RuleLoadError, RuleStore
 
     try:
         cfg = Config.load(backend=args.backend, catalog=args.catalog, vectors=args.vectors, rules=args.rules,
@@ -157,30 +168,57 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    try:  # fail fast, before forking workers, with every rule error listed
-        load_rules_dir(Path(cfg.rules))
-    except RuleLoadError as exc:
-        print("error: the rule set is invalid; fix it before serving:", file=sys.stderr)
-        for err in exc.errors:
-            print(f"  {err}", file=sys.stderr)
-        return EXIT_USAGE
     if cfg.backend == "memory" and not Path(cfg.catalog).exists():
         print(f"error: catalog {cfg.catalog} not found (--catalog or SIDECAR_CATALOG)", file=sys.stderr)
         return EXIT_USAGE
     made_run_dir = not cfg.run_dir
     cfg = _with_run_dir(cfg)
-    from .server.gunicorn_app import SidecarServer
-
-    logging.getLogger(__name__).info("serving %s backend on http://%s:%d with %d workers, rules from %s",
-                                     cfg.backend, cfg.host, cfg.port, cfg.workers, cfg.rules)
+    master = os.getpid()
     try:
+        from .rules.store import snapshot_path
+
+        try:  # fail fast, before forking workers, with every rule error listed; workers boot from the snapshot
+            RuleStore(Path(cfg.rules), snapshot=snapshot_path(cfg.run_dir))
+        except RuleLoadError as exc:
+            print("error: the rule set is invalid; fix it before serving:", file=sys.stderr)
+            for err in exc.errors:
+                print(f"  {err}", file=sys.stderr)
+            return EXIT_USAGE
+        _warm_before_fork()
+        from .server.gunicorn_app import SidecarServer
+
+        logging.getLogger(__name__).info("serving %s backend on http://%s:%d with %d workers, rules from %s",
+                                         cfg.backend, cfg.host, cfg.port, cfg.workers, cfg.rules)
         SidecarServer(cfg).run()
     finally:
-        if made_run_dir:
+        # a worker leaves through this frame too (it was forked inside run()); the run dir is the
+        # master's, shared by every worker, and goes only when the master exits
+        if made_run_dir and os.getpid() == master:
             import shutil
 
             shutil.rmtree(cfg.run_dir, ignore_errors=True)
     return EXIT_OK
+
+
+def _warm_before_fork() -> None:
+    """Compile (or load from the cache) every kernel in the master, before gunicorn forks: each
+    worker inherits them compiled, so none boots cold (numba holds the GIL while compiling, and a
+    worker busy for a minute would miss gunicorn's boot timeout). The master imports only the core
+    and the rules here: ssl and urllib3 must first be imported by the workers, after gevent's
+    monkey-patching."""
+    import time
+
+    from .jit_cache import cache_state
+
+    log = logging.getLogger(__name__)
+    state = cache_state()
+    if state != "ready":
+        log.info("compiling the reranking kernels (%s; once per version, about a minute on 2 busy cores)", state)
+    t0 = time.perf_counter()
+    from .rerank.warmup import warm
+
+    warm()
+    log.info("reranking kernels ready in %.1f s", time.perf_counter() - t0)
 
 
 def _with_run_dir(cfg: "config.Config") -> "config.Config":
@@ -396,9 +434,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     wm = sub.add_parser("warm", formatter_class=_fmt(), help="compile the reranking kernels into numba's cache",
                         description="Compile every reranking kernel (agent loop, MMR, DPP, near-duplicates) once, so\n"
-                                    "that no request pays for compilation. The first run on a machine takes about\n"
-                                    "15 s; later runs, and every service start, load the kernels from the cache.\n"
-                                    "The Docker image runs this at build time.",
+                                    "that no request pays for compilation. The first run on a machine takes under a\n"
+                                    "minute on 2 cores, longer while they are busy (bench/bench_startup.py measures\n"
+                                    "it); later runs, and every service start, load the kernels from the cache in\n"
+                                    "about a second. `sidecar serve` does this itself before it starts its workers;\n"
+                                    "the Docker image runs it at build time.",
                         epilog="example: sidecar warm")
     wm.set_defaults(func=cmd_warm)
 
@@ -522,7 +562,43 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return EXIT_USAGE
-    return args.func(args)
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - a command ends in one line, never a traceback
+        line = backend_failure(exc, args)
+        if line is None:
+            raise
+        print(f"error: {line}", file=sys.stderr)
+        return EXIT_ERROR
+
+
+def backend_failure(exc: BaseException, args: argparse.Namespace) -> str | None:
+    """One line for a failure of OpenSearch seen by any command (None: not such a failure)."""
+    from opensearchpy.exceptions import ConnectionError as OSConnectionError
+    from opensearchpy.exceptions import TransportError
+
+    from .retrieval.base import BackendError
+
+    url = getattr(args, "url", None) or config.default("opensearch_url")
+    text = str(exc)
+    if isinstance(exc, TransportError) and isinstance(exc.status_code, int):
+        info = exc.info if isinstance(exc.info, dict) else {}
+        err = info.get("error") if isinstance(info.get("error"), dict) else {}
+        text = f"{err.get('type') or exc.error}: {err.get('reason') or ''}".strip(": ")
+    if "index_not_found_exception" in text:
+        missing = re.search(r"no such index \[([^\]]+)\]", text)
+        which = missing.group(1) if missing else (getattr(args, "index", None) or "the one asked for")
+        options = " or ".join(o for o in ("--index", "--from-log", "--prefix") if getattr(args, o[2:].replace("-", "_"), None))
+        return (f"OpenSearch at {url} has no index {which}" + (f": pass the right one with {options}" if options else "")
+                + " (sidecar index creates the products index)")
+    if isinstance(exc, (OSConnectionError,)) or (isinstance(exc, BackendError) and "unreachable" in text):
+        return f"OpenSearch is not reachable at {url} (start it with scripts/opensearch.sh start, or pass --url)"
+    if isinstance(exc, (BackendError, TransportError)):
+        return f"OpenSearch at {url} refused the request: {text[:300]}"
+    return None
 
 
 if __name__ == "__main__":

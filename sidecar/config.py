@@ -58,7 +58,9 @@ SETTINGS: tuple[Setting, ...] = (
             "largest size of a proxied terms-like aggregation", int),
     Setting("proxy_allow_expensive", "SIDECAR_PROXY_ALLOW_EXPENSIVE", "off",
             "on: the proxy forwards scripts and regexp/wildcard/fuzzy/query_string queries"),
-    Setting("admin_token", "SIDECAR_ADMIN_TOKEN", "", "bearer token for /admin/*; empty disables admin endpoints"),
+    Setting("admin_token", "SIDECAR_ADMIN_TOKEN", "", "bearer token for /admin/* and /inspect (16+ characters, not a "
+                                                      "placeholder); empty: /admin is off and /inspect answers "
+                                                      "loopback clients only"),
     Setting("rules_poll_seconds", "SIDECAR_RULES_POLL_SECONDS", 2.0, "how often rule files are checked for edits", float),
     Setting("decision_log", "SIDECAR_DECISION_LOG", "off", "decision log to OpenSearch: on or off"),
     Setting("decision_log_sample", "SIDECAR_DECISION_LOG_SAMPLE", 1.0, "share of requests logged (0..1)", float),
@@ -70,6 +72,9 @@ SETTINGS: tuple[Setting, ...] = (
                                               "empty: a fresh temporary one"),
 )
 BY_NAME = {s.name: s for s in SETTINGS}
+# admin tokens refused as placeholders (compared lower-cased, without - and _)
+PLACEHOLDER_TOKENS = frozenset({"changeme", "change", "secret", "token", "admin", "password", "test", "example",
+                                "replaceme", "yourtoken", "xxx", "todo"})
 
 
 @dataclass(frozen=True)
@@ -129,6 +134,10 @@ class Config:
             raise ValueError(f"SIDECAR_LOG_FORMAT: must be text or json, got {values['log_format']!r}")
         if values["backend"] not in ("opensearch", "memory"):
             raise ValueError(f"SIDECAR_BACKEND: must be opensearch or memory, got {values['backend']!r}")
+        token = values["admin_token"]
+        if token and (token.lower().replace("-", "").replace("_", "") in PLACEHOLDER_TOKENS or len(token) < 16):
+            raise ValueError("SIDECAR_ADMIN_TOKEN: looks like a placeholder or is shorter than 16 characters; set a "
+                             "secret one (e.g. `openssl rand -hex 16`), or leave it empty to turn /admin off")
         return cls(**values)
 
 

@@ -20,6 +20,7 @@ from .rerank.rule import DEFAULT_SIZE
 from .retrieval.base import MODES
 from .retrieval.filters import RANGE_FIELDS, RANGE_OPS
 from .rules.loader import schema as rule_file_schema
+from .strict_ints import non_integers
 
 _SCALAR = {"type": ["string", "number"]}
 _VALUES = {"type": "array", "items": _SCALAR, "minItems": 1}
@@ -219,9 +220,19 @@ def _branch_for(branches: list[dict[str, Any]], value: Any) -> dict[str, Any] | 
 
 def validate(name: str, value: Any, prefix: str = "") -> None:
     """ValueError('<field>: <reason>') for the first error; ``prefix`` places a nested block
-    (the proxy's 'ext.rerank')."""
+    (the proxy's 'ext.rerank'). An integer written as 10.0 or 1e4 is an error too (``strict_ints``)."""
     found = errors(name, value)
+    if not found:
+        found = [(field_path(p) or "body", f"must be an integer, got {_short(repr(v))}")
+                 for p in non_integers({"$ref": f"#/$defs/{name}"}, value, _definitions())
+                 for v in [_get(value, p)]]
     if found:
         field, message = found[0]
         field = f"{prefix}.{field}" if prefix and field != "body" else (prefix or field)
         raise ValueError(f"{field}: {message}")
+
+
+def _get(value: Any, path: tuple) -> Any:
+    for p in path:
+        value = value[p]
+    return value

@@ -42,11 +42,23 @@ def os_url() -> str:
     try:
         requests.get(OPENSEARCH_URL, timeout=3).raise_for_status()
     except Exception as exc:  # noqa: BLE001 - any failure means "not there"
-        msg = f"OpenSearch not reachable at {OPENSEARCH_URL} ({type(exc).__name__}); run scripts/opensearch.sh start"
+        msg = (f"OpenSearch not reachable at {OPENSEARCH_URL}: integration tests skipped; scripts/test.sh runs "
+               "everything (or scripts/opensearch.sh start, then pytest)")
         if os.environ.get("SIDECAR_REQUIRE_OPENSEARCH") == "1":
             pytest.fail(msg)
         pytest.skip(msg)
     return OPENSEARCH_URL
+
+
+@pytest.fixture(scope="session")
+def results_dir(tmp_path_factory) -> Path:
+    """Where tests put figures and screenshots: a temporary directory, or ``SIDECAR_RESULTS_DIR``
+    when set (``SIDECAR_RESULTS_DIR=bench/results scripts/test.sh -m cluster`` refreshes the
+    tracked figures on purpose; a plain run never writes a tracked file)."""
+    chosen = os.environ.get("SIDECAR_RESULTS_DIR")
+    out = Path(chosen) if chosen else tmp_path_factory.mktemp("results")
+    out.mkdir(parents=True, exist_ok=True)
+    return out
 
 
 @pytest.fixture(scope="session")

@@ -21,7 +21,7 @@ pytestmark = pytest.mark.opensearch
 def app(os_url, os_client):
     index_demo(os_url, INDEX)
     cfg = Config.load(environ={}, backend="opensearch", opensearch_url=os_url, index=INDEX,
-                      rules=str(ROOT / "query_rules"), rules_poll_seconds=0, admin_token="t0ken")
+                      rules=str(ROOT / "query_rules"), rules_poll_seconds=0, admin_token="t0ken-contract-test-3")
     yield create_app(cfg)
     os_client.indices.delete(index=INDEX, ignore_unavailable=True)
 

@@ -69,8 +69,8 @@ def test_edited_dotenv_ports_move_every_tool(tmp_path, monkeypatch):
     from sidecar.config import Config
 
     env_file = tmp_path / ".env"
-    env_file.write_text((ROOT / ".env").read_text().replace("OPENSEARCH_PORT=9200", "OPENSEARCH_PORT=9333")
-                        .replace("SIDECAR_PORT=8080", "SIDECAR_PORT=8111"))
+    text = re.sub(r"(?m)^OPENSEARCH_PORT=.*$", "OPENSEARCH_PORT=9333", (ROOT / ".env").read_text())
+    env_file.write_text(re.sub(r"(?m)^SIDECAR_PORT=.*$", "SIDECAR_PORT=8111", text))
     monkeypatch.setenv("SIDECAR_ENV_FILE", str(env_file))
     monkeypatch.delenv("SIDECAR_PORT", raising=False)
     monkeypatch.delenv("SIDECAR_OPENSEARCH_URL", raising=False)
@@ -102,3 +102,33 @@ def test_the_cluster_profile_forms_one_cluster_and_its_sidecars_know_every_node(
     args = build_parser().parse_args(services["indexer-cluster"]["command"][1:])
     assert (args.shards, args.replicas) == (3, 1)
     assert "OPENSEARCH_CLUSTER_HEAP" in dotenv()
+
+
+def test_the_image_runs_as_a_user_with_its_cache_built_in_and_a_small_context():
+    df = (ROOT / "Dockerfile").read_text()
+    users = re.findall(r"(?m)^USER\s+(\S+)", df)
+    assert users and users[-1] not in ("root", "0"), "the container must not run as root"
+    assert re.search(r"(?m)^RUN .*pip install .*&& sidecar warm", df), "the kernels compile at build time"
+    ignored = (ROOT / ".dockerignore").read_text().split()
+    assert {".venv", ".git", "**/__pycache__", "tests", "bench"} <= set(ignored)
+
+
+def test_compose_ships_no_admin_token_and_a_placeholder_one_is_refused():
+    from sidecar.config import Config
+
+    for name, svc in compose()["services"].items():
+        token = svc.get("environment", {}).get("SIDECAR_ADMIN_TOKEN")
+        assert token in (None, "${SIDECAR_ADMIN_TOKEN:-}"), (name, token)
+    for bad in ("change-me", "CHANGE_ME", "secret", "short-token"):
+        try:
+            Config.load(environ={"SIDECAR_ADMIN_TOKEN": bad})
+        except ValueError as exc:
+            assert "SIDECAR_ADMIN_TOKEN" in str(exc)
+        else:
+            raise AssertionError(f"{bad!r} was accepted")
+    assert Config.load(environ={"SIDECAR_ADMIN_TOKEN": "a-real-token-of-some-length"}).admin_token
+
+
+def test_the_readme_cluster_section_says_what_the_host_needs():
+    readme = (ROOT / "README.md").read_text()
+    assert "vm.max_map_count" in readme

@@ -154,6 +154,34 @@ def test_replay_from_the_decision_log(os_url, os_client, tmp_path):
     os_client.indices.delete(index=f"{prefix}-*", ignore_unavailable=True)
 
 
+@pytest.mark.parametrize("args, says", [
+    (["--from-log", "test-no-such-log", "--backend", "opensearch", "--index", "test-no-such-index"],
+     "no /search queries in test-no-such-log-*"),
+    (["--queries", "{queries}", "--backend", "opensearch", "--index", "test-no-such-index"],
+     "has no index test-no-such-index: pass the right one with --index"),
+])
+def test_cli_failures_of_opensearch_are_one_line_never_a_traceback(os_url, tmp_path, args, says):
+    queries = tmp_path / "q.jsonl"
+    queries.write_text('{"query": "black jacket"}\n')
+    args = [a.format(queries=queries) for a in args]
+    res = run_cli("rules", "diff", str(ROOT / "query_rules"), str(ROOT / "query_rules"), "--url", os_url, *args, "--quiet")
+    assert res.returncode in (1, 2) and "Traceback" not in res.stderr, res.stderr
+    (line,) = [ln for ln in res.stderr.splitlines() if ln.strip()]
+    assert line.startswith("error: ") and says in line, line
+
+
+def test_cli_with_opensearch_down_is_one_line():
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{s.getsockname()[1]}"
+    res = run_cli("rules", "diff", str(ROOT / "query_rules"), str(ROOT / "query_rules"), "--from-log", "x", "--url", dead,
+                  "--quiet")
+    assert res.returncode == 1 and res.stderr.strip() == (f"error: OpenSearch is not reachable at {dead} (start it with "
+                                                          "scripts/opensearch.sh start, or pass --url)"), res.stderr
+
+
 # --- the inspector page ----------------------------------------------------------------------
 
 def make_app(**kw):
@@ -163,19 +191,19 @@ def make_app(**kw):
 
 
 def test_inspect_renders_both_pages_and_guards_with_the_token():
-    c = make_app(admin_token="tok").test_client()
+    c = make_app(admin_token="tok-preview-test-0004").test_client()
     assert c.get("/inspect?q=puma+shoes").status_code == 401
-    r = c.get("/inspect?q=puma+shoes&token=tok")
+    r = c.get("/inspect?q=puma+shoes&token=tok-preview-test-0004")
     assert r.status_code == 200 and r.mimetype == "text/html"
     html = r.get_data(as_text=True)
     assert 'id="baseline"' in html and 'id="reranked"' in html and "one brand &lt;= 30%" in html
     assert "placed by" in html or "default: next by score" in html
-    bad = c.post("/inspect", data={"q": "shoes", "token": "tok", "draft": "rules:\n  - id: d\n    match: {default: true\n"})
+    bad = c.post("/inspect", data={"q": "shoes", "token": "tok-preview-test-0004", "draft": "rules:\n  - id: d\n    match: {default: true\n"})
     assert bad.status_code == 400 and "draft:" in bad.get_data(as_text=True)
     assert make_app().test_client().get("/inspect").status_code == 200  # no token configured: open
     bomb = ("rules:\n  - id: d\n    match: {default: true}\n"
             "    dedup: {field: title, threshold: 0.05, num_perm: 1024}\n")
-    bounded = c.post("/inspect", data={"q": "shoes", "token": "tok", "draft": bomb})
+    bounded = c.post("/inspect", data={"q": "shoes", "token": "tok-preview-test-0004", "draft": bomb})
     assert bounded.status_code == 400 and "SIDECAR_MAX_NUM_PERM" in bounded.get_data(as_text=True)
 
 
@@ -208,13 +236,22 @@ def served():
     server.shutdown()
 
 
-def test_the_inspector_in_a_real_browser(browser, served):
+def wait_for(browser, ready, timeout: float = 30):
+    """Wait until the page the click loads shows what the test reads (a click returns before the
+    next page is there: reading at once raced it)."""
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    return WebDriverWait(browser, timeout, poll_frequency=0.1).until(ready)
+
+
+def test_the_inspector_in_a_real_browser(browser, served, results_dir):
     from selenium.webdriver.common.by import By
 
     browser.get(f"{served}/inspect")
     box = browser.find_element(By.ID, "q")
     box.send_keys("puma shoes")
     browser.find_element(By.ID, "submit").click()
+    wait_for(browser, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#reranked li.item")) == 10)
     left = browser.find_elements(By.CSS_SELECTOR, "#baseline li.item")
     right = browser.find_elements(By.CSS_SELECTOR, "#reranked li.item")
     assert len(left) == len(right) == 10
@@ -224,13 +261,13 @@ def test_the_inspector_in_a_real_browser(browser, served):
                li.find_element(By.CSS_SELECTOR, ".move").text.startswith(("↑", "↓")) for li in right)
     rows = browser.find_elements(By.CSS_SELECTOR, "table.constraints tr")
     assert any("one brand <= 30%" in r.text for r in rows)
-    Path(ROOT / "bench" / "results").mkdir(exist_ok=True)
-    assert browser.save_screenshot(str(ROOT / "bench" / "results" / "inspect.png"))
+    assert browser.save_screenshot(str(results_dir / "inspect.png"))
     # a draft with a syntax error: the error and its line, and the form keeps what was typed
     browser.get(f"{served}/inspect?q=puma+shoes")
     draft = browser.find_element(By.ID, "draft")
     draft.send_keys("rules:\n  - id: draft\n    match: {default: true}\n    constraints: [{field: brand, max: 0.2, any: true}\n")
     browser.find_element(By.ID, "submit").click()
+    wait_for(browser, lambda d: d.find_elements(By.ID, "error"))
     error = browser.find_element(By.ID, "error").text
     assert "draft:4: YAML syntax error" in error and "unclosed bracket" in error, error
     assert browser.find_element(By.ID, "q").get_attribute("value") == "puma shoes"

@@ -16,7 +16,7 @@ from sidecar.server import create_app
 DEMO_CATALOG = ROOT / "demo" / "catalog.jsonl"
 DEMO_VECTORS = ROOT / "demo" / "vectors.npy"
 DEMO_INDEX = "test-sidecar-demo"
-TOKEN = "s3cret"
+TOKEN = "s3cret-test-token-0001"
 
 
 def make_cfg(**kw) -> Config:
@@ -189,11 +189,35 @@ def test_overrides_and_explicit_rule(client):
     ({"q": "x", "from": 990, "size": 20}, 400, "from"),
     ({"q": "x", "size": 2000}, 400, "size"),  # from is 0: the size is what is too large
     ({"q": 5}, 400, "q"),
+    ({"q": "shirt", "size": 10.0}, 400, "size"),  # JSON Schema's integer takes 10.0; the API does not
+    ({"q": "shirt", "from": 10.0}, 400, "from"),
+    ({"q": "shirt", "size": 1e1}, 400, "size"),
 ])
 def test_invalid_requests_name_the_field(client, body, status, field):
     r = post(client, "/search", body)
     assert r.status_code == status
     assert r.json["error"]["field"] == field, r.json
+
+
+def test_rerank_integers_written_as_floats_are_400s_naming_the_field(client):
+    cands = [{"id": f"p{i}", "score": 1.0 - i / 10} for i in range(5)]
+    for body, field in (({"candidates": cands, "rule": "default", "size": 3.0}, "size"),
+                        ({"candidates": cands, "rule": {"id": "x", "size": 2.0}}, "rule.size")):
+        r = post(client, "/rerank", body)
+        assert r.status_code == 400 and r.json["error"]["field"] == field, r.json
+
+
+@pytest.mark.parametrize("rule", ["none", None])
+def test_has_next_only_when_the_next_page_can_be_asked_for(client, rule):
+    """At the end of the maximum window (1,000) a next page of the same size would be a 400: no
+    has_next then, with or without reranking; one page earlier it is there and it works."""
+    body = {"q": "shirt", **({"rule": rule} if rule else {})}
+    last = post(client, "/search", {**body, "from": 987, "size": 7}).json
+    assert last["has_next"] is False
+    before = post(client, "/search", {**body, "from": 980, "size": 7}).json
+    if before["has_next"]:
+        assert post(client, "/search", {**body, "from": 987, "size": 7}).status_code == 200
+    assert post(client, "/search", {**body, "from": 994, "size": 7}).status_code == 400
 
 
 def test_search_without_size_takes_the_rules_size_as_rerank_does(client):
@@ -344,8 +368,8 @@ def test_proxy_deep_pages_never_run_dry(os_url, demo_index):
     assert r["hits"]["total"]["value"] >= 600
 
 
-def test_proxy_honours_read_only_url_parameters_as_opensearch_does(os_client, demo_index):
-    c = create_app(make_cfg(backend="opensearch", opensearch_url="http://127.0.0.1:9200", index=demo_index)).test_client()
+def test_proxy_honours_read_only_url_parameters_as_opensearch_does(os_url, os_client, demo_index):
+    c = create_app(make_cfg(backend="opensearch", opensearch_url=os_url, index=demo_index)).test_client()
     r = c.get(f"/{demo_index}/_search?q=title:jacket&size=3")
     direct = os_client.search(index=demo_index, q="title:jacket", size=3)
     assert r.status_code == 200, r.get_data(as_text=True)
@@ -373,9 +397,12 @@ def test_proxy_honours_read_only_url_parameters_as_opensearch_does(os_client, de
     ("/{i}/_search", {"ext": True}, "ext"),
     ("/{i}/_search?filter_path=hits.total", {"ext": {"rerank": {"rule": "default"}}}, "filter_path"),
     ("/{i}/_count", {"size": 3}, "body"),
+    ("/{i}/_search", {"sort": [{"price": "asc"}], "ext": {"rerank": {"rule": "default"}}}, "sort"),
+    ("/{i}/_search?sort=price:asc", {"ext": {"rerank": {"rule": "default"}}}, "sort"),
+    ("/{i}/_search", {"search_after": [1], "sort": ["price"], "ext": {"rerank": {"rule": "default"}}}, "sort"),
 ])
-def test_proxy_refuses_what_it_does_not_forward_in_opensearch_error_shape(demo_index, path, body, named):
-    c = create_app(make_cfg(backend="opensearch", opensearch_url="http://127.0.0.1:9200", index=demo_index)).test_client()
+def test_proxy_refuses_what_it_does_not_forward_in_opensearch_error_shape(os_url, demo_index, path, body, named):
+    c = create_app(make_cfg(backend="opensearch", opensearch_url=os_url, index=demo_index)).test_client()
     r = c.post(path.format(i=demo_index), json=body if body is not None else {"query": {"match_all": {}}})
     assert r.status_code == 400, r.get_data(as_text=True)
     err = r.json["error"]
@@ -390,8 +417,8 @@ def test_proxy_refuses_what_it_does_not_forward_in_opensearch_error_shape(demo_i
     ("DELETE", f"/{DEMO_INDEX}/_search"), ("PUT", f"/{DEMO_INDEX}/_search"), ("POST", "/_search/scroll"),
     ("GET", "/_cat/indices"), ("POST", f"/{DEMO_INDEX}/_update/1"), ("GET", "/_all/_settings"),
 ])
-def test_proxy_refuses_everything_but_search(os_client, demo_index, method, path):
-    c = create_app(make_cfg(backend="opensearch", opensearch_url="http://127.0.0.1:9200", index=demo_index)).test_client()
+def test_proxy_refuses_everything_but_search(os_url, os_client, demo_index, method, path):
+    c = create_app(make_cfg(backend="opensearch", opensearch_url=os_url, index=demo_index)).test_client()
     before = os_client.count(index=demo_index)["count"]
     r = c.open(path, method=method, data=json.dumps({"query": {"match_all": {}}}), content_type="application/json")
     assert r.status_code in (403, 405), (method, path, r.status_code)

@@ -35,7 +35,7 @@ INDEX = "test-faults"
 TIMEOUT = 1.0  # SIDECAR_BACKEND_TIMEOUT of the server under test
 HOLD_SECONDS = 60
 SLOW_CLIENTS = 200
-TOKEN = "faults"
+TOKEN = "faults-test-token-0002"
 LOG_PREFIX = "test-faults-log"
 
 

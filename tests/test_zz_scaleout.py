@@ -39,7 +39,8 @@ def script(*args: str, timeout: float = 600) -> str:
 
 
 @pytest.fixture(scope="module")
-def cluster():
+def cluster(os_url):
+    """Needs what the single test node needs (scripts/opensearch.sh's download): skipped with it."""
     script("cluster", "start", "3")
     urls = script("cluster", "urls")
     try:
@@ -115,7 +116,7 @@ def node_pid(i: int) -> int:
     return int(script("cluster", "pid", str(i), timeout=30))
 
 
-def test_a_node_killed_under_load_and_brought_back(sidecars, cluster):
+def test_a_node_killed_under_load_and_brought_back(sidecars, cluster, results_dir):
     urls, _, client = sidecars
     results: list[tuple[float, int, object, float]] = []  # (started, sidecar, status, seconds)
     done = threading.Event()
@@ -179,8 +180,7 @@ def test_a_node_killed_under_load_and_brought_back(sidecars, cluster):
         "restart_to_green_s": round(marks["green"] - marks["restart"], 1),
         "kill_to_green_s": round(marks["green"] - marks["killed"], 1),
     }
-    (ROOT / "bench" / "results").mkdir(exist_ok=True)
-    (ROOT / "bench" / "results" / "cluster-fault.json").write_text(json.dumps(figures, indent=1) + "\n")
+    (results_dir / "cluster-fault.json").write_text(json.dumps(figures, indent=1) + "\n")
     print(json.dumps(figures, indent=1))
     assert health_during == "yellow"  # one replica: a lost node leaves every shard served
     assert all(r[2] in (200, 503, 504) for r in results), figures["status"]

@@ -49,6 +49,8 @@ BODY_PARAMS = frozenset({"size", "from", "_source", "_source_includes", "_source
 COUNT_PARAMS = frozenset({"q", "df", "analyzer", "analyze_wildcard", "default_operator", "lenient", "routing",
                           "preference", "terminate_after", "min_score", "ignore_unavailable", "ignore_throttled",
                           "allow_no_indices", "expand_wildcards", "filter_path", "human", "pretty"})
+# options that fix the order of the hits: the reranked page could not honour them
+ORDER_KEYS = ("sort", "search_after")
 REFUSED_PARAMS = {"scroll": "scroll contexts are not proxied (the proxy is stateless); page with from and size",
                   "error_trace": "error_trace is not proxied (stack traces stay inside the cluster)"}
 
@@ -121,6 +123,10 @@ def proxy_search(client: OpenSearch, index: str, body: Any, ruleset: RuleSet, cf
     if "filter_path" in params:
         raise ValueError("filter_path: not with ext.rerank (the reranking reads the hits it would filter away)")
     validate("RerankExt", spec, prefix="ext.rerank")
+    for key in ORDER_KEYS:
+        if key in body or key in params:
+            raise ValueError(f"{key}: not with ext.rerank: the rule orders the page, so the order {key} asks for "
+                             "would silently not hold (drop one of them)")
     limits.check_rule(spec.get("overrides"), "ext.rerank.overrides")
     size, frm = body.get("size", 10), body.get("from", 0)
     for key, v in (("size", size), ("from", frm)):
@@ -181,7 +187,7 @@ def proxy_search(client: OpenSearch, index: str, body: Any, ruleset: RuleSet, cf
     out["took"] = int(ranked.took_ms)
     out["hits"] = {**resp["hits"], "hits": page}
     out["_rerank"] = {"rule": rule.id, "window": ranked.window, "candidates": ranked.candidates,
-                      "has_next": len(ranked.placed) > frm + size, "rerank_ms": round(ranked.rerank_seconds * 1000, 3)}
+                      "has_next": paging.has_next(ranked, frm, size, cfg.max_window), "rerank_ms": round(ranked.rerank_seconds * 1000, 3)}
     return ProxyOutcome(out, Decision("proxy", rule, how, "dsl", query, index, ranked.window, frm, size, ranked.pool,
                                       ranked.placed[frm:frm + size], ranked.dedup,
                                       round(ranked.rerank_seconds * 1000, 3), took_ms=ranked.took_ms))
