@@ -186,3 +186,42 @@ def test_the_cache_directory_is_chosen_lazily_and_seeded(tmp_path, monkeypatch):
     monkeypatch.setattr(jit_cache, "_writable", lambda p: not str(p).startswith(str(ro)) and jit_cache.os.access(tmp_path, os.W_OK))
     target, seed = jit_cache.choose(parents)
     assert (target, seed) == (rw / name, ro / name) and looked == ["ro", "rw"]
+
+
+def test_a_rejected_rule_file_and_a_dead_worker_do_not_halt_the_server(tmp_path):
+    """A broken edit on disk, then a worker killed: its replacement boots from the last good rules
+    (not from the broken files, which used to make it exit 3 and gunicorn stop the master)."""
+    rules = tmp_path / "rules"
+    shutil.copytree(ROOT / "query_rules", rules)
+    token = "first-run-test-token-007"
+    port = free_port()
+    proc = start([SIDECAR, "serve", "--backend", "memory", "--rules", str(rules), "--port", str(port), "--workers", "2"],
+                 port, env={"SIDECAR_RULES_POLL_SECONDS": "0.2", "SIDECAR_ADMIN_TOKEN": token})
+    base, admin = f"http://127.0.0.1:{port}", {"Authorization": f"Bearer {token}"}
+    try:
+        (rules / "99-broken.yaml").write_text("rules:\n  - id: broken\n    match: {default: true\n")
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            workers = requests.get(f"{base}/admin/rules", headers=admin, timeout=5).json()["workers"]
+            if len(workers) == 2 and all(w["failures"] >= 1 for w in workers):
+                break
+            time.sleep(0.2)
+        victim = children(proc.pid)[0]
+        os.kill(victim, signal.SIGKILL)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and (victim in children(proc.pid) or len(children(proc.pid)) < 2):
+            time.sleep(0.2)
+        time.sleep(1.0)
+        assert proc.poll() is None, "the master stopped"
+        assert len(children(proc.pid)) == 2
+        for _ in range(10):  # both workers, the new one included, answer with the last good rules
+            r = requests.post(f"{base}/search", json={"q": "black jacket"}, timeout=10)
+            assert r.status_code == 200 and r.json()["rule"] == "default", r.text
+        status = requests.get(f"{base}/admin/rules", headers=admin, timeout=5).json()
+        assert all("99-broken.yaml:3" in w["last_error"][0] for w in status["workers"]), status
+        (rules / "99-broken.yaml").unlink()
+        r = requests.post(f"{base}/admin/rules/reload", headers=admin, timeout=30)
+        assert r.status_code == 200 and r.json()["consistent"] is True, r.text
+    finally:
+        log = stop(proc)
+    assert "Worker failed to boot" not in log and "Traceback" not in log, log[-3000:]

@@ -1,13 +1,26 @@
-"""What the read-only proxy forwards: an index allow-list, caps on what a search may return,
-and no scripts or costly query types unless a setting allows them.
+"""What the read-only proxy forwards: an allow-list of body keys, query, aggregation and option
+types with their parameters, an index allow-list, caps on what a search may return, and no
+scripts or costly query types unless a setting allows them.
 
 A frontend's search box must not be able to run painless, a catastrophic regexp or a 10,000-hit
-page on the cluster every shopper shares: four regexp queries pegged OpenSearch for 40 s in
-issue 15. ``check`` walks the body once and names the first rule it breaks; the proxy answers
-that with a 400 in OpenSearch's error shape (``policy_refused``) and never forwards it.
+page on the cluster every shopper shares, nor read an index the allow-list forbids: a terms
+lookup (``{"terms": {"price": {"index": "tenant-secrets", ...}}}``), ``geo_shape.indexed_shape``,
+``percolate`` and ``more_like_this`` name other documents inside the body, and a ``wrapper``
+query hides any of them in base64. So the body is walked whole, by position: each key must be one
+this module lists for that place (a query type where a query stands, a parameter of that type,
+an aggregation type, a body option), anything else is refused by name, and the parameters that
+can name another index or document are not on any list. Numbers are read the way OpenSearch
+reads them (``"10000"``, ``1e4`` and ``10000.0`` are all 10000) before bounds are checked, and
+the forwarded body carries the checked integer.
+
+``check`` returns the body to forward; a ``PolicyRefused`` (a 400 in OpenSearch's error shape,
+``policy_refused``) names the first rule broken. Guarantee: every query or aggregation that
+reaches OpenSearch is one of the listed types with listed parameters; what this does not judge is
+the cost of an allowed query on an allowed index (bounded by sizes and OpenSearch's timeout).
 """
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -15,16 +28,120 @@ from typing import Any
 
 from ..config import Config
 
-SCRIPT_KEYS = frozenset({"script", "script_fields", "script_score", "runtime_mappings", "scripted_metric",
-                         "bucket_script", "bucket_selector", "_script"})
-COSTLY_QUERIES = frozenset({"regexp", "wildcard", "fuzzy"})
-TEXT_QUERIES = frozenset({"query_string", "simple_query_string"})  # Lucene syntax: screened, not refused
 COSTLY_SYNTAX = re.compile(r"[/*?~]")  # regex, wildcard and fuzzy operators of the Lucene syntax
-BUCKET_KEYS = ("size", "shard_size")
 MAX_BOOL_DEPTH = 10  # bool inside bool; real SRP queries nest 2-3 deep
 MAX_JSON_DEPTH = 64  # any nesting at all
 MAX_AGGS = 20  # aggregations in one search, nested ones included
 MAX_AGG_DEPTH = 3
+MIN_PREFIX = 3  # a shorter prefix expands to a large part of the term dictionary
+VECTOR_FIELDS = frozenset({"vector", "vector_f16", "minhash"})  # no doc values to read (OpenSearch answers 500)
+EXPENSIVE = "SIDECAR_PROXY_ALLOW_EXPENSIVE=on"
+
+_B = frozenset({"boost", "_name"})
+# {"<type>": {"<field>": value | {params}}}: a query on one field, with its parameters
+FIELD_QUERIES: dict[str, frozenset[str]] = {
+    "match": _B | {"query", "operator", "minimum_should_match", "analyzer", "zero_terms_query", "lenient",
+                   "auto_generate_synonyms_phrase_query"},
+    "match_phrase": _B | {"query", "slop", "analyzer", "zero_terms_query"},
+    "match_phrase_prefix": _B | {"query", "slop", "max_expansions", "analyzer", "zero_terms_query"},
+    "match_bool_prefix": _B | {"query", "operator", "minimum_should_match", "analyzer"},
+    "term": _B | {"value", "case_insensitive"},
+    "prefix": _B | {"value", "case_insensitive"},
+    "range": _B | {"gt", "gte", "lt", "lte", "from", "to", "include_lower", "include_upper", "format", "time_zone",
+                   "relation"},
+}
+# {"<type>": {params}}: the parameters name the fields themselves
+PARAM_QUERIES: dict[str, frozenset[str]] = {
+    "match_all": _B,
+    "match_none": frozenset({"_name"}),
+    "exists": _B | {"field"},
+    "ids": _B | {"values"},
+    "multi_match": _B | {"query", "fields", "type", "operator", "minimum_should_match", "tie_breaker", "analyzer",
+                         "slop", "lenient", "zero_terms_query", "auto_generate_synonyms_phrase_query"},
+    "simple_query_string": _B | {"query", "fields", "default_operator", "analyzer", "flags", "lenient",
+                                 "minimum_should_match", "quote_field_suffix", "auto_generate_synonyms_phrase_query"},
+    "query_string": _B | {"query", "default_field", "fields", "default_operator", "analyzer", "lenient",
+                          "minimum_should_match", "quote_field_suffix", "type", "tie_breaker", "phrase_slop",
+                          "auto_generate_synonyms_phrase_query"},
+}
+TEXT_QUERIES = frozenset({"query_string", "simple_query_string"})  # Lucene syntax: screened, not refused
+# allowed only with SIDECAR_PROXY_ALLOW_EXPENSIVE=on (with any scalar parameters)
+COSTLY_QUERIES = frozenset({"regexp", "wildcard", "fuzzy", "script", "script_score"})
+FUZZY_PARAMS = frozenset({"fuzziness", "prefix_length", "max_expansions", "fuzzy_transpositions", "fuzzy_rewrite",
+                          "fuzzy_max_expansions", "fuzzy_prefix_length", "analyze_wildcard", "allow_leading_wildcard"})
+# compound queries: {param: "query" | "queries" | "inner_hits" | "functions"}, plus scalar params
+COMPOUND: dict[str, tuple[dict[str, str], frozenset[str]]] = {
+    "bool": ({"must": "queries", "should": "queries", "filter": "queries", "must_not": "queries"},
+             _B | {"minimum_should_match", "adjust_pure_negative"}),
+    "constant_score": ({"filter": "query"}, _B),
+    "dis_max": ({"queries": "queries"}, _B | {"tie_breaker"}),
+    "boosting": ({"positive": "query", "negative": "query"}, _B | {"negative_boost"}),
+    "nested": ({"query": "query", "inner_hits": "inner_hits"}, _B | {"path", "score_mode", "ignore_unmapped"}),
+    "function_score": ({"query": "query", "functions": "functions", "field_value_factor": "data",
+                        "random_score": "data", "gauss": "data", "linear": "data", "exp": "data"},
+                       _B | {"score_mode", "boost_mode", "max_boost", "min_score", "weight"}),
+}
+KNN_PARAMS = _B | {"vector", "k", "filter", "min_score", "max_distance", "method_parameters", "expand_nested_docs",
+                   "rescore"}
+# why the types that read other indices or documents, or hide a query, are never forwarded
+NEVER = {
+    "wrapper": "a wrapper query hides its query in base64",
+    "percolate": "percolate reads stored queries (and documents by index and id)",
+    "more_like_this": "more_like_this reads documents by index and id",
+    "geo_shape": "geo_shape can read an indexed shape from another index",
+    "terms_set": "terms_set runs a script or reads another field per document",
+    "has_child": "join queries are not proxied", "has_parent": "join queries are not proxied",
+    "parent_id": "join queries are not proxied",
+}
+NEVER_TOP = {
+    "profile": "its output names the cluster's nodes and shards",
+    "indices_boost": "it names indices",
+    "pit": "point-in-time contexts are not proxied (the proxy is stateless)",
+    "slice": "sliced scrolls are not proxied",
+    "search_pipeline": "search pipelines are the cluster's, not the client's",
+}
+# aggregations: {type: params}; "query" marks a parameter holding a query
+METRIC = frozenset({"field", "missing", "format"})
+AGGS: dict[str, frozenset[str]] = {
+    "terms": frozenset({"field", "size", "shard_size", "min_doc_count", "shard_min_doc_count", "order", "missing",
+                        "show_term_doc_count_error", "include", "exclude", "collect_mode", "value_type"}),
+    "range": frozenset({"field", "ranges", "keyed", "missing", "format"}),
+    "date_range": frozenset({"field", "ranges", "keyed", "missing", "format", "time_zone"}),
+    "histogram": frozenset({"field", "interval", "min_doc_count", "extended_bounds", "hard_bounds", "offset", "order",
+                            "keyed", "missing"}),
+    "date_histogram": frozenset({"field", "calendar_interval", "fixed_interval", "interval", "format", "time_zone",
+                                 "min_doc_count", "extended_bounds", "hard_bounds", "offset", "order", "keyed",
+                                 "missing"}),
+    "avg": METRIC, "min": METRIC, "max": METRIC, "sum": METRIC, "value_count": METRIC, "stats": METRIC,
+    "extended_stats": METRIC | {"sigma"},
+    "cardinality": METRIC | {"precision_threshold"},
+    "percentiles": METRIC | {"percents", "keyed"},
+    "missing": frozenset({"field"}),
+    "filters": frozenset({"filters", "other_bucket", "other_bucket_key"}),
+    "top_hits": frozenset({"size", "from", "_source", "sort", "track_scores", "version"}),
+    "composite": frozenset({"size", "sources", "after"}),
+    "nested": frozenset({"path"}), "reverse_nested": frozenset({"path"}),
+    "global": frozenset(),
+}
+# int-valued parameters whose bound is a setting: (where, setting attribute)
+BUCKET_PARAMS = frozenset({"size", "shard_size"})
+SCRIPT_TOP = frozenset({"script_fields", "runtime_mappings"})  # only with SIDECAR_PROXY_ALLOW_EXPENSIVE=on
+TOP_KEYS = frozenset({"query", "post_filter", "aggs", "aggregations", "size", "from", "_source", "sort",
+                      "search_after", "track_total_hits", "track_scores", "min_score", "timeout", "terminate_after",
+                      "version", "seq_no_primary_term", "explain", "highlight", "collapse", "rescore", "suggest",
+                      "stored_fields", "docvalue_fields", "fields", "stats"})
+HIGHLIGHT_PARAMS = frozenset({"fields", "pre_tags", "post_tags", "fragment_size", "number_of_fragments", "type",
+                              "require_field_match", "highlight_query", "order", "encoder", "boundary_scanner",
+                              "boundary_chars", "boundary_max_scan", "boundary_scanner_locale", "fragmenter",
+                              "no_match_size", "phrase_limit", "tags_schema", "max_analyzer_offset", "matched_fields"})
+SUGGESTERS = {"term": frozenset({"field", "size", "sort", "suggest_mode", "analyzer", "max_edits", "prefix_length",
+                                 "min_word_length", "shard_size", "string_distance"}),
+              "phrase": frozenset({"field", "size", "gram_size", "real_word_error_likelihood", "confidence",
+                                   "max_errors", "separator", "analyzer", "shard_size", "highlight"}),
+              "completion": frozenset({"field", "size", "skip_duplicates"})}
+# keys that never appear inside a data-only parameter (ranges, order, bounds, composite sources)
+DATA_FORBIDDEN = frozenset({"script", "index", "_index", "id", "_id", "indexed_shape", "wrapper", "routing",
+                            "preference", "source"})
 
 
 class PolicyRefused(ValueError):
@@ -61,67 +178,473 @@ class ProxyPolicy:
                 raise PolicyRefused("index", f"{name!r} is not one of the proxied indices "
                                              f"({', '.join(sorted(self.indices))})", "SIDECAR_PROXY_INDICES")
 
-    def check(self, body: Mapping[str, Any], params: Mapping[str, str]) -> None:
-        """The body (size and from already moved in from the URL) and the URL parameters."""
-        size, frm = body.get("size", 10), body.get("from", 0)
-        if isinstance(size, int) and size > self.max_size:
-            raise PolicyRefused("size", f"size {size} is over {self.max_size}", "SIDECAR_PROXY_MAX_SIZE")
-        if isinstance(size, int) and isinstance(frm, int) and frm + size > self.max_window:
-            raise PolicyRefused("from", f"from + size = {frm + size} is over {self.max_window}", "SIDECAR_MAX_WINDOW")
-        if not self.allow_expensive and "q" in params and COSTLY_SYNTAX.search(params["q"]):
-            raise PolicyRefused("q", "regex, wildcard and fuzzy operators (/ * ? ~) in q",
-                                "SIDECAR_PROXY_ALLOW_EXPENSIVE=on")
-        self._walk(body, 0, 0)
-        aggs = [0]
-        for key in ("aggs", "aggregations"):
-            if isinstance(body.get(key), dict):
-                self._aggs(body[key], 1, aggs)
+    def check(self, body: Mapping[str, Any], params: Mapping[str, str]) -> dict[str, Any]:
+        """The body to forward (numbers read as OpenSearch reads them), or PolicyRefused. ``body``
+        has size and from already moved in from the URL; ``params`` are the URL's others."""
+        return _Walk(self).body(body, params)
 
-    def _walk(self, node: Any, depth: int, bools: int) -> None:
-        if depth > MAX_JSON_DEPTH:
-            raise PolicyRefused("depth", f"the body nests deeper than {MAX_JSON_DEPTH} levels")
-        if isinstance(node, list):
-            for item in node:
-                self._walk(item, depth + 1, bools)
-            return
-        if not isinstance(node, dict):
-            return
-        for key, value in node.items():
-            if not self.allow_expensive:
-                if key in SCRIPT_KEYS:
-                    raise PolicyRefused("script", f"scripts ({key}) do not run through the proxy",
-                                        "SIDECAR_PROXY_ALLOW_EXPENSIVE=on")
-                if key in COSTLY_QUERIES:
-                    raise PolicyRefused(key, f"{key} queries are costly on text",
-                                        "SIDECAR_PROXY_ALLOW_EXPENSIVE=on")
-                if key in TEXT_QUERIES and isinstance(value, dict) and COSTLY_SYNTAX.search(str(value.get("query", ""))):
-                    raise PolicyRefused(key, f"regex, wildcard and fuzzy operators (/ * ? ~) in {key}",
-                                        "SIDECAR_PROXY_ALLOW_EXPENSIVE=on")
-            if key == "inner_hits" and isinstance(value, dict) and _int(value.get("size")) > self.max_size:
-                raise PolicyRefused("size", f"inner_hits size is over {self.max_size}", "SIDECAR_PROXY_MAX_SIZE")
-            nested = bools + (key == "bool")
-            if nested > MAX_BOOL_DEPTH:
-                raise PolicyRefused("depth", f"bool queries nest deeper than {MAX_BOOL_DEPTH} levels")
-            self._walk(value, depth + 1, nested)
 
-    def _aggs(self, aggs: dict[str, Any], depth: int, count: list[int]) -> None:
+class _Walk:
+    """One check: the walk over a body, with the counters it keeps (aggregations, depth)."""
+
+    def __init__(self, policy: ProxyPolicy):
+        self.p = policy
+        self.aggs = 0
+
+    # --- the body -------------------------------------------------------------------------
+    def body(self, body: Mapping[str, Any], params: Mapping[str, str]) -> dict[str, Any]:
+        _depth(body, 0)
+        out: dict[str, Any] = {}
+        for key, value in body.items():
+            if key in NEVER_TOP:
+                raise PolicyRefused(key, NEVER_TOP[key])
+            if key in SCRIPT_TOP:
+                if not self.p.allow_expensive:
+                    raise PolicyRefused("script", f"scripts ({key}) do not run through the proxy", EXPENSIVE)
+                out[key] = data_only(value, key, allow_script=True)
+                continue
+            if key not in TOP_KEYS:
+                raise PolicyRefused(key, f"{key!r} is not a search option the proxy forwards "
+                                         f"(allowed: {', '.join(sorted(TOP_KEYS))})")
+            out[key] = self.option(key, value)
+        size = out.get("size", 10)
+        frm = out.get("from", 0)
+        if size > self.p.max_size:
+            raise PolicyRefused("size", f"size {size} is over {self.p.max_size}", "SIDECAR_PROXY_MAX_SIZE")
+        if frm + size > self.p.max_window:
+            raise PolicyRefused("from", f"from + size = {frm + size} is over {self.p.max_window}", "SIDECAR_MAX_WINDOW")
+        if not self.p.allow_expensive and "q" in params and COSTLY_SYNTAX.search(params["q"]):
+            raise PolicyRefused("q", "regex, wildcard and fuzzy operators (/ * ? ~) in q", EXPENSIVE)
+        return out
+
+    def option(self, key: str, value: Any) -> Any:
+        if key in ("query", "post_filter"):
+            return self.query(value, key, 0)
+        if key in ("aggs", "aggregations"):
+            return self.aggregations(value, key, 1)
+        if key in ("size", "from", "terminate_after"):
+            return _int(value, key, lo=0)
+        if key == "track_total_hits":
+            return value if isinstance(value, bool) else _int(value, key, lo=0)
+        if key == "sort":
+            return self.sort(value, key)
+        if key == "highlight":
+            return self.highlight(value)
+        if key == "collapse":
+            return self.collapse(value)
+        if key == "rescore":
+            return [self.rescore(r) for r in value] if isinstance(value, list) else self.rescore(value)
+        if key == "suggest":
+            return self.suggest(value)
+        if key in ("stored_fields", "docvalue_fields", "fields"):
+            return self.field_list(value, key)
+        if key == "_source":
+            return data_only(value, key)
+        if key in ("search_after", "stats"):
+            if not isinstance(value, list):
+                raise PolicyRefused(key, "must be a list")
+            return data_only(value, key)
+        return _scalar(value, key)
+
+    # --- queries --------------------------------------------------------------------------
+    def query(self, node: Any, where: str, bools: int) -> dict[str, Any]:
+        if not isinstance(node, dict) or len(node) != 1:
+            raise PolicyRefused(where, "a query is an object with exactly one query type")
+        ((kind, spec),) = node.items()
+        at = f"{where}.{kind}"
+        if kind in NEVER:
+            raise PolicyRefused(kind, NEVER[kind])
+        if kind in COSTLY_QUERIES:
+            if not self.p.allow_expensive:
+                raise PolicyRefused(kind, f"{kind} queries are costly on text", EXPENSIVE) if "script" not in kind \
+                    else PolicyRefused("script", f"scripts ({kind}) do not run through the proxy", EXPENSIVE)
+            return {kind: data_only(spec, at, allow_script=True)}
+        if kind in FIELD_QUERIES:
+            return {kind: self.field_query(kind, spec, at)}
+        if kind in PARAM_QUERIES:
+            allowed = PARAM_QUERIES[kind] | (FUZZY_PARAMS if self.p.allow_expensive else frozenset())
+            out = _params(spec, allowed, at, lambda k: self._fuzzy(k, at))
+            if kind in TEXT_QUERIES and not self.p.allow_expensive and COSTLY_SYNTAX.search(str(out.get("query", ""))):
+                raise PolicyRefused(kind, f"regex, wildcard and fuzzy operators (/ * ? ~) in {kind}", EXPENSIVE)
+            return {kind: out}
+        if kind == "terms":
+            return {kind: self.terms(spec, at)}
+        if kind == "knn":
+            return {kind: self.knn(spec, at, bools)}
+        if kind in COMPOUND:
+            return {kind: self.compound(kind, spec, at, bools + (kind == "bool"))}
+        raise PolicyRefused(kind, f"{kind!r} is not a query type the proxy forwards (allowed: "
+                                  f"{', '.join(sorted(set(FIELD_QUERIES) | set(PARAM_QUERIES) | set(COMPOUND) | {'terms', 'knn'}))})")
+
+    def _fuzzy(self, key: str, at: str) -> PolicyRefused:
+        if key in FUZZY_PARAMS:
+            return PolicyRefused(key, f"{key} in {at} is costly", EXPENSIVE)
+        return PolicyRefused(key, f"{key!r} is not a parameter of {at.rsplit('.', 1)[-1]}")
+
+    def field_query(self, kind: str, spec: Any, at: str) -> dict[str, Any]:
+        if not isinstance(spec, dict):
+            raise PolicyRefused(kind, f"{at} must be an object naming a field")
+        allowed = FIELD_QUERIES[kind] | (FUZZY_PARAMS if self.p.allow_expensive and kind == "match" else frozenset())
+        out: dict[str, Any] = {}
+        for field, value in spec.items():
+            if field in ("boost", "_name"):
+                out[field] = _scalar(value, f"{at}.{field}")
+                continue
+            out[field] = (_params(value, allowed, f"{at}.{field}", lambda k: self._fuzzy(k, at))
+                          if isinstance(value, dict) else _scalar(value, f"{at}.{field}"))
+            if kind == "prefix" and not self.p.allow_expensive:
+                text = out[field].get("value") if isinstance(out[field], dict) else out[field]
+                if len(str(text)) < MIN_PREFIX:
+                    raise PolicyRefused("prefix", f"a prefix shorter than {MIN_PREFIX} characters matches most "
+                                                  "of the index", EXPENSIVE)
+        return out
+
+    def terms(self, spec: Any, at: str) -> dict[str, Any]:
+        if not isinstance(spec, dict):
+            raise PolicyRefused("terms", f"{at} must be an object naming a field")
+        out: dict[str, Any] = {}
+        for field, value in spec.items():
+            if field in ("boost", "_name", "value_type"):
+                out[field] = _scalar(value, f"{at}.{field}")
+            elif isinstance(value, list):
+                out[field] = [_scalar(v, f"{at}.{field}") for v in value]
+            else:
+                raise PolicyRefused("terms", "a terms lookup reads another index's document; list the values")
+        return out
+
+    def knn(self, spec: Any, at: str, bools: int) -> dict[str, Any]:
+        if not isinstance(spec, dict) or len(spec) != 1:
+            raise PolicyRefused("knn", f"{at} names one vector field")
+        ((field, params),) = spec.items()
+        if not isinstance(params, dict):
+            raise PolicyRefused("knn", f"{at}.{field} must be an object with vector and k")
+        out: dict[str, Any] = {}
+        for key, value in params.items():
+            if key not in KNN_PARAMS:
+                raise PolicyRefused(key, f"{key!r} is not a parameter of knn")
+            if key == "filter":
+                out[key] = self.query(value, f"{at}.{field}.filter", bools)
+            elif key == "k":
+                out[key] = _int(value, "knn.k", lo=1, hi=self.p.max_window, setting="SIDECAR_MAX_WINDOW")
+            else:
+                out[key] = data_only(value, f"{at}.{field}.{key}")
+        return {field: out}
+
+    def compound(self, kind: str, spec: Any, at: str, bools: int) -> dict[str, Any]:
+        if bools > MAX_BOOL_DEPTH:
+            raise PolicyRefused("depth", f"bool queries nest deeper than {MAX_BOOL_DEPTH} levels")
+        if not isinstance(spec, dict):
+            raise PolicyRefused(kind, f"{at} must be an object")
+        nested, scalars = COMPOUND[kind]
+        out: dict[str, Any] = {}
+        for key, value in spec.items():
+            how = nested.get(key)
+            if how == "query":
+                out[key] = self.query(value, f"{at}.{key}", bools)
+            elif how == "queries":
+                out[key] = ([self.query(q, f"{at}.{key}", bools) for q in value] if isinstance(value, list)
+                            else self.query(value, f"{at}.{key}", bools))
+            elif how == "inner_hits":
+                out[key] = self.inner_hits(value, f"{at}.{key}")
+            elif how == "functions":
+                out[key] = [self.function(f, f"{at}.{key}", bools) for f in _list(value, f"{at}.{key}")]
+            elif how == "data":
+                out[key] = data_only(value, f"{at}.{key}")
+            elif key in scalars:
+                out[key] = _scalar(value, f"{at}.{key}")
+            elif key == "script_score" or key == "script":
+                raise PolicyRefused("script", f"scripts ({key}) do not run through the proxy", EXPENSIVE)
+            else:
+                raise PolicyRefused(key, f"{key!r} is not a parameter of {kind}")
+        return out
+
+    def function(self, spec: Any, at: str, bools: int) -> dict[str, Any]:
+        if not isinstance(spec, dict):
+            raise PolicyRefused("functions", f"{at}: each function is an object")
+        out: dict[str, Any] = {}
+        for key, value in spec.items():
+            if key == "filter":
+                out[key] = self.query(value, f"{at}.filter", bools)
+            elif key == "weight":
+                out[key] = _scalar(value, f"{at}.weight")
+            elif key in ("field_value_factor", "random_score", "gauss", "linear", "exp"):
+                out[key] = data_only(value, f"{at}.{key}")
+            elif key == "script_score":
+                raise PolicyRefused("script", "scripts (script_score) do not run through the proxy", EXPENSIVE)
+            else:
+                raise PolicyRefused(key, f"{key!r} is not a function of function_score")
+        return out
+
+    def inner_hits(self, spec: Any, at: str) -> dict[str, Any]:
+        if not isinstance(spec, dict):
+            raise PolicyRefused("inner_hits", f"{at} must be an object")
+        out: dict[str, Any] = {}
+        for key, value in spec.items():
+            if key in ("size", "from"):
+                out[key] = _int(value, f"inner_hits.{key}", lo=0, hi=self.p.max_size, setting="SIDECAR_PROXY_MAX_SIZE")
+            elif key == "sort":
+                out[key] = self.sort(value, f"{at}.sort")
+            elif key in ("name", "_source", "version", "seq_no_primary_term", "track_scores", "ignore_unmapped"):
+                out[key] = data_only(value, f"{at}.{key}")
+            elif key == "highlight":
+                out[key] = self.highlight(value)
+            else:
+                raise PolicyRefused(key, f"{key!r} is not a parameter of inner_hits")
+        return out
+
+    # --- aggregations ---------------------------------------------------------------------
+    def aggregations(self, aggs: Any, where: str, depth: int) -> dict[str, Any]:
         if depth > MAX_AGG_DEPTH:
             raise PolicyRefused("aggs", f"aggregations nest deeper than {MAX_AGG_DEPTH} levels")
-        for agg in aggs.values():
+        if not isinstance(aggs, dict):
+            raise PolicyRefused("aggs", f"{where} must be an object of named aggregations")
+        out: dict[str, Any] = {}
+        for name, agg in aggs.items():
             if not isinstance(agg, dict):
-                continue
-            count[0] += 1
-            if count[0] > MAX_AGGS:
+                raise PolicyRefused("aggs", f"{where}.{name} must be an object")
+            self.aggs += 1
+            if self.aggs > MAX_AGGS:
                 raise PolicyRefused("aggs", f"more than {MAX_AGGS} aggregations")
-            for kind, spec in agg.items():
-                if kind in ("aggs", "aggregations") and isinstance(spec, dict):
-                    self._aggs(spec, depth + 1, count)
-                elif isinstance(spec, dict):
-                    for key in BUCKET_KEYS:
-                        if _int(spec.get(key)) > self.max_buckets:
-                            raise PolicyRefused("buckets", f"{kind}.{key} is over {self.max_buckets}",
-                                                "SIDECAR_PROXY_MAX_BUCKETS")
+            kinds = [k for k in agg if k not in ("aggs", "aggregations", "meta")]
+            if len(kinds) != 1:
+                raise PolicyRefused("aggs", f"{where}.{name} must have exactly one aggregation type")
+            kind = kinds[0]
+            one: dict[str, Any] = {}
+            for key, value in agg.items():
+                if key in ("aggs", "aggregations"):
+                    one[key] = self.aggregations(value, f"{where}.{name}.{key}", depth + 1)
+                elif key == "meta":
+                    one[key] = data_only(value, f"{where}.{name}.meta")
+                else:
+                    one[key] = self.aggregation(kind, value, f"{where}.{name}.{kind}")
+            out[name] = one
+        return out
+
+    def aggregation(self, kind: str, spec: Any, at: str) -> Any:
+        if kind == "filter":
+            return self.query(spec, at, 0)
+        if kind not in AGGS:
+            if any(s in kind for s in ("script", "bucket_selector", "bucket_script")):
+                raise PolicyRefused("script", f"scripts ({kind}) do not run through the proxy", EXPENSIVE)
+            raise PolicyRefused(kind, f"{kind!r} is not an aggregation the proxy forwards (allowed: "
+                                      f"{', '.join(sorted(set(AGGS) | {'filter'}))})")
+        if not isinstance(spec, dict):
+            raise PolicyRefused(kind, f"{at} must be an object")
+        out: dict[str, Any] = {}
+        for key, value in spec.items():
+            if key not in AGGS[kind]:
+                raise PolicyRefused(key, f"{key!r} is not a parameter of the {kind} aggregation")
+            if key in BUCKET_PARAMS and kind != "top_hits":
+                out[key] = _int(value, f"{kind}.{key}", lo=0, hi=self.p.max_buckets, setting="SIDECAR_PROXY_MAX_BUCKETS",
+                                rule="buckets")
+            elif kind == "top_hits" and key in ("size", "from"):
+                out[key] = _int(value, f"top_hits.{key}", lo=0, hi=self.p.max_size, setting="SIDECAR_PROXY_MAX_SIZE")
+            elif key == "filters":
+                out[key] = ({n: self.query(q, f"{at}.filters.{n}", 0) for n, q in value.items()}
+                            if isinstance(value, dict) else [self.query(q, f"{at}.filters", 0) for q in _list(value, at)])
+            elif key == "sort":
+                out[key] = self.sort(value, f"{at}.sort")
+            elif key in ("include", "exclude") and isinstance(value, str) and not self.p.allow_expensive:
+                raise PolicyRefused(key, f"a regular expression in {kind}.{key} is costly; list the values", EXPENSIVE)
+            else:
+                out[key] = data_only(value, f"{at}.{key}")
+        return out
+
+    # --- options --------------------------------------------------------------------------
+    def sort(self, value: Any, where: str) -> Any:
+        items = value if isinstance(value, list) else [value]
+        for item in items:
+            if isinstance(item, dict):
+                for field, spec in item.items():
+                    if field == "_script" and not self.p.allow_expensive:
+                        raise PolicyRefused("script", "scripts (_script sort) do not run through the proxy", EXPENSIVE)
+                    data_only(spec, f"{where}.{field}", allow_script=field == "_script")
+            else:
+                _scalar(item, where)
+        return value
+
+    def highlight(self, spec: Any) -> dict[str, Any]:
+        if not isinstance(spec, dict):
+            raise PolicyRefused("highlight", "must be an object")
+        out: dict[str, Any] = {}
+        for key, value in spec.items():
+            if key not in HIGHLIGHT_PARAMS:
+                raise PolicyRefused(key, f"{key!r} is not a highlight parameter")
+            if key == "highlight_query":
+                out[key] = self.query(value, "highlight.highlight_query", 0)
+            elif key == "fields":
+                items = value if isinstance(value, list) else [value]
+                for item in items:
+                    if not isinstance(item, dict):
+                        raise PolicyRefused("highlight", "fields: an object of field -> options")
+                    for field, options in item.items():
+                        if isinstance(options, dict) and "highlight_query" in options:
+                            self.query(options["highlight_query"], f"highlight.fields.{field}", 0)
+                            options = {k: v for k, v in options.items() if k != "highlight_query"}
+                        _params(options, HIGHLIGHT_PARAMS - {"fields"}, f"highlight.fields.{field}")
+                out[key] = value
+            else:
+                out[key] = data_only(value, f"highlight.{key}")
+        return out
+
+    def collapse(self, spec: Any) -> dict[str, Any]:
+        if not isinstance(spec, dict):
+            raise PolicyRefused("collapse", "must be an object with a field")
+        out: dict[str, Any] = {}
+        for key, value in spec.items():
+            if key == "field":
+                out[key] = _scalar(value, "collapse.field")
+            elif key == "inner_hits":
+                out[key] = ([self.inner_hits(v, "collapse.inner_hits") for v in value] if isinstance(value, list)
+                            else self.inner_hits(value, "collapse.inner_hits"))
+            elif key == "max_concurrent_group_searches":
+                out[key] = _int(value, "collapse.max_concurrent_group_searches", lo=1, hi=16)
+            else:
+                raise PolicyRefused(key, f"{key!r} is not a parameter of collapse")
+        return out
+
+    def rescore(self, spec: Any) -> dict[str, Any]:
+        if not isinstance(spec, dict):
+            raise PolicyRefused("rescore", "must be an object")
+        out: dict[str, Any] = {}
+        for key, value in spec.items():
+            if key == "window_size":
+                out[key] = _int(value, "rescore.window_size", lo=1, hi=self.p.max_window, setting="SIDECAR_MAX_WINDOW")
+            elif key == "query" and isinstance(value, dict):
+                inner: dict[str, Any] = {}
+                for k, v in value.items():
+                    if k == "rescore_query":
+                        inner[k] = self.query(v, "rescore.query.rescore_query", 0)
+                    elif k in ("query_weight", "rescore_query_weight", "score_mode"):
+                        inner[k] = _scalar(v, f"rescore.query.{k}")
+                    else:
+                        raise PolicyRefused(k, f"{k!r} is not a parameter of rescore.query")
+                out[key] = inner
+            else:
+                raise PolicyRefused(key, f"{key!r} is not a parameter of rescore")
+        return out
+
+    def suggest(self, spec: Any) -> dict[str, Any]:
+        if not isinstance(spec, dict):
+            raise PolicyRefused("suggest", "must be an object")
+        out: dict[str, Any] = {}
+        for name, s in spec.items():
+            if name == "text":
+                out[name] = _scalar(s, "suggest.text")
+                continue
+            if not isinstance(s, dict):
+                raise PolicyRefused("suggest", f"suggest.{name} must be an object")
+            one: dict[str, Any] = {}
+            for key, value in s.items():
+                if key in ("text", "prefix"):
+                    one[key] = _scalar(value, f"suggest.{name}.{key}")
+                elif key in SUGGESTERS:
+                    one[key] = _params(value, SUGGESTERS[key], f"suggest.{name}.{key}")
+                    if "size" in one[key]:
+                        one[key]["size"] = _int(one[key]["size"], "suggest.size", lo=1, hi=self.p.max_size,
+                                                setting="SIDECAR_PROXY_MAX_SIZE")
+                else:
+                    raise PolicyRefused(key, f"{key!r} is not a suggester the proxy forwards (allowed: text, prefix, "
+                                             f"{', '.join(sorted(SUGGESTERS))})")
+            out[name] = one
+        return out
+
+    def field_list(self, value: Any, key: str) -> Any:
+        items = value if isinstance(value, list) else [value]
+        for item in items:
+            name = item.get("field") if isinstance(item, dict) else item
+            if key == "docvalue_fields" and isinstance(name, str) and name in VECTOR_FIELDS:
+                raise PolicyRefused(key, f"{name!r} has no doc values to read")
+            data_only(item, key)
+        return value
 
 
-def _int(value: Any) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+def _depth(node: Any, depth: int) -> None:
+    if depth > MAX_JSON_DEPTH:
+        raise PolicyRefused("depth", f"the body nests deeper than {MAX_JSON_DEPTH} levels")
+    if isinstance(node, dict):
+        for v in node.values():
+            _depth(v, depth + 1)
+    elif isinstance(node, list):
+        for v in node:
+            _depth(v, depth + 1)
+
+
+def _params(spec: Any, allowed: frozenset[str], at: str, unknown: Any = None) -> dict[str, Any]:
+    """An object of scalar parameters (or lists of scalars) from ``allowed``."""
+    if not isinstance(spec, dict):
+        raise PolicyRefused(at.split(".")[-1], f"{at} must be an object")
+    out: dict[str, Any] = {}
+    for key, value in spec.items():
+        if key not in allowed:
+            raise unknown(key) if unknown else PolicyRefused(key, f"{key!r} is not a parameter of {at}")
+        out[key] = [_scalar(v, f"{at}.{key}") for v in value] if isinstance(value, list) else _scalar(value, f"{at}.{key}")
+    return out
+
+
+def _scalar(value: Any, at: str) -> Any:
+    if isinstance(value, (dict, list)):
+        raise PolicyRefused(at.split(".")[-1], f"{at} must be a single value")
+    return value
+
+
+def _list(value: Any, at: str) -> list[Any]:
+    if not isinstance(value, list):
+        raise PolicyRefused(at.split(".")[-1], f"{at} must be a list")
+    return value
+
+
+def data_only(value: Any, at: str, allow_script: bool = False) -> Any:
+    """A parameter that is data only (bounds, ranges, order, _source): nested objects are fine,
+    but none of their keys may name a script, an index or a document."""
+    if isinstance(value, dict):
+        for key, v in value.items():
+            if key in DATA_FORBIDDEN and not (allow_script and key in ("script", "source")):
+                raise PolicyRefused(key, f"{key!r} in {at}: a parameter that names a script, an index or a document "
+                                         "is not forwarded")
+            data_only(v, f"{at}.{key}", allow_script)
+    elif isinstance(value, list):
+        for v in value:
+            data_only(v, at, allow_script)
+    return value
+
+
+def _int(value: Any, name: str, lo: int = 0, hi: int | None = None, setting: str | None = None,
+         rule: str | None = None) -> int:
+    """A whole number as OpenSearch reads one: 10, "10", 10.0 and 1e1 are all 10 (``rule``: the
+    name a bound's refusal gives, else ``name``)."""
+    if isinstance(value, bool):
+        raise PolicyRefused(name, f"{name} must be a whole number, got {value!r}")
+    n: float
+    if isinstance(value, int):
+        n = value
+    elif isinstance(value, float):
+        n = value
+    elif isinstance(value, str):
+        try:
+            n = float(value.strip())
+        except ValueError:
+            raise PolicyRefused(name, f"{name} must be a whole number, got {value[:40]!r}") from None
+    else:
+        raise PolicyRefused(name, f"{name} must be a whole number")
+    if not math.isfinite(n) or n != int(n):
+        raise PolicyRefused(name, f"{name} must be a whole number, got {value!r}")
+    n = int(n)
+    if n < lo:
+        raise PolicyRefused(name, f"{name} must be at least {lo}, got {n}")
+    if hi is not None and n > hi:
+        raise PolicyRefused(rule or name, f"{name} {n} is over {hi}", setting)
+    return n
+
+
+def strip_node_ids(response: Any) -> Any:
+    """A search response without the cluster's node ids: ``_node`` goes from each hit and an
+    explained hit's ``_shard`` ``[node][index][shard]`` keeps ``[index][shard]``."""
+    hits = response.get("hits", {}).get("hits") if isinstance(response, dict) else None
+    for hit in hits or []:
+        if isinstance(hit, dict):
+            hit.pop("_node", None)
+            shard = hit.get("_shard")
+            if isinstance(shard, str) and shard.count("][") == 2:
+                hit["_shard"] = "[" + shard.split("][", 1)[1]
+    return response

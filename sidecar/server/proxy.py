@@ -27,7 +27,7 @@ from ..retrieval.hits import from_hits
 from ..retrieval.opensearch_backend import call, found_legacy_vectors
 from ..rules import RuleSet
 from . import source
-from .policy import ProxyPolicy
+from .policy import ProxyPolicy, data_only, strip_node_ids
 
 @dataclass
 class ProxyOutcome:
@@ -49,6 +49,8 @@ BODY_PARAMS = frozenset({"size", "from", "_source", "_source_includes", "_source
 COUNT_PARAMS = frozenset({"q", "df", "analyzer", "analyze_wildcard", "default_operator", "lenient", "routing",
                           "preference", "terminate_after", "min_score", "ignore_unavailable", "ignore_throttled",
                           "allow_no_indices", "expand_wildcards", "filter_path", "human", "pretty"})
+# search extensions forwarded to OpenSearch besides ext.rerank (the k-NN plugin's native MMR)
+EXT_FORWARDED = frozenset({"mmr"})
 # options that fix the order of the hits: the reranked page could not honour them
 ORDER_KEYS = ("sort", "search_after")
 REFUSED_PARAMS = {"scroll": "scroll contexts are not proxied (the proxy is stateless); page with from and size",
@@ -94,8 +96,13 @@ def proxy_count(client: OpenSearch, index: str, body: Any, args: Mapping[str, st
     if not isinstance(body, dict) or set(body) - {"query"}:
         raise ValueError("body: a _count body is a JSON object with at most 'query'")
     body, params = split_params(args, body, COUNT_PARAMS, frozenset())
-    policy.check({**body, "size": 0}, params)
-    return call(client.count, index=index, body=body or None, params=params, request_timeout=cfg.backend_timeout)
+    checked = policy.check({**body, "size": 0}, params)
+    # counted by a search of no hits: _search carries cancel_after_time_interval (_count does not),
+    # so OpenSearch stops counting when the sidecar stops waiting
+    resp = call(client.search, index=index, body={**checked, "size": 0, "track_total_hits": True}, params=params,
+                request_timeout=cfg.backend_timeout, cancellable=True)
+    total = resp.get("hits", {}).get("total")
+    return {"count": total if isinstance(total, int) else (total or {}).get("value", 0), "_shards": resp.get("_shards")}
 
 
 def proxy_search(client: OpenSearch, index: str, body: Any, ruleset: RuleSet, cfg: Config,
@@ -112,14 +119,18 @@ def proxy_search(client: OpenSearch, index: str, body: Any, ruleset: RuleSet, cf
     ext = body.pop("ext", None)
     if ext is not None and not isinstance(ext, dict):
         raise ValueError("ext: must be an object")
-    policy.check(body, params)
+    body = policy.check(body, params)
     ext = dict(ext or {})
     spec = ext.pop("rerank", None)
+    for key in ext:
+        if key not in EXT_FORWARDED:
+            raise ValueError(f"ext.{key}: not an extension the proxy forwards (allowed: rerank, "
+                             f"{', '.join(sorted(EXT_FORWARDED))})")
     if ext:
-        body["ext"] = ext
+        body["ext"] = data_only(ext, "ext")
     if spec is None:
-        return ProxyOutcome(call(client.search, index=index, body=body, params=params,
-                                 request_timeout=cfg.backend_timeout, cancellable=True))
+        return ProxyOutcome(strip_node_ids(call(client.search, index=index, body=body, params=params,
+                                                request_timeout=cfg.backend_timeout, cancellable=True)))
     if "filter_path" in params:
         raise ValueError("filter_path: not with ext.rerank (the reranking reads the hits it would filter away)")
     validate("RerankExt", spec, prefix="ext.rerank")
@@ -136,8 +147,8 @@ def proxy_search(client: OpenSearch, index: str, body: Any, ruleset: RuleSet, cf
     rule, how = choose_rule(ruleset, spec.get("rule"), query or "", {})
     rule = apply_overrides(rule, spec.get("overrides"))
     if rule is None:
-        return ProxyOutcome(call(client.search, index=index, body=body, params=params,
-                                 request_timeout=cfg.backend_timeout, cancellable=True))
+        return ProxyOutcome(strip_node_ids(call(client.search, index=index, body=body, params=params,
+                                                request_timeout=cfg.backend_timeout, cancellable=True)))
     if frm + size > cfg.max_window:
         raise ValueError(f"{'from' if frm else 'size'}: from + size = {frm + size} exceeds the maximum window "
                          f"{cfg.max_window}")
@@ -173,7 +184,7 @@ def proxy_search(client: OpenSearch, index: str, body: Any, ruleset: RuleSet, cf
     ranked = paging.rank(fetch, rerank, rule.window, cfg.max_window, frm + size + 1)
     page = []
     for p in ranked.placed[frm:frm + size]:
-        hit = dict(raw[p["id"]])
+        hit = strip_node_ids({"hits": {"hits": [dict(raw[p["id"]])]}})["hits"]["hits"][0]
         if "_source" in hit:
             kept = source.cut(hit["_source"], wanted)
             if kept is None:
