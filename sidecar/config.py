@@ -42,7 +42,10 @@ SETTINGS: tuple[Setting, ...] = (
                                                               "calls together; then 504 (OpenSearch cancels the search)",
             float),
     Setting("max_window", "SIDECAR_MAX_WINDOW", 1000, "cap on candidates retrieved per request", int),
-    Setting("max_body_bytes", "SIDECAR_MAX_BODY_BYTES", 1048576, "request bodies above this get 413", int),
+    Setting("max_body_bytes", "SIDECAR_MAX_BODY_BYTES", 1048576, "request bodies above this get 413 (chunked too)",
+            int),
+    Setting("body_timeout", "SIDECAR_BODY_TIMEOUT", 10.0, "seconds a request body may take to arrive; then 408", float),
+    Setting("max_query_chars", "SIDECAR_MAX_QUERY_CHARS", 1024, "characters a /search q may have (then 400)", int),
     Setting("max_candidates", "SIDECAR_MAX_CANDIDATES", 1000, "candidates one /rerank request may send", int),
     Setting("max_constraints", "SIDECAR_MAX_CONSTRAINTS", 32, "constraints in a rule sent with a request", int),
     Setting("max_constraint_values", "SIDECAR_MAX_CONSTRAINT_VALUES", 1000,
@@ -92,6 +95,8 @@ class Config:
     backend_timeout: float
     max_window: int
     max_body_bytes: int
+    body_timeout: float
+    max_query_chars: int
     max_candidates: int
     max_constraints: int
     max_constraint_values: int

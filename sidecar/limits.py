@@ -2,7 +2,7 @@
 
 Every input that multiplies work has a setting and a 400 ``limit_exceeded`` naming the field and
 the setting: candidates sent to /rerank, constraints in a rule sent with a request and values in
-one of them, MinHash permutations, and near-duplicate pairs verified (a very low threshold
+one of them, MinHash permutations, a query text's length, and near-duplicate pairs verified (a very low threshold
 makes that grow with n^2; the core stops at the bound, ``dedup.TooManyPairs``). The body itself
 is bounded by SIDECAR_MAX_BODY_BYTES (413). Rules loaded from the rule directory are the
 merchandisers' and are not bounded here; rules and overrides sent by clients are, before they
@@ -28,11 +28,17 @@ class Limits:
     constraint_values: int = BY_NAME["max_constraint_values"].default
     num_perm: int = BY_NAME["max_num_perm"].default
     dedup_pairs: int = BY_NAME["max_dedup_pairs"].default
+    query_chars: int = BY_NAME["max_query_chars"].default
 
     @classmethod
     def from_config(cls, cfg: Config) -> Limits:
         return cls(cfg.max_candidates, cfg.max_constraints, cfg.max_constraint_values, cfg.max_num_perm,
-                   cfg.max_dedup_pairs)
+                   cfg.max_dedup_pairs, cfg.max_query_chars)
+
+    def check_query(self, q: Any, where: str = "q") -> None:
+        """A query text: rule patterns, retrieval and the decision log all read it."""
+        if isinstance(q, str) and len(q) > self.query_chars:
+            _over(where, f"{len(q)} characters", self.query_chars, "max_query_chars")
 
     def check_candidates(self, candidates: Any, where: str = "candidates") -> None:
         if isinstance(candidates, list) and len(candidates) > self.candidates:

@@ -78,6 +78,7 @@ def run_search(body: Any, backend: Backend, ruleset: RuleSet, max_window: int,
     limits = limits or Limits()
     validate("SearchRequest", body)
     limits.check_rule(body.get("overrides"), "overrides")
+    limits.check_query(body.get("q"))
     q = body.get("q") or ""
     frm = body.get("from", 0)
     asked = body.get("size")

@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 
 
-def _gevent_patched() -> bool:
+def gevent_patched() -> bool:
     try:
         from gevent import monkey
     except ImportError:
@@ -26,7 +26,7 @@ def _gevent_patched() -> bool:
 
 def offload(fn: Callable[..., T], *args: Any) -> T:
     """``fn(*args)`` on a real thread when running under gevent (the caller's greenlet waits)."""
-    if not _gevent_patched():
+    if not gevent_patched():
         return fn(*args)
     import gevent
 
@@ -35,7 +35,7 @@ def offload(fn: Callable[..., T], *args: Any) -> T:
 
 def real_lock() -> Any:
     """A lock of the OS (not gevent's): for state that real threads of ``offload`` share."""
-    if _gevent_patched():
+    if gevent_patched():
         from gevent import monkey
 
         return monkey.get_original("_thread", "allocate_lock")()
@@ -44,7 +44,7 @@ def real_lock() -> Any:
 
 def os_thread(target: Callable[[], None]) -> None:
     """Start ``target`` on a real OS thread, also in a gevent worker (fire and forget)."""
-    if _gevent_patched():
+    if gevent_patched():
         from gevent import monkey
 
         monkey.get_original("_thread", "start_new_thread")(target, ())

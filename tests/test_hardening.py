@@ -191,6 +191,67 @@ def test_costly_proxied_queries_are_refused_in_opensearchs_shape(proxy, index, b
     assert r.json["status"] == 400
 
 
+def test_no_planted_lookup_reaches_another_index(proxy, index, os_client):
+    """Issue 25.1: bodies with a terms lookup, indexed_shape, percolate, more_like_this or wrapper
+    planted at random depths, through _search, _count and ext.rerank: OpenSearch's own get and
+    search counters of a marker index do not move, and its stored secret never comes back."""
+    import random
+
+    from test_policy import bodies
+
+    marker = "test-marker-secret"
+    os_client.indices.delete(index=marker, ignore_unavailable=True)
+    os_client.index(index=marker, id="1", body={"note": "the-marker-secret", "price": 3}, refresh=True)
+
+    def touched() -> tuple[int, int]:
+        st = os_client.indices.stats(index=marker, metric="get,search")["indices"][marker]["total"]
+        return st["get"]["total"], st["search"]["query_total"]
+
+    before = touched()
+    rng = random.Random(25)
+    sent = 0
+    for _ in range(4):
+        for body in bodies(rng, marker):
+            for path, b in ((f"/{index}/_search", body), (f"/{index}/_search", {**body, "ext": {"rerank": {"rule": "default"}}}),
+                            (f"/{index}/_count", body if set(body) == {"query"} else None)):
+                if b is None:
+                    continue
+                r = post(proxy, path, b)
+                sent += 1
+                assert r.status_code == 400 and "the-marker-secret" not in r.get_data(as_text=True), r.get_data(as_text=True)[:300]
+                assert r.json["error"]["type"] == "policy_refused"
+    assert sent > 200 and touched() == before
+    os_client.indices.delete(index=marker, ignore_unavailable=True)
+
+
+def test_explained_hits_carry_no_node_ids_and_profile_is_refused(proxy, index, os_client):
+    node_ids = set(os_client.nodes.info()["nodes"])
+    r = post(proxy, f"/{index}/_search", {"query": {"match": {"title": "shirt"}}, "explain": True, "size": 3})
+    assert r.status_code == 200 and r.json["hits"]["hits"]
+    text = r.get_data(as_text=True)
+    assert not any(n in text for n in node_ids) and all("_node" not in h for h in r.json["hits"]["hits"])
+    r = proxy.get(f"/{index}/_search?q=title:shirt&explain=true&size=2")
+    assert r.status_code == 200 and not any(n in r.get_data(as_text=True) for n in node_ids)
+    r = post(proxy, f"/{index}/_search", {"query": {"match_all": {}}, "profile": True})
+    assert r.status_code == 400 and r.json["error"]["reason"].startswith("profile: refused")
+
+
+def test_numbers_as_strings_or_floats_do_not_pass_the_caps(proxy, index):
+    for body in ({"size": "10000"}, {"size": 1e4}, {"from": "9900", "size": 100},
+                 {"size": 0, "aggs": {"b": {"terms": {"field": "brand", "size": 1e9}}}}):
+        r = post(proxy, f"/{index}/_search", body)
+        assert r.status_code == 400 and r.json["error"]["type"] == "policy_refused", (body, r.json)
+    r = post(proxy, f"/{index}/_search", {"size": "3", "query": {"match": {"title": "shirt"}}})
+    assert r.status_code == 200 and len(r.json["hits"]["hits"]) == 3
+
+
+def test_count_is_a_cancellable_search_with_the_same_answer(proxy, index, os_client):
+    body = {"query": {"match": {"title": "shirt"}}}
+    r = post(proxy, f"/{index}/_count", body)
+    assert r.status_code == 200 and r.json["count"] == os_client.count(index=index, body=body)["count"] > 0
+    assert proxy.get(f"/{index}/_count?q=title:shirt").json["count"] == r.json["count"]
+
+
 @pytest.mark.parametrize("target", [".kibana", "sidecar-decisions-2026.11.22", "some-other-index", "*", f"{INDEX},other"])
 def test_only_allowed_indices_are_proxied(proxy, target):
     r = post(proxy, f"/{target}/_search", {"query": {"match_all": {}}})

@@ -200,7 +200,15 @@ def test_inspect_renders_both_pages_and_guards_with_the_token():
     assert "placed by" in html or "default: next by score" in html
     bad = c.post("/inspect", data={"q": "shoes", "token": "tok-preview-test-0004", "draft": "rules:\n  - id: d\n    match: {default: true\n"})
     assert bad.status_code == 400 and "draft:" in bad.get_data(as_text=True)
-    assert make_app().test_client().get("/inspect").status_code == 200  # no token configured: open
+    open_ = make_app().test_client()  # no token configured: loopback clients only
+    assert open_.get("/inspect", environ_base={"REMOTE_ADDR": "127.0.0.1"}).status_code == 200
+    assert open_.get("/inspect", environ_base={"REMOTE_ADDR": "::1"}).status_code == 200
+    far = open_.get("/inspect", environ_base={"REMOTE_ADDR": "192.0.2.7"})
+    assert far.status_code == 403 and "SIDECAR_ADMIN_TOKEN" in far.json["error"]["message"]
+    for name, value in (("X-Frame-Options", "DENY"), ("Cache-Control", "no-store"), ("Referrer-Policy", "no-referrer")):
+        assert r.headers[name] == value and bad.headers[name] == value
+    assert "frame-ancestors 'none'" in r.headers["Content-Security-Policy"]
+    assert "script-src" not in r.headers["Content-Security-Policy"]  # default-src 'none': no script at all
     bomb = ("rules:\n  - id: d\n    match: {default: true}\n"
             "    dedup: {field: title, threshold: 0.05, num_perm: 1024}\n")
     bounded = c.post("/inspect", data={"q": "shoes", "token": "tok-preview-test-0004", "draft": bomb})

@@ -307,6 +307,9 @@ def test_admin_reload_rejects_a_broken_edit_and_keeps_serving(tmp_path):
     assert post(c, "/search", {"q": "black jacket"}).json["rule"] == "default"  # last good set serves on
     metrics = c.get("/metrics").get_data(as_text=True)
     assert 'sidecar_rule_reloads_total{outcome="rejected"} 1.0' in metrics
+    (rules / "a.yaml").write_bytes(b"rules:\n  - id: caf\xe9\n")  # not UTF-8: a rejection too, never a 500
+    r = c.post("/admin/rules/reload", headers=auth)
+    assert r.status_code == 422 and "not UTF-8" in r.json["last_error"][0] and r.json["failures"] == 2
 
 
 # --- the proxy ---------------------------------------------------------------------------------
@@ -439,6 +442,25 @@ def test_backend_down_is_a_prompt_503():
     assert c.get("/readyz").status_code == 503
     v = c.get("/version")  # answers while the cluster is away, and says so
     assert v.status_code == 200 and v.json["opensearch"] is None
+
+
+def test_an_overloaded_backend_is_a_429_with_retry_after():
+    """OpenSearch's 429 (a full search queue) reaches /search clients as a 429 they may retry."""
+    from sidecar.retrieval import BackendBusy
+    from sidecar.retrieval.memory import MemoryBackend
+
+    class Busy(MemoryBackend):
+        def retrieve(self, req):
+            raise BackendBusy("OpenSearch is overloaded: es_rejected_execution_exception")
+
+    c = create_app(make_cfg(backend="memory"), backend=Busy(DEMO_CATALOG, DEMO_VECTORS)).test_client()
+    r = post(c, "/search", {"q": "black jacket"})
+    assert r.status_code == 429 and r.headers["Retry-After"] == "1" and r.json["error"]["type"] == "backend_busy"
+
+
+def test_a_query_text_over_the_bound_is_a_400_naming_q(client):
+    r = post(client, "/search", {"q": "shirt " * 300})
+    assert r.status_code == 400 and r.json["error"]["field"] == "q" and "SIDECAR_MAX_QUERY_CHARS" in r.json["error"]["message"]
 
 
 def test_backend_slow_is_a_504_within_the_timeout():

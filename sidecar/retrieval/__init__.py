@@ -1,5 +1,6 @@
 """Candidate retrieval: the OpenSearch backend and the embedded memory backend."""
-from .base import MODES, Backend, BackendError, BackendTimeout, BackendUnavailable, NotFound, RetrievalRequest, Retrieved
+from .base import (MODES, Backend, BackendBusy, BackendError, BackendTimeout, BackendUnavailable, NotFound,
+                   RetrievalRequest, Retrieved)
 
-__all__ = ["MODES", "Backend", "BackendError", "BackendTimeout", "BackendUnavailable", "NotFound",
+__all__ = ["MODES", "Backend", "BackendBusy", "BackendError", "BackendTimeout", "BackendUnavailable", "NotFound",
            "RetrievalRequest", "Retrieved"]

@@ -23,6 +23,10 @@ class BackendTimeout(BackendError):
     """No answer within the configured timeout: HTTP 504."""
 
 
+class BackendBusy(BackendError):
+    """OpenSearch refused for load (its 429: a full search queue): HTTP 429 with Retry-After."""
+
+
 class NotFound(Exception):
     """A referenced document (e.g. ``like``) does not exist."""
 

@@ -24,7 +24,7 @@ from opensearchpy.exceptions import ConnectionTimeout, NotFoundError, TransportE
 
 from ..catalog import FIELDS
 from . import deadline
-from .base import BackendTimeout, BackendUnavailable, NotFound, RetrievalRequest, Retrieved
+from .base import BackendBusy, BackendTimeout, BackendUnavailable, NotFound, RetrievalRequest, Retrieved
 from .filters import to_dsl
 from .fusion import rrf
 from .hits import VECTOR_BINARY_FIELD, VECTOR_FIELD, Hits, decode_vectors, from_hits
@@ -148,6 +148,8 @@ class OpenSearchBackend:
         except TransportError as exc:
             if exc.status_code == 400:
                 raise ValueError(f"body: OpenSearch refused the search: {exc.error}") from None
+            if exc.status_code == 429:
+                raise BackendBusy(f"OpenSearch is overloaded: {exc.error}") from None
             raise BackendUnavailable(f"OpenSearch error {exc.status_code}: {exc.error}") from None
 
     def _retrieve(self, req: RetrievalRequest) -> Retrieved | None:
@@ -170,6 +172,8 @@ class OpenSearchBackend:
         totals = []
         for r in resp["responses"]:
             if "error" in r:
+                if r.get("status") == 429:
+                    raise BackendBusy(f"OpenSearch is overloaded: {r['error']}")
                 raise BackendUnavailable(f"OpenSearch error: {r['error']}")
             raw = r["hits"].get("hits") or []
             hits = self._hits(raw, req)

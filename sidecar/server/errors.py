@@ -1,7 +1,8 @@
 """JSON error bodies for every failure: never an HTML page, never a stack trace, never an
 internal address. 400 malformed JSON or invalid field (named), 401 admin without token, 403
-refused path (any route not served), 405 a served route's wrong method, 413 body too large, 503 backend down, 504
-backend slow, 500 (logged with its request id) for anything else."""
+refused path (any route not served), 405 a served route's wrong method, 408 a body that did not
+arrive in time, 413 body too large, 429 backend overloaded (with Retry-After), 503 backend down,
+504 backend slow, 500 (logged with its request id) for anything else."""
 from __future__ import annotations
 
 import logging
@@ -13,11 +14,12 @@ from werkzeug.exceptions import HTTPException
 from ..limits import LimitExceeded
 from ..logs import Throttle
 from ..rerank.dedup import TooManyPairs
-from ..retrieval import BackendTimeout, BackendUnavailable
+from ..retrieval import BackendBusy, BackendTimeout, BackendUnavailable
 from .policy import PolicyRefused
 
 log = logging.getLogger("sidecar.http")
 WRITE_METHODS = frozenset({"PUT", "DELETE", "PATCH"})
+RETRY_AFTER_SECONDS = 1  # a 429 of OpenSearch's search queue clears within about a second
 SERVED = ("the sidecar answers /search, /rerank, /healthz, /readyz, /metrics, /version, /openapi.json, /admin/rules, "
           "/inspect "
           "and proxies only GET|POST /<index>/_search, GET|POST /<index>/_count and GET|HEAD / to OpenSearch")
@@ -27,6 +29,10 @@ class ApiError(Exception):
     def __init__(self, status: int, kind: str, message: str, field: str | None = None):
         super().__init__(message)
         self.status, self.kind, self.message, self.field = status, kind, message, field
+
+
+class BodyTimeout(Exception):
+    """The request body did not arrive within SIDECAR_BODY_TIMEOUT: 408, and the connection closes."""
 
 
 def field_of(message: str) -> str | None:
@@ -113,6 +119,22 @@ def register(app: Flask) -> None:
         throttle.log(logging.WARNING, "timeout", "backend timeout: %s", exc)
         return error_response(504, "backend_timeout",
                               f"the search backend did not answer within {services().config.backend_timeout}s")
+
+    @app.errorhandler(BodyTimeout)
+    def body_timeout(exc: BodyTimeout):
+        throttle.log(logging.WARNING, "body_timeout", "a request body did not arrive in time")
+        body, status = error_response(408, "body_timeout", f"the request body did not arrive within "
+                                      f"{services().config.body_timeout}s (SIDECAR_BODY_TIMEOUT)")
+        body.headers["Connection"] = "close"
+        return body, status
+
+    @app.errorhandler(BackendBusy)
+    def backend_busy(exc: BackendBusy):
+        services().metrics.backend_errors.labels("busy").inc()
+        throttle.log(logging.WARNING, "busy", "backend busy: %s", exc)
+        body, status = error_response(429, "backend_busy", "the search backend is overloaded; retry after a second")
+        body.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        return body, status
 
     @app.errorhandler(BackendUnavailable)
     def backend_down(exc: BackendUnavailable):

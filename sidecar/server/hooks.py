@@ -9,6 +9,7 @@ from flask import Flask, Response, g, request
 
 from ..decision_log import build_record, error_record
 from ..retrieval import deadline
+from .jsonio import read_body
 from .services import services
 
 log = logging.getLogger("sidecar.http")
@@ -28,6 +29,8 @@ def start() -> None:
     g.deadline = deadline.start(services().config.backend_timeout, started=_arrival())
     g.request_id = request.headers.get("X-Request-Id", "")[:64] or uuid.uuid4().hex[:16]
     g.decision = None  # set by a route that reranked (outcome.Decision)
+    cfg = services().config
+    read_body(cfg.max_body_bytes, cfg.body_timeout)  # whole and bounded, before any route looks at it
 
 
 def finish(resp: Response) -> Response:

@@ -139,6 +139,7 @@ def proxy_search(client: OpenSearch, index: str, body: Any, ruleset: RuleSet, cf
             raise ValueError(f"{key}: not with ext.rerank: the rule orders the page, so the order {key} asks for "
                              "would silently not hold (drop one of them)")
     limits.check_rule(spec.get("overrides"), "ext.rerank.overrides")
+    limits.check_query(spec.get("query"), "ext.rerank.query")
     size, frm = body.get("size", 10), body.get("from", 0)
     for key, v in (("size", size), ("from", frm)):
         if isinstance(v, bool) or not isinstance(v, int) or v < 0:

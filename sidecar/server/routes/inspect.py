@@ -25,6 +25,16 @@ from ..services import Services, services
 
 bp = Blueprint("inspect", __name__)
 MODES = ("bm25", "knn", "hybrid")
+# the page's token travels in its URL and form: nothing may frame it, cache it, script it or
+# send its address on (server-rendered, inline CSS, no JavaScript)
+PAGE_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; "
+                               "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    "X-Frame-Options": "DENY",
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+}
 
 
 @bp.route("/inspect", methods=["GET", "POST"])
@@ -42,7 +52,9 @@ def inspect() -> Response:
         except ValueError as exc:
             ctx["error"] = str(exc)
     status = 400 if ctx["error"] else 200
-    return Response(inspect_page(**ctx), status=status, mimetype="text/html")
+    resp = Response(inspect_page(**ctx), status=status, mimetype="text/html")
+    resp.headers.update(PAGE_HEADERS)
+    return resp
 
 
 def _compare(s: Services, ctx: dict) -> Comparison:
@@ -58,6 +70,7 @@ def _compare(s: Services, ctx: dict) -> Comparison:
         raise ValueError(f"filters: not JSON: {exc}") from None
     if not isinstance(filters, dict):
         raise ValueError("filters: a JSON object, as in /search")
+    s.limits.check_query(ctx["q"])
     if ctx["mode"] not in MODES:
         raise ValueError(f"mode: one of {', '.join(MODES)}")
     rule = ctx["rule"].strip() or None

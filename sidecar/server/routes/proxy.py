@@ -9,7 +9,7 @@ from flask import Blueprint, abort, g, jsonify, make_response, request
 from opensearchpy.exceptions import TransportError
 
 from ...retrieval.opensearch_backend import call
-from ..errors import ApiError, invalid, opensearch_error, sanitised
+from ..errors import RETRY_AFTER_SECONDS, ApiError, invalid, opensearch_error, sanitised
 from ..jsonio import json_body
 from ..proxy import proxy_count, proxy_search
 from ..services import services
@@ -32,7 +32,10 @@ def forwarded(proxied: Callable[[], Any]) -> Any:
         body = exc.info if isinstance(exc.info, dict) and isinstance(exc.info.get("error"), dict) else None
         if body is None:  # not OpenSearch's JSON (a proxy's page, a plain text)
             abort(make_response(*opensearch_error(exc.status_code, str(exc.error), "OpenSearch refused the request")))
-        abort(make_response(jsonify({"error": sanitised(body["error"]), "status": exc.status_code}), exc.status_code))
+        resp = make_response(jsonify({"error": sanitised(body["error"]), "status": exc.status_code}), exc.status_code)
+        if exc.status_code == 429:
+            resp.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        abort(resp)
 
 
 def _refuse_system_paths(index: str, api: str) -> None:
