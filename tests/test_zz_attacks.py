@@ -63,7 +63,8 @@ def healthz_ms(port: int, n: int = 20) -> list[float]:
 
 
 def test_slow_and_oversized_bodies(tmp_path):
-    proc, port, _ = serve(tmp_path, SIDECAR_MAX_BODY_BYTES="100000")
+    # the decision log on: its error record of a 408 once read the socket again, without a bound
+    proc, port, _ = serve(tmp_path, SIDECAR_MAX_BODY_BYTES="100000", SIDECAR_DECISION_LOG="on")
     held: list[socket.socket] = []
     try:
         head = (f"POST /search HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"

@@ -44,8 +44,10 @@ def read_body(limit: int, seconds: float) -> None:
                     raise RequestEntityTooLarge()
                 chunks.append(chunk)
     except (HTTPException, BodyTimeout):
+        request._cached_data = b""  # what came is not the body: nothing after this may read the socket again
         raise
     except Exception as exc:  # noqa: BLE001 - gunicorn's parse errors and werkzeug's disconnects alike
+        request._cached_data = b""
         raise ApiError(400, "malformed_body", f"request body could not be read: {type(exc).__name__}") from None
     request._cached_data = b"".join(chunks)  # werkzeug's own cache of get_data(cache=True)
 
