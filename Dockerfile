@@ -3,6 +3,7 @@ FROM python:3.11-slim
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY sidecar ./sidecar
+COPY mappings ./mappings
 # install, then compile the reranking kernels into the package's cache (read-only at run time: the
 # server copies it to its temp dir on start instead of compiling, see sidecar/jit_cache.py)
 RUN pip install --no-cache-dir . && sidecar warm

@@ -32,9 +32,11 @@ OS_USER="${OPENSEARCH_USER:-srp-opensearch}"
 if [ "$(id -u)" -eq 0 ]; then DEFAULT_CACHE=/var/cache/srp-sidecar; else DEFAULT_CACHE="$HOME/.cache/srp-sidecar"; fi
 CACHE="${SIDECAR_CACHE:-$DEFAULT_CACHE}"
 HOME_DIR="$CACHE/opensearch-$VERSION"
-DATA_DIR="$CACHE/opensearch-$VERSION-data"
-LOG_DIR="$CACHE/opensearch-$VERSION-logs"
-PID_FILE="$CACHE/opensearch-$VERSION.pid"
+# a node's state is keyed by its port: two checkouts on one machine (their .env ports differ) run
+# two nodes side by side without sharing a data directory, a PID file or a stop
+DATA_DIR="$CACHE/opensearch-$VERSION-$PORT-data"
+LOG_DIR="$CACHE/opensearch-$VERSION-$PORT-logs"
+PID_FILE="$CACHE/opensearch-$VERSION-$PORT.pid"
 URL="http://127.0.0.1:$PORT"
 WAIT_SECONDS="${OPENSEARCH_WAIT_SECONDS:-180}"
 
@@ -184,7 +186,7 @@ status() {
 # --- an N-node cluster on loopback -------------------------------------------------------------
 CLUSTER_PORT="${OPENSEARCH_CLUSTER_PORT:-9211}"
 CLUSTER_HEAP="${OPENSEARCH_CLUSTER_HEAP:-512m}"
-CLUSTER_DIR="$CACHE/opensearch-$VERSION-cluster"
+CLUSTER_DIR="$CACHE/opensearch-$VERSION-cluster-$CLUSTER_PORT"
 CLUSTER_NODES_FILE="$CLUSTER_DIR/nodes"  # how many nodes the cluster was started with
 
 node_pid_file() { echo "$CLUSTER_DIR/node-$1.pid"; }

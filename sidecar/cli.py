@@ -401,7 +401,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     ix = sub.add_parser("index", formatter_class=_fmt(), help="bulk-load a catalog JSONL (+ vectors) into OpenSearch",
                         description="Bulk-load a catalog (one JSON product a line, as ../shared/data/fashion/catalog.jsonl)\n"
-                                    "into an OpenSearch index created from sidecar/mappings/products.json, with title vectors\n"
+                                    "into an OpenSearch index created from mappings/products.json, with title vectors\n"
                                     "from a .npy (float16/float32, row i = line i) and MinHash signatures for\n"
                                     "near-duplicate detection. Bad lines are reported with their line number and\n"
                                     "skipped; a vector count that does not match the catalog is an error before\n"

@@ -17,6 +17,7 @@ import jsonschema_rs
 
 from .catalog import KEYWORD_FIELDS
 from .rerank.rule import DEFAULT_SIZE
+from .retrieval import facets
 from .retrieval.base import MODES
 from .retrieval.filters import RANGE_FIELDS, RANGE_OPS
 from .rules.loader import schema as rule_file_schema
@@ -50,8 +51,10 @@ DEFS: dict[str, Any] = {
             "explain": {"type": "boolean", "default": False},
             "rule": {"type": "string", "minLength": 1, "description": "a rule id, or 'none' for no reranking"},
             "overrides": {"type": "object", "description": "rule keys for this request (not id or match); null removes one"},
+            "facets": {"$ref": "#/$defs/Facets"},
         },
     },
+    "Facets": facets.schema(),
     "Candidate": {
         "type": "object", "additionalProperties": False, "required": ["id", "score"],
         "properties": {
@@ -103,6 +106,11 @@ DEFS: dict[str, Any] = {
             "candidates": {"type": "integer"}, "hits": {"type": "array", "items": {"$ref": "#/$defs/Hit"}},
             "timings": {"type": "object"}, "backend_took_ms": {"type": ["number", "null"]},
             "request_id": {"type": "string"},
+            "facets": {"type": "object", "description": "per field, buckets {value, count, selected} (ranges also "
+                                                         "from, to): counts over the matches, not the page",
+                       "additionalProperties": {"type": "array", "items": {
+                           "type": "object", "required": ["value", "count", "selected"],
+                           "properties": {"count": {"type": "integer"}, "selected": {"type": "boolean"}}}}},
         },
     },
     "RerankResponse": {

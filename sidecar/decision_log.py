@@ -37,9 +37,10 @@ def index_for(ts: datetime, prefix: str = INDEX_PREFIX) -> str:
     return f"{prefix}-{ts:%Y.%m.%d}"
 
 
-def build_record(d: Decision, request_id: str, status: int = 200) -> dict[str, Any]:
+def build_record(d: Decision, request_id: str, status: int = 200, rules_version: str | None = None) -> dict[str, Any]:
     """One record of a decision. A constraint on an empty page neither held nor failed:
-    ``held`` is null there, and the page does not count in ``constraint_satisfaction``."""
+    ``held`` is null there, and the page does not count in ``constraint_satisfaction``.
+    ``rules_version``: the hash of the rule set that decided (``/version``, ``rules check``)."""
     now = datetime.now(timezone.utc)
     ids = d.pool.ids if d.pool is not None else []
     row = {doc_id: k for k, doc_id in enumerate(ids)}
@@ -87,15 +88,19 @@ def build_record(d: Decision, request_id: str, status: int = 200) -> dict[str, A
         "backend_took_ms": d.took_ms,
         "outcome": "ok" if status < 400 else "error",
         "status": status,
+        "rules_version": rules_version,
     }
 
 
 def error_record(*, endpoint: str, request_id: str, status: int, query: str | None = None,
-                 index: str | None = None, total_ms: float | None = None) -> dict[str, Any]:
-    """A request that failed: what is known of it, and its status."""
+                 index: str | None = None, total_ms: float | None = None, error_type: str | None = None,
+                 rules_version: str | None = None) -> dict[str, Any]:
+    """A request that failed: what is known of it, its status and its error's type
+    (``invalid_request``, ``policy_refused``, ``backend_timeout``, ...)."""
     return {"@timestamp": datetime.now(timezone.utc).isoformat(timespec="milliseconds"), "request_id": request_id,
             "endpoint": endpoint, "index": index, "query": normalize_query(query) if isinstance(query, str) else None,
-            "rule": None, "total_ms": total_ms, "outcome": "error", "status": status}
+            "rule": None, "total_ms": total_ms, "outcome": "error", "status": status, "error_type": error_type,
+            "rules_version": rules_version}
 
 
 def _first_line(exc: Exception) -> str:

@@ -51,7 +51,7 @@ class IndexSummary:
 
 
 def index_body(dimension: int | None, shards: int | None = None, replicas: int | None = None) -> dict[str, Any]:
-    """The products index body of sidecar/mappings/products.json, with the vector dimension of the
+    """The products index body of mappings/products.json, with the vector dimension of the
     data. Default layout: 1 shard, replicas auto-expanded to 0-1 (0 on one node, so it is green;
     1 on a cluster, so losing a node loses no data); ``shards``/``replicas`` set them instead."""
     body = load_mapping("products.json")

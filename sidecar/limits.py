@@ -10,11 +10,16 @@ are parsed.
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from .config import BY_NAME, Config
+
+
+MAX_QUERY_TERMS = 1024  # OpenSearch's default indices.query.bool.max_clause_count: a match query's terms
+_TERM = re.compile(r"\w+")  # about what the standard tokenizer makes a term
 
 
 class LimitExceeded(ValueError):
@@ -29,16 +34,24 @@ class Limits:
     num_perm: int = BY_NAME["max_num_perm"].default
     dedup_pairs: int = BY_NAME["max_dedup_pairs"].default
     query_chars: int = BY_NAME["max_query_chars"].default
+    facet_buckets: int = BY_NAME["proxy_max_buckets"].default  # a terms facet's size: the proxy's own bound
 
     @classmethod
     def from_config(cls, cfg: Config) -> Limits:
         return cls(cfg.max_candidates, cfg.max_constraints, cfg.max_constraint_values, cfg.max_num_perm,
-                   cfg.max_dedup_pairs, cfg.max_query_chars)
+                   cfg.max_dedup_pairs, cfg.max_query_chars, cfg.proxy_max_buckets)
 
     def check_query(self, q: Any, where: str = "q") -> None:
-        """A query text: rule patterns, retrieval and the decision log all read it."""
-        if isinstance(q, str) and len(q) > self.query_chars:
+        """A query text: rule patterns, retrieval and the decision log all read it. Its terms are
+        bounded by OpenSearch's own clause limit, checked here so the 400 says why."""
+        if not isinstance(q, str):
+            return
+        if len(q) > self.query_chars:
             _over(where, f"{len(q)} characters", self.query_chars, "max_query_chars")
+        terms = len(_TERM.findall(q))
+        if terms > MAX_QUERY_TERMS:
+            raise LimitExceeded(f"{where}: {terms} terms; a search takes at most {MAX_QUERY_TERMS} "
+                                "(OpenSearch's indices.query.bool.max_clause_count)")
 
     def check_candidates(self, candidates: Any, where: str = "candidates") -> None:
         if isinstance(candidates, list) and len(candidates) > self.candidates:

@@ -33,11 +33,16 @@ class OneLine(logging.Filter):
 
 
 class JsonFormatter(logging.Formatter):
-    """One JSON object per line: time, level, logger, message (and the traceback, if any)."""
+    """One JSON object per line: time, level, logger, message (and the traceback, if any), and
+    the record's ``fields`` as keys of their own (a request's route, method, status,
+    duration_ms, rule, request_id, backend_ms), so they can be filtered on."""
 
     def format(self, record: logging.LogRecord) -> str:
         out: dict[str, Any] = {"time": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
                                "level": record.levelname, "logger": record.name, "message": record.getMessage()}
+        extra = getattr(record, "fields", None)
+        if isinstance(extra, dict):
+            out.update({k: v for k, v in extra.items() if k not in out})
         if record.exc_info:
             out["exception"] = self.formatException(record.exc_info)
         return json.dumps(out, ensure_ascii=False)

@@ -1,6 +1,7 @@
 """The one place an OpenSearch client is made, so timeouts and retries are the same everywhere."""
 from __future__ import annotations
 
+import importlib
 import json
 from pathlib import Path
 from typing import Any
@@ -9,7 +10,8 @@ import orjson
 from opensearchpy import OpenSearch
 from opensearchpy.serializer import JSONSerializer
 
-MAPPINGS_DIR = Path(__file__).resolve().parent / "mappings"  # package data: found after pip install too
+# mappings/ at the top of the repository, installed as the package sidecar.mappings (pyproject.toml)
+MAPPINGS_DIR = Path(importlib.import_module("sidecar.mappings").__file__).resolve().parent
 
 
 class FastJSONSerializer(JSONSerializer):
@@ -42,6 +44,6 @@ def make_client(url: str, timeout: float = 10.0) -> OpenSearch:
 
 
 def load_mapping(name: str) -> dict[str, Any]:
-    """A JSON file of sidecar/mappings/ (index bodies and templates)."""
+    """A JSON file of mappings/ (index bodies and templates)."""
     with open(MAPPINGS_DIR / name, encoding="utf-8") as f:
         return json.load(f)

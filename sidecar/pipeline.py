@@ -8,6 +8,7 @@ and a page is filled from further retrieval windows when collapsing left the fir
 from __future__ import annotations
 
 import time
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -17,7 +18,7 @@ import numpy as np
 
 from . import paging
 from .rerank.rule import Rule, parse_rule
-from .retrieval import Backend, NotFound, RetrievalRequest
+from .retrieval import Backend, NotFound, RetrievalRequest, facets
 from .retrieval.filters import validate_filters
 from .contract import DEFAULT_SIZE, validate
 from .limits import Limits
@@ -104,9 +105,20 @@ def run_search(body: Any, backend: Backend, ruleset: RuleSet, max_window: int,
     if frm + size > max_window:
         raise ValueError(f"{'from' if frm else 'size'}: from + size = {frm + size} exceeds the maximum window {max_window}")
 
+    text = unicodedata.normalize("NFKC", q) if q and not q.isascii() else q  # ｐｕｍａ is puma to the analyzer too
+    wanted = body.get("facets") or None
+    if wanted:
+        facets.check(wanted, limits.facet_buckets)
+    counted: dict[str, Any] = {}
+
     def fetch(window: int) -> Any:
-        return backend.retrieve(RetrievalRequest(mode, q, vector, filters, window,
-                                                 with_vectors=bool(rule and rule.needs_vectors)))
+        first = "facets" not in counted  # facets come with the first window: one round trip
+        r = backend.retrieve(RetrievalRequest(mode, text, vector, filters, window,
+                                              with_vectors=bool(rule and rule.needs_vectors),
+                                              facets=wanted if first else None))
+        if first:
+            counted["facets"] = r.facets
+        return r
 
     # MMR/DPP relevance: the cosine to the query vector for a vector-only search, else the
     # normalised retrieval score (BM25, or the fused hybrid score)
@@ -143,6 +155,8 @@ def run_search(body: Any, backend: Backend, ruleset: RuleSet, max_window: int,
         "timings": timings,
         "backend_took_ms": ranked.took_ms,
     }
+    if wanted:
+        response["facets"] = facets.mark_selected(counted.get("facets") or {f: [] for f in wanted}, filters)
     decision = Decision("search", rule, how, mode, q or None, index, ranked.window, frm, size, pool, page, ranked.dedup,
                         timings["rerank_ms"], timings["retrieval_ms"], timings["total_ms"], ranked.took_ms,
                         filters or None)

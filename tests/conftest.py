@@ -41,7 +41,7 @@ def os_url() -> str:
 
     try:
         requests.get(OPENSEARCH_URL, timeout=3).raise_for_status()
-    except Exception as exc:  # noqa: BLE001 - any failure means "not there"
+    except Exception:  # noqa: BLE001 - any failure means "not there"
         msg = (f"OpenSearch not reachable at {OPENSEARCH_URL}: integration tests skipped; scripts/test.sh runs "
                "everything (or scripts/opensearch.sh start, then pytest)")
         if os.environ.get("SIDECAR_REQUIRE_OPENSEARCH") == "1":

@@ -54,6 +54,10 @@ def test_provisioning_script_reads_the_same_version():
     script = (ROOT / "scripts" / "opensearch.sh").read_text()
     assert 'source "$ROOT/.env"' in script and 'VERSION="${OPENSEARCH_VERSION}"' in script
     assert not re.search(r"(?<![\d.])\d+\.\d+\.\d+(?![\d.])", script), "no version literal outside .env"
+    # another checkout with other ports on the same machine: its own node, data, PID file and cluster
+    for var in ("DATA_DIR", "LOG_DIR", "PID_FILE"):
+        assert re.search(rf'^{var}="[^"]*\$PORT', script, re.M), var
+    assert re.search(r'^CLUSTER_DIR="[^"]*\$CLUSTER_PORT', script, re.M)
 
 
 def test_dockerfile_installs_the_package_and_serves():

@@ -13,6 +13,7 @@ from sidecar.config import Config
 from sidecar.decision_log import DecisionLogWriter
 from sidecar.evaluation.diversity import holds
 from sidecar.opensearch import load_mapping, make_client
+from sidecar.rules import load_rules_dir
 from sidecar.server import create_app
 
 pytestmark = pytest.mark.opensearch
@@ -87,6 +88,10 @@ def test_record_contents_match_the_response(logged):
     brands = [h["fields"]["brand"] for h in r["hits"]]
     assert brand["share_after"] == pytest.approx(max(Counter(brands).values()) / len(brands))
     assert d["dedup_collapsed"] >= 0 and d["dedup_groups"] > 0
+    version = load_rules_dir(ROOT / "query_rules").version
+    assert all(doc["rules_version"] == version for doc in docs)  # which rule set decided
+    (error,) = [doc for doc in docs if doc["outcome"] == "error"]
+    assert error["status"] == 400 and error["error_type"] == "invalid_request"
 
 
 # --- the visualizations' own aggregations ------------------------------------------------------
@@ -187,8 +192,6 @@ def test_requests_per_rule(vis_results, logged):
 
 
 def test_constraint_satisfaction_per_rule(vis_results, logged):
-    from sidecar.rules import load_rules_dir
-
     responses, _, _ = logged
     rules = load_rules_dir(ROOT / "query_rules").by_id
     per_rule: dict[str, list[float]] = {}
@@ -271,7 +274,6 @@ def test_an_empty_page_is_not_a_constraint_failure():
     """A search that matched nothing has no page to judge: held is null, satisfaction is null."""
     from sidecar.decision_log import build_record
     from sidecar.outcome import Decision
-    from sidecar.rules import load_rules_dir
 
     rule = load_rules_dir(ROOT / "query_rules").by_id["default"]
     rec = build_record(Decision("search", rule, "default", "bm25", "no such thing", frm=0, size=20), "r1")

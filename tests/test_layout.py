@@ -78,3 +78,14 @@ def test_the_app_factory_only_assembles_and_each_blueprint_is_its_own_module():
     assert "@app.route" not in app_py and "@app.get" not in app_py and "@app.post" not in app_py
     modules = {bp.import_name for bp in BLUEPRINTS}
     assert len(modules) == len(BLUEPRINTS) == 5 and all(m.startswith("sidecar.server.routes.") for m in modules)
+
+
+def test_pyproject_lists_every_package_of_the_tree():
+    """packages are listed (mappings/ is installed as sidecar.mappings): a new package must be added."""
+    import tomllib
+
+    conf = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    found = {".".join(p.parent.relative_to(ROOT).parts) for p in (ROOT / "sidecar").rglob("__init__.py")}
+    assert set(conf["packages"]) == found | {"sidecar.mappings"}
+    assert conf["package-dir"] == {"sidecar.mappings": "mappings"} and (ROOT / "mappings" / "products.json").exists()
+    assert not (ROOT / "sidecar" / "mappings").exists()

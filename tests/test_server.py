@@ -558,3 +558,69 @@ def test_an_oversized_body_is_a_413_with_the_decision_log_on():
     r = post(c, "/search", {"q": "x", "like": "1" * 600})
     assert r.status_code == 400 and r.json["error"]["field"] == "like"
     writer.close(1)
+
+
+# --- a results page in one call: facets, case-blind filters (issue 27) -------------------------
+
+FACETS = {"brand": {"size": 5}, "colour": {"size": 3}, "price": {"ranges": [[0, 500], [500, 1500], [1500, None]]},
+          "listed_at": {"interval": "month"}}
+
+
+def test_facets_come_with_the_page_over_the_matches(client):
+    r = post(client, "/search", {"q": "puma tshirt", "size": 5, "filters": {"brand": "Puma"}, "facets": FACETS})
+    assert r.status_code == 200, r.json
+    f = r.json["facets"]
+    assert f["brand"] == [{"value": "Puma", "count": r.json["total"]["value"], "selected": True}]
+    assert sum(b["count"] for b in f["price"]) <= r.json["total"]["value"] and len(f["price"]) == 3
+    assert [b["from"] for b in f["price"]] == [0, 500, 1500] and f["price"][2]["to"] is None
+    assert sum(b["count"] for b in f["listed_at"]) <= r.json["total"]["value"]
+    assert all(b["value"].endswith("-01") for b in f["listed_at"])  # a month's bucket: its first day
+    assert len(r.json["hits"]) == 5  # counts are over the matches, not the page
+    ranged = post(client, "/search", {"q": "puma tshirt", "filters": {"price": {"gte": 500, "lt": 1500}},
+                                      "facets": {"price": FACETS["price"]}}).json["facets"]["price"]
+    assert [b["selected"] for b in ranged] == [False, True, False]
+
+
+def test_facets_equal_opensearchs_own_aggregations(os_url, os_client, demo_index):
+    c = create_app(make_cfg(backend="opensearch", opensearch_url=os_url, index=demo_index)).test_client()
+    memory = create_app(make_cfg(backend="memory")).test_client()
+    for q, filters in (("black jacket", {}), ("puma tshirt", {"colour": ["Black", "white"]}), ("shoes", {"gender": "MEN"})):
+        body = {"q": q, "size": 10, "filters": filters, "facets": FACETS}
+        got = post(c, "/search", body).json
+        query = {"bool": {"must": [{"match": {"title": {"query": q}}}],
+                          "filter": [{"terms": {f"{k}.folded": [v.lower() for v in (vs if isinstance(vs, list) else [vs])]}}
+                                     for k, vs in filters.items()]}}
+        direct = os_client.search(index=demo_index, body={"size": 0, "query": query, "aggs": {
+            "brand": {"terms": {"field": "brand", "size": 5}},
+            "price": {"range": {"field": "price", "ranges": [{"to": 500}, {"from": 500, "to": 1500}, {"from": 1500}]}}}})
+        assert [(b["value"], b["count"]) for b in got["facets"]["brand"]] == \
+            [(b["key"], b["doc_count"]) for b in direct["aggregations"]["brand"]["buckets"]]
+        assert [b["count"] for b in got["facets"]["price"]] == \
+            [b["doc_count"] for b in direct["aggregations"]["price"]["buckets"]]
+        assert got["total"]["value"] == direct["hits"]["total"]["value"]
+        assert post(memory, "/search", body).json["facets"] == got["facets"]  # the memory backend counts alike
+
+
+def test_facets_are_bounded_and_named_in_errors(client):
+    for facets_, field in (({"brand": {"size": 1000}}, "facets.brand.size"), ({"brnd": {}}, "facets.brnd"),
+                           ({"brand": {"interval": "month"}}, "facets.brand.interval"),
+                           ({"price": {"interval": "month"}}, "facets.price.interval"),
+                           ({"price": {"ranges": [[0, "soon"]]}}, "facets.price.ranges[0]")):
+        r = post(client, "/search", {"q": "shirt", "facets": facets_})
+        assert r.status_code == 400 and r.json["error"]["field"] == field, r.json
+
+
+def test_keyword_filters_are_case_and_width_blind(client):
+    want = post(client, "/search", {"q": "puma tshirt", "filters": {"brand": "Puma"}}).json
+    for brand in ("puma", "PUMA", "ｐｕｍａ", ["pUmA", "nike"]):
+        got = post(client, "/search", {"q": "puma tshirt", "filters": {"brand": brand}}).json
+        assert got["total"] == want["total"] and [h["id"] for h in got["hits"]] == [h["id"] for h in want["hits"]], brand
+    wide = post(client, "/search", {"q": "ｐｕｍａ ｔｓｈｉｒｔ"}).json  # the retrieval text is NFKC-normalised
+    assert wide["total"] == post(client, "/search", {"q": "puma tshirt"}).json["total"] and wide["hits"]
+
+
+def test_too_many_query_terms_are_a_400_before_opensearch(os_url, demo_index):
+    c = create_app(make_cfg(backend="opensearch", opensearch_url=os_url, index=demo_index,
+                            max_query_chars=100000)).test_client()
+    r = post(c, "/search", {"q": "shirt " * 1100})
+    assert r.status_code == 400 and r.json["error"]["field"] == "q" and "max_clause_count" in r.json["error"]["message"]

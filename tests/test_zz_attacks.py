@@ -67,8 +67,8 @@ def test_slow_and_oversized_bodies(tmp_path):
     proc, port, _ = serve(tmp_path, SIDECAR_MAX_BODY_BYTES="100000", SIDECAR_DECISION_LOG="on")
     held: list[socket.socket] = []
     try:
-        head = (f"POST /search HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                f"Content-Length: 1000\r\n\r\n").encode()
+        head = ("POST /search HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                "Content-Length: 1000\r\n\r\n").encode()
         t0 = time.monotonic()
         answer = raw(port, head + b'{"q": "sh', timeout=15)
         waited = time.monotonic() - t0

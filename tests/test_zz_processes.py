@@ -168,6 +168,10 @@ def test_gunicorn_two_workers_against_opensearch(os_url, os_client, tmp_path):
     lines = [json.loads(line) for line in log.splitlines() if line.strip()]  # JSON, every line
     assert sum("Booting worker" in line["message"] for line in lines) >= 2
     assert sum("POST /search -> 200" in line["message"] for line in lines) == 21
+    request_lines = [line for line in lines if line.get("route") == "/search"]
+    assert len(request_lines) == 21 and all(
+        line["method"] == "POST" and line["status"] == 200 and line["duration_ms"] > 0 and line["rule"]
+        and line["request_id"] and line["backend_ms"] is not None for line in request_lines), request_lines[:2]
     os_client.indices.refresh(index=f"{log_prefix}-*")
     records = os_client.search(index=f"{log_prefix}-*", body={"size": 100, "query": {"term": {"endpoint": "search"}}})
     assert records["hits"]["total"]["value"] == 21, "records queued at SIGTERM were not flushed"
@@ -206,6 +210,19 @@ def test_an_unmodified_opensearch_py_client_works_through_the_proxy(os_url, os_c
         reranked = via.search(index=index, body={"size": 10, "query": {"match": {"title": "shoes"}},
                                                  "ext": {"rerank": {"rule": "default"}}})
         assert len(reranked["hits"]["hits"]) == 10 and reranked["_rerank"]["rule"] == "default"
+        # a page and its facets in one msearch, each reranked; a refused search errs in its place
+        lines = [{"index": index}, {"size": 5, "query": {"match": {"title": "shoes"}}, "ext": {"rerank": {"rule": "default"}}},
+                 {}, {"size": 5, "query": {"match": {"title": "jacket"}}, "ext": {"rerank": {"query": "black jacket"}}},
+                 {}, {"query": {"terms": {"price": {"index": index, "id": "1", "path": "price"}}}}]
+        multi = via.msearch(body=lines, index=index)["responses"]
+        assert [r["status"] for r in multi] == [200, 200, 400]
+        assert all(len(r["hits"]["hits"]) == 5 and r["_rerank"]["rule"] == "default" for r in multi[:2])
+        assert multi[2]["error"]["type"] == "policy_refused"
+        plain = via.msearch(body=[{"index": index}, body])["responses"][0]
+        assert ids(plain) == ids(direct.search(index=index, body=body))
+        assert via.indices.exists(index=index) is True
+        assert via.indices.exists(index="test-proxy-not-allowed") is False  # not served: not revealed
+        assert via.indices.get_mapping(index=index) == direct.indices.get_mapping(index=index)
         try:
             via.search(index=index, q="title:watch", params={"scroll": "1m"})
             raise AssertionError("a scroll was proxied")

@@ -39,6 +39,7 @@ class RetrievalRequest:
     filters: dict[str, Any]
     window: int
     with_vectors: bool = False  # fetch vectors only when the rule's base order reads them
+    facets: Any = None  # facets.py's request spec: counted with this retrieval (the first window)
 
 
 @dataclass
@@ -53,6 +54,7 @@ class Retrieved:
     total: int = 0
     relation: str = "eq"
     exhausted: bool = True
+    facets: dict[str, list[dict[str, Any]]] | None = None  # when the request asked (facets.py)
 
 
 class Backend(Protocol):

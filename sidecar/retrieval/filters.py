@@ -3,9 +3,15 @@
     {"brand": "Nike"}                        term
     {"brand": ["Nike", "Puma"]}              terms
     {"price": {"gte": 100, "lte": 500}}      range (numbers, or ISO dates on listed_at)
+
+Keyword values match case- and width-blind: ``nike``, ``NIKE`` and ``ｎｉｋｅ`` all find Nike.
+The products mapping gives each keyword field a ``folded`` sub-field (normalizer: width folding
+then lower case); filters go to it with the value folded the same way here (``fold``). An index
+written before the sub-field existed is searched case-sensitively, as before, until re-indexed.
 """
 from __future__ import annotations
 
+import unicodedata
 from typing import Any
 
 import numpy as np
@@ -14,6 +20,15 @@ from ..rerank.properties import to_epoch
 
 RANGE_FIELDS = ("price", "listed_at")
 RANGE_OPS = ("gt", "gte", "lt", "lte")
+FOLDED = "folded"  # the keyword sub-field with the normalizer (mappings/products.json)
+
+
+def fold(value: Any) -> Any:
+    """A keyword value as the ``folded`` normalizer stores it: NFKC (full-width to half-width),
+    lower case. Non-strings stay as they are."""
+    if not isinstance(value, str):
+        return value
+    return (value if value.isascii() else unicodedata.normalize("NFKC", value)).lower()
 
 
 def validate_filters(filters: dict[str, Any] | None) -> dict[str, Any]:
@@ -27,23 +42,26 @@ def validate_filters(filters: dict[str, Any] | None) -> dict[str, Any]:
     return filters or {}
 
 
-def to_dsl(filters: dict[str, Any]) -> list[dict[str, Any]]:
-    """OpenSearch filter clauses; values go in as values, never spliced into strings."""
+def to_dsl(filters: dict[str, Any], folded: bool = True) -> list[dict[str, Any]]:
+    """OpenSearch filter clauses; values go in as values, never spliced into strings. ``folded``:
+    the index has the keyword fields' ``folded`` sub-fields (False: an older index)."""
     clauses: list[dict[str, Any]] = []
     for fld, cond in filters.items():
-        target = "_id" if fld == "id" else fld
+        keyword = fld not in RANGE_FIELDS and fld != "id"
+        target = "_id" if fld == "id" else (f"{fld}.{FOLDED}" if keyword and folded else fld)
+        value = (lambda v: fold(v)) if keyword and folded else (lambda v: v)
         if isinstance(cond, dict):
             clauses.append({"range": {target: dict(cond)}})
         elif isinstance(cond, list):
-            clauses.append({"terms": {target: list(cond)}})
+            clauses.append({"terms": {target: [value(v) for v in cond]}})
         else:
-            clauses.append({"term": {target: cond}})
+            clauses.append({"term": {target: value(cond)}})
     return clauses
 
 
 def mask(columns: dict[str, np.ndarray], filters: dict[str, Any], n: int) -> np.ndarray:
-    """The same semantics over in-memory columns (keyword columns: object arrays; range columns:
-    float arrays of numbers or epoch seconds, NaN when missing)."""
+    """The same semantics over in-memory columns (keyword columns: object arrays of ``fold``ed
+    values; range columns: float arrays of numbers or epoch seconds, NaN when missing)."""
     keep = np.ones(n, dtype=bool)
     for fld, cond in filters.items():
         col = columns[fld]
@@ -53,7 +71,7 @@ def mask(columns: dict[str, np.ndarray], filters: dict[str, Any], n: int) -> np.
                 with np.errstate(invalid="ignore"):
                     keep &= {"gt": col > b, "gte": col >= b, "lt": col < b, "lte": col <= b}[op]
         elif isinstance(cond, list):
-            keep &= np.isin(col, cond)
+            keep &= np.isin(col, [fold(v) for v in cond])
         else:
-            keep &= col == cond
+            keep &= col == fold(cond)
     return keep

@@ -16,8 +16,9 @@ from ..catalog import FIELDS, KEYWORD_FIELDS, BadLine, count_lines, iter_catalog
 from ..rerank import dedup
 from ..rerank.batch import unit_rows
 from ..rerank.properties import to_epoch
+from . import facets
 from .base import NotFound, RetrievalRequest, Retrieved
-from .filters import RANGE_FIELDS, mask
+from .filters import RANGE_FIELDS, fold, mask
 from .fusion import rrf
 from .hits import Hits
 
@@ -44,7 +45,8 @@ class MemoryBackend:
         self.pos = {doc_id: i for i, doc_id in enumerate(self.ids)}
         self.vectors = None if vecs is None else unit_rows(np.asarray(vecs[rows], dtype=np.float32))
         self.fields = [{k: d[k] for k in FIELDS if d.get(k) is not None} for d in docs]
-        self.columns: dict[str, np.ndarray] = {k: np.array([d.get(k) for d in docs], dtype=object) for k in KEYWORD_FIELDS}
+        self.columns: dict[str, np.ndarray] = {k: np.array([fold(d.get(k)) for d in docs], dtype=object)
+                                               for k in KEYWORD_FIELDS}  # filters match folded (filters.py)
         self.columns["id"] = np.array(self.ids, dtype=object)
         for k in RANGE_FIELDS:
             self.columns[k] = np.array([to_epoch(d.get(k)) for d in docs], dtype=np.float64)  # None -> NaN
@@ -65,15 +67,15 @@ class MemoryBackend:
             raise NotFound(f"{doc_id} (the catalog was loaded without vectors)")
         return self.vectors[self.pos[doc_id]]
 
-    def _bm25(self, text: str, keep: np.ndarray, k: int) -> tuple[list[tuple[int, float]], int]:
-        """The best k matches and how many products match at all."""
+    def _bm25(self, text: str, keep: np.ndarray, k: int) -> tuple[list[tuple[int, float]], np.ndarray]:
+        """The best k matches, and the mask of every product that matches."""
         tokens = bm25s.tokenize([text], stopwords="en", return_ids=False, show_progress=False)[0]
         tokens = [t for t in tokens if t in self.bm25.vocab_dict]
         if not tokens:
-            return [], 0
+            return [], np.zeros(len(self.docs), dtype=bool)
         scores = self.bm25.get_scores(tokens)
         matched = keep & (scores > 0)
-        return _top(np.where(matched, scores, -np.inf), k), int(np.count_nonzero(matched))
+        return _top(np.where(matched, scores, -np.inf), k), matched
 
     def _knn(self, vector: np.ndarray, keep: np.ndarray, k: int) -> list[tuple[int, float]]:
         if self.vectors is None:
@@ -87,14 +89,22 @@ class MemoryBackend:
     def retrieve(self, req: RetrievalRequest) -> Retrieved:
         t0 = time.perf_counter()
         keep = mask(self.columns, req.filters, len(self.docs)) if req.filters else np.ones(len(self.docs), dtype=bool)
+        counted = None
         if req.mode == "bm25":
-            ranked, total = self._bm25(req.text or "", keep, req.window)
+            ranked, matched = self._bm25(req.text or "", keep, req.window)
+            total = int(np.count_nonzero(matched))
+            if req.facets:
+                counted = facets.count(req.facets, (self.docs[i] for i in np.flatnonzero(matched)))
         elif req.mode == "knn":
             ranked = self._knn(req.vector, keep, req.window)
             total = int(np.count_nonzero(keep))  # exact kNN: every product that passes the filters
+            if req.facets:  # kNN's matches are its window, as OpenSearch counts them
+                counted = facets.count(req.facets, (self.docs[i] for i, _ in ranked))
         else:
-            lists = [[i for i, _ in self._bm25(req.text or "", keep, req.window)[0]],
-                     [i for i, _ in self._knn(req.vector, keep, req.window)]]
+            best, matched = self._bm25(req.text or "", keep, req.window)
+            lists = [[i for i, _ in best], [i for i, _ in self._knn(req.vector, keep, req.window)]]
+            if req.facets:  # the BM25 matches, as the OpenSearch backend counts them
+                counted = facets.count(req.facets, (self.docs[i] for i in np.flatnonzero(matched)))
             positions, fused = rrf([[self.ids[i] for i in rows] for rows in lists])
             docs = [i for rows in lists for i in rows]
             ranked = [(docs[p], s) for p, s in zip(positions[: req.window].tolist(), fused[: req.window].tolist())]
@@ -104,7 +114,8 @@ class MemoryBackend:
                     [self.fields[i] for i in rows],
                     self.vectors[rows] if req.with_vectors and self.vectors is not None else None,
                     [self.signatures[i] for i in rows])
-        return Retrieved(hits, (time.perf_counter() - t0) * 1000, total, "eq", exhausted=len(hits) >= total)
+        return Retrieved(hits, (time.perf_counter() - t0) * 1000, total, "eq", exhausted=len(hits) >= total,
+                         facets=counted)
 
 
 def _top(scores: np.ndarray, k: int) -> list[tuple[int, float]]:

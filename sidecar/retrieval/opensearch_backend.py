@@ -25,6 +25,7 @@ from opensearchpy.exceptions import ConnectionTimeout, NotFoundError, TransportE
 from ..catalog import FIELDS
 from . import deadline
 from .base import BackendBusy, BackendTimeout, BackendUnavailable, NotFound, RetrievalRequest, Retrieved
+from . import facets
 from .filters import to_dsl
 from .fusion import rrf
 from .hits import VECTOR_BINARY_FIELD, VECTOR_FIELD, Hits, decode_vectors, from_hits
@@ -70,7 +71,7 @@ class OpenSearchBackend:
         self.index = index
         self.timeout = timeout
         self.legacy: set[str] = set()  # holds the index once it turns out to have no vector_f16 field
-        self._dimension: int | None = None  # of the index's knn_vector field, read on the first kNN request
+        self._props: dict[str, Any] | None = None  # the index's mapped fields, read on first use
 
     @property
     def legacy_vectors(self) -> bool:
@@ -110,8 +111,8 @@ class OpenSearchBackend:
             fields.append(VECTOR_FIELD if self.legacy_vectors else VECTOR_BINARY_FIELD)
         return fields
 
-    def _body(self, req: RetrievalRequest, mode: str) -> dict[str, Any]:
-        clauses = to_dsl(req.filters)
+    def _body(self, req: RetrievalRequest, mode: str, with_facets: bool = True) -> dict[str, Any]:
+        clauses = to_dsl(req.filters, folded=self.folded) if req.filters else []
         if mode == "bm25":
             query: dict[str, Any] = {"bool": {"must": [{"match": {"title": {"query": req.text or ""}}}], "filter": clauses}}
         else:
@@ -119,7 +120,10 @@ class OpenSearchBackend:
             if clauses:
                 knn["filter"] = {"bool": {"filter": clauses}}
             query = {"knn": {VECTOR_FIELD: knn}}
-        return {"size": req.window, "_source": self._source(req), "query": query}
+        body = {"size": req.window, "_source": self._source(req), "query": query}
+        if req.facets and with_facets:
+            body["aggs"] = facets.to_aggs(req.facets)
+        return body
 
     def _hits(self, hits: list[dict[str, Any]], req: RetrievalRequest) -> Hits | None:
         """The hits as columns; None when vectors were asked for and the index has no
@@ -127,13 +131,25 @@ class OpenSearchBackend:
         out = from_hits(hits, with_vectors=req.with_vectors)
         return None if found_legacy_vectors(self.index, self.legacy, req.with_vectors, hits, out) else out
 
+    def _properties(self) -> dict[str, Any]:
+        """The index's mapped fields, read once (the vector dimension, the folded sub-fields)."""
+        if self._props is None:
+            mapping = call(self.client.indices.get_mapping, index=self.index, request_timeout=self.timeout)
+            self._props = next(iter(mapping.values()), {}).get("mappings", {}).get("properties", {})
+            if not self.folded:
+                log.warning("index %s has no folded keyword sub-fields: filters match case-sensitively until it "
+                            "is re-indexed (sidecar index --recreate)", self.index)
+        return self._props
+
     def dimension(self) -> int | None:
         """The index's vector dimension (None when the mapping does not say)."""
-        if self._dimension is None:
-            mapping = call(self.client.indices.get_mapping, index=self.index, request_timeout=self.timeout)
-            props = next(iter(mapping.values()), {}).get("mappings", {}).get("properties", {})
-            self._dimension = props.get(VECTOR_FIELD, {}).get("dimension")
-        return self._dimension
+        return self._properties().get(VECTOR_FIELD, {}).get("dimension")
+
+    @property
+    def folded(self) -> bool:
+        """The keyword fields have their ``folded`` sub-field (indices written since it exists)."""
+        props = self._props if self._props is not None else self._properties()
+        return "folded" in props.get("brand", {}).get("fields", {})
 
     def retrieve(self, req: RetrievalRequest) -> Retrieved:
         """ValueError (the request's fault: a vector of the wrong size, a query OpenSearch refuses
@@ -162,14 +178,16 @@ class OpenSearchBackend:
             if hits is None:
                 return None
             total, relation = _total(resp, len(hits), req.window)
-            return Retrieved(hits, float(resp.get("took", 0)), total, relation, exhausted=len(hits) < req.window)
+            return Retrieved(hits, float(resp.get("took", 0)), total, relation, exhausted=len(hits) < req.window,
+                             facets=facets.from_aggs(req.facets, resp.get("aggregations", {})) if req.facets else None)
         lines: list[dict[str, Any]] = []
         for mode in ("bm25", "knn"):
             lines += [{"index": self.index, "allow_partial_search_results": False, "preference": _preference(req)},
-                      self._body(req, mode)]
+                      self._body(req, mode, with_facets=mode == "bm25")]
         resp = call(self.client.msearch, body=lines, request_timeout=self.timeout, cancellable=True)
         lists = []
         totals = []
+        counted = None
         for r in resp["responses"]:
             if "error" in r:
                 if r.get("status") == 429:
@@ -179,6 +197,8 @@ class OpenSearchBackend:
             hits = self._hits(raw, req)
             if hits is None:
                 return None
+            if req.facets and counted is None:  # the BM25 line carries them: the matches
+                counted = facets.from_aggs(req.facets, r.get("aggregations", {}))
             lists.append(hits)
             totals.append(_total(r, len(hits), req.window))
         positions, scores = rrf([h.ids for h in lists])
@@ -188,7 +208,7 @@ class OpenSearchBackend:
         total = max(t for t, _ in totals)
         relation = "gte" if all(t for t, _ in totals) or any(rel == "gte" for _, rel in totals) else "eq"
         return Retrieved(fused, float(resp.get("took", 0)), total, relation,
-                         exhausted=all(len(h) < req.window for h in lists) and len(fused) < req.window)
+                         exhausted=all(len(h) < req.window for h in lists) and len(fused) < req.window, facets=counted)
 
 
 def _preference(req: RetrievalRequest) -> str:

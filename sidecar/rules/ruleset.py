@@ -12,6 +12,7 @@ from types import MappingProxyType
 from typing import Any
 
 from ..rerank.rule import Rule
+from ..retrieval.filters import fold
 from .normalize import normalize_query
 from .patterns import RulePattern
 from .prefilter import PatternIndex
@@ -51,15 +52,16 @@ class RuleSet:
 
     @staticmethod
     def _applies(rule: Rule, filters: Mapping[str, Any] | None) -> bool:
-        """A rule's optional match.categories / match.filters against the request's term filters."""
+        """A rule's optional match.categories / match.filters against the request's term filters,
+        case- and width-blind as the filters themselves match (``retrieval.filters.fold``)."""
         cats = rule.match.get("categories")
         wanted = rule.match.get("filters")
         if not cats and not wanted:
             return True
         filters = filters or {}
-        if cats and filters.get("category") not in cats:
+        if cats and fold(filters.get("category")) not in {fold(c) for c in cats}:
             return False
-        return all(filters.get(k) == v for k, v in (wanted or {}).items())
+        return all(fold(filters.get(k)) == fold(v) for k, v in (wanted or {}).items())
 
     def match(self, query: str, filters: Mapping[str, Any] | None = None) -> Match | None:
         q = normalize_query(query or "")

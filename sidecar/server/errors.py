@@ -22,7 +22,8 @@ WRITE_METHODS = frozenset({"PUT", "DELETE", "PATCH"})
 RETRY_AFTER_SECONDS = 1  # a 429 of OpenSearch's search queue clears within about a second
 SERVED = ("the sidecar answers /search, /rerank, /healthz, /readyz, /metrics, /version, /openapi.json, /admin/rules, "
           "/inspect "
-          "and proxies only GET|POST /<index>/_search, GET|POST /<index>/_count and GET|HEAD / to OpenSearch")
+          "and proxies only GET|POST /<index>/_search, GET|POST [/<index>]/_msearch, GET|POST /<index>/_count, "
+          "HEAD /<index>, GET /<index>/_mapping and GET|HEAD / to OpenSearch")
 
 
 class ApiError(Exception):

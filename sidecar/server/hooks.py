@@ -44,20 +44,36 @@ def finish(resp: Response) -> Response:
     if decision is not None and decision.rule is not None:
         s.metrics.rerank.labels(rule).observe(decision.rerank_ms / 1000)
     resp.headers["X-Request-Id"] = g.get("request_id", "")
+    version = s.store.current.version
     if s.decision_log is not None and endpoint in LOGGED_ENDPOINTS:
         if decision is not None:
-            s.decision_log.submit(build_record(decision, g.request_id, resp.status_code))
+            s.decision_log.submit(build_record(decision, g.request_id, resp.status_code, rules_version=version))
         elif resp.status_code >= 400:
             body = _small_json_body(s.config.max_body_bytes)
             s.decision_log.submit(error_record(
                 endpoint=LOGGED_ENDPOINTS[endpoint], request_id=g.get("request_id", ""), status=resp.status_code,
                 query=body.get("q") if isinstance(body, dict) else None,
-                index=(request.view_args or {}).get("index"), total_ms=round(elapsed * 1000, 3)))
+                index=(request.view_args or {}).get("index"), total_ms=round(elapsed * 1000, 3),
+                error_type=_error_type(resp), rules_version=version))
     _cors(resp, s.config.cors_origins)
     if endpoint != "/metrics":
+        fields = {"route": endpoint, "method": request.method, "path": request.path, "status": resp.status_code,
+                  "duration_ms": round(elapsed * 1000, 3), "rule": rule or None, "request_id": g.get("request_id", ""),
+                  "backend_ms": decision.took_ms if decision is not None else None}
+        if resp.status_code >= 400:
+            fields["error_type"] = _error_type(resp)
         log.info("%s %s -> %d in %.1f ms rule=%s id=%s", request.method, request.path, resp.status_code,
-                 elapsed * 1000, rule or "-", g.get("request_id", ""))
+                 elapsed * 1000, rule or "-", g.get("request_id", ""), extra={"fields": fields})
     return resp
+
+
+def _error_type(resp: Response) -> str | None:
+    """The ``error.type`` of one of this API's error bodies (both shapes carry it)."""
+    if resp.mimetype != "application/json" or resp.is_streamed:
+        return None
+    body = resp.get_json(silent=True)
+    err = body.get("error") if isinstance(body, dict) else None
+    return err.get("type") if isinstance(err, dict) else None
 
 
 def _arrival() -> float | None:

@@ -63,6 +63,9 @@ def _op(summary: str, ok: dict[str, Any], body: dict[str, Any] | None = None, er
     return op
 
 
+NDJSON = {"content": {"application/x-ndjson": {"schema": {"type": "string"}}}}
+
+
 @lru_cache(maxsize=1)
 def _document() -> str:
     schemas = json.loads(json.dumps(definitions()).replace('"#/$defs/', '"#/components/schemas/'))
@@ -79,6 +82,14 @@ def _document() -> str:
                         _json(PROXY_BODY, EXAMPLES["ProxySearch"]), ("400", "503", "504"))},
         "/{index}/_count": {"parameters": [INDEX],
                             "get": _op("OpenSearch _count, passed through", _json(ANY_OBJECT), errors=("400", "503"))},
+        "/{index}/_msearch": {"parameters": [INDEX],
+                              "post": _op("OpenSearch _msearch: each search checked and run as a _search (ext.rerank "
+                                          "per search)", _json(ANY_OBJECT), NDJSON, ("400", "503", "504"))},
+        "/_msearch": {"post": _op("OpenSearch _msearch, each header naming its index", _json(ANY_OBJECT), NDJSON,
+                                  ("400", "503", "504"))},
+        "/{index}/_mapping": {"parameters": [INDEX],
+                              "get": _op("The mapping of a proxied index (read-only)", _json(ANY_OBJECT),
+                                         errors=("400", "503"))},
         "/": {"get": _op("OpenSearch's cluster info (clients' info() and ping())", _json(ANY_OBJECT), errors=("503",))},
         "/healthz": {"get": _op("The process is alive", _json(ANY_OBJECT))},
         "/readyz": {"get": _op("Backend reachable and kernels compiled", _json(ANY_OBJECT))},

@@ -203,3 +203,42 @@ def proxy_search(client: OpenSearch, index: str, body: Any, ruleset: RuleSet, cf
     return ProxyOutcome(out, Decision("proxy", rule, how, "dsl", query, index, ranked.window, frm, size, ranked.pool,
                                       ranked.placed[frm:frm + size], ranked.dedup,
                                       round(ranked.rerank_seconds * 1000, 3), took_ms=ranked.took_ms))
+
+
+# _msearch: header keys a line may carry (as OpenSearch's), turned into that line's URL parameters
+MSEARCH_HEADER_KEYS = frozenset({"index", "preference", "routing", "search_type", "request_cache",
+                                 "allow_partial_search_results", "ignore_unavailable", "expand_wildcards"})
+MAX_MSEARCH_SEARCHES = 10  # a results page and its facets take 2 or 3
+
+
+def msearch_lines(raw: bytes, url_index: str | None) -> list[tuple[str, dict[str, Any], dict[str, str]]]:
+    """(index, body, params) of each search of an _msearch NDJSON body; ValueError names the line.
+    Each line then goes through ``proxy_search`` (the same policy, index allow-list and
+    ``ext.rerank``) as if it had been sent alone."""
+    import orjson
+
+    lines = [ln for ln in raw.split(b"\n") if ln.strip()]
+    if not lines or len(lines) % 2:
+        raise ValueError("body: an _msearch body is NDJSON pairs of a header line and a search line")
+    if len(lines) // 2 > MAX_MSEARCH_SEARCHES:
+        raise ValueError(f"body: {len(lines) // 2} searches; the proxy takes at most {MAX_MSEARCH_SEARCHES} in one _msearch")
+    out = []
+    for k in range(0, len(lines), 2):
+        try:
+            header, body = orjson.loads(lines[k]), orjson.loads(lines[k + 1])
+        except orjson.JSONDecodeError as exc:
+            raise ValueError(f"body: line {k + 1} or {k + 2} is not JSON: {exc}") from None
+        if not isinstance(header, dict) or not isinstance(body, dict):
+            raise ValueError(f"body: lines {k + 1} and {k + 2} must be JSON objects")
+        unknown = set(header) - MSEARCH_HEADER_KEYS
+        if unknown:
+            raise ValueError(f"{sorted(unknown)[0]}: not a header the proxy forwards in _msearch "
+                             f"(allowed: {', '.join(sorted(MSEARCH_HEADER_KEYS))})")
+        index = header.get("index", url_index)
+        if isinstance(index, list):
+            index = ",".join(map(str, index))
+        if not isinstance(index, str) or not index:
+            raise ValueError(f"index: search {k // 2 + 1} names no index (in its header or the URL)")
+        params = {key: (str(v).lower() if isinstance(v, bool) else str(v)) for key, v in header.items() if key != "index"}
+        out.append((index, body, params))
+    return out

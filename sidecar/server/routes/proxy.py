@@ -1,5 +1,6 @@
 """The OpenSearch-compatible routes: GET|POST /<index>/_search (reranked on ext.rerank),
-GET|POST /<index>/_count and GET|HEAD / (cluster info), so an unmodified client works."""
+GET|POST [/<index>]/_msearch, GET|POST /<index>/_count, HEAD /<index>, GET /<index>/_mapping and
+GET|HEAD / (cluster info), so an unmodified client works."""
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -8,10 +9,11 @@ from typing import Any
 from flask import Blueprint, abort, g, jsonify, make_response, request
 from opensearchpy.exceptions import TransportError
 
+from ...decision_log import build_record
 from ...retrieval.opensearch_backend import call
 from ..errors import RETRY_AFTER_SECONDS, ApiError, invalid, opensearch_error, sanitised
 from ..jsonio import json_body
-from ..proxy import proxy_count, proxy_search
+from ..proxy import msearch_lines, proxy_count, proxy_search
 from ..services import services
 
 bp = Blueprint("proxy", __name__)
@@ -23,19 +25,28 @@ def forwarded(proxied: Callable[[], Any]) -> Any:
     ``sanitised``."""
     try:
         return proxied()
-    except ValueError as exc:
-        err = invalid(exc, "illegal_argument_exception")
-        abort(make_response(*opensearch_error(400, err.kind, err.message, err.field)))
-    except TransportError as exc:
-        if not isinstance(exc.status_code, int):
+    except (ValueError, TransportError) as exc:
+        answer = client_error(exc)
+        if answer is None:
             raise
-        body = exc.info if isinstance(exc.info, dict) and isinstance(exc.info.get("error"), dict) else None
-        if body is None:  # not OpenSearch's JSON (a proxy's page, a plain text)
-            abort(make_response(*opensearch_error(exc.status_code, str(exc.error), "OpenSearch refused the request")))
-        resp = make_response(jsonify({"error": sanitised(body["error"]), "status": exc.status_code}), exc.status_code)
-        if exc.status_code == 429:
+        resp = make_response(*answer)
+        if answer[1] == 429:
             resp.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
         abort(resp)
+
+
+def client_error(exc: Exception) -> tuple[Any, int] | None:
+    """(OpenSearch-shaped error body, status) of a refused request: ours (a ValueError) or
+    OpenSearch's (a TransportError with a status); None for anything else."""
+    if isinstance(exc, ValueError):
+        err = invalid(exc, "illegal_argument_exception")
+        return opensearch_error(400, err.kind, err.message, err.field)
+    if not isinstance(exc, TransportError) or not isinstance(exc.status_code, int):
+        return None
+    body = exc.info if isinstance(exc.info, dict) and isinstance(exc.info.get("error"), dict) else None
+    if body is None:  # not OpenSearch's JSON (a proxy's page, a plain text)
+        return opensearch_error(exc.status_code, str(exc.error), "OpenSearch refused the request")
+    return jsonify({"error": sanitised(body["error"]), "status": exc.status_code}), exc.status_code
 
 
 def _refuse_system_paths(index: str, api: str) -> None:
@@ -61,6 +72,58 @@ def proxied_count(index: str):
     _refuse_system_paths(index, "_count")
     return jsonify(forwarded(lambda: proxy_count(s.opensearch(), index, json_body(), request.args.to_dict(), s.config,
                                                  policy=s.policy)))
+
+
+@bp.route("/_msearch", methods=["GET", "POST"])
+@bp.route("/<index>/_msearch", methods=["GET", "POST"])
+def proxied_msearch(index: str | None = None):
+    """Several searches in one call, in OpenSearch's shape ({"took", "responses"}): each checked
+    and run as a _search of its own (the same policy and allow-list, ``ext.rerank`` per search).
+    A search the policy or OpenSearch refuses is an error entry in its place, as OpenSearch does."""
+    s = services()
+    if index is not None:
+        _refuse_system_paths(index, "_msearch")
+    lines = forwarded(lambda: msearch_lines(request.get_data(cache=True), index))
+    responses, took = [], 0
+    for idx, body, params in lines:
+        try:
+            po = proxy_search(s.opensearch(), idx, body, s.store.current, s.config, s.legacy_indices, params,
+                              policy=s.policy, limits=s.limits)
+        except (ValueError, TransportError) as exc:
+            answer = client_error(exc)
+            if answer is None:
+                raise
+            entry, status = answer
+            responses.append({**entry.get_json(), "status": status})
+            continue
+        took += int(po.response.get("took", 0))
+        responses.append({**po.response, "status": 200})
+        if po.decision is not None and s.decision_log is not None:
+            s.decision_log.submit(build_record(po.decision, g.request_id, 200, rules_version=s.store.current.version))
+    return jsonify({"took": took, "responses": responses})
+
+
+@bp.route("/<index>", methods=["HEAD"])
+def index_exists(index: str):
+    """opensearch-py's ``indices.exists``: 200 for an allowed index that exists, else 404 (an
+    index the proxy does not serve is not revealed)."""
+    s = services()
+    try:
+        s.policy.check_index(index)
+    except ValueError:
+        return "", 404
+    exists = call(s.opensearch().indices.exists, index=index, request_timeout=s.config.backend_timeout)
+    return "", 200 if exists else 404
+
+
+@bp.get("/<index>/_mapping")
+def index_mapping(index: str):
+    """The mapping of an allowed index, in OpenSearch's shape (read-only)."""
+    s = services()
+    _refuse_system_paths(index, "_mapping")
+    forwarded(lambda: s.policy.check_index(index))
+    return jsonify(forwarded(lambda: call(s.opensearch().indices.get_mapping, index=index,
+                                          request_timeout=s.config.backend_timeout)))
 
 
 @bp.get("/")
