@@ -122,6 +122,17 @@ def join(threads: list[threading.Thread]) -> None:
         t.join()
 
 
+def ensure_index(client, url: str, index: str, fallback: str = "bench-faults") -> str:
+    """The index a bench runs over: ``index`` when it exists (the full fashion catalog, indexed by
+    hand), else the demo catalog, indexed as ``fallback``."""
+    if client.indices.exists(index=index):
+        return index
+    subprocess.run([str(Path(sys.executable).parent / "sidecar"), "index", "--catalog",
+                    str(ROOT / "demo" / "catalog.jsonl"), "--vectors", str(ROOT / "demo" / "vectors.npy"),
+                    "--index", fallback, "--recreate", "--url", url, "--quiet"], check=True)
+    return fallback
+
+
 def start_server(args, port: int, rules: Path, log_path: Path) -> subprocess.Popen:
     env = {**os.environ, "SIDECAR_DECISION_LOG": "on", "SIDECAR_DECISION_LOG_INDEX": LOG_PREFIX,
            "SIDECAR_BACKEND_TIMEOUT": str(args.timeout), "SIDECAR_RULES_POLL_SECONDS": "0.5",
@@ -217,11 +228,7 @@ def main() -> None:
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "faults.json"))
     args = ap.parse_args()
     client = make_client(args.url, timeout=30)
-    if not client.indices.exists(index=args.index):
-        args.index = "bench-faults"
-        subprocess.run([str(Path(sys.executable).parent / "sidecar"), "index", "--catalog",
-                        str(ROOT / "demo" / "catalog.jsonl"), "--vectors", str(ROOT / "demo" / "vectors.npy"),
-                        "--index", args.index, "--recreate", "--url", args.url, "--quiet"], check=True)
+    args.index = ensure_index(client, args.url, args.index)
     client.indices.delete(index=f"{LOG_PREFIX}-*", ignore_unavailable=True)
     n_docs = client.count(index=args.index)["count"]
     work = Path(tempfile.mkdtemp(prefix="bench-faults-"))

@@ -34,7 +34,6 @@ import random
 import shutil
 import signal
 import socket
-import subprocess
 import sys
 import tempfile
 import threading
@@ -48,7 +47,7 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
-from bench_faults import QUERIES, Run, free_port, start_server  # noqa: E402
+from bench_faults import QUERIES, Run, ensure_index, free_port, start_server  # noqa: E402
 
 from sidecar.config import default  # noqa: E402
 from sidecar.opensearch import make_client  # noqa: E402
@@ -281,11 +280,7 @@ def main() -> None:
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "soak.json"))
     args = ap.parse_args()
     client = make_client(args.url, timeout=30)
-    if not client.indices.exists(index=args.index):
-        args.index = "bench-faults"
-        subprocess.run([str(Path(sys.executable).parent / "sidecar"), "index", "--catalog",
-                        str(ROOT / "demo" / "catalog.jsonl"), "--vectors", str(ROOT / "demo" / "vectors.npy"),
-                        "--index", args.index, "--recreate", "--url", args.url, "--quiet"], check=True)
+    args.index = ensure_index(client, args.url, args.index)
     client.indices.delete(index=MARKER, ignore_unavailable=True)
     client.index(index=MARKER, id="1", body={"note": SECRET, "price": 3}, refresh=True)
 
