@@ -184,6 +184,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
             for err in exc.errors:
                 print(f"  {err}", file=sys.stderr)
             return EXIT_USAGE
+        from .encoder import EncoderError, load as load_encoder
+
+        try:  # a missing or broken model: one line now, not a worker that cannot boot
+            load_encoder(cfg.encoder)
+        except EncoderError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return EXIT_USAGE
         _warm_before_fork()
         from .server.gunicorn_app import SidecarServer
 

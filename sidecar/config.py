@@ -42,6 +42,8 @@ SETTINGS: tuple[Setting, ...] = (
                                                               "calls together; then 504 (OpenSearch cancels the search)",
             float),
     Setting("max_window", "SIDECAR_MAX_WINDOW", 1000, "cap on candidates retrieved per request", int),
+    Setting("encoder", "SIDECAR_ENCODER", "minilm", "query encoder: minilm (all-MiniLM-L6-v2, int8 ONNX), a directory "
+                                                    "holding model.onnx and tokenizer.json, or off"),
     Setting("max_body_bytes", "SIDECAR_MAX_BODY_BYTES", 1048576, "request bodies above this get 413 (chunked too)",
             int),
     Setting("body_timeout", "SIDECAR_BODY_TIMEOUT", 10.0, "seconds a request body may take to arrive; then 408", float),
@@ -94,6 +96,7 @@ class Config:
     worker_connections: int
     backend_timeout: float
     max_window: int
+    encoder: str
     max_body_bytes: int
     body_timeout: float
     max_query_chars: int

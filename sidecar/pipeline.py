@@ -73,8 +73,10 @@ def apply_overrides(rule: Rule | None, overrides: Any) -> Rule | None:
 
 def run_search(body: Any, backend: Backend, ruleset: RuleSet, max_window: int,
                clock: Callable[[], float] = time.perf_counter, now: datetime | None = None,
-               index: str | None = None, limits: Limits | None = None) -> SearchOutcome:
-    """Validate and run one /search request; ValueError (naming the field) means HTTP 400."""
+               index: str | None = None, limits: Limits | None = None,
+               encode: Callable[[str], np.ndarray] | None = None) -> SearchOutcome:
+    """Validate and run one /search request; ValueError (naming the field) means HTTP 400.
+    ``encode``: the query encoder; with it, ``mode`` knn or hybrid needs only the text."""
     t0 = clock()
     limits = limits or Limits()
     validate("SearchRequest", body)
@@ -94,8 +96,11 @@ def run_search(body: Any, backend: Backend, ruleset: RuleSet, max_window: int,
         except NotFound as exc:
             raise ValueError(f"like: no product with a vector: {exc}") from None
     mode = body.get("mode") or ("bm25" if vector is None else ("hybrid" if q else "knn"))
+    text = unicodedata.normalize("NFKC", q) if q and not q.isascii() else q  # ｐｕｍａ is puma to the analyzer too
+    if mode in ("knn", "hybrid") and vector is None and encode is not None and text.strip():
+        vector = encode(text)  # the shopper's words, embedded by the query encoder
     if mode in ("knn", "hybrid") and vector is None:
-        raise ValueError(f"vector: mode {mode} needs 'vector' or 'like'")
+        raise ValueError(f"vector: mode {mode} needs 'vector', 'like'" + (" or a query text" if encode else ""))
     if mode in ("bm25", "hybrid") and not q.strip():
         raise ValueError(f"q: mode {mode} needs a query text")
 
@@ -105,7 +110,6 @@ def run_search(body: Any, backend: Backend, ruleset: RuleSet, max_window: int,
     if frm + size > max_window:
         raise ValueError(f"{'from' if frm else 'size'}: from + size = {frm + size} exceeds the maximum window {max_window}")
 
-    text = unicodedata.normalize("NFKC", q) if q and not q.isascii() else q  # ｐｕｍａ is puma to the analyzer too
     wanted = body.get("facets") or None
     if wanted:
         facets.check(wanted, limits.facet_buckets)

@@ -179,7 +179,7 @@ def test_overrides_and_explicit_rule(client):
     ({"q": "x", "from": -1}, 400, "from"),
     ({"q": "x", "colour": "red"}, 400, "colour"),
     ({"q": "x", "mode": "fuzzy"}, 400, "mode"),
-    ({"mode": "knn", "q": "x"}, 400, "vector"),
+    ({"mode": "knn"}, 400, "vector"),  # with a q, the encoder gives the vector (tests/test_encoder.py)
     ({"q": "x", "vector": ["a"]}, 400, "vector[0]"),
     ({"q": "x", "like": "no-such-id"}, 400, "like"),
     ({"q": "x", "filters": {"brnd": "Nike"}}, 400, "filters.brnd"),

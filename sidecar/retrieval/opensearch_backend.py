@@ -169,45 +169,52 @@ class OpenSearchBackend:
             raise BackendUnavailable(f"OpenSearch error {exc.status_code}: {exc.error}") from None
 
     def _retrieve(self, req: RetrievalRequest) -> Retrieved | None:
-        if req.mode in ("bm25", "knn"):
-            resp = call(self.client.search, index=self.index, body=self._body(req, req.mode),
-                        params={"allow_partial_search_results": "false", "preference": _preference(req)},
+        """One round trip: the hits' search (two for hybrid, fused by RRF) and, for facets over
+        BM25 matches, a search of no hits of its own in the same msearch: OpenSearch runs the
+        searches of an msearch side by side, and keeps a search of size 0 in its shard request
+        cache. A kNN search's facets are over its own window, so they ride on that search."""
+        modes = ["bm25", "knn"] if req.mode == "hybrid" else [req.mode]
+        separate = bool(req.facets) and req.mode != "knn"
+        bodies = [self._body(req, mode, with_facets=not separate) for mode in modes]
+        if separate:
+            bodies.append({"size": 0, "track_total_hits": False, "query": self._body(req, "bm25")["query"],
+                           "aggs": facets.to_aggs(req.facets)})
+        if len(bodies) == 1:
+            responses = [call(self.client.search, index=self.index, body=bodies[0],
+                              params={"allow_partial_search_results": "false", "preference": _preference(req)},
+                              request_timeout=self.timeout, cancellable=True)]
+        else:
+            header = {"index": self.index, "allow_partial_search_results": False, "preference": _preference(req)}
+            resp = call(self.client.msearch, body=[line for b in bodies for line in (header, b)],
                         request_timeout=self.timeout, cancellable=True)
-            raw = resp["hits"].get("hits") or []
-            hits = self._hits(raw, req)
-            if hits is None:
-                return None
-            total, relation = _total(resp, len(hits), req.window)
-            return Retrieved(hits, float(resp.get("took", 0)), total, relation, exhausted=len(hits) < req.window,
-                             facets=facets.from_aggs(req.facets, resp.get("aggregations", {})) if req.facets else None)
-        lines: list[dict[str, Any]] = []
-        for mode in ("bm25", "knn"):
-            lines += [{"index": self.index, "allow_partial_search_results": False, "preference": _preference(req)},
-                      self._body(req, mode, with_facets=mode == "bm25")]
-        resp = call(self.client.msearch, body=lines, request_timeout=self.timeout, cancellable=True)
+            responses = resp["responses"]
+            for r in responses:
+                if "error" in r:
+                    if r.get("status") == 429:
+                        raise BackendBusy(f"OpenSearch is overloaded: {r['error']}")
+                    raise BackendUnavailable(f"OpenSearch error: {r['error']}")
+        took = float(max(r.get("took", 0) for r in responses))
+        counted = None
+        if req.facets:
+            counted = facets.from_aggs(req.facets, (responses[-1] if separate else responses[0]).get("aggregations", {}))
         lists = []
         totals = []
-        counted = None
-        for r in resp["responses"]:
-            if "error" in r:
-                if r.get("status") == 429:
-                    raise BackendBusy(f"OpenSearch is overloaded: {r['error']}")
-                raise BackendUnavailable(f"OpenSearch error: {r['error']}")
-            raw = r["hits"].get("hits") or []
-            hits = self._hits(raw, req)
+        for r in responses[:len(modes)]:
+            hits = self._hits(r["hits"].get("hits") or [], req)
             if hits is None:
                 return None
-            if req.facets and counted is None:  # the BM25 line carries them: the matches
-                counted = facets.from_aggs(req.facets, r.get("aggregations", {}))
             lists.append(hits)
             totals.append(_total(r, len(hits), req.window))
+        if len(lists) == 1:
+            (total, relation), hits = totals[0], lists[0]
+            return Retrieved(hits, took, total, relation, exhausted=len(hits) < req.window, facets=counted)
         positions, scores = rrf([h.ids for h in lists])
         fused = Hits.concat(lists).take(positions[: req.window])
         fused.scores = scores[: req.window]
         # the union of both lists holds at least the larger one
         total = max(t for t, _ in totals)
         relation = "gte" if all(t for t, _ in totals) or any(rel == "gte" for _, rel in totals) else "eq"
-        return Retrieved(fused, float(resp.get("took", 0)), total, relation,
+        return Retrieved(fused, took, total, relation,
                          exhausted=all(len(h) < req.window for h in lists) and len(fused) < req.window, facets=counted)
 
 

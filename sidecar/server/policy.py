@@ -83,6 +83,9 @@ COMPOUND: dict[str, tuple[dict[str, str], frozenset[str]]] = {
 }
 KNN_PARAMS = _B | {"vector", "k", "filter", "min_score", "max_distance", "method_parameters", "expand_nested_docs",
                    "rescore"}
+# neural-search's query, run by the sidecar as knn with the query text encoded (model_id is accepted
+# and ignored: the sidecar's own encoder embeds the text)
+NEURAL_PARAMS = _B | {"query_text", "k", "filter", "min_score", "max_distance", "model_id", "method_parameters"}
 # why the types that read other indices or documents, or hide a query, are never forwarded
 NEVER = {
     "wrapper": "a wrapper query hides its query in base64",
@@ -269,12 +272,12 @@ class _Walk:
             return {kind: out}
         if kind == "terms":
             return {kind: self.terms(spec, at)}
-        if kind == "knn":
-            return {kind: self.knn(spec, at, bools)}
+        if kind in ("knn", "neural"):
+            return {kind: self.knn(spec, at, bools, NEURAL_PARAMS if kind == "neural" else KNN_PARAMS, kind)}
         if kind in COMPOUND:
             return {kind: self.compound(kind, spec, at, bools + (kind == "bool"))}
         raise PolicyRefused(kind, f"{kind!r} is not a query type the proxy forwards (allowed: "
-                                  f"{', '.join(sorted(set(FIELD_QUERIES) | set(PARAM_QUERIES) | set(COMPOUND) | {'terms', 'knn'}))})")
+                                  f"{', '.join(sorted(set(FIELD_QUERIES) | set(PARAM_QUERIES) | set(COMPOUND) | {'terms', 'knn', 'neural'}))})")
 
     def _fuzzy(self, key: str, at: str) -> PolicyRefused:
         if key in FUZZY_PARAMS:
@@ -312,22 +315,28 @@ class _Walk:
                 raise PolicyRefused("terms", "a terms lookup reads another index's document; list the values")
         return out
 
-    def knn(self, spec: Any, at: str, bools: int) -> dict[str, Any]:
+    def knn(self, spec: Any, at: str, bools: int, allowed: frozenset[str] = KNN_PARAMS, kind: str = "knn") -> dict[str, Any]:
         if not isinstance(spec, dict) or len(spec) != 1:
-            raise PolicyRefused("knn", f"{at} names one vector field")
+            raise PolicyRefused(kind, f"{at} names one vector field")
         ((field, params),) = spec.items()
         if not isinstance(params, dict):
-            raise PolicyRefused("knn", f"{at}.{field} must be an object with vector and k")
+            raise PolicyRefused(kind, f"{at}.{field} must be an object")
         out: dict[str, Any] = {}
         for key, value in params.items():
-            if key not in KNN_PARAMS:
-                raise PolicyRefused(key, f"{key!r} is not a parameter of knn")
+            if key not in allowed:
+                raise PolicyRefused(key, f"{key!r} is not a parameter of {kind}")
             if key == "filter":
                 out[key] = self.query(value, f"{at}.{field}.filter", bools)
             elif key == "k":
-                out[key] = _int(value, "knn.k", lo=1, hi=self.p.max_window, setting="SIDECAR_MAX_WINDOW")
+                out[key] = _int(value, f"{kind}.k", lo=1, hi=self.p.max_window, setting="SIDECAR_MAX_WINDOW")
+            elif key == "query_text":
+                if not isinstance(value, str) or not value.strip():
+                    raise PolicyRefused("query_text", f"{at}.{field}.query_text must be a non-empty string")
+                out[key] = value
             else:
                 out[key] = data_only(value, f"{at}.{field}.{key}")
+        if kind == "neural" and "query_text" not in out:
+            raise PolicyRefused("query_text", f"{at}.{field} needs query_text")
         return {field: out}
 
     def compound(self, kind: str, spec: Any, at: str, bools: int) -> dict[str, Any]:

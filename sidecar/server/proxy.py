@@ -9,7 +9,8 @@ search passes through unchanged. Only _search is proxied.
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
+import unicodedata
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -105,9 +106,28 @@ def proxy_count(client: OpenSearch, index: str, body: Any, args: Mapping[str, st
     return {"count": total if isinstance(total, int) else (total or {}).get("value", 0), "_shards": resp.get("_shards")}
 
 
+def neural_as_knn(node: Any, encode: Callable[[str], Any] | None) -> Any:
+    """A policy-checked body with each neural-search ``neural`` query run as ``knn`` on the text's
+    vector from the sidecar's encoder (clients written for that plugin work unchanged)."""
+    if isinstance(node, list):
+        return [neural_as_knn(v, encode) for v in node]
+    if not isinstance(node, dict):
+        return node
+    spec = node.get("neural") if len(node) == 1 else None
+    if isinstance(spec, dict) and len(spec) == 1 and isinstance(next(iter(spec.values())), dict) \
+            and "query_text" in next(iter(spec.values())):
+        if encode is None:
+            raise ValueError("neural: the sidecar has no query encoder (SIDECAR_ENCODER=off); send knn with a vector")
+        ((field, params),) = spec.items()
+        knn = {k: neural_as_knn(v, encode) for k, v in params.items() if k not in ("query_text", "model_id")}
+        vector = encode(unicodedata.normalize("NFKC", params["query_text"]))
+        return {"knn": {field: {"vector": [float(x) for x in vector], **knn}}}
+    return {k: neural_as_knn(v, encode) for k, v in node.items()}
+
+
 def proxy_search(client: OpenSearch, index: str, body: Any, ruleset: RuleSet, cfg: Config,
                  legacy_indices: set[str] | None = None, args: Mapping[str, str] | None = None, *,
-                 policy: ProxyPolicy, limits: Limits) -> ProxyOutcome:
+                 policy: ProxyPolicy, limits: Limits, encode: Callable[[str], Any] | None = None) -> ProxyOutcome:
     """Forward one _search, reranked when ext.rerank asks. ValueError -> 400 (PolicyRefused: the
     policy's); TransportError passes through. ``legacy_indices``: indices known to lack
     ``vector_f16`` (kept by the caller); ``args``: the URL parameters (``split_params``);
@@ -119,7 +139,7 @@ def proxy_search(client: OpenSearch, index: str, body: Any, ruleset: RuleSet, cf
     ext = body.pop("ext", None)
     if ext is not None and not isinstance(ext, dict):
         raise ValueError("ext: must be an object")
-    body = policy.check(body, params)
+    body = neural_as_knn(policy.check(body, params), encode)
     ext = dict(ext or {})
     spec = ext.pop("rerank", None)
     for key in ext:

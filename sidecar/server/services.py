@@ -9,6 +9,7 @@ from __future__ import annotations
 import atexit
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,6 +52,7 @@ class Services:
     board: WorkerBoard | None  # the other workers of this server (None: a single process)
     limits: Limits
     policy: ProxyPolicy
+    encoder: Any = None  # sidecar.encoder.Encoder, or None (SIDECAR_ENCODER=off)
     kernels_ready: bool = False  # set once the kernels are compiled (by another OS thread: a plain flag)
     legacy_indices: set[str] = field(default_factory=set)  # proxied indices without vector_f16 (logged once)
     _client: Any = None
@@ -73,8 +75,10 @@ class Services:
                                              on_unknown=metrics.decision_log_unknown.inc)
             atexit.register(decision_log.close, 5.0)  # flush within 5 s when the worker exits (SIGTERM)
         board = WorkerBoard(Path(cfg.run_dir) / "workers", store) if cfg.run_dir else None
+        from ..encoder import load as load_encoder
+
         services = cls(cfg, backend or build_backend(cfg), store, metrics, decision_log, board,
-                       Limits.from_config(cfg), ProxyPolicy.from_config(cfg))
+                       Limits.from_config(cfg), ProxyPolicy.from_config(cfg), load_encoder(cfg.encoder))
         if board is not None:
             board.start()
         os_thread(services._warm_kernels)
@@ -87,6 +91,11 @@ class Services:
         warm()
         self.kernels_ready = True
         log.info("reranking kernels ready in %.1f s", time.perf_counter() - t0)
+
+    @property
+    def encode(self) -> Callable[[str], Any] | None:
+        """A query text's vector (cached), or None when there is no encoder."""
+        return self.encoder.query if self.encoder is not None else None
 
     def opensearch(self) -> Any:
         """The OpenSearch client of the proxy and of /version, made on first use."""

@@ -3,10 +3,12 @@ GET|POST [/<index>]/_msearch, GET|POST /<index>/_count, HEAD /<index>, GET /<ind
 GET|HEAD / (cluster info), so an unmodified client works."""
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, abort, g, jsonify, make_response, request
+from werkzeug.routing import BaseConverter
 from opensearchpy.exceptions import TransportError
 
 from ...decision_log import build_record
@@ -17,6 +19,16 @@ from ..proxy import msearch_lines, proxy_count, proxy_search
 from ..services import services
 
 bp = Blueprint("proxy", __name__)
+# the sidecar's own top-level paths: never an index name here (HEAD /search is not "does index
+# 'search' exist?", and OPTIONS /search does not advertise HEAD)
+OWN_PATHS = ("search", "rerank", "healthz", "readyz", "metrics", "version", "openapi.json", "inspect", "admin")
+
+
+class IndexName(BaseConverter):
+    regex = r"(?!(?:" + "|".join(re.escape(p) for p in OWN_PATHS) + r")$)[^/]+"
+
+
+bp.record_once(lambda state: state.app.url_map.converters.setdefault("index", IndexName))
 
 
 def forwarded(proxied: Callable[[], Any]) -> Any:
@@ -61,7 +73,7 @@ def proxied_search(index: str):
     _refuse_system_paths(index, "_search")
     po = forwarded(lambda: proxy_search(s.opensearch(), index, json_body(), s.store.current, s.config,
                                         s.legacy_indices, request.args.to_dict(), policy=s.policy,
-                                        limits=s.limits))
+                                        limits=s.limits, encode=s.encode))
     g.decision = po.decision
     return jsonify(po.response)
 
@@ -88,7 +100,7 @@ def proxied_msearch(index: str | None = None):
     for idx, body, params in lines:
         try:
             po = proxy_search(s.opensearch(), idx, body, s.store.current, s.config, s.legacy_indices, params,
-                              policy=s.policy, limits=s.limits)
+                              policy=s.policy, limits=s.limits, encode=s.encode)
         except (ValueError, TransportError) as exc:
             answer = client_error(exc)
             if answer is None:
@@ -103,7 +115,7 @@ def proxied_msearch(index: str | None = None):
     return jsonify({"took": took, "responses": responses})
 
 
-@bp.route("/<index>", methods=["HEAD"])
+@bp.route("/<index:index>", methods=["HEAD"])
 def index_exists(index: str):
     """opensearch-py's ``indices.exists``: 200 for an allowed index that exists, else 404 (an
     index the proxy does not serve is not revealed)."""

@@ -26,7 +26,8 @@ def search():
     body = json_body()
     try:
         outcome = run_search(body, s.backend, s.store.current, s.config.max_window,
-                             index=s.config.index if s.config.backend == "opensearch" else None, limits=s.limits)
+                             index=s.config.index if s.config.backend == "opensearch" else None, limits=s.limits,
+                             encode=s.encode)
     except ValueError as exc:
         raise invalid(exc) from None
     g.decision = outcome.decision

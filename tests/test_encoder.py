@@ -1,0 +1,123 @@
+"""The query encoder (issue 26): MiniLM run by onnxruntime gives the shared catalog's vectors; a
+repeated query is a cache hit; a missing or broken model is one start-up error naming the setting."""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+from sidecar.encoder import SETTING, EncoderError, load
+
+
+@pytest.fixture(scope="module")
+def encoder():
+    return load("minilm")
+
+
+def test_vectors_match_the_catalogs_own(encoder, fashion_rows, fashion_vectors):
+    sample = list(range(0, len(fashion_rows), len(fashion_rows) // 300))[:300]
+    got = encoder.encode([fashion_rows[i]["title"] for i in sample])
+    want = fashion_vectors[sample] / np.linalg.norm(fashion_vectors[sample], axis=1, keepdims=True)
+    cos = (got * want).sum(axis=1)
+    assert cos.min() >= 0.99, cos.min()
+    assert np.allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-5)
+
+
+def test_batches_by_length_keep_the_order(encoder):
+    texts = ["a much longer title about black leather jackets for men", "shoe", "red kurta", ""]
+    together = encoder.encode(texts, batch_size=2)
+    alone = np.stack([encoder.encode([t])[0] for t in texts])
+    assert np.allclose(together, alone, atol=1e-4)
+
+
+def test_a_repeated_query_is_a_cache_hit(encoder):
+    first = encoder.query("black jacket")
+    t0 = time.perf_counter()
+    for _ in range(1000):
+        again = encoder.query("black jacket")
+    assert again is first and (time.perf_counter() - t0) / 1000 < 0.0005
+    assert not first.flags.writeable
+
+
+def test_off_and_broken_models(tmp_path):
+    assert load("off") is None
+    for setting, says in ((str(tmp_path / "nope"), "not 'minilm', 'off' or a directory"),
+                          (str(tmp_path), "model.onnx (or onnx/model.onnx) not found")):
+        with pytest.raises(EncoderError) as err:
+            load(setting)
+        assert str(err.value).startswith(f"{SETTING}=") and says in str(err.value)
+    (tmp_path / "model.onnx").write_bytes(b"not a model")
+    (tmp_path / "tokenizer.json").write_text("{}")
+    with pytest.raises(EncoderError) as err:
+        load(str(tmp_path))
+    assert str(err.value).startswith(f"{SETTING}={tmp_path}: the model cannot be loaded")
+
+
+# --- the encoder in the service: text-only kNN and hybrid, the neural query through the proxy ---
+
+def memory_app(**kw):
+    from conftest import ROOT
+    from sidecar.config import Config
+    from sidecar.server import create_app
+
+    return create_app(Config.load(environ={}, backend="memory", rules=str(ROOT / "query_rules"), rules_poll_seconds=0,
+                                  catalog=str(ROOT / "demo" / "catalog.jsonl"), vectors=str(ROOT / "demo" / "vectors.npy"),
+                                  **kw))
+
+
+def test_sneakers_in_shoppers_words_find_shoes():
+    """The titles say 'shoes', not 'sneakers': BM25 finds one, the encoded text finds footwear."""
+    c = memory_app().test_client()
+    bm25 = c.post("/search", json={"q": "sneakers", "size": 10}).json
+    knn = c.post("/search", json={"q": "sneakers", "mode": "knn", "size": 10}).json
+    assert bm25["total"]["value"] <= 1 and knn["mode"] == "knn"  # one title of 1,482 says sneakers
+    cats = [h["fields"].get("master_category") for h in knn["hits"]]
+    assert len(cats) == 10 and cats.count("Footwear") >= 8, cats
+    hybrid = c.post("/search", json={"q": "puma shoes", "mode": "hybrid", "size": 10}).json
+    assert hybrid["mode"] == "hybrid" and len(hybrid["hits"]) == 10
+
+
+def test_with_the_encoder_off_text_only_knn_is_a_400_and_bm25_is_unchanged():
+    off = memory_app(encoder="off").test_client()
+    r = off.post("/search", json={"q": "sneakers", "mode": "knn"})
+    assert r.status_code == 400 and r.json["error"]["field"] == "vector"
+    on = memory_app().test_client()
+    body = {"q": "black jacket", "size": 10}
+    assert [h["id"] for h in off.post("/search", json=body).json["hits"]] == \
+        [h["id"] for h in on.post("/search", json=body).json["hits"]]
+
+
+def test_a_missing_model_is_one_start_up_error(tmp_path):
+    from conftest import run_cli
+
+    res = run_cli("serve", "--backend", "memory", "--port", "1", env={"SIDECAR_ENCODER": str(tmp_path / "no-model")})
+    assert res.returncode == 2 and "Traceback" not in res.stderr
+    assert res.stderr.strip().splitlines()[-1].startswith("error: SIDECAR_ENCODER="), res.stderr
+
+
+def test_the_neural_query_runs_as_knn_on_the_encoded_text(os_url, os_client):
+    """A client written for OpenSearch's neural-search plugin, unchanged, through the proxy."""
+    from opensearchpy import OpenSearch
+
+    from conftest import index_demo
+    from test_zz_processes import SIDECAR, free_port, start, stop
+
+    index = "test-neural"
+    index_demo(os_url, index)
+    port = free_port()
+    proc = start([SIDECAR, "serve", "--backend", "opensearch", "--url", os_url, "--index", index,
+                  "--port", str(port), "--workers", "1"], port)
+    try:
+        via = OpenSearch(hosts=[f"http://127.0.0.1:{port}"], timeout=10)
+        got = via.search(index=index, body={"size": 10, "query": {"neural": {"vector": {
+            "query_text": "sneakers", "k": 10, "model_id": "ignored"}}}})
+        vector = load("minilm").query("sneakers").tolist()
+        want = os_client.search(index=index, body={"size": 10, "query": {"knn": {"vector": {"vector": vector, "k": 10}}}})
+        assert [h["_id"] for h in got["hits"]["hits"]] == [h["_id"] for h in want["hits"]["hits"]]
+        filtered = via.search(index=index, body={"size": 5, "query": {"neural": {"vector": {
+            "query_text": "sneakers", "k": 20, "filter": {"term": {"gender": "Women"}}}}}})
+        assert filtered["hits"]["hits"] and all(h["_source"]["gender"] == "Women" for h in filtered["hits"]["hits"])
+    finally:
+        stop(proc)
+        os_client.indices.delete(index=index, ignore_unavailable=True)
