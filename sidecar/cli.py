@@ -220,7 +220,7 @@ def _warm_before_fork() -> None:
     log = logging.getLogger(__name__)
     state = cache_state()
     if state != "ready":
-        log.info("compiling the reranking kernels (%s; once per version, about a minute on 2 busy cores)", state)
+        log.info("compiling the reranking kernels (%s; once per version: one to two minutes on 2 cores)", state)
     t0 = time.perf_counter()
     from .rerank.warmup import warm
 
@@ -350,6 +350,21 @@ def cmd_eval(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     if args.limit:
         queries = queries[: args.limit]
+    if args.mode != "bm25" and not args.query_vectors:  # the texts, embedded as /search embeds them
+        from dataclasses import replace
+
+        from .encoder import EncoderError, load as load_encoder
+
+        try:
+            encoder = load_encoder(config.default("encoder"))
+        except EncoderError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+        if encoder is None:
+            print(f"error: --mode {args.mode} needs --query-vectors when SIDECAR_ENCODER=off", file=sys.stderr)
+            return EXIT_USAGE
+        vectors = encoder.encode([q.text for q in queries])
+        queries = [replace(q, vector=v) for q, v in zip(queries, vectors)]
     import numpy as np
 
     vector_of = None
@@ -441,11 +456,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     wm = sub.add_parser("warm", formatter_class=_fmt(), help="compile the reranking kernels into numba's cache",
                         description="Compile every reranking kernel (agent loop, MMR, DPP, near-duplicates) once, so\n"
-                                    "that no request pays for compilation. The first run on a machine takes under a\n"
-                                    "minute on 2 cores, longer while they are busy (bench/bench_startup.py measures\n"
-                                    "it); later runs, and every service start, load the kernels from the cache in\n"
-                                    "about a second. `sidecar serve` does this itself before it starts its workers;\n"
-                                    "the Docker image runs it at build time.",
+                                    "that no request pays for compilation. The first run on a machine took 71 s on\n"
+                                    "2 quiet cores and 107-110 s with both busy (bench/bench_startup.py); later runs,\n"
+                                    "and every service start, load the kernels from the cache in 1-2 s. `sidecar\n"
+                                    "serve` does this itself before it starts its workers; the Docker image runs it\n"
+                                    "at build time.",
                         epilog="example: sidecar warm")
     wm.set_defaults(func=cmd_warm)
 
@@ -490,7 +505,8 @@ def build_parser() -> argparse.ArgumentParser:
                                "  --catalog ../shared/data/fashion/catalog.jsonl --vectors ../shared/data/fashion/vectors-minilm.f16.npy \\\n"
                                "  --rules query_rules --mode knn --k 10 --out report.json --plot plot.png --sweep lambda=0,0.25,0.5,1,2")
     ev.add_argument("--queries", required=True, metavar="Q.jsonl", help="queries with judgments (queries-dev.jsonl format)")
-    ev.add_argument("--query-vectors", metavar="QV.npy", help="query vectors, row i = query i (knn and hybrid modes)")
+    ev.add_argument("--query-vectors", metavar="QV.npy", help="query vectors, row i = query i (knn and hybrid modes; "
+                                                               "without it the texts are embedded by SIDECAR_ENCODER)")
     ev.add_argument("--backend", choices=["memory", "opensearch"], default="memory", help="retrieval backend (default: %(default)s)")
     ev.add_argument("--catalog", metavar="C.jsonl", help="catalog (memory backend; with --vectors also ILD on opensearch)")
     ev.add_argument("--vectors", metavar="V.npy", help="catalog vectors")

@@ -100,3 +100,22 @@ def test_eval_cli_errors(tmp_path):
     assert res.returncode == 2 and "missing.jsonl" in res.stderr
     res = run_cli("eval", "--queries", "x", "--sweep", "alpha=1")
     assert res.returncode == 2 and "--sweep must be" in res.stderr
+
+
+def test_eval_from_text_embeds_the_queries_as_the_given_vectors_do(fashion_slice, fashion_dir, tmp_path):
+    """Without --query-vectors the query texts are embedded by the encoder; the pages are those of
+    the shared file's vectors (the same model), so the figures agree closely."""
+    catalog, vectors = fashion_slice
+    common = ["eval", "--queries", str(fashion_dir / "queries-dev.jsonl"), "--backend", "memory",
+              "--catalog", str(catalog), "--vectors", str(vectors), "--rules", str(ROOT / "query_rules"),
+              "--mode", "knn", "--k", "10", "--limit", "12", "--quiet"]
+    given, text = tmp_path / "given.json", tmp_path / "text.json"
+    res = run_cli(*common, "--query-vectors", str(fashion_dir / "query-vectors-dev.f16.npy"), "--out", str(given),
+                  timeout=600)
+    assert res.returncode == 0, res.stderr
+    res = run_cli(*common, "--out", str(text), timeout=600)
+    assert res.returncode == 0, res.stderr
+    a, b = (json.loads(p.read_text())["strategies"]["baseline"] for p in (given, text))
+    assert abs(a["ndcg@10"] - b["ndcg@10"]) < 0.02, (a["ndcg@10"], b["ndcg@10"])
+    off = run_cli(*common, "--out", str(text), env={"SIDECAR_ENCODER": "off"})
+    assert off.returncode == 2 and "needs --query-vectors when SIDECAR_ENCODER=off" in off.stderr

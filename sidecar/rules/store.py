@@ -4,6 +4,13 @@ A request reads ``store.current`` once and uses that RuleSet throughout: the ref
 replaced in one assignment, so a request sees the old set or the new one, never a mix. A
 background thread polls the directory's (name, mtime, size) listing; an admin call can force
 a reload. A broken edit is logged, counted and kept in ``status()``; the last good set serves on.
+A reload parses on a real thread (``threads.offload``), so a huge rule set never stops a gevent
+worker's other requests.
+
+With a ``snapshot`` path (a file in the server's run dir), every good set's texts are written
+there, and a store whose directory is broken when it starts (a worker that replaces a dead one
+while a bad edit is on disk) starts from that last good set instead of failing: a rejected file
+is reported, never fatal.
 """
 from __future__ import annotations
 

@@ -28,7 +28,7 @@ def read_body(limit: int, seconds: float) -> None:
     included) within ``seconds`` (408 past it, under gevent: a client that sends a head and then
     trickles or stops holds a greenlet, never for ever). The body is kept where werkzeug's
     ``get_data`` and form parsing look first, so nothing reads the socket again."""
-    if request.method not in ("POST", "PUT", "PATCH") or hasattr(request, "_cached_data"):
+    if request.method in ("HEAD", "OPTIONS") or hasattr(request, "_cached_data"):
         return
     stream = request.stream  # a Content-Length over the limit is a 413 here already
     chunks: list[bytes] = []
