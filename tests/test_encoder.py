@@ -54,7 +54,8 @@ def test_off_and_broken_models(tmp_path):
     assert str(err.value).startswith(f"{SETTING}={tmp_path}: the model cannot be loaded")
 
 
-# --- the encoder in the service: text-only kNN and hybrid, the neural query through the proxy ---
+# --- the encoder in the service: text-only kNN and hybrid (the neural query through the proxy:
+# tests/test_zz_processes.py, with opensearch-py) ------------------------------------------------
 
 def memory_app(**kw):
     from conftest import ROOT
@@ -94,30 +95,3 @@ def test_a_missing_model_is_one_start_up_error(tmp_path):
     res = run_cli("serve", "--backend", "memory", "--port", "1", env={"SIDECAR_ENCODER": str(tmp_path / "no-model")})
     assert res.returncode == 2 and "Traceback" not in res.stderr
     assert res.stderr.strip().splitlines()[-1].startswith("error: SIDECAR_ENCODER="), res.stderr
-
-
-def test_the_neural_query_runs_as_knn_on_the_encoded_text(os_url, os_client):
-    """A client written for OpenSearch's neural-search plugin, unchanged, through the proxy."""
-    from opensearchpy import OpenSearch
-
-    from conftest import index_demo
-    from test_zz_processes import SIDECAR, free_port, start, stop
-
-    index = "test-neural"
-    index_demo(os_url, index)
-    port = free_port()
-    proc = start([SIDECAR, "serve", "--backend", "opensearch", "--url", os_url, "--index", index,
-                  "--port", str(port), "--workers", "1"], port)
-    try:
-        via = OpenSearch(hosts=[f"http://127.0.0.1:{port}"], timeout=10)
-        got = via.search(index=index, body={"size": 10, "query": {"neural": {"vector": {
-            "query_text": "sneakers", "k": 10, "model_id": "ignored"}}}})
-        vector = load("minilm").query("sneakers").tolist()
-        want = os_client.search(index=index, body={"size": 10, "query": {"knn": {"vector": {"vector": vector, "k": 10}}}})
-        assert [h["_id"] for h in got["hits"]["hits"]] == [h["_id"] for h in want["hits"]["hits"]]
-        filtered = via.search(index=index, body={"size": 5, "query": {"neural": {"vector": {
-            "query_text": "sneakers", "k": 20, "filter": {"term": {"gender": "Women"}}}}}})
-        assert filtered["hits"]["hits"] and all(h["_source"]["gender"] == "Women" for h in filtered["hits"]["hits"])
-    finally:
-        stop(proc)
-        os_client.indices.delete(index=index, ignore_unavailable=True)

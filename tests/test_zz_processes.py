@@ -220,6 +220,17 @@ def test_an_unmodified_opensearch_py_client_works_through_the_proxy(os_url, os_c
         assert multi[2]["error"]["type"] == "policy_refused"
         plain = via.msearch(body=[{"index": index}, body])["responses"][0]
         assert ids(plain) == ids(direct.search(index=index, body=body))
+        # a client written for neural-search: its neural query runs as knn on the sidecar's encoding
+        from sidecar.encoder import load
+
+        neural = via.search(index=index, body={"size": 10, "query": {"neural": {"vector": {
+            "query_text": "sneakers", "k": 10, "model_id": "ignored"}}}})
+        vector = load("minilm").query("sneakers").tolist()
+        knn = direct.search(index=index, body={"size": 10, "query": {"knn": {"vector": {"vector": vector, "k": 10}}}})
+        assert ids(neural) == ids(knn) and len(ids(knn)) == 10
+        women = via.search(index=index, body={"size": 5, "query": {"neural": {"vector": {
+            "query_text": "sneakers", "k": 20, "filter": {"term": {"gender": "Women"}}}}}})
+        assert women["hits"]["hits"] and all(h["_source"]["gender"] == "Women" for h in women["hits"]["hits"])
         assert via.indices.exists(index=index) is True
         assert via.indices.exists(index="test-proxy-not-allowed") is False  # not served: not revealed
         assert via.indices.get_mapping(index=index) == direct.indices.get_mapping(index=index)
