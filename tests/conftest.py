@@ -33,6 +33,41 @@ def fashion_vectors(fashion_dir: Path):
     return np.load(fashion_dir / "vectors-minilm.f16.npy").astype("float32")
 
 
+def _reachable() -> bool:
+    import requests
+
+    try:
+        requests.get(OPENSEARCH_URL, timeout=3).raise_for_status()
+    except Exception:  # noqa: BLE001 - any failure means "not there"
+        return False
+    return True
+
+
+def pytest_collection_modifyitems(config, items):
+    """Bare ``pytest`` with no OpenSearch reachable: the tests that need it (those using ``os_url``,
+    and those marked ``needs_opensearch``) are not run, and one line of the summary says so and how
+    to run them. Under scripts/test.sh (SIDECAR_REQUIRE_OPENSEARCH=1) nothing is left out."""
+    if os.environ.get("SIDECAR_REQUIRE_OPENSEARCH") == "1":
+        return
+    needs = [i for i in items if "os_url" in getattr(i, "fixturenames", ()) or i.get_closest_marker("needs_opensearch")]
+    if not needs or _reachable():
+        return
+    config.hook.pytest_deselected(items=needs)
+    items[:] = [i for i in items if i not in needs]
+    config.stash[_LEFT_OUT] = len(needs)
+
+
+_LEFT_OUT = pytest.StashKey[int]()
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    left_out = config.stash.get(_LEFT_OUT, 0)
+    if left_out:
+        terminalreporter.write_line(f"{left_out} integration tests not run: OpenSearch is not reachable at "
+                                    f"{OPENSEARCH_URL}; scripts/test.sh runs everything (or scripts/opensearch.sh "
+                                    "start, then pytest)")
+
+
 @pytest.fixture(scope="session")
 def os_url() -> str:
     """The real OpenSearch of scripts/opensearch.sh. Under scripts/test.sh (CI) its absence is a

@@ -33,7 +33,7 @@ def demo_index(os_client, os_url):
     os_client.indices.delete(index=DEMO_INDEX, ignore_unavailable=True)
 
 
-@pytest.fixture(scope="module", params=["memory", "opensearch"])
+@pytest.fixture(scope="module", params=["memory", pytest.param("opensearch", marks=pytest.mark.needs_opensearch)])
 def client(request):
     if request.param == "memory":
         app = create_app(make_cfg(backend="memory"))
