@@ -617,7 +617,7 @@ def backend_failure(exc: BaseException, args: argparse.Namespace) -> str | None:
         options = " or ".join(o for o in ("--index", "--from-log", "--prefix") if getattr(args, o[2:].replace("-", "_"), None))
         return (f"OpenSearch at {url} has no index {which}" + (f": pass the right one with {options}" if options else "")
                 + " (sidecar index creates the products index)")
-    if isinstance(exc, (OSConnectionError,)) or (isinstance(exc, BackendError) and "unreachable" in text):
+    if isinstance(exc, OSConnectionError) or (isinstance(exc, BackendError) and "unreachable" in text):
         return f"OpenSearch is not reachable at {url} (start it with scripts/opensearch.sh start, or pass --url)"
     if isinstance(exc, (BackendError, TransportError)):
         return f"OpenSearch at {url} refused the request: {text[:300]}"

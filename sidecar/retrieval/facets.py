@@ -6,8 +6,10 @@ A request asks for them by field (``/search``'s ``facets``):
     {"price": {"ranges": [[0, 500], [500, 1500], [1500, null]]}}  ranges: [from, to), null open
     {"listed_at": {"interval": "month"}}                          a calendar histogram (UTC)
 
-The OpenSearch backend asks for them as aggregations in the same search as the first retrieval
-window (one round trip); the memory backend counts the same. Counts are over the **matches** of
+The OpenSearch backend asks for them with the first retrieval window, in one round trip: over BM25
+matches as a search of no hits of its own beside the hits' search in the same msearch (OpenSearch
+runs them side by side), over a kNN window as aggregations of that search; the memory backend
+counts the same. Counts are over the **matches** of
 the query and filters, not over the reranked page: a BM25 search counts every product that matched
 the text and filters; a kNN search counts the products of its window (the k nearest that pass the
 filters: kNN has no "matches" beyond them); a hybrid search counts the BM25 matches.
@@ -111,6 +113,8 @@ def mark_selected(facets: dict[str, list[dict[str, Any]]], filters: Mapping[str,
     """Each bucket with ``selected``: the request's filters hold its value."""
     for fld, buckets in facets.items():
         cond = filters.get(fld)
+        values = cond if isinstance(cond, list) else [] if cond is None or isinstance(cond, dict) else [cond]
+        wanted = {fold(w) for w in values}  # a term or terms filter's values, folded as filters match
         for b in buckets:
             if cond is None:
                 b["selected"] = False
@@ -119,8 +123,7 @@ def mark_selected(facets: dict[str, list[dict[str, Any]]], filters: Mapping[str,
             elif isinstance(cond, dict):
                 b["selected"] = False
             else:
-                wanted = cond if isinstance(cond, list) else [cond]
-                b["selected"] = fold(b["value"]) in {fold(w) for w in wanted}
+                b["selected"] = fold(b["value"]) in wanted
     return facets
 
 

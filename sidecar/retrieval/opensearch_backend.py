@@ -176,8 +176,8 @@ class OpenSearchBackend:
         modes = ["bm25", "knn"] if req.mode == "hybrid" else [req.mode]
         separate = bool(req.facets) and req.mode != "knn"
         bodies = [self._body(req, mode, with_facets=not separate) for mode in modes]
-        if separate:
-            bodies.append({"size": 0, "track_total_hits": False, "query": self._body(req, "bm25")["query"],
+        if separate:  # modes[0] is bm25 here (bm25 or hybrid): the same query, counted
+            bodies.append({"size": 0, "track_total_hits": False, "query": bodies[0]["query"],
                            "aggs": facets.to_aggs(req.facets)})
         if len(bodies) == 1:
             responses = [call(self.client.search, index=self.index, body=bodies[0],

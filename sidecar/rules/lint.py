@@ -10,18 +10,11 @@
 """
 from __future__ import annotations
 
-import re
-from typing import Any
-
 from .loader import RuleError
 from .normalize import normalize_query
 from .patterns import RulePattern
+from .prefilter import required_runs
 from .ruleset import RuleSet
-
-from re import _parser as _sre_parse  # Python >= 3.11 (pyproject's floor)
-from re._constants import LITERAL, MAX_REPEAT, MIN_REPEAT, POSSESSIVE_REPEAT, SUBPATTERN
-
-IGNORECASE = int(re.IGNORECASE)
 
 
 def lint(rs: RuleSet) -> list[RuleError]:
@@ -56,33 +49,12 @@ def _dead_patterns(rs: RuleSet) -> list[RuleError]:
 
 
 def impossible_literal(rx: RulePattern) -> str | None:
-    """A character the pattern requires that no normalised query contains, or None."""
-    if rx.flags & IGNORECASE:
-        return None
-    try:
-        tree = _sre_parse.parse(rx.pattern, rx.flags)
-    except Exception:  # noqa: BLE001 - compiled already; any parser oddity means "no warning"
-        return None
-    return _required(list(tree), False)
-
-
-def _required(items: list[Any], ignorecase: bool) -> str | None:
-    for op, av in items:
-        if op is LITERAL and not ignorecase:
-            ch = chr(av)
+    """A character the pattern requires (``prefilter.required_runs``) that no normalised query
+    contains, or None."""
+    for run in required_runs(rx):
+        for ch in run:
             if normalize_query(f"a{ch}a") != f"a{ch}a":
                 return ch
-        elif op is SUBPATTERN:
-            _group, add, _del, sub = av
-            hit = _required(list(sub), ignorecase or bool(add & IGNORECASE))
-            if hit:
-                return hit
-        elif op in (MAX_REPEAT, MIN_REPEAT, POSSESSIVE_REPEAT):
-            lo, _hi, sub = av
-            if lo >= 1:
-                hit = _required(list(sub), ignorecase)
-                if hit:
-                    return hit
     return None
 
 

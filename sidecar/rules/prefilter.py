@@ -25,24 +25,33 @@ except ImportError:  # pragma: no cover
     _c = _sre_parser = None
 
 _GRAM = 3
+_REPEATS = (_c.MAX_REPEAT, _c.MIN_REPEAT, getattr(_c, "POSSESSIVE_REPEAT", _c.MAX_REPEAT)) if _c else ()
 
 
 def required_literal(rx: "RulePattern | re.Pattern[str]") -> str | None:
     """The longest literal run every match of ``rx`` contains, or None when there is none."""
-    if _sre_parser is None or rx.flags & re.IGNORECASE:
-        return None
-    try:
-        parsed = _sre_parser.parse(rx.pattern, rx.flags)
-    except Exception:  # noqa: BLE001 - any parser surprise just means: always run this pattern
-        return None
-    runs: list[str] = []
-    _walk(list(parsed), runs)
-    best = max(runs, key=len, default="")
+    best = max(required_runs(rx), key=len, default="")
     return best if len(best) >= _GRAM else None
 
 
+def required_runs(rx: "RulePattern | re.Pattern[str]") -> list[str]:
+    """The literal runs every match of ``rx`` contains, as far as the parse tree shows them (none
+    for a case-insensitive pattern or one Python's parser does not read). Also read by
+    ``lint.py``, for characters no normalised query has."""
+    if _sre_parser is None or rx.flags & re.IGNORECASE:
+        return []
+    try:
+        parsed = _sre_parser.parse(rx.pattern, rx.flags)
+    except Exception:  # noqa: BLE001 - any parser surprise just means: nothing is known to be required
+        return []
+    runs: list[str] = []
+    _walk(list(parsed), runs)
+    return [r for r in runs if r]
+
+
 def _walk(seq: list, runs: list[str]) -> None:
-    """Collect literal runs of a concatenation; anything optional or alternative ends a run."""
+    """Collect literal runs of a concatenation; anything optional or alternative ends a run. A
+    group (not case-insensitive) and the body of a repeat of at least once are required too."""
     cur: list[str] = []
     for op, av in seq:
         if op is _c.LITERAL:
@@ -56,6 +65,8 @@ def _walk(seq: list, runs: list[str]) -> None:
                 _group, add_flags, _del_flags, sub = av
                 if not add_flags & _c.SRE_FLAG_IGNORECASE:
                     _walk(list(sub), runs)  # a group that is not repeated or optional: required
+            elif op in _REPEATS and av[0] >= 1:
+                _walk(list(av[2]), runs)  # x+, x{2,}: x is in every match (its runs end at the repeat)
     runs.append("".join(cur))
 
 

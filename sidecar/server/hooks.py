@@ -47,7 +47,7 @@ def finish(resp: Response) -> Response:
     version = s.store.current.version
     if s.decision_log is not None and endpoint in LOGGED_ENDPOINTS:
         if decision is not None:
-            s.decision_log.submit(build_record(decision, g.request_id, resp.status_code, rules_version=version))
+            record_decision(decision, resp.status_code)
         elif resp.status_code >= 400:
             body = _small_json_body(s.config.max_body_bytes)
             s.decision_log.submit(error_record(
@@ -65,6 +65,15 @@ def finish(resp: Response) -> Response:
         log.info("%s %s -> %d in %.1f ms rule=%s id=%s", request.method, request.path, resp.status_code,
                  elapsed * 1000, rule or "-", g.get("request_id", ""), extra={"fields": fields})
     return resp
+
+
+def record_decision(decision, status: int) -> None:
+    """One decision record of this request into the decision log (when it is on): the hook's for
+    a route's ``g.decision``, and each search of a proxied ``_msearch`` (several per request)."""
+    s = services()
+    if s.decision_log is not None:
+        s.decision_log.submit(build_record(decision, g.get("request_id", ""), status,
+                                           rules_version=s.store.current.version))
 
 
 def _error_type(resp: Response) -> str | None:

@@ -647,13 +647,19 @@ def _int(value: Any, name: str, lo: int = 0, hi: int | None = None, setting: str
 
 
 def strip_node_ids(response: Any) -> Any:
-    """A search response without the cluster's node ids: ``_node`` goes from each hit and an
-    explained hit's ``_shard`` ``[node][index][shard]`` keeps ``[index][shard]``."""
+    """A search response without the cluster's node ids, in each hit (``strip_hit``)."""
     hits = response.get("hits", {}).get("hits") if isinstance(response, dict) else None
     for hit in hits or []:
-        if isinstance(hit, dict):
-            hit.pop("_node", None)
-            shard = hit.get("_shard")
-            if isinstance(shard, str) and shard.count("][") == 2:
-                hit["_shard"] = "[" + shard.split("][", 1)[1]
+        strip_hit(hit)
     return response
+
+
+def strip_hit(hit: Any) -> Any:
+    """One hit without the cluster's node ids: ``_node`` goes, and an explained hit's ``_shard``
+    ``[node][index][shard]`` keeps ``[index][shard]``."""
+    if isinstance(hit, dict):
+        hit.pop("_node", None)
+        shard = hit.get("_shard")
+        if isinstance(shard, str) and shard.count("][") == 2:
+            hit["_shard"] = "[" + shard.split("][", 1)[1]
+    return hit

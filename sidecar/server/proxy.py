@@ -28,7 +28,7 @@ from ..retrieval.hits import from_hits
 from ..retrieval.opensearch_backend import call, found_legacy_vectors
 from ..rules import RuleSet
 from . import source
-from .policy import ProxyPolicy, data_only, strip_node_ids
+from .policy import ProxyPolicy, data_only, strip_hit, strip_node_ids
 
 @dataclass
 class ProxyOutcome:
@@ -205,7 +205,7 @@ def proxy_search(client: OpenSearch, index: str, body: Any, ruleset: RuleSet, cf
     ranked = paging.rank(fetch, rerank, rule.window, cfg.max_window, frm + size + 1)
     page = []
     for p in ranked.placed[frm:frm + size]:
-        hit = strip_node_ids({"hits": {"hits": [dict(raw[p["id"]])]}})["hits"]["hits"][0]
+        hit = strip_hit(dict(raw[p["id"]]))
         if "_source" in hit:
             kept = source.cut(hit["_source"], wanted)
             if kept is None:

@@ -8,12 +8,12 @@ from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, abort, g, jsonify, make_response, request
-from werkzeug.routing import BaseConverter
 from opensearchpy.exceptions import TransportError
+from werkzeug.routing import BaseConverter
 
-from ...decision_log import build_record
 from ...retrieval.opensearch_backend import call
 from ..errors import RETRY_AFTER_SECONDS, ApiError, invalid, opensearch_error, sanitised
+from ..hooks import record_decision
 from ..jsonio import json_body
 from ..proxy import msearch_lines, proxy_count, proxy_search
 from ..services import services
@@ -110,8 +110,8 @@ def proxied_msearch(index: str | None = None):
             continue
         took += int(po.response.get("took", 0))
         responses.append({**po.response, "status": 200})
-        if po.decision is not None and s.decision_log is not None:
-            s.decision_log.submit(build_record(po.decision, g.request_id, 200, rules_version=s.store.current.version))
+        if po.decision is not None:
+            record_decision(po.decision, 200)
     return jsonify({"took": took, "responses": responses})
 
 
