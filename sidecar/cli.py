@@ -184,12 +184,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
             for err in exc.errors:
                 print(f"  {err}", file=sys.stderr)
             return EXIT_USAGE
-        from .encoder import EncoderError, load as load_encoder
-
-        try:  # a missing or broken model: one line now, not a worker that cannot boot
-            load_encoder(cfg.encoder)
-        except EncoderError as exc:
-            print(f"error: {exc}", file=sys.stderr)
+        problem = _encoder_problem(cfg.encoder)  # a missing or broken model: one line now, not a worker that cannot boot
+        if problem:
+            print(f"error: {problem}", file=sys.stderr)
             return EXIT_USAGE
         _warm_before_fork()
         from .server.gunicorn_app import SidecarServer
@@ -207,12 +204,39 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+_LOAD_ENCODER = """
+import sys
+from sidecar.encoder import EncoderError, load
+try:
+    load(sys.argv[1])
+except EncoderError as exc:
+    print(exc)
+    sys.exit(2)
+"""
+
+
+def _encoder_problem(setting: str) -> str | None:
+    """What is wrong with the configured encoder, found by loading it in a child process (None:
+    it loads). Not in the gunicorn master itself: onnxruntime loaded before the fork leaves every
+    worker a copy of its thread state, and the worker then aborts at exit ("terminate called after
+    throwing an instance of 'std::system_error'")."""
+    import subprocess
+
+    res = subprocess.run([sys.executable, "-c", _LOAD_ENCODER, setting], capture_output=True, text=True, timeout=300)
+    if res.returncode == 0:
+        return None
+    if res.returncode == 2 and res.stdout.strip():
+        return res.stdout.strip().splitlines()[-1]
+    tail = (res.stderr.strip().splitlines() or ["no output"])[-1][:200]
+    return f"SIDECAR_ENCODER={setting}: the model could not be loaded (exit {res.returncode}: {tail})"
+
+
 def _warm_before_fork() -> None:
     """Compile (or load from the cache) every kernel in the master, before gunicorn forks: each
     worker inherits them compiled, so none boots cold (numba holds the GIL while compiling, and a
     worker busy for a minute would miss gunicorn's boot timeout). The master imports only the core
     and the rules here: ssl and urllib3 must first be imported by the workers, after gevent's
-    monkey-patching."""
+    monkey-patching, and onnxruntime by the workers alone (``_encoder_problem``)."""
     import time
 
     from .jit_cache import cache_state
