@@ -13,6 +13,22 @@ os.environ.setdefault("SIDECAR_ENV_FILE", str(ROOT / ".env"))  # the project's .
 OPENSEARCH_URL = os.environ.get("SIDECAR_TEST_OPENSEARCH_URL") or __import__("sidecar.config").config.default("opensearch_url")
 
 
+def _ndjson_serializer() -> None:
+    """schemathesis sends _msearch bodies (application/x-ndjson) as the generated string, NDJSON or
+    not (the proxy must answer 4xx): registered here, for every file that fuzzes the API."""
+    try:
+        import schemathesis
+    except ImportError:
+        return
+
+    @schemathesis.serializer("application/x-ndjson")
+    def ndjson(ctx, value):
+        return value.encode() if isinstance(value, str) else json.dumps(value).encode()
+
+
+_ndjson_serializer()
+
+
 @pytest.fixture(scope="session")
 def fashion_dir() -> Path:
     if not (FASHION / "catalog.jsonl").exists():

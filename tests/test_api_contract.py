@@ -2,8 +2,6 @@
 schemathesis, generating requests from the same document, never gets a 5xx."""
 from __future__ import annotations
 
-import json
-
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase, settings
@@ -66,12 +64,6 @@ def test_a_400_names_the_field_the_schema_names(app):
     for path, body, field in cases:
         r = client.post(path, json=body)
         assert r.status_code == 400 and r.json["error"]["field"] == field, (path, r.json)
-
-
-@schemathesis.serializer("application/x-ndjson")
-def ndjson(ctx, value):
-    """_msearch bodies: the generated string as it is (NDJSON or not: the proxy must answer 4xx)."""
-    return value.encode() if isinstance(value, str) else json.dumps(value).encode()
 
 
 schema = schemathesis.openapi.from_dict(document())
