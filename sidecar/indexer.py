@@ -1,5 +1,8 @@
 """Bulk-loading a catalog (+ vectors + MinHash signatures) into an OpenSearch products index.
 
+Vectors come from a file (row i = line i) or, without one, from the query encoder run over each
+product's title (``embed_catalog``), so the index answers text queries semantically.
+
 Everything that can be checked before writing is checked first (vector count, dimensions), so
 a mismatch never leaves a half-written index. Bad catalog lines are reported with their line
 number and skipped. Batches are retried on 429 and on timeouts with exponential backoff; two
@@ -123,13 +126,34 @@ def _bulk_with_retry(client: OpenSearch, index: str, docs: list[dict[str, Any]],
     return len(docs) - len(pending) - len(errors), errors + [f"{len(pending)} docs still rejected with 429"]
 
 
+def embed_catalog(catalog: Path, encoder: Any, text_field: str = "title", progress: bool = True) -> np.ndarray:
+    """Row i = the embedded ``text_field`` of line i of the catalog (a bad line: a zero row, never
+    indexed), batched by length, with a progress bar."""
+    rows, texts = [], []
+    for row, item in iter_catalog(catalog):
+        if not isinstance(item, BadLine):
+            rows.append(row)
+            texts.append(str(item.get(text_field) or ""))
+    out = np.zeros((count_lines(catalog), encoder.dimension), dtype=np.float32)
+    if texts:
+        out[rows] = encoder.encode(texts, progress=f"embedding {text_field}s" if progress else None)
+    return out
+
+
 def index_catalog(client: OpenSearch, catalog: Path, index: str, vectors: Path | None = None, *,
                   recreate: bool = False, batch_size: int = 500, progress: bool = True, shards: int | None = None,
-                  replicas: int | None = None) -> IndexSummary:
-    """Load ``catalog`` (and ``vectors``) into ``index``; see the module docstring."""
+                  replicas: int | None = None, encoder: Any = None, text_field: str = "title") -> IndexSummary:
+    """Load ``catalog`` (and ``vectors``; without them, the ``text_field`` embedded by ``encoder``
+    when one is given) into ``index``; see the module docstring."""
     t0 = time.perf_counter()
     total = count_lines(catalog)
-    vecs = load_vectors(vectors, total) if vectors is not None else None  # before any write
+    if vectors is not None:
+        vecs = load_vectors(vectors, total)  # before any write
+    elif encoder is not None:
+        vecs = embed_catalog(catalog, encoder, text_field, progress)
+        log.info("embedded the %ss of %s with %s in %.1f s", text_field, catalog, encoder.name, time.perf_counter() - t0)
+    else:
+        vecs = None
     dimension = None if vecs is None else vecs.shape[1]
 
     exists = client.indices.exists(index=index)

@@ -50,12 +50,14 @@ def batch_of(hits: Hits, rule: Rule) -> CandidateBatch:
     return rows_batch(hits.ids, hits.scores, hits.sources, rule, vectors=hits.vectors, stored=hits.signatures)
 
 
-def reranker(rule: Rule, *, explain: bool, now: datetime, query_vector: Any = None, max_pairs: int = -1) -> Rerank:
+def reranker(rule: Rule, *, explain: bool, now: datetime, query_vector: Any = None, max_pairs: int = -1,
+             named: dict[str, frozenset[str]] | None = None) -> Rerank:
     """The ``Rerank`` of a rule: each window's hits as one batch, earlier windows' as ``prior``
-    (``max_pairs``: the near-duplicate bound of ``rerank_batch``)."""
+    (``max_pairs``, ``named``: as ``rerank_batch`` takes them)."""
     def rerank(hits: Hits, n: int, prior: Hits | None) -> dict[str, Any]:
         return rerank_batch(batch_of(hits, rule), rule, size=n, explain=explain, query_vector=query_vector,
-                            now=now, prior=batch_of(prior, rule) if prior is not None else None, max_pairs=max_pairs)
+                            now=now, prior=batch_of(prior, rule) if prior is not None else None, max_pairs=max_pairs,
+                            named=named)
     return rerank
 
 

@@ -17,7 +17,9 @@ from typing import Any
 import numpy as np
 
 from . import paging
-from .rerank.rule import Rule, parse_rule
+from .rerank.named import named_in
+from .rerank.properties import Range
+from .rerank.rule import FusionSpec, Rule, parse_rule
 from .retrieval import Backend, NotFound, RetrievalRequest, facets
 from .retrieval.filters import validate_filters
 from .contract import DEFAULT_SIZE, validate
@@ -42,6 +44,24 @@ def parse_vector(value: list[float], key: str = "vector") -> np.ndarray:
     if not np.any(arr):
         raise ValueError(f"{key}: an all-zero vector has no direction (its cosine to anything is undefined)")
     return arr
+
+
+def named_values(rule: Rule | None, q: str, backend: Backend) -> dict[str, frozenset[str]]:
+    """Per constrained field, the values the query names (``rerank.named``): their constraints
+    leave them alone. Empty without a rule, with ``respect_query: false`` or without text."""
+    if rule is None or not rule.respect_query or not q.strip():
+        return {}
+    fields = dict.fromkeys(c.field for c in rule.constraints if not isinstance(c.prop, Range))
+    return named_in(q, {f: backend.vocabulary(f) for f in fields})
+
+
+def default_mode(has_vector: bool, has_text: bool, can_encode: bool, backend: Backend) -> str:
+    """The mode of a request that names none: a vector (or ``like``) with text is hybrid, alone
+    kNN; text alone is hybrid when the query encoder is on and the index has vectors (the
+    shopper's words, embedded), else BM25."""
+    if has_vector:
+        return "hybrid" if has_text else "knn"
+    return "hybrid" if has_text and can_encode and backend.dimension() is not None else "bm25"
 
 
 def choose_rule(ruleset: RuleSet, requested: Any, query: str, filters: dict[str, Any]) -> tuple[Rule | None, str]:
@@ -95,10 +115,12 @@ def run_search(body: Any, backend: Backend, ruleset: RuleSet, max_window: int,
             vector = backend.vector_of(str(body["like"]))
         except NotFound as exc:
             raise ValueError(f"like: no product with a vector: {exc}") from None
-    mode = body.get("mode") or ("bm25" if vector is None else ("hybrid" if q else "knn"))
     text = unicodedata.normalize("NFKC", q) if q and not q.isascii() else q  # ｐｕｍａ is puma to the analyzer too
+    mode = body.get("mode") or default_mode(vector is not None, bool(q.strip()), encode is not None, backend)
     if mode in ("knn", "hybrid") and vector is None and encode is not None and text.strip():
         vector = encode(text)  # the shopper's words, embedded by the query encoder
+        if body.get("mode") is None and len(vector) != backend.dimension():  # a model the index was not built with
+            mode, vector = "bm25", None
     if mode in ("knn", "hybrid") and vector is None:
         raise ValueError(f"vector: mode {mode} needs 'vector', 'like'" + (" or a query text" if encode else ""))
     if mode in ("bm25", "hybrid") and not q.strip():
@@ -119,16 +141,18 @@ def run_search(body: Any, backend: Backend, ruleset: RuleSet, max_window: int,
         first = "facets" not in counted  # facets come with the first window: one round trip
         r = backend.retrieve(RetrievalRequest(mode, text, vector, filters, window,
                                               with_vectors=bool(rule and rule.needs_vectors),
-                                              facets=wanted if first else None))
+                                              facets=wanted if first else None,
+                                              fusion=rule.fusion if rule else FusionSpec()))
         if first:
-            counted["facets"] = r.facets
+            counted["facets"], counted["fusion"] = r.facets, r.fusion
         return r
 
     # MMR/DPP relevance: the cosine to the query vector for a vector-only search, else the
     # normalised retrieval score (BM25, or the fused hybrid score)
+    named = named_values(rule, q, backend)
     rerank = None if rule is None else paging.reranker(rule, explain=explain, now=now or datetime.now(timezone.utc),
                                                        query_vector=vector if mode == "knn" else None,
-                                                       max_pairs=limits.dedup_pairs)
+                                                       max_pairs=limits.dedup_pairs, named=named)
 
     t_ret = clock()
     ranked = paging.rank(fetch, rerank, rule.window if rule else frm + size, max_window, frm + size + 1, clock)
@@ -159,6 +183,10 @@ def run_search(body: Any, backend: Backend, ruleset: RuleSet, max_window: int,
         "timings": timings,
         "backend_took_ms": ranked.took_ms,
     }
+    if named:
+        response["named"] = {f: sorted(v) for f, v in named.items()}
+    if counted.get("fusion"):
+        response["fusion"] = counted["fusion"]
     if wanted:
         response["facets"] = facets.mark_selected(counted.get("facets") or {f: [] for f in wanted}, filters)
     decision = Decision("search", rule, how, mode, q or None, index, ranked.window, frm, size, pool, page, ranked.dedup,

@@ -79,7 +79,7 @@ def test_record_contents_match_the_response(logged):
     d = by_id[resp.headers["X-Request-Id"]]
     r = resp.json
     assert d["query"] == "black jacket" and d["rule"] == "default" and d["rule_match"] == "default"
-    assert d["mode"] == "bm25" and d["from"] == 0 and d["size"] == 10 and d["window"] == 200
+    assert d["mode"] == r["mode"] == "hybrid" and d["from"] == 0  # text alone, the encoder on: hybrid and d["size"] == 10 and d["window"] == 200
     assert d["ids_after"] == [h["id"] for h in r["hits"]]
     assert d["moved"] == sum(h["rank"] != h["explanation"]["original_rank"] for h in r["hits"])
     assert d["total_ms"] == r["timings"]["total_ms"] and d["backend_took_ms"] == r["backend_took_ms"]

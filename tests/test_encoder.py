@@ -68,25 +68,31 @@ def memory_app(**kw):
 
 
 def test_sneakers_in_shoppers_words_find_shoes():
-    """The titles say 'shoes', not 'sneakers': BM25 finds one, the encoded text finds footwear."""
+    """The titles say 'shoes', barely 'sneakers': BM25 finds a few, the default (text alone, the
+    encoder on, the catalog has vectors) is hybrid and fills the page with footwear."""
     c = memory_app().test_client()
-    bm25 = c.post("/search", json={"q": "sneakers", "size": 10}).json
-    knn = c.post("/search", json={"q": "sneakers", "mode": "knn", "size": 10}).json
-    assert bm25["total"]["value"] <= 1 and knn["mode"] == "knn"  # one title of 1,482 says sneakers
-    cats = [h["fields"].get("master_category") for h in knn["hits"]]
+    bm25 = c.post("/search", json={"q": "sneakers", "mode": "bm25", "size": 10}).json
+    default = c.post("/search", json={"q": "sneakers", "size": 10}).json
+    assert bm25["total"]["value"] <= 5 and default["mode"] == "hybrid"
+    assert default["fusion"]["method"] == "convex" and set(default["fusion"]["weights"]) == {"bm25", "knn"}
+    cats = [h["fields"].get("master_category") for h in default["hits"]]
     assert len(cats) == 10 and cats.count("Footwear") >= 8, cats
-    hybrid = c.post("/search", json={"q": "puma shoes", "mode": "hybrid", "size": 10}).json
-    assert hybrid["mode"] == "hybrid" and len(hybrid["hits"]) == 10
+    knn = c.post("/search", json={"q": "sneakers", "mode": "knn", "size": 10}).json
+    assert knn["mode"] == "knn" and "fusion" not in knn
+    vec = c.post("/search", json={"vector": [0.1] * 384, "size": 5}).json  # a vector still overrides
+    assert vec["mode"] == "knn"
 
 
-def test_with_the_encoder_off_text_only_knn_is_a_400_and_bm25_is_unchanged():
+def test_with_the_encoder_off_text_alone_is_todays_bm25():
     off = memory_app(encoder="off").test_client()
     r = off.post("/search", json={"q": "sneakers", "mode": "knn"})
     assert r.status_code == 400 and r.json["error"]["field"] == "vector"
     on = memory_app().test_client()
     body = {"q": "black jacket", "size": 10}
-    assert [h["id"] for h in off.post("/search", json=body).json["hits"]] == \
-        [h["id"] for h in on.post("/search", json=body).json["hits"]]
+    plain = off.post("/search", json=body).json
+    assert plain["mode"] == "bm25" and "fusion" not in plain
+    assert [h["id"] for h in plain["hits"]] == \
+        [h["id"] for h in on.post("/search", json={**body, "mode": "bm25"}).json["hits"]]
 
 
 def test_a_missing_model_is_one_start_up_error(tmp_path):

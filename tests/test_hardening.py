@@ -380,7 +380,7 @@ def test_a_request_shares_one_deadline_and_asks_opensearch_to_cancel():
         app = make_app(backend="opensearch", opensearch_url=hole.url, index="products", backend_timeout=0.8)
         c = app.test_client()
         t0 = time.perf_counter()
-        r = c.post("/search", json={"q": "shirt"})
+        r = c.post("/search", json={"q": "shirt", "mode": "bm25"})
         took = time.perf_counter() - t0
         assert r.status_code == 504 and r.json["error"]["type"] == "backend_timeout"
         assert took < 0.8 + 0.5
@@ -391,6 +391,10 @@ def test_a_request_shares_one_deadline_and_asks_opensearch_to_cancel():
         # a kNN search needs the mapping first, then the search: both within one deadline
         t0 = time.perf_counter()
         r = c.post("/search", json={"vector": [0.1] * 384, "mode": "knn"})
+        assert r.status_code == 504 and time.perf_counter() - t0 < 0.8 + 0.5
+        # text alone asks the mapping (does the index have vectors?) within the same deadline
+        t0 = time.perf_counter()
+        r = c.post("/search", json={"q": "shirt"})
         assert r.status_code == 504 and time.perf_counter() - t0 < 0.8 + 0.5
     finally:
         hole.close()

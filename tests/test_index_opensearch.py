@@ -121,3 +121,40 @@ def test_index_layout_defaults_suit_one_node_and_a_cluster():
     cluster = index_body(384, shards=3, replicas=1)["settings"]["index"]
     assert (cluster["number_of_shards"], cluster["number_of_replicas"]) == (3, 1)
     assert "auto_expand_replicas" not in cluster
+
+
+def test_without_vectors_the_titles_are_embedded_and_text_search_is_semantic(os_client, os_url):
+    """`sidecar index` with no --vectors embeds each title with the query encoder (progress bar
+    on stderr); the index then answers a shopper's word the titles barely use."""
+    from conftest import ROOT
+    from sidecar.opensearch import make_client
+    from sidecar.pipeline import run_search
+    from sidecar.retrieval.opensearch_backend import OpenSearchBackend
+    from sidecar.rules import load_rules_dir
+
+    index = "test-products-embedded"
+    res = run_cli("index", "--catalog", str(ROOT / "demo" / "catalog.jsonl"), "--index", index, "--recreate",
+                  "--url", os_url)
+    try:
+        assert res.returncode == 0, res.stderr
+        assert "embedding titles" in res.stderr and "indexed 1482, failed 0" in res.stdout
+        assert os_client.indices.get_mapping(index=index)[index]["mappings"]["properties"]["vector"]["dimension"] == 384
+        stored = np.load(ROOT / "demo" / "vectors.npy")  # the demo's own MiniLM title vectors
+        first = json.loads((ROOT / "demo" / "catalog.jsonl").read_text().splitlines()[0])
+        from sidecar.retrieval.hits import decode_vectors
+
+        got = decode_vectors([os_client.get(index=index, id=first["id"])["_source"]["vector_f16"]])[0]
+        assert float(got @ stored[0] / np.linalg.norm(stored[0])) >= 0.99
+        from sidecar.encoder import load
+
+        backend = OpenSearchBackend(make_client(os_url, timeout=10), index, 10.0)
+        r = run_search({"q": "sneakers", "size": 10}, backend, load_rules_dir(ROOT / "query_rules"), 1000,
+                       encode=load("minilm").query).response
+        assert r["mode"] == "hybrid"
+        assert [h["fields"]["master_category"] for h in r["hits"]].count("Footwear") >= 8
+        puma = run_search({"q": "puma shoes", "size": 10}, backend, load_rules_dir(ROOT / "query_rules"), 1000,
+                          encode=load("minilm").query).response
+        assert puma["named"] == {"brand": ["puma"]}  # the brand values, read from the index
+        assert [h["fields"]["brand"] for h in puma["hits"]].count("Puma") >= 8
+    finally:
+        os_client.indices.delete(index=index, ignore_unavailable=True)

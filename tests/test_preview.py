@@ -111,16 +111,17 @@ def test_each_query_is_retrieved_once_for_both_sides(edit):
 
 
 def test_fail_on_broken_gates_an_edit_that_removes_a_constraint(tmp_path):
-    """Removing the brand cap lets one brand take over the page for a brand query: exit 1."""
+    """Removing the brand cap lets one brand take over a page: exit 1. (A query naming the brand,
+    "puma shoes", is no longer capped at all: the cap yields to the shopper's words.)"""
     removed = rules_copy(tmp_path, "removed", f"      - {CAP_30}\n")
     harmless = rules_copy(tmp_path, "harmless", "description: brand and seller variety",
                           "description: brand and seller variety (reworded)")
     queries = tmp_path / "q.jsonl"
-    queries.write_text('{"query": "puma shoes"}\n{"query": "black jacket"}\n')
+    queries.write_text('{"query": "white tshirt"}\n{"query": "black jacket"}\n')
     common = ["--queries", str(queries), "--backend", "memory", "--fail-on", "broken", "--quiet"]
     broken = run_cli("rules", "diff", str(ROOT / "query_rules"), str(removed), *common)
     assert broken.returncode == 1, broken.stdout + broken.stderr
-    assert "broken: one brand <= 30% on 'puma shoes'" in broken.stdout
+    assert "broken: one brand <= 30% on 'white tshirt'" in broken.stdout
     ok = run_cli("rules", "diff", str(ROOT / "query_rules"), str(harmless), *common)
     assert ok.returncode == 0 and "0 broken" in ok.stdout, ok.stdout + ok.stderr
     bad = run_cli("rules", "diff", str(ROOT / "query_rules"), str(tmp_path / "nope"), *common)
@@ -198,6 +199,9 @@ def test_inspect_renders_both_pages_and_guards_with_the_token():
     html = r.get_data(as_text=True)
     assert 'id="baseline"' in html and 'id="reranked"' in html and "one brand &lt;= 30%" in html
     assert "placed by" in html or "default: next by score" in html
+    # "puma" names a brand: the page says why Puma is not capped
+    assert "named in the query (brand: Puma): its field's constraints let it be" in html
+    assert "named in the query" not in c.get("/inspect?q=black+shoes&token=tok-preview-test-0004").get_data(as_text=True)
     bad = c.post("/inspect", data={"q": "shoes", "token": "tok-preview-test-0004", "draft": "rules:\n  - id: d\n    match: {default: true\n"})
     assert bad.status_code == 400 and "draft:" in bad.get_data(as_text=True)
     open_ = make_app().test_client()  # no token configured: loopback clients only

@@ -55,7 +55,7 @@ demo_vecs = np.load(DEMO_VECTORS).astype(np.float32)
 # --- /search ----------------------------------------------------------------------------------
 
 def test_search_bm25_matches_a_rule_and_diversifies(client):
-    r = post(client, "/search", {"q": "black jacket", "size": 10, "explain": True})
+    r = post(client, "/search", {"q": "black jacket", "mode": "bm25", "size": 10, "explain": True})
     assert r.status_code == 200, r.json
     body = r.json
     assert body["rule"] == "default" and body["rule_match"] == "default" and body["mode"] == "bm25"
@@ -67,16 +67,19 @@ def test_search_bm25_matches_a_rule_and_diversifies(client):
 
 
 def test_default_rule_lowers_brand_concentration(client):
-    """'puma tshirt' retrieves Puma first (10 of 10 unreranked); the default rule spreads brands."""
+    """'puma tshirt' retrieves Puma first (10 of 10 unreranked); the default rule spreads brands
+    when it may fight the query, and keeps the brand the query names when it may not."""
     def top_brand_count(resp):
         brands = [h["fields"]["brand"] for h in resp["hits"]]
         return max(brands.count(b) for b in brands)
 
     base = post(client, "/search", {"q": "puma tshirt", "size": 10, "rule": "none"}).json
-    ranked = post(client, "/search", {"q": "puma tshirt", "size": 10}).json
+    ranked = post(client, "/search", {"q": "puma tshirt", "size": 10, "overrides": {"respect_query": False}}).json
     assert base["rule"] is None and ranked["rule"] == "default"
     assert top_brand_count(base) == 10
     assert top_brand_count(ranked) <= 3  # one brand <= 30%
+    asked = post(client, "/search", {"q": "puma tshirt", "size": 10}).json
+    assert asked["named"] == {"brand": ["puma"]} and top_brand_count(asked) >= 8
 
 
 def test_same_request_same_page_and_pages_do_not_overlap(client):
@@ -94,13 +97,13 @@ def test_same_request_same_page_and_pages_do_not_overlap(client):
 def test_deep_pages_never_run_dry(client):
     """Collapsing shrinks the 200-item window; page 20 is filled from the next window (on the demo,
     651 products match 'men' in OpenSearch, 729 by bm25s), and walking the pages repeats nothing."""
-    deep = post(client, "/search", {"q": "men", "from": 190, "size": 10}).json
+    deep = post(client, "/search", {"q": "men", "mode": "bm25", "from": 190, "size": 10}).json
     assert len(deep["hits"]) == 10 and deep["has_next"] is True
     assert deep["total"]["value"] >= 600 and deep["total"]["relation"] == "eq"
     assert deep["window"] > 200  # a second retrieval window was needed
     walked: list[str] = []
     for frm in range(0, 260, 20):
-        page = post(client, "/search", {"q": "men", "from": frm, "size": 20}).json
+        page = post(client, "/search", {"q": "men", "mode": "bm25", "from": frm, "size": 20}).json
         assert len(page["hits"]) == 20, frm
         assert [h["rank"] for h in page["hits"]] == list(range(frm + 1, frm + 21))
         walked += [h["id"] for h in page["hits"]]
@@ -113,7 +116,7 @@ def test_last_page_says_no_next_page(client):
     seen: list[str] = []
     frm = 0
     while True:
-        page = post(client, "/search", {"q": "puma tshirt", "from": frm, "size": 50}).json
+        page = post(client, "/search", {"q": "puma tshirt", "mode": "bm25", "from": frm, "size": 50}).json
         seen += [h["id"] for h in page["hits"]]
         if not page["has_next"]:
             break
@@ -121,7 +124,7 @@ def test_last_page_says_no_next_page(client):
         frm += 50
     assert len(seen) == len(set(seen)) and 0 < len(page["hits"]) <= 50
     assert page["total"]["value"] >= len(seen)  # collapsed near-duplicates are not shown
-    assert post(client, "/search", {"q": "puma tshirt", "from": len(seen), "size": 10}).json["hits"] == []
+    assert post(client, "/search", {"q": "puma tshirt", "mode": "bm25", "from": len(seen), "size": 10}).json["hits"] == []
 
 
 def test_hybrid_mmr_ranks_by_the_fused_score(client):
@@ -585,7 +588,7 @@ def test_facets_equal_opensearchs_own_aggregations(os_url, os_client, demo_index
     c = create_app(make_cfg(backend="opensearch", opensearch_url=os_url, index=demo_index)).test_client()
     memory = create_app(make_cfg(backend="memory")).test_client()
     for q, filters in (("black jacket", {}), ("puma tshirt", {"colour": ["Black", "white"]}), ("shoes", {"gender": "MEN"})):
-        body = {"q": q, "size": 10, "filters": filters, "facets": FACETS}
+        body = {"q": q, "mode": "bm25", "size": 10, "filters": filters, "facets": FACETS}
         got = post(c, "/search", body).json
         query = {"bool": {"must": [{"match": {"title": {"query": q}}}],
                           "filter": [{"terms": {f"{k}.folded": [v.lower() for v in (vs if isinstance(vs, list) else [vs])]}}
@@ -611,9 +614,9 @@ def test_facets_are_bounded_and_named_in_errors(client):
 
 
 def test_keyword_filters_are_case_and_width_blind(client):
-    want = post(client, "/search", {"q": "puma tshirt", "filters": {"brand": "Puma"}}).json
+    want = post(client, "/search", {"q": "puma tshirt", "mode": "bm25", "filters": {"brand": "Puma"}}).json
     for brand in ("puma", "PUMA", "ｐｕｍａ", ["pUmA", "nike"]):
-        got = post(client, "/search", {"q": "puma tshirt", "filters": {"brand": brand}}).json
+        got = post(client, "/search", {"q": "puma tshirt", "mode": "bm25", "filters": {"brand": brand}}).json
         assert got["total"] == want["total"] and [h["id"] for h in got["hits"]] == [h["id"] for h in want["hits"]], brand
     wide = post(client, "/search", {"q": "ｐｕｍａ ｔｓｈｉｒｔ"}).json  # the retrieval text is NFKC-normalised
     assert wide["total"] == post(client, "/search", {"q": "puma tshirt"}).json["total"] and wide["hits"]

@@ -107,10 +107,27 @@ def test_readme_demo_command_serves_the_demo_catalog():
         assert all("reason" in h["explanation"] for h in body["hits"])
         ready = requests.get(f"http://127.0.0.1:{port}/readyz", timeout=5)
         assert ready.status_code == 200 and ready.json()["backend"] == "memory"
+        # semantic out of the box: the titles say "Casual Shoes", the shopper types "sneakers"
+        r = requests.post(f"http://127.0.0.1:{port}/search", json={"q": "sneakers", "size": 10}, timeout=10).json()
+        assert r["mode"] == "hybrid" and [h["fields"]["master_category"] for h in r["hits"]].count("Footwear") >= 8
     finally:
         log = stop(proc)
     assert "POST /search -> 200" in log
     assert "reranking kernels ready in" in log
+    assert log.count("query encoder minilm: text-only searches are hybrid") == 1
+
+
+def test_serving_with_the_encoder_off_is_todays_bm25_said_in_one_line():
+    port = free_port()
+    proc = start([SIDECAR, "serve", "--backend", "memory", "--catalog", "demo/catalog.jsonl", "--vectors",
+                  "demo/vectors.npy", "--rules", "query_rules", "--port", str(port), "--workers", "2"], port,
+                 env={"SIDECAR_ENCODER": "off"})
+    try:
+        r = requests.post(f"http://127.0.0.1:{port}/search", json={"q": "sneakers", "size": 10}, timeout=10).json()
+        assert r["mode"] == "bm25" and "fusion" not in r
+    finally:
+        log = stop(proc)
+    assert log.count("query encoder off (SIDECAR_ENCODER=off): text-only searches are BM25") == 1, log
 
 
 def search_count(metrics_text: str) -> float:

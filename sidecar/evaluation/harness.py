@@ -71,19 +71,25 @@ def strategy_body(name: str, rule: Rule | None, sweep: tuple[str, float] | None 
 
 
 class Evaluator:
-    def __init__(self, backend: Backend, ruleset: RuleSet, mode: str, k: int, max_window: int = 1000,
-                 vector_of: Any = None):
+    """``mode`` None: each query runs as /search runs a text query (``pipeline.default_mode``),
+    with ``encode`` as its query encoder; ``modes`` counts the modes the queries ran in."""
+
+    def __init__(self, backend: Backend, ruleset: RuleSet, mode: str | None, k: int, max_window: int = 1000,
+                 vector_of: Any = None, encode: Any = None):
         self.backend, self.ruleset, self.mode, self.k = backend, ruleset, mode, k
         self.max_window = max_window
         self.vector_of = vector_of  # id -> vector, for ILD (None: ILD not reported)
+        self.encode = encode
+        self.modes: dict[str, int] = {}
 
     def page(self, q: Query, body: dict[str, Any]) -> tuple[dict[str, Any], Any]:
-        req = {"q": q.text, "size": self.k, "mode": self.mode, **body}
-        if self.mode != "bm25":
-            if q.vector is None:
-                raise ValueError(f"mode {self.mode} needs --query-vectors")
+        req = {"q": q.text, "size": self.k, **({"mode": self.mode} if self.mode else {}), **body}
+        if self.mode != "bm25" and q.vector is not None:
             req["vector"] = q.vector.tolist()
-        outcome = run_search(req, self.backend, self.ruleset, self.max_window)
+        elif self.mode in ("knn", "hybrid") and self.encode is None:
+            raise ValueError(f"mode {self.mode} needs --query-vectors or a query encoder")
+        outcome = run_search(req, self.backend, self.ruleset, self.max_window, encode=self.encode)
+        self.modes[outcome.response["mode"]] = self.modes.get(outcome.response["mode"], 0) + 1
         return outcome.response, outcome
 
     def score_page(self, q: Query, response: dict[str, Any], outcome: Any, constraints: tuple[Constraint, ...]) -> dict[str, Any]:

@@ -102,10 +102,12 @@ def retrieve_once(backend: Backend, mode: str, text: str, vector: np.ndarray | N
 
 
 def rank_side(fetch: Callable[[int], Retrieved], rule: Rule | None, how: str, k: int, now: datetime,
-              max_window: int, query_vector: Any = None, max_pairs: int = -1) -> tuple[Side, paging.Ranked]:
-    """A side's first page of ``k`` as /search builds it (``explain`` on: each item says why)."""
+              max_window: int, query_vector: Any = None, max_pairs: int = -1,
+              named: dict[str, frozenset[str]] | None = None) -> tuple[Side, paging.Ranked]:
+    """A side's first page of ``k`` as /search builds it (``explain`` on: each item says why;
+    ``named``: the values the query names, ``pipeline.named_values``)."""
     rerank = None if rule is None else paging.reranker(rule, explain=True, now=now, query_vector=query_vector,
-                                                       max_pairs=max_pairs)
+                                                       max_pairs=max_pairs, named=named)
     ranked = paging.rank(fetch, rerank, rule.window if rule else k, max_window, k)
     return Side(rule, how, ranked.placed[:k], ranked.dedup), ranked
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from ..pipeline import choose_rule
+from ..pipeline import choose_rule, named_values
 from ..retrieval import Backend
 from ..retrieval.filters import validate_filters
 from ..rules import RuleSet
@@ -40,8 +40,10 @@ def compare_query(backend: Backend, before: RuleSet | None, after: RuleSet, q: R
                           with_vectors=any(r is not None and r.needs_vectors for r, _ in (left, right)))
     fetch(min(max_window, max(r.window if r is not None else k for r, _ in (left, right))))  # the one retrieval
     qv = q.vector if mode == "knn" else None
-    return compare(q.text, filters, rank_side(fetch, *left, k, now, max_window, qv, max_pairs),
-                   rank_side(fetch, *right, k, now, max_window, qv, max_pairs), q.judgments)
+    return compare(q.text, filters,
+                   rank_side(fetch, *left, k, now, max_window, qv, max_pairs, named_values(left[0], q.text, backend)),
+                   rank_side(fetch, *right, k, now, max_window, qv, max_pairs, named_values(right[0], q.text, backend)),
+                   q.judgments)
 
 
 def replay(backend: Backend, before: RuleSet, after: RuleSet, queries: list[ReplayQuery], *, k: int = 10,

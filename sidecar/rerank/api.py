@@ -20,6 +20,8 @@ import numpy as np
 from . import dedup as dedup_mod
 from .agents import Agent, Placement, place
 from .batch import NO_SIGNATURE, CandidateBatch, unit_rows
+from .named import lists_named, named_codes
+from .properties import Equals, OneOf, PerValue
 from .rule import Constraint, Rule, parse_rule
 from .strategies import STRATEGIES
 
@@ -216,11 +218,20 @@ def normalized_scores(scores: np.ndarray, normalize: bool) -> np.ndarray:
 
 
 def compile_agent(con: Constraint, batch: CandidateBatch, now: datetime | None = None,
-                  idx: np.ndarray | None = None) -> Agent:
+                  idx: np.ndarray | None = None, named: frozenset[str] = frozenset()) -> Agent | None:
     """A constraint evaluated on a whole column at once; ``idx``: the candidates taking part, in
-    base order (default: all, in batch order)."""
+    base order (default: all, in batch order). ``named``: the folded values of the constraint's
+    field that the query names, left alone as ``named.py`` says (None: the constraint is dropped)."""
     column = batch.column(con.field)
     answer = con.prop.evaluate(column, now)
+    if named and isinstance(con.prop, (PerValue, Equals, OneOf)):
+        if con.kind == "min":
+            listed = (con.prop.value,) if isinstance(con.prop, Equals) else con.prop.values
+            if not lists_named(listed, named):
+                return None
+        else:
+            held = np.isin(column.codes, named_codes(column.dictionary, named))
+            answer = np.where(held, -1, answer) if con.any else answer & ~held
     if idx is not None:
         answer = answer[idx]
     if con.any:
@@ -262,7 +273,7 @@ def dedup_groups(batch: CandidateBatch, spec: Any, idx: np.ndarray, prior: Candi
 
 def rerank_batch(batch: CandidateBatch, rule: Rule | Mapping[str, Any], *, size: int, query_vector: Any = None,
                  explain: bool = False, now: datetime | None = None, prior: CandidateBatch | None = None,
-                 max_pairs: int = -1) -> dict[str, Any]:
+                 max_pairs: int = -1, named: Mapping[str, frozenset[str]] | None = None) -> dict[str, Any]:
     """Rerank a batch (retrieval order) under ``rule`` (parsed, or an inline rule dict).
 
     ``query_vector``: MMR/DPP relevance is the cosine to it (a vector-only search); without it,
@@ -270,7 +281,10 @@ def rerank_batch(batch: CandidateBatch, rule: Rule | Mapping[str, Any], *, size:
     ranked ahead of these (an earlier window of the same search): a near-duplicate of one of them
     is collapsed under a collapsing rule, so the next window never repeats what the last showed.
     ``max_pairs``: at most that many near-duplicate pairs verified (``dedup.TooManyPairs``, a
-    ValueError naming ``dedup``, past it; -1: no bound)."""
+    ValueError naming ``dedup``, past it; -1: no bound). ``named``: per field, the folded values
+    the query names (``named.named_in``); unless the rule says ``respect_query: false``, that
+    field's constraints leave them alone (``named.py``), and the response says which under
+    ``named`` (with ``explain``, also each hit holding one)."""
     if not isinstance(rule, Rule):
         rule = parse_rule(dict(rule), where="rule")
     if now is not None and now.tzinfo is None:
@@ -298,7 +312,12 @@ def rerank_batch(batch: CandidateBatch, rule: Rule | Mapping[str, Any], *, size:
             agents.append(Agent(f"near-duplicates max {rule.dedup.max:g}", "any", rule.dedup.max,
                                 codes=own.astype(np.int64), n_values=len(groups)))
             response["dedup"] = {"groups": n_groups, "duplicates": dup_members, "collapsed": []}
-    agents = [compile_agent(c, batch, now, idx) for c in rule.constraints] + agents
+    named = {f: v for f, v in (named or {}).items() if v} if rule.respect_query else {}
+    compiled = [compile_agent(c, batch, now, idx, named.get(c.field, frozenset())) for c in rule.constraints]
+    agents = [a for a in compiled if a is not None] + agents
+    relaxed = {c.field for c in rule.constraints if c.field in named}
+    if relaxed:
+        response["named"] = {f: sorted(named[f]) for f in sorted(relaxed)}
     base = normalized_scores(scores[idx], rule.normalize)
     placements = _placements(batch, idx, base, agents, rule, size, query_vector)
     hits = []
@@ -307,6 +326,10 @@ def rerank_batch(batch: CandidateBatch, rule: Rule | Mapping[str, Any], *, size:
         hit: dict[str, Any] = {"id": batch.ids[i], "rank": rank, "original_rank": i + 1}
         if explain:
             hit["reason"] = _reason(p)
+            asked = {f: v for f in sorted(relaxed) if (v := batch.column(f).value(i)) is not None
+                     and lists_named(v if isinstance(v, list) else [v], named[f])}
+            if asked:
+                hit["reason"]["named"] = asked  # its value was named by the query: the field's constraints let it be
         hits.append(hit)
     response["hits"] = hits
     return response

@@ -68,6 +68,11 @@ class Column:
             codes[i] = code
         return cls(codes, dictionary, None)
 
+    def value(self, i: int) -> Any:
+        """Candidate ``i``'s value (None when missing)."""
+        code = int(self.codes[i])
+        return None if code < 0 else self.dictionary[code]
+
     def matches(self, wanted: set[Any]) -> np.ndarray:
         """Per candidate: the value is in ``wanted`` (a list value: any of its items is). Each
         distinct value is tested once."""

@@ -22,11 +22,14 @@ from .strategies import STRATEGIES
 
 ORDER_KEYS_IN_RULE = tuple(k for k in STRATEGIES if k != "score")  # the rule keys that pick a base order
 RULE_KEYS = frozenset(
-    {"id", "description", "match", "window", "size", "lambda", "normalize", *ORDER_KEYS_IN_RULE, "dedup", "constraints"}
+    {"id", "description", "match", "window", "size", "lambda", "normalize", *ORDER_KEYS_IN_RULE, "dedup", "constraints",
+     "fusion", "respect_query"}
 )
 MATCH_KEYS = frozenset({"queries", "patterns", "categories", "filters", "default"})
 ORDER_KEYS = frozenset({"diversity", "candidates_limit"})
 DEDUP_KEYS = frozenset({"field", "threshold", "num_perm", "shingle", "max", "collapse"})
+FUSION_KEYS = frozenset({"method", "normalization", "weights", "adaptive"})
+FUSION_METHODS = ("convex", "rrf")
 CONSTRAINT_KEYS = frozenset({"field", "value", "values", "gte", "lte", "any", "min", "max", "label"})
 
 DEFAULT_WINDOW = 200
@@ -79,6 +82,19 @@ class DedupSpec:
 
 
 @dataclass(frozen=True)
+class FusionSpec:
+    """How a hybrid search fuses its BM25 and kNN lists (``retrieval.fusion``): the method, the
+    score normalisation and the two weights (``convex``), and whether the BM25 weight follows
+    how well BM25 matched the query's words (``adaptive``)."""
+
+    method: str = "convex"
+    normalization: str = "minmax"
+    bm25: float = 1.0  # a title holding every word of the query outweighs nearness in the embedding 2:1 (docs/semantic.md)
+    knn: float = 0.5
+    adaptive: bool = True
+
+
+@dataclass(frozen=True)
 class Rule:
     id: str
     window: int = DEFAULT_WINDOW
@@ -88,6 +104,8 @@ class Rule:
     order: OrderSpec | None = None
     dedup: DedupSpec | None = None
     constraints: tuple[Constraint, ...] = field(default_factory=tuple)
+    fusion: FusionSpec = FusionSpec()
+    respect_query: bool = True  # a value the query names is not pushed down by its field's constraints
     description: str = ""
     match: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
     raw: dict[str, Any] = field(default_factory=dict, compare=False, hash=False, repr=False)
@@ -174,6 +192,31 @@ def _shared_constraint(c: Any, where: str, i: int, shared: dict[str, Constraint]
     return hit
 
 
+def parse_fusion(f: Any, where: str) -> FusionSpec:
+    """A rule's ``fusion`` mapping (None: the defaults)."""
+    if f is None:
+        return FusionSpec()
+    if not isinstance(f, dict):
+        raise ValueError(f"{where}: fusion must be a mapping")
+    _check_keys(f, FUSION_KEYS, f"{where}: fusion")
+    method = f.get("method", "convex")
+    if method not in FUSION_METHODS:
+        raise ValueError(f"{where}: fusion.method must be one of {', '.join(FUSION_METHODS)}, got {method!r}")
+    norm = f.get("normalization", "minmax")
+    if norm not in ("minmax", "zscore"):
+        raise ValueError(f"{where}: fusion.normalization must be 'minmax' or 'zscore', got {norm!r}")
+    if not isinstance(f.get("adaptive", True), bool):
+        raise ValueError(f"{where}: fusion.adaptive must be true or false")
+    w = f.get("weights", {})
+    if not isinstance(w, dict) or not w.keys() <= {"bm25", "knn"}:
+        raise ValueError(f"{where}: fusion.weights must be a mapping of bm25 and knn")
+    bm25 = float(_number(w.get("bm25", FusionSpec.bm25), where, "fusion.weights.bm25", lo=0.0))
+    knn = float(_number(w.get("knn", FusionSpec.knn), where, "fusion.weights.knn", lo=0.0))
+    if bm25 + knn == 0:
+        raise ValueError(f"{where}: fusion.weights: at least one weight must be above 0")
+    return FusionSpec(method, norm, bm25, knn, f.get("adaptive", True))
+
+
 def _order(raw: dict[str, Any], where: str) -> OrderSpec | None:
     given = [k for k in ORDER_KEYS_IN_RULE if raw.get(k) is not None]
     if len(given) > 1:
@@ -235,5 +278,9 @@ def parse_rule(raw: Any, where: str = "rule", shared: dict[str, Constraint] | No
     if not isinstance(cons_raw, list):
         raise ValueError(f"{where}: constraints must be a list")
     constraints = tuple([_shared_constraint(c, where, i, shared) for i, c in enumerate(cons_raw)])
+    respect = raw.get("respect_query", True)
+    if not isinstance(respect, bool):
+        raise ValueError(f"{where}: respect_query must be true or false")
     return Rule(id=rid, window=window, size=size, lam=lam, normalize=normalize == "minmax", order=order, dedup=dedup,
-                constraints=constraints, description=str(raw.get("description", "")), match=dict(match), raw=dict(raw))
+                constraints=constraints, fusion=parse_fusion(raw.get("fusion"), where), respect_query=respect,
+                description=str(raw.get("description", "")), match=dict(match), raw=dict(raw))

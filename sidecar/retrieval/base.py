@@ -6,6 +6,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from ..rerank.named import Vocabulary
+from ..rerank.rule import FusionSpec
 from .hits import Hits
 
 MODES = ("bm25", "knn", "hybrid")
@@ -40,6 +42,7 @@ class RetrievalRequest:
     window: int
     with_vectors: bool = False  # fetch vectors only when the rule's base order reads them
     facets: Any = None  # facets.py's request spec: counted with this retrieval (the first window)
+    fusion: FusionSpec = FusionSpec()  # how hybrid fuses its two lists (fusion.py)
 
 
 @dataclass
@@ -55,6 +58,7 @@ class Retrieved:
     relation: str = "eq"
     exhausted: bool = True
     facets: dict[str, list[dict[str, Any]]] | None = None  # when the request asked (facets.py)
+    fusion: dict[str, Any] | None = None  # hybrid: how the two lists were fused (fusion.fuse)
 
 
 class Backend(Protocol):
@@ -63,6 +67,14 @@ class Backend(Protocol):
     def retrieve(self, req: RetrievalRequest) -> Retrieved: ...
 
     def vector_of(self, doc_id: str) -> np.ndarray: ...
+
+    def dimension(self) -> int | None:
+        """The dimension of the products' vectors (None: the products have none)."""
+        ...
+
+    def vocabulary(self, field: str) -> Vocabulary:
+        """The values a keyword field holds, for finding the ones a query names."""
+        ...
 
     def health(self) -> str:
         """'green', 'yellow' (searches succeed), 'red' (some cannot) or 'unreachable'."""

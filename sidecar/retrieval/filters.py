@@ -11,24 +11,16 @@ written before the sub-field existed is searched case-sensitively, as before, un
 """
 from __future__ import annotations
 
-import unicodedata
 from typing import Any
 
 import numpy as np
 
+from ..rerank.named import fold  # the one definition, also for the named values of a query
 from ..rerank.properties import to_epoch
 
 RANGE_FIELDS = ("price", "listed_at")
 RANGE_OPS = ("gt", "gte", "lt", "lte")
 FOLDED = "folded"  # the keyword sub-field with the normalizer (mappings/products.json)
-
-
-def fold(value: Any) -> Any:
-    """A keyword value as the ``folded`` normalizer stores it: NFKC (full-width to half-width),
-    lower case. Non-strings stay as they are."""
-    if not isinstance(value, str):
-        return value
-    return (value if value.isascii() else unicodedata.normalize("NFKC", value)).lower()
 
 
 def validate_filters(filters: dict[str, Any] | None) -> dict[str, Any]:

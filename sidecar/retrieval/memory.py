@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
+from typing import Any
 
 import bm25s
 import numpy as np
@@ -15,11 +16,12 @@ import numpy as np
 from ..catalog import FIELDS, KEYWORD_FIELDS, BadLine, count_lines, iter_catalog, load_vectors
 from ..rerank import dedup
 from ..rerank.batch import unit_rows
+from ..rerank.named import Vocabulary
 from ..rerank.properties import to_epoch
 from . import facets
 from .base import NotFound, RetrievalRequest, Retrieved
 from .filters import RANGE_FIELDS, fold, mask
-from .fusion import rrf
+from .fusion import fuse
 from .hits import Hits
 
 log = logging.getLogger(__name__)
@@ -29,7 +31,10 @@ logging.getLogger("bm25s").setLevel(logging.WARNING)  # it logs every index buil
 class MemoryBackend:
     name = "memory"
 
-    def __init__(self, catalog: Path, vectors: Path | None = None, *, num_perm: int = 64):
+    def __init__(self, catalog: Path, vectors: Path | None = None, *, num_perm: int = 64, encoder: Any = None,
+                 text_field: str = "title"):
+        """``vectors``: row i = line i of the catalog; without them, an ``encoder``
+        (``sidecar.encoder.Encoder``) embeds each product's ``text_field``; with neither, no kNN."""
         t0 = time.perf_counter()
         total = count_lines(catalog)
         vecs = load_vectors(vectors, total) if vectors is not None else None
@@ -43,7 +48,13 @@ class MemoryBackend:
         self.docs = docs
         self.ids = [d["id"] for d in docs]
         self.pos = {doc_id: i for i, doc_id in enumerate(self.ids)}
-        self.vectors = None if vecs is None else unit_rows(np.asarray(vecs[rows], dtype=np.float32))
+        if vecs is not None:
+            self.vectors = unit_rows(np.asarray(vecs[rows], dtype=np.float32))
+        elif encoder is not None and docs:
+            self.vectors = encoder.encode([str(d.get(text_field) or "") for d in docs])
+            log.info("memory backend: embedded the %s of %d products with %s", text_field, len(docs), encoder.name)
+        else:
+            self.vectors = None
         self.fields = [{k: d[k] for k in FIELDS if d.get(k) is not None} for d in docs]
         self.columns: dict[str, np.ndarray] = {k: np.array([fold(d.get(k)) for d in docs], dtype=object)
                                                for k in KEYWORD_FIELDS}  # filters match folded (filters.py)
@@ -52,6 +63,7 @@ class MemoryBackend:
             self.columns[k] = np.array([to_epoch(d.get(k)) for d in docs], dtype=np.float64)  # None -> NaN
         sigs = dedup.signatures([d.get("title") for d in docs], num_perm)
         self.signatures = [dedup.encode_signature(s) if ok else None for s, ok in zip(sigs, dedup.has_signature(sigs))]
+        self._vocabularies: dict[str, Vocabulary] = {}
         self.bm25 = bm25s.BM25()
         self.bm25.index(bm25s.tokenize([d["title"] for d in docs], stopwords="en", show_progress=False), show_progress=False)
         log.info("memory backend: %d products%s loaded from %s in %.1fs", len(docs),
@@ -59,6 +71,18 @@ class MemoryBackend:
 
     def health(self) -> str:
         return "green"
+
+    def vocabulary(self, field: str) -> Vocabulary:
+        """The distinct values of a keyword field (``rerank.named``), built once per field."""
+        voc = self._vocabularies.get(field)
+        if voc is None:
+            voc = self._vocabularies[field] = Vocabulary.of(dict.fromkeys(d.get(field) for d in self.docs)
+                                                            if field in KEYWORD_FIELDS else ())
+        return voc
+
+    def dimension(self) -> int | None:
+        """The catalog's vector dimension (None when it was loaded without vectors)."""
+        return None if self.vectors is None else int(self.vectors.shape[1])
 
     def vector_of(self, doc_id: str) -> np.ndarray:
         if doc_id not in self.pos:
@@ -89,33 +113,35 @@ class MemoryBackend:
     def retrieve(self, req: RetrievalRequest) -> Retrieved:
         t0 = time.perf_counter()
         keep = mask(self.columns, req.filters, len(self.docs)) if req.filters else np.ones(len(self.docs), dtype=bool)
-        counted = None
+        counted, how = None, None
         if req.mode == "bm25":
             ranked, matched = self._bm25(req.text or "", keep, req.window)
+            hits = self._hits(ranked, req)
             total = int(np.count_nonzero(matched))
             if req.facets:
                 counted = facets.count(req.facets, (self.docs[i] for i in np.flatnonzero(matched)))
         elif req.mode == "knn":
             ranked = self._knn(req.vector, keep, req.window)
+            hits = self._hits(ranked, req)
             total = int(np.count_nonzero(keep))  # exact kNN: every product that passes the filters
             if req.facets:  # kNN's matches are its window, as OpenSearch counts them
                 counted = facets.count(req.facets, (self.docs[i] for i, _ in ranked))
         else:
             best, matched = self._bm25(req.text or "", keep, req.window)
-            lists = [[i for i, _ in best], [i for i, _ in self._knn(req.vector, keep, req.window)]]
+            hits, how = fuse(req.text, self._hits(best, req), self._hits(self._knn(req.vector, keep, req.window), req),
+                             req.fusion, req.window)
             if req.facets:  # the BM25 matches, as the OpenSearch backend counts them
                 counted = facets.count(req.facets, (self.docs[i] for i in np.flatnonzero(matched)))
-            positions, fused = rrf([[self.ids[i] for i in rows] for rows in lists])
-            docs = [i for rows in lists for i in rows]
-            ranked = [(docs[p], s) for p, s in zip(positions[: req.window].tolist(), fused[: req.window].tolist())]
             total = int(np.count_nonzero(keep))
+        return Retrieved(hits, (time.perf_counter() - t0) * 1000, total, "eq", exhausted=len(hits) >= total,
+                         facets=counted, fusion=how)
+
+    def _hits(self, ranked: list[tuple[int, float]], req: RetrievalRequest) -> Hits:
         rows = [i for i, _ in ranked]
-        hits = Hits([self.ids[i] for i in rows], np.array([s for _, s in ranked], dtype=np.float64),
+        return Hits([self.ids[i] for i in rows], np.array([s for _, s in ranked], dtype=np.float64),
                     [self.fields[i] for i in rows],
                     self.vectors[rows] if req.with_vectors and self.vectors is not None else None,
                     [self.signatures[i] for i in rows])
-        return Retrieved(hits, (time.perf_counter() - t0) * 1000, total, "eq", exhausted=len(hits) >= total,
-                         facets=counted)
 
 
 def _top(scores: np.ndarray, k: int) -> list[tuple[int, float]]:

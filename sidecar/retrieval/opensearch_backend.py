@@ -13,8 +13,11 @@ connection failures become BackendTimeout / BackendUnavailable, which the HTTP l
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
+import time
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -22,15 +25,18 @@ from opensearchpy import OpenSearch
 from opensearchpy.exceptions import ConnectionError as OSConnectionError
 from opensearchpy.exceptions import ConnectionTimeout, NotFoundError, TransportError
 
-from ..catalog import FIELDS
+from ..catalog import FIELDS, KEYWORD_FIELDS
+from ..rerank.named import Vocabulary
 from . import deadline
 from .base import BackendBusy, BackendTimeout, BackendUnavailable, NotFound, RetrievalRequest, Retrieved
 from . import facets
 from .filters import to_dsl
-from .fusion import rrf
+from .fusion import fuse
 from .hits import VECTOR_BINARY_FIELD, VECTOR_FIELD, Hits, decode_vectors, from_hits
 
 log = logging.getLogger(__name__)
+VOCABULARY_SIZE = 10_000  # values of a field read for recognising them in queries
+VOCABULARY_TTL = 300.0  # seconds a field's values are kept before they are read again
 
 
 def found_legacy_vectors(index: str, legacy: set[str], asked: bool, hits: list[dict[str, Any]], cols: Hits) -> bool:
@@ -63,6 +69,20 @@ def call(fn, *args: Any, cancellable: bool = False, **kwargs: Any) -> Any:
         raise BackendUnavailable(f"OpenSearch is unreachable: {exc.error if hasattr(exc, 'error') else exc}") from None
 
 
+@contextlib.contextmanager
+def translated() -> Iterator[None]:
+    """OpenSearch's error statuses as the backend errors: 400 a ValueError (the request's fault),
+    429 BackendBusy, any other BackendUnavailable."""
+    try:
+        yield
+    except TransportError as exc:
+        if exc.status_code == 400:
+            raise ValueError(f"body: OpenSearch refused the search: {exc.error}") from None
+        if exc.status_code == 429:
+            raise BackendBusy(f"OpenSearch is overloaded: {exc.error}") from None
+        raise BackendUnavailable(f"OpenSearch error {exc.status_code}: {exc.error}") from None
+
+
 class OpenSearchBackend:
     name = "opensearch"
 
@@ -72,6 +92,7 @@ class OpenSearchBackend:
         self.timeout = timeout
         self.legacy: set[str] = set()  # holds the index once it turns out to have no vector_f16 field
         self._props: dict[str, Any] | None = None  # the index's mapped fields, read on first use
+        self._vocabularies: dict[str, tuple[float, Vocabulary]] = {}  # field -> (read at, values)
 
     @property
     def legacy_vectors(self) -> bool:
@@ -141,9 +162,34 @@ class OpenSearchBackend:
                             "is re-indexed (sidecar index --recreate)", self.index)
         return self._props
 
+    def vocabulary(self, field: str) -> Vocabulary:
+        """The distinct values of a keyword field (at most ``VOCABULARY_SIZE``, the most frequent),
+        for finding the ones a query names (``rerank.named``): one terms aggregation, kept
+        ``VOCABULARY_TTL`` seconds. OpenSearch failing to answer gives an empty vocabulary (no
+        value is named; the search itself reports the failure) and is asked again next time."""
+        now = time.monotonic()
+        kept = self._vocabularies.get(field)
+        if kept is not None and now - kept[0] < VOCABULARY_TTL:
+            return kept[1]
+        if field not in KEYWORD_FIELDS:
+            return Vocabulary.of(())
+        body = {"size": 0, "track_total_hits": False,
+                "aggs": {"v": {"terms": {"field": field, "size": VOCABULARY_SIZE}}}}
+        try:
+            resp = call(self.client.search, index=self.index, body=body, request_timeout=min(self.timeout, 2.0),
+                        cancellable=True)
+        except Exception as exc:  # noqa: BLE001 - a missing vocabulary names nothing; the search reports failures
+            log.warning("could not read the values of %s from index %s (%s): no %s is recognised in queries",
+                        field, self.index, str(exc).splitlines()[0][:120], field)
+            return Vocabulary.of(())
+        voc = Vocabulary.of(b["key"] for b in resp.get("aggregations", {}).get("v", {}).get("buckets", []))
+        self._vocabularies[field] = (now, voc)
+        return voc
+
     def dimension(self) -> int | None:
         """The index's vector dimension (None when the mapping does not say)."""
-        return self._properties().get(VECTOR_FIELD, {}).get("dimension")
+        with translated():
+            return self._properties().get(VECTOR_FIELD, {}).get("dimension")
 
     @property
     def folded(self) -> bool:
@@ -154,22 +200,16 @@ class OpenSearchBackend:
     def retrieve(self, req: RetrievalRequest) -> Retrieved:
         """ValueError (the request's fault: a vector of the wrong size, a query OpenSearch refuses
         with a 400) names the field; BackendError for OpenSearch's own failures."""
-        try:
+        with translated():
             if req.vector is not None and req.mode != "bm25":
                 dim = self.dimension()
                 if dim is not None and len(req.vector) != dim:
                     raise ValueError(f"vector: has {len(req.vector)} dimensions, the index's vectors have {dim}")
             out = self._retrieve(req)
             return out if out is not None else self._retrieve(req)  # once more, after switching to float lists
-        except TransportError as exc:
-            if exc.status_code == 400:
-                raise ValueError(f"body: OpenSearch refused the search: {exc.error}") from None
-            if exc.status_code == 429:
-                raise BackendBusy(f"OpenSearch is overloaded: {exc.error}") from None
-            raise BackendUnavailable(f"OpenSearch error {exc.status_code}: {exc.error}") from None
 
     def _retrieve(self, req: RetrievalRequest) -> Retrieved | None:
-        """One round trip: the hits' search (two for hybrid, fused by RRF) and, for facets over
+        """One round trip: the hits' search (two for hybrid, fused by ``fusion.fuse``) and, for facets over
         BM25 matches, a search of no hits of its own in the same msearch: OpenSearch runs the
         searches of an msearch side by side, and keeps a search of size 0 in its shard request
         cache. A kNN search's facets are over its own window, so they ride on that search."""
@@ -189,7 +229,9 @@ class OpenSearchBackend:
                         request_timeout=self.timeout, cancellable=True)
             responses = resp["responses"]
             for r in responses:
-                if "error" in r:
+                if "error" in r:  # as a single search's error status maps (``retrieve``)
+                    if r.get("status") == 400:
+                        raise ValueError(f"body: OpenSearch refused the search: {_reason(r['error'])}")
                     if r.get("status") == 429:
                         raise BackendBusy(f"OpenSearch is overloaded: {r['error']}")
                     raise BackendUnavailable(f"OpenSearch error: {r['error']}")
@@ -208,14 +250,21 @@ class OpenSearchBackend:
         if len(lists) == 1:
             (total, relation), hits = totals[0], lists[0]
             return Retrieved(hits, took, total, relation, exhausted=len(hits) < req.window, facets=counted)
-        positions, scores = rrf([h.ids for h in lists])
-        fused = Hits.concat(lists).take(positions[: req.window])
-        fused.scores = scores[: req.window]
+        fused, how = fuse(req.text, lists[0], lists[1], req.fusion, req.window)
         # the union of both lists holds at least the larger one
         total = max(t for t, _ in totals)
         relation = "gte" if all(t for t, _ in totals) or any(rel == "gte" for _, rel in totals) else "eq"
         return Retrieved(fused, took, total, relation,
-                         exhausted=all(len(h) < req.window for h in lists) and len(fused) < req.window, facets=counted)
+                         exhausted=all(len(h) < req.window for h in lists) and len(fused) < req.window, facets=counted,
+                         fusion=how)
+
+
+def _reason(error: Any) -> str:
+    """The root cause OpenSearch gives in an error object (its whole text when it has none)."""
+    if isinstance(error, dict):
+        causes = error.get("root_cause") or [error]
+        return "; ".join(str(c.get("reason", c)) for c in causes if isinstance(c, dict)) or str(error)
+    return str(error)
 
 
 def _preference(req: RetrievalRequest) -> str:

@@ -30,12 +30,13 @@ from .workers import WorkerBoard
 log = logging.getLogger("sidecar.http")
 
 
-def build_backend(cfg: Config) -> Backend:
+def build_backend(cfg: Config, encoder: Any = None) -> Backend:
+    """The configured backend; a memory catalog without vectors is embedded by ``encoder``."""
     if cfg.backend == "memory":
         from ..retrieval.memory import MemoryBackend
 
         vectors = Path(cfg.vectors) if cfg.vectors and Path(cfg.vectors).exists() else None
-        return MemoryBackend(Path(cfg.catalog), vectors)
+        return MemoryBackend(Path(cfg.catalog), vectors, encoder=encoder)
     from ..opensearch import make_client
     from ..retrieval.opensearch_backend import OpenSearchBackend
 
@@ -77,8 +78,9 @@ class Services:
         board = WorkerBoard(Path(cfg.run_dir) / "workers", store) if cfg.run_dir else None
         from ..encoder import load as load_encoder
 
-        services = cls(cfg, backend or build_backend(cfg), store, metrics, decision_log, board,
-                       Limits.from_config(cfg), ProxyPolicy.from_config(cfg), load_encoder(cfg.encoder))
+        encoder = load_encoder(cfg.encoder)
+        services = cls(cfg, backend or build_backend(cfg, encoder), store, metrics, decision_log, board,
+                       Limits.from_config(cfg), ProxyPolicy.from_config(cfg), encoder)
         if board is not None:
             board.start()
         os_thread(services._warm_kernels)

@@ -88,6 +88,8 @@ def _compare(s: Services, ctx: dict) -> Comparison:
             vector = s.backend.vector_of(ctx["like"].strip())
         except NotFound as exc:
             raise ValueError(f"like: no product with a vector: {exc}") from None
+    if vector is None and ctx["mode"] != "bm25" and ctx["q"].strip() and s.encode is not None:
+        vector = s.encode(ctx["q"])  # the words embedded, as /search embeds them
     mode = "bm25" if vector is None else ("knn" if ctx["mode"] == "bm25" or not ctx["q"] else ctx["mode"])
     return compare_query(s.backend, None, s.store.current, ReplayQuery(ctx["q"], filters, vector=vector), k=k,
                          mode=mode, max_window=s.config.max_window, now=datetime.now(timezone.utc), rule=rule,

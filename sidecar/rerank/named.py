@@ -1,0 +1,90 @@
+"""Values the shopper named: a constraint does not push down what the query asks for.
+
+"puma shoes" asks for Puma. Under a rule with "one brand <= 30%", the agents would fill the page
+with other brands from far down the window: the cap fights the query. So when the query names a
+value of a constrained field (matched against the values that field holds in the index, both
+folded), that field's constraints leave the value alone:
+
+- a per-value cap (``any: true``) does not count the named value;
+- a max on listed values (``value``/``values``) does not count items holding a named value;
+- a min on listed values that names none of the named values is dropped (it could only push
+  the named value down: "new watches" under "pre-owned >= 10%"); one that lists a named value
+  stays (it asks for more of what the shopper asked for);
+- range constraints (dates, numbers) are not touched.
+
+A rule turns this off with ``respect_query: false``. Guarantees: matching is by whole words of
+the folded query (NFKC, lower case), a value matching only where all its words appear in a row,
+so "red" does not name "Red Tape"; it never changes a constraint on a field the query does not
+name. Limits: a value that is also a common word (a brand called "Basics") is named by every query
+holding that word; values are matched as written in the index, without synonyms or stemming.
+"""
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+_WORD = re.compile(r"\w+")
+
+
+def fold(value: Any) -> Any:
+    """A keyword value as the index's ``folded`` normalizer stores it: NFKC (full-width to
+    half-width), lower case. Non-strings stay as they are."""
+    if not isinstance(value, str):
+        return value
+    return (value if value.isascii() else unicodedata.normalize("NFKC", value)).lower()
+
+
+def words(text: str) -> tuple[str, ...]:
+    return tuple(_WORD.findall(fold(text)))
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    """The values of one field, by their folded words, for finding them in a query."""
+
+    values: Mapping[tuple[str, ...], str]  # folded words -> folded value
+    longest: int
+
+    @classmethod
+    def of(cls, values: Iterable[Any]) -> Vocabulary:
+        table: dict[tuple[str, ...], str] = {}
+        for v in values:
+            if isinstance(v, str) and (w := words(v)):
+                table.setdefault(w, fold(v))
+        return cls(table, max(map(len, table), default=0))
+
+    def find(self, query: str) -> frozenset[str]:
+        """The folded values whose words appear in a row in the query."""
+        q = words(query)
+        found = set()
+        for n in range(1, min(self.longest, len(q)) + 1):
+            for i in range(len(q) - n + 1):
+                v = self.values.get(q[i:i + n])
+                if v is not None:
+                    found.add(v)
+        return frozenset(found)
+
+
+def named_in(query: str, vocabularies: Mapping[str, Vocabulary]) -> dict[str, frozenset[str]]:
+    """Per field, the values the query names (fields naming none left out)."""
+    found = {f: voc.find(query) for f, voc in vocabularies.items()}
+    return {f: v for f, v in found.items() if v}
+
+
+def named_codes(dictionary: list[Any], named: frozenset[str]) -> np.ndarray:
+    """The codes of a column's dictionary whose value is named (list values: any element)."""
+    def hit(v: Any) -> bool:
+        if isinstance(v, (list, tuple)):
+            return any(fold(x) in named for x in v)
+        return fold(v) in named
+    return np.array([i for i, v in enumerate(dictionary) if hit(v)], dtype=np.int64)
+
+
+def lists_named(values: Iterable[Any], named: frozenset[str]) -> bool:
+    """A min constraint's listed values include a named one."""
+    return any(fold(v) in named for v in values)
