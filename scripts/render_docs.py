@@ -1,8 +1,9 @@
-"""Render the README's configuration table (from sidecar.config.SETTINGS) and rule reference
-(from sidecar/schema/rules.schema.json) between their markers.
+"""Render the generated parts of README.md and docs/*.md between their markers: the configuration
+table (from sidecar.config.SETTINGS), the rule reference (from sidecar/schema/rules.schema.json)
+and the tables of benchmark figures (from the bench/results/*.json their scripts write).
 
-    python scripts/render_docs.py          # rewrite README.md
-    python scripts/render_docs.py --check  # exit 1 if README.md is out of date (used by the tests)
+    python scripts/render_docs.py          # rewrite README.md and docs/*.md
+    python scripts/render_docs.py --check  # exit 1 if one is out of date (used by the tests)
 """
 from __future__ import annotations
 
@@ -20,12 +21,18 @@ from sidecar.rules.loader import schema  # noqa: E402
 
 
 def config_table() -> str:
-    rows = ["| variable | `sidecar serve` flag | default | meaning |", "| --- | --- | --- | --- |"]
+    rows = ["| variable | `sidecar serve` flag | values | default | meaning |", "| --- | --- | --- | --- | --- |"]
     flags = {"backend": "--backend", "catalog": "--catalog", "vectors": "--vectors", "rules": "--rules",
              "opensearch_url": "--url", "index": "--index", "host": "--host", "port": "--port", "workers": "--workers"}
     for s in SETTINGS:
         default = f"`{s.default}`" if s.default != "" else "(empty)"
-        rows.append(f"| `{s.env}` | {('`' + flags[s.name] + '`') if s.name in flags else ''} | {default} | {s.help} |")
+        if s.choices:
+            values = " or ".join(f"`{c}`" for c in s.choices)
+        else:
+            values = s.kind.__name__ + (f" >= {s.lo:g}" if s.lo is not None and s.hi is None else "") + \
+                (f" in [{s.lo:g}, {s.hi:g}]" if s.lo is not None and s.hi is not None else "")
+        rows.append(f"| `{s.env}` | {('`' + flags[s.name] + '`') if s.name in flags else ''} | {values} | {default} | "
+                    f"{s.help} |")
     return "\n".join(rows)
 
 
@@ -72,10 +79,35 @@ def rule_reference() -> str:
     return "\n".join(out)
 
 
+def encoder_table() -> str:
+    r = json.loads((ROOT / "bench" / "results" / "encoder.json").read_text())
+    return "\n".join([
+        "| measure | figure | target |", "| --- | --- | --- |",
+        f"| encode one query, p50 (p99) | {r['encode_ms']['p50']:.1f} ms ({r['encode_ms']['p99']:.1f}) | |",
+        f"| the kNN search it feeds (window 200), p50 (p99) | {r['knn_search_ms']['p50']:.1f} ms "
+        f"({r['knn_search_ms']['p99']:.1f}) | |",
+        f"| encode / kNN, p50 | {r['encode_over_knn_p50']:.2f} | <= 0.5 |",
+        f"| a cache hit, p50 | {r['cache_hit_ms']['p50'] * 1000:.1f} µs | <= 50 µs |",
+        f"| embedding the {r['catalog']['titles']:,} fashion titles ({r['cores']} cores) | {r['catalog']['seconds']:.0f} s "
+        f"({r['catalog']['titles_per_second']} titles/s) | <= 180 s |",
+        f"| RSS a worker gains from the encoder | {r['worker_rss_mb']['gain']:.0f} MB "
+        f"({r['worker_rss_mb']['before']:.0f} -> {r['worker_rss_mb']['after']:.0f}) | reported |"])
+
+
+def semantic_table() -> str:
+    return json.loads((ROOT / "bench" / "results" / "semantic.json").read_text())["table"]
+
+
+GENERATED = {"config": config_table, "rules": rule_reference, "semantic": semantic_table, "encoder": encoder_table}
+DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+
+
 def render(text: str) -> str:
-    for name, body in (("config", config_table()), ("rules", rule_reference())):
-        text = re.sub(rf"(<!-- BEGIN {name} -->\n).*?(<!-- END {name} -->)", lambda m: m.group(1) + body + "\n" + m.group(2),
-                      text, flags=re.S)
+    for name, make in GENERATED.items():
+        if f"<!-- BEGIN {name} -->" in text:
+            body = make()
+            text = re.sub(rf"(<!-- BEGIN {name} -->\n).*?(<!-- END {name} -->)",
+                          lambda m: m.group(1) + body + "\n" + m.group(2), text, flags=re.S)
     return text
 
 
@@ -83,15 +115,18 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--check", action="store_true")
     args = ap.parse_args()
-    readme = ROOT / "README.md"
-    text = readme.read_text(encoding="utf-8")
-    new = render(text)
-    if args.check:
+    stale = []
+    for path in DOCS:
+        text = path.read_text(encoding="utf-8")
+        new = render(text)
         if new != text:
-            print("README.md is out of date: run python scripts/render_docs.py", file=sys.stderr)
-            return 1
-        return 0
-    readme.write_text(new, encoding="utf-8")
+            stale.append(path)
+            if not args.check:
+                path.write_text(new, encoding="utf-8")
+    if args.check and stale:
+        print(f"{', '.join(p.relative_to(ROOT).as_posix() for p in stale)} out of date: run python scripts/render_docs.py",
+              file=sys.stderr)
+        return 1
     return 0
 
 

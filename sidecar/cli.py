@@ -363,6 +363,26 @@ def cmd_rules_diff(args: argparse.Namespace) -> int:
     return EXIT_ERROR if args.fail_on == "broken" and s["constraints_broken"] else EXIT_OK
 
 
+def cmd_config(args: argparse.Namespace) -> int:
+    """Every setting's effective value and where it came from."""
+    try:
+        settings = config.effective()
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    rows = []
+    for s, value, source in settings:
+        shown = ("*" * 8 if value else "") if s.secret else value
+        rows.append({"env": s.env, "value": shown, "source": source, "default": s.default, "help": s.help})
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return EXIT_OK
+    width = max(len(r["env"]) for r in rows)
+    for r in rows:
+        print(f"{r['env']:<{width}}  {str(r['value'])!s:<28} {r['source']}")
+    return EXIT_OK
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     from .evaluation.harness import STRATEGIES, Evaluator, load_queries
     from .evaluation.report import plot, table
@@ -567,6 +587,14 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--quiet", action="store_true", help="no progress bar")
     ev.set_defaults(func=cmd_eval)
 
+    cf = sub.add_parser("config", formatter_class=_fmt(), help="print the effective settings and where each comes from",
+                        description="Print every setting (SIDECAR_* variables) with its effective value and its source:\n"
+                                    "environment, .env (of the working directory, or SIDECAR_ENV_FILE) or default.\n"
+                                    "The admin token is masked. A value that does not fit its setting is an error\n"
+                                    "naming the variable (exit 2).")
+    cf.add_argument("--json", action="store_true", help="as a JSON list (env, value, source, default, help)")
+    cf.set_defaults(func=cmd_config)
+
     ru = sub.add_parser("rules", formatter_class=_fmt(), help="check rule files, explain a match, diff two rule sets",
                         description="Rule files (query_rules/*.yaml): see the README's rule reference.")
     rsub = ru.add_subparsers(dest="rules_command", metavar="ACTION")
@@ -624,9 +652,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    try:  # the CLI's defaults are the settings: a value that does not fit is one line naming it
+        parser = build_parser()
+        log_format = config.default("log_format")
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     args = parser.parse_args(argv)
-    logs.configure(args.log_level, config.default("log_format"))
+    logs.configure(args.log_level, log_format)
     if not getattr(args, "func", None):
         parser.print_help()
         return EXIT_USAGE

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, make_dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,29 +19,53 @@ _VAR = re.compile(r"\$\{(\w+):-([^}]*)\}")
 
 @dataclass(frozen=True)
 class Setting:
+    """One option: its name, environment variable, default, meaning, type, and the values it may
+    take (``choices``, or a numeric range ``lo``..``hi``). ``parse`` is the one check."""
+
     name: str
     env: str
     default: Any
     help: str
     kind: type = str
+    choices: tuple[str, ...] = ()
+    lo: float | None = None
+    hi: float | None = None
+    secret: bool = False  # shown masked by `sidecar config`
+
+    def parse(self, raw: Any) -> Any:
+        """The value as its type; ValueError naming the variable when it does not fit."""
+        try:
+            value = self.kind(raw)
+        except (TypeError, ValueError):
+            raise ValueError(f"{self.env}: expected {self.kind.__name__}, got {raw!r}") from None
+        if self.choices and value not in self.choices:
+            raise ValueError(f"{self.env}: must be {' or '.join(self.choices)}, got {value!r}")
+        if (self.lo is not None and value < self.lo) or (self.hi is not None and value > self.hi):
+            bounds = f"in [{self.lo:g}, {self.hi:g}]" if self.lo is not None and self.hi is not None else \
+                (f">= {self.lo:g}" if self.lo is not None else f"<= {self.hi:g}")
+            raise ValueError(f"{self.env}: must be {bounds}, got {value!r}")
+        return value
 
 
+ON_OFF = ("on", "off")
 SETTINGS: tuple[Setting, ...] = (
     Setting("opensearch_url", "SIDECAR_OPENSEARCH_URL", "http://127.0.0.1:${OPENSEARCH_PORT:-9200}",
             "OpenSearch URL; a cluster's nodes comma-separated"),
     Setting("index", "SIDECAR_INDEX", "products", "products index searched by /search"),
-    Setting("backend", "SIDECAR_BACKEND", "memory", "retrieval backend: opensearch or memory (embedded)"),
+    Setting("backend", "SIDECAR_BACKEND", "memory", "retrieval backend: opensearch or memory (embedded)",
+            choices=("opensearch", "memory")),
     Setting("catalog", "SIDECAR_CATALOG", "demo/catalog.jsonl", "catalog JSONL for the memory backend"),
     Setting("vectors", "SIDECAR_VECTORS", "demo/vectors.npy", "vectors .npy for the memory backend (row i = line i)"),
     Setting("rules", "SIDECAR_RULES", "query_rules", "directory of rule YAML files"),
     Setting("host", "SIDECAR_HOST", "127.0.0.1", "address the HTTP server binds to"),
-    Setting("port", "SIDECAR_PORT", 8080, "HTTP port", int),
-    Setting("workers", "SIDECAR_WORKERS", 2, "gunicorn worker processes", int),
-    Setting("worker_connections", "SIDECAR_WORKER_CONNECTIONS", 1000, "open connections per worker (gevent)", int),
+    Setting("port", "SIDECAR_PORT", 8080, "HTTP port", int, lo=0, hi=65535),
+    Setting("workers", "SIDECAR_WORKERS", 2, "gunicorn worker processes", int, lo=1),
+    Setting("worker_connections", "SIDECAR_WORKER_CONNECTIONS", 1000, "open connections per worker (gevent)", int,
+            lo=1),
     Setting("backend_timeout", "SIDECAR_BACKEND_TIMEOUT", 2.0, "seconds a request may wait on OpenSearch, all its "
                                                               "calls together; then 504 (OpenSearch cancels the search)",
-            float),
-    Setting("max_window", "SIDECAR_MAX_WINDOW", 1000, "cap on candidates retrieved per request", int),
+            float, lo=0.001),
+    Setting("max_window", "SIDECAR_MAX_WINDOW", 1000, "cap on candidates retrieved per request", int, lo=1),
     Setting("encoder", "SIDECAR_ENCODER", "minilm", "query encoder: minilm (all-MiniLM-L6-v2, int8 ONNX), a directory "
                                                     "holding model.onnx and tokenizer.json, or off"),
     Setting("max_body_bytes", "SIDECAR_MAX_BODY_BYTES", 1048576, "request bodies above this get 413 (chunked too)",
@@ -62,16 +86,18 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("proxy_max_buckets", "SIDECAR_PROXY_MAX_BUCKETS", 100,
             "largest size of a proxied terms-like aggregation", int),
     Setting("proxy_allow_expensive", "SIDECAR_PROXY_ALLOW_EXPENSIVE", "off",
-            "on: the proxy forwards scripts and regexp/wildcard/fuzzy/query_string queries"),
+            "on: the proxy forwards scripts and regexp/wildcard/fuzzy/query_string queries", choices=ON_OFF),
     Setting("admin_token", "SIDECAR_ADMIN_TOKEN", "", "bearer token for /admin/* and /inspect (16+ characters, not a "
                                                       "placeholder); empty: /admin is off and /inspect answers "
-                                                      "loopback clients only"),
+                                                      "loopback clients only", secret=True),
     Setting("rules_poll_seconds", "SIDECAR_RULES_POLL_SECONDS", 2.0, "how often rule files are checked for edits", float),
-    Setting("decision_log", "SIDECAR_DECISION_LOG", "off", "decision log to OpenSearch: on or off"),
-    Setting("decision_log_sample", "SIDECAR_DECISION_LOG_SAMPLE", 1.0, "share of requests logged (0..1)", float),
+    Setting("decision_log", "SIDECAR_DECISION_LOG", "off", "decision log to OpenSearch: on or off", choices=ON_OFF),
+    Setting("decision_log_sample", "SIDECAR_DECISION_LOG_SAMPLE", 1.0, "share of requests logged (0..1)", float,
+            lo=0.0, hi=1.0),
     Setting("decision_log_index", "SIDECAR_DECISION_LOG_INDEX", "sidecar-decisions", "daily index prefix of the decision log"),
     Setting("log_level", "SIDECAR_LOG_LEVEL", "INFO", "logging level"),
-    Setting("log_format", "SIDECAR_LOG_FORMAT", "text", "log lines as text or json (one object per line)"),
+    Setting("log_format", "SIDECAR_LOG_FORMAT", "text", "log lines as text or json (one object per line)",
+            choices=("text", "json")),
     Setting("cors_origins", "SIDECAR_CORS_ORIGINS", "", "comma-separated origins allowed by CORS, * for any; empty: CORS off"),
     Setting("run_dir", "SIDECAR_RUN_DIR", "", "directory the workers of one `sidecar serve` share (metrics, rule status); "
                                               "empty: a fresh temporary one"),
@@ -82,74 +108,38 @@ PLACEHOLDER_TOKENS = frozenset({"changeme", "change", "secret", "token", "admin"
                                 "replaceme", "yourtoken", "xxx", "todo"})
 
 
-@dataclass(frozen=True)
-class Config:
-    opensearch_url: str
-    index: str
-    backend: str
-    catalog: str
-    vectors: str
-    rules: str
-    host: str
-    port: int
-    workers: int
-    worker_connections: int
-    backend_timeout: float
-    max_window: int
-    encoder: str
-    max_body_bytes: int
-    body_timeout: float
-    max_query_chars: int
-    max_candidates: int
-    max_constraints: int
-    max_constraint_values: int
-    max_num_perm: int
-    max_dedup_pairs: int
-    proxy_indices: str
-    proxy_max_size: int
-    proxy_max_buckets: int
-    proxy_allow_expensive: str
-    admin_token: str
-    rules_poll_seconds: float
-    decision_log: str
-    decision_log_sample: float
-    decision_log_index: str
-    log_level: str
-    log_format: str
-    cors_origins: str
-    run_dir: str
-
-    @classmethod
-    def load(cls, environ: dict[str, str] | None = None, **overrides: Any) -> "Config":
-        """Defaults, then ``.env``, then environment variables, then explicit overrides (CLI flags);
-        ``environ`` replaces the last two sources (tests)."""
-        env = variables() if environ is None else environ
-        values: dict[str, Any] = {}
-        for s in SETTINGS:
-            raw = overrides.get(s.name)
-            if raw is None:
-                raw = env.get(s.env, _expand(s.default, env))
-            try:
-                values[s.name] = s.kind(raw)
-            except (TypeError, ValueError):
-                raise ValueError(f"{s.env}: expected {s.kind.__name__}, got {raw!r}") from None
-        for name in ("decision_log", "proxy_allow_expensive"):
-            if values[name] not in ("on", "off"):
-                raise ValueError(f"{BY_NAME[name].env}: must be on or off, got {values[name]!r}")
-        if not 0.0 <= values["decision_log_sample"] <= 1.0:
-            raise ValueError(f"SIDECAR_DECISION_LOG_SAMPLE: must be in [0, 1], got {values['decision_log_sample']}")
-        if values["log_format"] not in ("text", "json"):
-            raise ValueError(f"SIDECAR_LOG_FORMAT: must be text or json, got {values['log_format']!r}")
-        if values["backend"] not in ("opensearch", "memory"):
-            raise ValueError(f"SIDECAR_BACKEND: must be opensearch or memory, got {values['backend']!r}")
-        token = values["admin_token"]
-        if token and (token.lower().replace("-", "").replace("_", "") in PLACEHOLDER_TOKENS or len(token) < 16):
-            raise ValueError("SIDECAR_ADMIN_TOKEN: looks like a placeholder or is shorter than 16 characters; set a "
-                             "secret one (e.g. `openssl rand -hex 16`), or leave it empty to turn /admin off")
-        return cls(**values)
+def _load(cls: type, environ: dict[str, str] | None = None, **overrides: Any) -> Any:
+    """Defaults, then ``.env``, then environment variables, then explicit overrides (CLI flags);
+    ``environ`` replaces the last two sources (tests). ValueError names the variable at fault."""
+    env = variables() if environ is None else environ
+    values = {}
+    for s in SETTINGS:
+        raw = overrides.get(s.name)
+        values[s.name] = s.parse(env.get(s.env, _expand(s.default, env)) if raw is None else raw)
+    token = values["admin_token"]
+    if token and (token.lower().replace("-", "").replace("_", "") in PLACEHOLDER_TOKENS or len(token) < 16):
+        raise ValueError("SIDECAR_ADMIN_TOKEN: looks like a placeholder or is shorter than 16 characters; set a "
+                         "secret one (e.g. `openssl rand -hex 16`), or leave it empty to turn /admin off")
+    return cls(**values)
 
 
-assert {f.name for f in fields(Config)} == set(BY_NAME), "Config and SETTINGS must list the same options"
+# the effective configuration: one frozen field per setting, made from SETTINGS (declared once)
+Config = make_dataclass("Config", [(s.name, s.kind) for s in SETTINGS], frozen=True,
+                        namespace={"load": classmethod(_load), "__module__": __name__})
+
+
+def effective(environ: dict[str, str] | None = None, dotenv_vars: dict[str, str] | None = None
+              ) -> list[tuple[Setting, Any, str]]:
+    """Each setting with its effective value and where it came from: "environment", ".env" or
+    "default" (for `sidecar config`)."""
+    environ = dict(os.environ) if environ is None else environ
+    dotenv_vars = dotenv() if dotenv_vars is None else dotenv_vars
+    merged = {**dotenv_vars, **environ}
+    out = []
+    for s in SETTINGS:
+        source = "environment" if s.env in environ else (".env" if s.env in dotenv_vars else "default")
+        out.append((s, s.parse(merged.get(s.env, _expand(s.default, merged))), source))
+    return out
 
 
 def dotenv(path: Path | None = None) -> dict[str, str]:
@@ -181,4 +171,4 @@ def default(name: str) -> Any:
     """The effective default of one setting: environment, else .env, else the built-in."""
     s = BY_NAME[name]
     env = variables()
-    return s.kind(env.get(s.env, _expand(s.default, env)))
+    return s.parse(env.get(s.env, _expand(s.default, env)))

@@ -2,6 +2,8 @@
 schemathesis, generating requests from the same document, never gets a 5xx."""
 from __future__ import annotations
 
+import re
+
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase, settings
@@ -28,7 +30,7 @@ def app(os_url, os_client):
 
 def test_the_document_is_served_and_refers_only_to_its_own_schemas(app):
     doc = app.test_client().get("/openapi.json").json
-    assert doc["openapi"] == "3.1.0" and doc == document()
+    assert doc["openapi"] == "3.1.0" and doc == document(app) == document()
     text = str(doc)
     assert "#/$defs/" not in text
     for ref in {part.split("'")[0] for part in text.split("'$ref': '")[1:]}:
@@ -78,3 +80,25 @@ def test_no_generated_request_gets_a_5xx(app, case):
         case.path_parameters = {"index": INDEX}  # a real index, so the proxy really forwards
     response = case.call_and_validate(app=app, checks=[not_a_server_error])  # raises on any 5xx
     assert "Traceback" not in response.text
+
+
+def test_every_route_is_documented_and_a_new_one_without_its_operation_is_refused():
+    """The paths come from the routes themselves (no OpenSearch needed)."""
+    from flask import Blueprint
+
+    from sidecar.server.openapi import Undocumented, routes_only
+
+    doc = document()
+    app = routes_only()
+    served = {(re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", r.rule), m.lower()) for r in app.url_map.iter_rules()
+              if r.endpoint != "static" for m in r.methods - {"OPTIONS", "HEAD"}}
+    served |= {("/{index}", "head")}
+    documented_ops = {(p, m) for p, item in doc["paths"].items() for m in item if m != "parameters"}
+    assert served == documented_ops
+    assert {"/inspect", "/{index}/_count", "/admin/rules/reload"} <= set(doc["paths"])
+    assert "422" in doc["paths"]["/admin/rules/reload"]["post"]["responses"]
+    extra = Blueprint("extra", __name__)
+    extra.get("/new-endpoint")(lambda: "x")
+    app.register_blueprint(extra)
+    with pytest.raises(Undocumented, match="GET /new-endpoint"):
+        document(app)

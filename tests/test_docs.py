@@ -20,7 +20,7 @@ def test_readme_names_the_two_commands_and_ci_runs_the_test_one():
     assert "exec scripts/test.sh" in (ROOT / ".ci" / "run").read_text()
 
 
-@pytest.mark.parametrize("args", [[], ["index"], ["rerank"], ["rules"], ["rules", "check"], ["rules", "explain"], ["serve"]])
+@pytest.mark.parametrize("args", [[], ["index"], ["rerank"], ["rules"], ["rules", "check"], ["rules", "explain"], ["serve"], ["config"], ["eval"]])
 def test_help(args):
     res = run_cli(*args, "--help")
     assert res.returncode == 0 and "usage: sidecar" in res.stdout

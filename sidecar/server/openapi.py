@@ -1,9 +1,12 @@
-"""The OpenAPI 3.1 document of the API, served at /openapi.json, built from ``contract``'s
-definitions (the ones requests are validated with) plus the routes and their examples."""
+"""The OpenAPI 3.1 document of the API, served at /openapi.json: the paths from the app's own
+routes, each operation written beside its view (``@documented``), the schemas from ``contract``'s
+definitions (the ones requests are validated with). A route without an operation is an error when
+the document is built, so the document cannot miss one."""
 from __future__ import annotations
 
 import json
-from functools import lru_cache
+import re
+from collections.abc import Callable
 from typing import Any
 
 from .. import __version__
@@ -45,10 +48,11 @@ def _json(schema: dict[str, Any], examples: dict[str, Any] | None = None) -> dic
     return {"content": {"application/json": media}}
 
 
+ANY_OBJECT = {"type": "object"}
 ERRORS = {"400": {"description": "invalid request; error.field names the field", **_json(_ref("Error"))},
           "503": {"description": "OpenSearch is unavailable", **_json(_ref("Error"))},
-          "504": {"description": "OpenSearch did not answer in time", **_json(_ref("Error"))}}
-ANY_OBJECT = {"type": "object"}
+          "504": {"description": "OpenSearch did not answer in time", **_json(_ref("Error"))},
+          "422": {"description": "the rule files were rejected; the last good rules serve on", **_json(ANY_OBJECT)}}
 INDEX = {"name": "index", "in": "path", "required": True, "schema": {"type": "string", "pattern": "^[^_/][^/]*$"}}
 PROXY_BODY = {"type": "object", "description": "OpenSearch query DSL; ext.rerank asks for reranking",
               "properties": {"ext": {"type": "object", "properties": {"rerank": _ref("RerankExt")}}}}
@@ -64,61 +68,85 @@ def _op(summary: str, ok: dict[str, Any], body: dict[str, Any] | None = None, er
 
 
 NDJSON = {"content": {"application/x-ndjson": {"schema": {"type": "string"}}}}
+HTML = {"content": {"text/html": {"schema": {"type": "string"}}}}
+TEXT = {"content": {"text/plain": {"schema": {"type": "string"}}}}
+ADMIN = {"security": [{"bearer": []}]}
 
 
-@lru_cache(maxsize=1)
-def _document() -> str:
-    schemas = json.loads(json.dumps(definitions()).replace('"#/$defs/', '"#/components/schemas/'))
-    admin = {"security": [{"bearer": []}]}
-    paths = {
-        "/search": {"post": _op("Retrieve, rerank under the query's rule, and return one page", _json(_ref("SearchResponse")),
-                                _json(_ref("SearchRequest"), EXAMPLES["SearchRequest"]), ("400", "503", "504"))},
-        "/rerank": {"post": _op("Rerank the caller's candidates under a rule", _json(_ref("RerankResponse")),
-                                _json(_ref("RerankRequest"), EXAMPLES["RerankRequest"]), ("400",))},
-        "/{index}/_search": {
-            "parameters": [INDEX],
-            "get": _op("OpenSearch _search, passed through", _json(ANY_OBJECT), errors=("400", "503", "504")),
-            "post": _op("OpenSearch _search; reranked when ext.rerank is given", _json(ANY_OBJECT),
-                        _json(PROXY_BODY, EXAMPLES["ProxySearch"]), ("400", "503", "504"))},
-        "/{index}/_count": {"parameters": [INDEX],
-                            "get": _op("OpenSearch _count, passed through", _json(ANY_OBJECT), errors=("400", "503"))},
-        "/{index}/_msearch": {"parameters": [INDEX],
-                              "post": _op("OpenSearch _msearch: each search checked and run as a _search (ext.rerank "
-                                          "per search)", _json(ANY_OBJECT), NDJSON, ("400", "503", "504"))},
-        "/_msearch": {"post": _op("OpenSearch _msearch, each header naming its index", _json(ANY_OBJECT), NDJSON,
-                                  ("400", "503", "504"))},
-        "/{index}/_mapping": {"parameters": [INDEX],
-                              "get": _op("The mapping of a proxied index (read-only)", _json(ANY_OBJECT),
-                                         errors=("400", "503"))},
-        "/": {"get": _op("OpenSearch's cluster info (clients' info() and ping())", _json(ANY_OBJECT), errors=("503",))},
-        "/healthz": {"get": _op("The process is alive", _json(ANY_OBJECT))},
-        "/readyz": {"get": _op("Backend reachable and kernels compiled", _json(ANY_OBJECT))},
-        "/metrics": {"get": _op("Prometheus metrics of every worker", {"content": {"text/plain": {"schema": {"type": "string"}}}})},
-        "/version": {"get": _op("Package and OpenSearch versions, rule-set hash", _json(ANY_OBJECT))},
-        "/openapi.json": {"get": _op("This document", _json(ANY_OBJECT))},
-        "/admin/rules": {"get": _op("Rule status of every worker", _json(ANY_OBJECT), **admin)},
-        "/admin/rules/reload": {"post": _op("Reload the rules on every worker (422 when rejected)", _json(ANY_OBJECT), **admin)},
-    }
-    paths["/readyz"]["get"]["responses"]["503"] = {"description": "warming, or the backend is away", **_json(ANY_OBJECT)}
+def documented(*methods: str, summary: str, ok: dict[str, Any] | None = None, body: dict[str, Any] | None = None,
+               errors: tuple[str, ...] = (), **extra: Any) -> Callable[[Callable], Callable]:
+    """A view's OpenAPI operation for ``methods``, kept on the view itself: the document is built
+    from the routes (``document``), so a route is documented where it is written."""
+    def mark(view: Callable) -> Callable:
+        ops = view.__dict__.setdefault("openapi", {})
+        for m in methods:
+            ops[m.lower()] = _op(summary, ok if ok is not None else _json(ANY_OBJECT), body, errors, **extra)
+        return view
+    return mark
+
+
+class Undocumented(RuntimeError):
+    """A route without its OpenAPI operation (``documented``)."""
+
+
+def _path(rule: Any) -> str:
+    """/<index>/_search -> /{index}/_search (any converter)."""
+    return re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", rule.rule)
+
+
+def _paths(app: Any) -> dict[str, Any]:
+    paths: dict[str, Any] = {}
+    missing = []
+    for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):
+        if rule.endpoint == "static":
+            continue
+        ops = getattr(app.view_functions[rule.endpoint], "openapi", {})
+        item = paths.setdefault(_path(rule), {})
+        for method in sorted(rule.methods - {"OPTIONS"}):
+            op = ops.get(method.lower())
+            if op is None:
+                if method != "HEAD":  # Flask adds HEAD to every GET
+                    missing.append(f"{method} {rule.rule}")
+                continue
+            item[method.lower()] = op
+        if "{index}" in _path(rule):
+            item["parameters"] = [INDEX]
+    if missing:
+        raise Undocumented(f"routes without an OpenAPI operation (@documented): {', '.join(missing)}")
     for item in paths.values():
         for op in item.values():
-            if isinstance(op, dict) and "responses" in op:
-                if "security" in op:
-                    op["responses"].update({"401": {"description": "no or wrong bearer token", **_json(_ref("Error"))},
-                                            "403": {"description": "admin disabled", **_json(_ref("Error"))}})
-    doc = {
-        "openapi": "3.1.0",
-        "info": {"title": "SRP diversity sidecar", "version": __version__,
-                 "description": "Reranks OpenSearch candidates under per-query rules: caps, minimums, "
-                                "near-duplicates, MMR. Every error body names its field."},
-        "jsonSchemaDialect": "https://json-schema.org/draft/2020-12/schema",
-        "paths": paths,
-        "components": {"schemas": schemas,
-                       "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
-    }
-    return json.dumps(doc)
+            if isinstance(op, dict) and "security" in op:
+                op["responses"].update({"401": {"description": "no or wrong bearer token", **_json(_ref("Error"))},
+                                        "403": {"description": "admin disabled", **_json(_ref("Error"))}})
+    return paths
 
 
-def document() -> dict[str, Any]:
-    """A fresh copy of the document (callers may change theirs)."""
-    return json.loads(_document())
+def routes_only() -> Any:
+    """A Flask app holding the blueprints and nothing else (no services): the routes as served."""
+    from flask import Flask
+
+    from .routes import BLUEPRINTS
+
+    app = Flask("sidecar-routes")
+    for bp in BLUEPRINTS:
+        app.register_blueprint(bp)
+    return app
+
+
+def document(app: Any = None) -> dict[str, Any]:
+    """The OpenAPI document of ``app``'s routes (default: ``routes_only()``), a fresh copy
+    (callers may change theirs); built once per app."""
+    app = app if app is not None else routes_only()
+    cached = app.extensions.get("openapi")
+    if cached is None:
+        schemas = json.loads(json.dumps(definitions()).replace('"#/$defs/', '"#/components/schemas/'))
+        cached = app.extensions["openapi"] = json.dumps({
+            "openapi": "3.1.0",
+            "info": {"title": "SRP diversity sidecar", "version": __version__,
+                     "description": "Reranks OpenSearch candidates under per-query rules: caps, minimums, "
+                                    "near-duplicates, MMR. Every error body names its field."},
+            "jsonSchemaDialect": "https://json-schema.org/draft/2020-12/schema",
+            "paths": _paths(app),
+            "components": {"schemas": schemas, "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
+        })
+    return json.loads(cached)

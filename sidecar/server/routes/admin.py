@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, jsonify
 
 from ..auth import require_admin
+from ..openapi import ADMIN, documented
 from ..services import services
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -22,12 +23,15 @@ def _with_workers(status: dict, workers: list[dict] | None) -> dict:
 
 
 @bp.get("/rules")
+@documented("GET", summary="Rule status of every worker", **ADMIN)
 def rules():
     s = services()
     return jsonify(_with_workers(s.store.status(), s.board.statuses() if s.board else None))
 
 
 @bp.post("/rules/reload")
+@documented("POST", summary="Reload the rules on every worker (422 when the files are rejected)", errors=("422",),
+            **ADMIN)
 def reload():
     s = services()
     if s.board is None:

@@ -21,6 +21,7 @@ from ...retrieval import NotFound
 from ...rules import check_draft
 from ...threads import offload
 from ..auth import require_admin
+from ..openapi import HTML, documented
 from ..services import Services, services
 
 bp = Blueprint("inspect", __name__)
@@ -38,6 +39,8 @@ PAGE_HEADERS = {
 
 
 @bp.route("/inspect", methods=["GET", "POST"])
+@documented("GET", "POST", summary="The SRP inspector: an HTML page comparing retrieval order and the reranked page "
+            "(admin token, or loopback clients when none is set)", ok=HTML, errors=("400",))
 def inspect() -> Response:
     require_admin(required=False, allow_param=True)
     s = services()

@@ -1,22 +1,25 @@
 """Operations: /healthz (alive), /readyz (can serve), /metrics, /version, /openapi.json."""
 from __future__ import annotations
 
-from flask import Blueprint, Response, jsonify
+from flask import Blueprint, Response, current_app, jsonify
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from ... import __version__
-from ..openapi import document
+from ..openapi import TEXT, documented, document
 from ..services import services
 
 bp = Blueprint("ops", __name__)
 
 
 @bp.get("/healthz")
+@documented("GET", summary="The process is alive")
 def healthz():
     return jsonify({"status": "ok"})
 
 
 @bp.get("/readyz")
+@documented("GET", summary="Backend reachable and kernels compiled (503: warming, or the backend is away)",
+            errors=("503",))
 def readyz():
     """Ready: kernels compiled and the products index searchable (green or yellow; red means
     some searches fail, unreachable that all do)."""
@@ -30,11 +33,13 @@ def readyz():
 
 
 @bp.get("/metrics")
+@documented("GET", summary="Prometheus metrics of every worker", ok=TEXT)
 def metrics():
     return Response(services().metrics.exposition(), mimetype=CONTENT_TYPE_LATEST)
 
 
 @bp.get("/version")
+@documented("GET", summary="Package and OpenSearch versions, rule-set hash")
 def version():
     """The package, the OpenSearch behind it (null when unreachable or not used) and the rule set."""
     s = services()
@@ -49,5 +54,6 @@ def version():
 
 
 @bp.get("/openapi.json")
+@documented("GET", summary="This document")
 def openapi():
-    return jsonify(document())
+    return jsonify(document(current_app))

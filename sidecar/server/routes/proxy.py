@@ -15,6 +15,7 @@ from ...retrieval.opensearch_backend import call
 from ..errors import RETRY_AFTER_SECONDS, ApiError, invalid, opensearch_error, sanitised
 from ..hooks import record_decision
 from ..jsonio import json_body
+from ..openapi import EXAMPLES, NDJSON, PROXY_BODY, _json, documented
 from ..proxy import msearch_lines, proxy_count, proxy_search
 from ..services import services
 
@@ -68,6 +69,9 @@ def _refuse_system_paths(index: str, api: str) -> None:
 
 
 @bp.route("/<index>/_search", methods=["GET", "POST"])
+@documented("GET", summary="OpenSearch _search, passed through", errors=("400", "503", "504"))
+@documented("POST", summary="OpenSearch _search; reranked when ext.rerank is given",
+            body=_json(PROXY_BODY, EXAMPLES["ProxySearch"]), errors=("400", "503", "504"))
 def proxied_search(index: str):
     s = services()
     _refuse_system_paths(index, "_search")
@@ -79,6 +83,8 @@ def proxied_search(index: str):
 
 
 @bp.route("/<index>/_count", methods=["GET", "POST"])
+@documented("GET", "POST", summary="OpenSearch _count (run as a size-0 search), passed through",
+            errors=("400", "503"))
 def proxied_count(index: str):
     s = services()
     _refuse_system_paths(index, "_count")
@@ -88,6 +94,9 @@ def proxied_count(index: str):
 
 @bp.route("/_msearch", methods=["GET", "POST"])
 @bp.route("/<index>/_msearch", methods=["GET", "POST"])
+@documented("GET", "POST", summary="OpenSearch _msearch: each search checked and run as a _search (ext.rerank per "
+            "search); without an index in the path, each header names its index", body=NDJSON,
+            errors=("400", "503", "504"))
 def proxied_msearch(index: str | None = None):
     """Several searches in one call, in OpenSearch's shape ({"took", "responses"}): each checked
     and run as a _search of its own (the same policy and allow-list, ``ext.rerank`` per search).
@@ -116,6 +125,7 @@ def proxied_msearch(index: str | None = None):
 
 
 @bp.route("/<index:index>", methods=["HEAD"])
+@documented("HEAD", summary="Whether a proxied index exists (200 or 404, no body)", ok={}, errors=("503",))
 def index_exists(index: str):
     """opensearch-py's ``indices.exists``: 200 for an allowed index that exists, else 404 (an
     index the proxy does not serve is not revealed)."""
@@ -129,6 +139,7 @@ def index_exists(index: str):
 
 
 @bp.get("/<index>/_mapping")
+@documented("GET", summary="The mapping of a proxied index (read-only)", errors=("400", "503"))
 def index_mapping(index: str):
     """The mapping of an allowed index, in OpenSearch's shape (read-only)."""
     s = services()
@@ -139,6 +150,7 @@ def index_mapping(index: str):
 
 
 @bp.get("/")
+@documented("GET", summary="OpenSearch's cluster info (clients' info() and ping())", errors=("503",))
 def cluster_info():
     """OpenSearch's own answer to GET / (and so to HEAD /): clients' ping() and info() work
     through the proxy, and say the cluster is away when it is (503)."""

@@ -15,12 +15,16 @@ from ...rerank.api import resolve_rule
 from ...retrieval.hits import Hits
 from ..errors import invalid
 from ..jsonio import json_body
+from ..openapi import EXAMPLES, _json, _ref, documented
 from ..services import services
 
 bp = Blueprint("search", __name__)
 
 
 @bp.post("/search")
+@documented("POST", summary="Retrieve, rerank under the query's rule, and return one page",
+            ok=_json(_ref("SearchResponse")), body=_json(_ref("SearchRequest"), EXAMPLES["SearchRequest"]),
+            errors=("400", "503", "504"))
 def search():
     s = services()
     body = json_body()
@@ -35,6 +39,8 @@ def search():
 
 
 @bp.post("/rerank")
+@documented("POST", summary="Rerank the caller's candidates under a rule", ok=_json(_ref("RerankResponse")),
+            body=_json(_ref("RerankRequest"), EXAMPLES["RerankRequest"]), errors=("400",))
 def rerank_endpoint():
     s = services()
     body = json_body()
