@@ -84,7 +84,7 @@ def run_eval(data: Path, queries: Path, mode: str | None, out: Path, rules: Path
 
 
 def table(results: dict) -> str:
-    """The README's table: one row per query set, baseline / rules nDCG@10 per mode."""
+    """The docs' table (README, docs/semantic.md): one row per query set, baseline / rules nDCG@10 per mode."""
     runs = results["runs"]
     cols = ["bm25", "knn", "default", "default, rrf"]
     out = ["| query set (queries) | " + " | ".join(f"{c} (baseline / rules)" for c in cols) + " |",

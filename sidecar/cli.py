@@ -471,7 +471,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="SRP diversity sidecar: reranks OpenSearch candidates under per-query YAML rules\n"
                     "(eBay's agent-based diversity, MMR and MinHash near-duplicate spreading).",
         epilog="Run `sidecar COMMAND --help` for the options of one command. Settings are read from\n"
-               "SIDECAR_* environment variables (see the README's configuration table).",
+               "SIDECAR_* environment variables (docs/operations.md; `sidecar config` prints them).",
     )
     from . import __version__
 
@@ -530,7 +530,7 @@ def build_parser() -> argparse.ArgumentParser:
     sv = sub.add_parser("serve", formatter_class=_fmt(), help="serve the HTTP API with gunicorn",
                         description="Serve /search, /rerank, the read-only /<index>/_search and _count proxy, /healthz,\n"
                                     "/readyz, /metrics, /version, /openapi.json and /admin/rules with gunicorn. Every option can also be set by its\n"
-                                    "SIDECAR_* environment variable (README: configuration). Rule files are\n"
+                                    "SIDECAR_* environment variable (docs/operations.md). Rule files are\n"
                                     "re-read when they change; a broken edit is rejected and the last good rules serve on.",
                         epilog="example: sidecar serve --backend memory --catalog demo/catalog.jsonl --vectors demo/vectors.npy")
     sv.add_argument("--backend", choices=["opensearch", "memory"], help="retrieval backend (env SIDECAR_BACKEND, default memory)")
@@ -596,7 +596,7 @@ def build_parser() -> argparse.ArgumentParser:
     cf.set_defaults(func=cmd_config)
 
     ru = sub.add_parser("rules", formatter_class=_fmt(), help="check rule files, explain a match, diff two rule sets",
-                        description="Rule files (query_rules/*.yaml): see the README's rule reference.")
+                        description="Rule files (query_rules/*.yaml): see docs/rules.md.")
     rsub = ru.add_subparsers(dest="rules_command", metavar="ACTION")
     rc = rsub.add_parser("check", formatter_class=_fmt(), help="validate every rule file of a directory",
                          description="Validate every *.yaml of DIR and print one 'file:line: reason' per error:\n"

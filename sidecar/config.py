@@ -1,6 +1,6 @@
 """Settings: one table of every option, its environment variable, default and meaning.
 
-The CLI takes its defaults from here, the README's configuration table is this table, and a test
+The CLI takes its defaults from here, the configuration table of docs/operations.md is this table, and a test
 checks docker-compose.yml against it, so the three cannot drift apart. Values come from the
 environment, then from the ``.env`` file of the working directory (the file docker compose and
 scripts/opensearch.sh read, so editing a port there moves every tool), then the built-in

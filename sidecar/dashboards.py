@@ -1,7 +1,7 @@
 """OpenSearch Dashboards saved objects for the decision log (an index pattern, six
 visualizations, one dashboard), for the log's index prefix (SIDECAR_DECISION_LOG_INDEX).
 
-    sidecar dashboards > decisions.ndjson     # then import (README: "Inspecting decisions in Dashboards")
+    sidecar dashboards > decisions.ndjson     # then import (docs/operations.md: "Inspecting decisions in Dashboards")
 """
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""eBay's agent-based diversity algorithm, version 3 (DESIGN.md 1.1; the README says how it differs
+"""eBay's agent-based diversity algorithm, version 3 (docs/algorithm.md says how it differs
 from the paper), compiled with numba over any base order.
 
 Each constraint is an agent watching the page being built. With n items placed and k of them

@@ -1,4 +1,4 @@
-"""Near-duplicate detection: MinHash band keys propose pairs, exact Jaccard decides (DESIGN.md 1.3).
+"""Near-duplicate detection: MinHash band keys propose pairs, exact Jaccard decides (docs/algorithm.md, "Near-duplicates").
 
 Index time: ``signatures()`` MinHashes each text's token set (``minhash``, over the one
 tokenizer); the signature is stored with the document as base64.
