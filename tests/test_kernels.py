@@ -130,3 +130,34 @@ def test_a_dpp_rule_reranks_and_explains():
     assert len(resp["hits"]) == 10 and {h["reason"]["type"] for h in resp["hits"]} <= {"dpp", "constraint"}
     with pytest.raises(ValueError, match="mmr and dpp both set a base order"):
         parse_rule({"id": "x", "mmr": {"diversity": 0.3}, "dpp": {"diversity": 0.3}})
+
+
+def _fnv(shingle: str) -> int:
+    """FNV-1a 64 of a shingle's bytes, written plainly: the twin of ``tokens.hashed``."""
+    h = 0xCBF29CE484222325
+    for b in shingle.encode("ascii"):
+        h = ((h ^ b) * 0x100000001B3) % 2**64
+    return h
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(texts, max_size=8), st.integers(1, 3))
+def test_hashed_equals_the_hash_of_each_shingle_of_the_plain_shingle_set(batch, n):
+    """Case-folded n-grams: 'BLACK shoe' and 'black SHOE' hash alike, as exact Jaccard reads them."""
+    from sidecar.rerank.tokens import encode, hashed, spans
+
+    buf, offs = encode(batch)
+    starts, ends, wptr = spans(buf, offs[:-1], offs[1:])
+    ptr, values = hashed(buf, starts, ends, wptr, n)
+    for t, text in enumerate(batch):
+        got = values[ptr[t]:ptr[t + 1]].tolist()
+        assert got == sorted({_fnv(s) for s in shingle_set(text, n)}), (text, n)
+
+
+def test_near_duplicates_differing_only_in_case_are_one_group():
+    titles = ["Nike Men Black Running Shoe", "NIKE MEN BLACK RUNNING SHOE", "nike men black running shoe",
+              "Puma Women Red Tshirt"]
+    batch = CandidateBatch.from_columns([f"d{i}" for i in range(4)], [4.0, 3.0, 2.0, 1.0], {}, texts=titles)
+    rule = {"id": "r", "dedup": {"field": "title", "threshold": 0.9, "collapse": True}}
+    out = rerank_batch(batch, rule, size=4)
+    assert [h["id"] for h in out["hits"]] == ["d0", "d3"] and out["dedup"]["collapsed"] == ["d1", "d2"]

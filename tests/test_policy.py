@@ -179,3 +179,31 @@ def test_node_ids_are_stripped_from_explained_hits():
     hit = strip_node_ids(resp)["hits"]["hits"][0]
     assert hit == {"_id": "1", "_shard": "[products][0]", "_explanation": {"value": 1.0}}
     assert "n0deId" not in json.dumps(resp)
+
+
+def test_only_the_allowed_indices_are_searched_whatever_the_spelling():
+    POLICY.check_index("products")
+    for index, words in [("orders", "not one of the proxied indices (products)"),
+                         ("products,orders", "'orders' is not one of the proxied indices"),
+                         ("prod*", "not one of the proxied indices"), ("_all", "not one of the proxied indices"),
+                         (".kibana", "not searchable through the proxy"),
+                         ("sidecar-decisions-2026.11.30", "not searchable through the proxy")]:
+        with pytest.raises(PolicyRefused, match=words.replace("(", r"\(").replace(")", r"\)").replace("*", r"\*")):
+            POLICY.check_index(index)
+    decisions = ProxyPolicy(frozenset({"products", "sidecar-decisions-x"}), 100, 1000, 100, False,
+                            ("sidecar-decisions",))
+    with pytest.raises(PolicyRefused, match="not searchable"):  # the decision log, whatever the list says
+        decisions.check_index("sidecar-decisions-x")
+
+
+@pytest.mark.parametrize("query", [
+    {"regexp": {"title": ".*shirt.*"}}, {"wildcard": {"title": {"value": "*shirt"}}},
+    {"fuzzy": {"title": {"value": "shrt"}}}, {"query_string": {"query": "title:/sh.*t/"}},
+    {"simple_query_string": {"query": "shirt~2"}}, {"match": {"title": {"query": "shirt", "fuzziness": "AUTO"}}},
+])
+def test_costly_text_queries_are_refused_unless_the_setting_opens_them(query):
+    with pytest.raises(PolicyRefused, match="SIDECAR_PROXY_ALLOW_EXPENSIVE"):
+        POLICY.check({"query": query}, {})
+    assert OPEN.check({"query": query}, {})["query"] == query
+    with pytest.raises(PolicyRefused, match="SIDECAR_PROXY_ALLOW_EXPENSIVE"):  # the same planted deep in a bool
+        POLICY.check({"query": {"bool": {"filter": [{"bool": {"should": [query]}}]}}}, {})

@@ -296,3 +296,24 @@ def test_invalid_input_names_the_culprit(mutate, message):
     with pytest.raises(ValueError) as err:
         rerank(req)
     assert message in str(err.value)
+
+
+@pytest.mark.parametrize("values, bounds, inside", [
+    ([99.99, 100, 100.01, 499.99, 500, 500.01], {"gte": 100, "lte": 500}, [False, True, True, True, True, False]),
+    (["2026-08-31", "2026-09-01", "2026-09-01T00:00:00Z", "2026-09-30", "2026-10-01"],
+     {"gte": "2026-09-01", "lte": "2026-09-30"}, [False, True, True, True, False]),
+    (["2026-11-02T11:59:59Z", "2026-11-02T12:00:00Z", "2026-11-30T12:00:00Z", "2026-11-30T12:00:01Z"],
+     {"gte": "now-4w", "lte": "now"}, [False, True, True, False]),  # now-4w = 2026-11-02T12:00
+])
+def test_a_range_holds_its_bounds_and_nothing_past_them(values, bounds, inside):
+    """Both bounds inclusive, to the second; a missing value is never inside."""
+    from datetime import datetime, timezone
+
+    from sidecar.rerank.batch import CandidateBatch
+    from sidecar.rerank.properties import Range
+
+    now = datetime(2026, 11, 30, 12, 0, 0, tzinfo=timezone.utc)
+    column = CandidateBatch.from_columns([str(i) for i in range(len(values) + 1)], [1.0] * (len(values) + 1),
+                                         {"x": [*values, None]}).column("x")
+    got = Range(bounds.get("gte"), bounds.get("lte")).evaluate(column, now).tolist()
+    assert got == [*inside, False]

@@ -138,6 +138,17 @@ def test_categories_and_filters_restrict_a_rule(tmp_path):
     assert rs.match("black").rule.id == "d"
 
 
+def test_match_filters_restrict_a_rule_to_requests_filtered_alike(tmp_path):
+    write(tmp_path, "a.yaml", "rules:\n  - id: men-shoes\n    match: {patterns: [shoes], filters: {gender: Men}}\n"
+                              "  - id: d\n    match: {default: true}\n")
+    rs = load_rules_dir(tmp_path)
+    assert rs.match("black shoes", {"gender": "Men"}).rule.id == "men-shoes"
+    assert rs.match("black shoes", {"gender": "ＭＥＮ"}).rule.id == "men-shoes"  # folded, as filters match
+    assert rs.match("black shoes", {"gender": "Women"}).rule.id == "d"
+    assert rs.match("black shoes").rule.id == "d"
+    assert rs.match("black shoes", {"colour": "Black"}).rule.id == "d"
+
+
 def test_shipped_rules_are_valid_and_cover_the_asked_cases():
     rs = load_rules_dir(ROOT / "query_rules")
     rules = rs.by_id

@@ -1,0 +1,76 @@
+"""Does the suite without OpenSearch catch these bugs? Each mutation is a one-line change that a
+review found the standalone tests missed; this applies it to a throwaway git worktree of HEAD,
+runs the named tests with OpenSearch unreachable and the fashion data absent, and says which test
+failed (CAUGHT) or that none did (MISSED). Exit 1 when one is missed.
+
+    .venv/bin/python scripts/mutations.py [NAME-SUBSTRING ...]
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+MUTATIONS = [
+    ("the proxy's index allow-list switched off", "sidecar/server/policy.py",
+     "            if name not in self.indices:\n", "            if False and name not in self.indices:\n",
+     ["tests/test_policy.py"]),
+    ("regexp/wildcard/fuzzy queries allowed", "sidecar/server/policy.py",
+     "        if kind in COSTLY_QUERIES:\n            if not self.p.allow_expensive:",
+     "        if kind in COSTLY_QUERIES:\n            if False:", ["tests/test_policy.py"]),
+    ("a rule's match.filters ignored", "sidecar/rules/ruleset.py",
+     "        return all(fold(filters.get(k)) == fold(v) for k, v in (wanted or {}).items())",
+     "        return True", ["tests/test_rules.py"]),
+    ("a range's >= made >", "sidecar/rerank/properties.py", "                has &= x >= lo",
+     "                has &= x > lo", ["tests/test_rerank_agents.py"]),
+    ("a range's <= made <", "sidecar/rerank/properties.py", "                has &= x <= hi",
+     "                has &= x < hi", ["tests/test_rerank_agents.py"]),
+    ("exact-Jaccard shingle hashing made case-sensitive", "sidecar/rerank/tokens.py",
+     "                    if 65 <= b <= 90:\n", "                    if 65 <= b <= 64:\n",
+     ["tests/test_kernels.py", "tests/test_rerank_mmr_dedup.py"]),
+    ("a named value's cap not lifted", "sidecar/rerank/api.py",
+     "    named = {f: v for f, v in (named or {}).items() if v} if rule.respect_query else {}",
+     "    named = {}", ["tests/test_named.py"]),
+    ("fusion ignoring how well BM25 matched", "sidecar/retrieval/fusion.py",
+     "        share = match_share(text, [s.get(\"title\") for s in bm25.sources[:depth]], depth) if spec.adaptive else 1.0",
+     "        share = 1.0", ["tests/test_fusion.py"]),
+]
+
+
+def main() -> int:
+    only = sys.argv[1:]
+    missed = 0
+    with tempfile.TemporaryDirectory() as tmp:
+        tree = Path(tmp) / "tree"
+        subprocess.run(["git", "worktree", "add", "--detach", "-q", str(tree), "HEAD"], cwd=ROOT, check=True)
+        env = {**os.environ, "SIDECAR_OPENSEARCH_URL": "http://127.0.0.1:1", "SIDECAR_FASHION_DIR": str(Path(tmp) / "none"),
+               "PYTHONPATH": str(tree), "NUMBA_CACHE_DIR": str(Path(tmp) / "numba")}
+        try:
+            for name, file, old, new, tests in MUTATIONS:
+                if only and not any(o in name for o in only):
+                    continue
+                path = tree / file
+                source = path.read_text()
+                if old not in source:
+                    print(f"{name}: the line to mutate is gone from {file}; update this script")
+                    missed += 1
+                    continue
+                path.write_text(source.replace(old, new, 1))
+                try:
+                    res = subprocess.run([sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", *tests],
+                                         cwd=tree, env=env, capture_output=True, text=True)
+                finally:
+                    path.write_text(source)
+                failed = [line.split(" - ")[0] for line in res.stdout.splitlines() if line.startswith("FAILED")]
+                print(f"{name}: " + (f"CAUGHT by {failed[0][len('FAILED '):]}" if failed else "MISSED"), flush=True)
+                missed += not failed
+        finally:
+            subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=ROOT, check=False)
+    return 1 if missed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
