@@ -8,7 +8,7 @@ import re
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 from . import config, logs
 
@@ -465,6 +465,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The `sidecar` command: each subcommand's parser is built by its own function below."""
     p = argparse.ArgumentParser(
         prog="sidecar",
         formatter_class=_fmt(),
@@ -478,7 +479,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"sidecar {__version__}")
     p.add_argument("--log-level", default=config.default("log_level"), help="logging level (env SIDECAR_LOG_LEVEL)")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    _index_command(sub)
+    _rerank_command(sub)
+    _warm_command(sub)
+    _serve_command(sub)
+    _dashboards_command(sub)
+    _eval_command(sub)
+    _config_command(sub)
+    _rules_command(sub)
+    return p
 
+
+def _index_command(sub: Any) -> None:
+    """`sidecar index`: bulk-load a catalog."""
     ix = sub.add_parser("index", formatter_class=_fmt(), help="bulk-load a catalog JSONL (+ vectors) into OpenSearch",
                         description="Bulk-load a catalog (one JSON product a line, as ../shared/data/fashion/catalog.jsonl)\n"
                                     "into an OpenSearch index created from mappings/products.json, with title vectors\n"
@@ -504,6 +517,9 @@ def build_parser() -> argparse.ArgumentParser:
     ix.add_argument("--quiet", action="store_true", help="no progress bar")
     ix.set_defaults(func=cmd_index)
 
+
+def _rerank_command(sub: Any) -> None:
+    """`sidecar rerank`: candidates from stdin, the reranked page to stdout."""
     rr = sub.add_parser("rerank", formatter_class=_fmt(), help="rerank candidates given as JSON (stdin -> stdout)",
                         description="Rerank candidates supplied by the caller. The request is the JSON of POST /rerank:\n"
                                     '  {"candidates": [{"id", "score", "fields", "vector"?, "title"?, "signature"?}],\n'
@@ -517,6 +533,9 @@ def build_parser() -> argparse.ArgumentParser:
     rr.add_argument("--pretty", action="store_true", help="indent the JSON output")
     rr.set_defaults(func=cmd_rerank)
 
+
+def _warm_command(sub: Any) -> None:
+    """`sidecar warm`: compile the kernels into the cache."""
     wm = sub.add_parser("warm", formatter_class=_fmt(), help="compile the reranking kernels into numba's cache",
                         description="Compile every reranking kernel (agent loop, MMR, DPP, near-duplicates) once, so\n"
                                     "that no request pays for compilation. The first run on a machine took 71 s on\n"
@@ -527,6 +546,9 @@ def build_parser() -> argparse.ArgumentParser:
                         epilog="example: sidecar warm")
     wm.set_defaults(func=cmd_warm)
 
+
+def _serve_command(sub: Any) -> None:
+    """`sidecar serve`: the HTTP API under gunicorn."""
     sv = sub.add_parser("serve", formatter_class=_fmt(), help="serve the HTTP API with gunicorn",
                         description="Serve /search, /rerank, the read-only /<index>/_search and _count proxy, /healthz,\n"
                                     "/readyz, /metrics, /version, /openapi.json and /admin/rules with gunicorn. Every option can also be set by its\n"
@@ -544,6 +566,9 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--workers", type=int, help="gunicorn workers (env SIDECAR_WORKERS, default 2)")
     sv.set_defaults(func=cmd_serve)
 
+
+def _dashboards_command(sub: Any) -> None:
+    """`sidecar dashboards`: the decision log's saved objects."""
     db = sub.add_parser("dashboards", formatter_class=_fmt(), help="print the decision log's Dashboards saved objects",
                         description="Write the OpenSearch Dashboards saved objects of the decision log (an index\n"
                                     "pattern over PREFIX-* with @timestamp as time field, six visualizations, one\n"
@@ -556,6 +581,9 @@ def build_parser() -> argparse.ArgumentParser:
     db.add_argument("--out", default="-", metavar="FILE", help="output file (default: stdout)")
     db.set_defaults(func=cmd_dashboards)
 
+
+def _eval_command(sub: Any) -> None:
+    """`sidecar eval`: relevance against diversity."""
     ev = sub.add_parser("eval", formatter_class=_fmt(), help="compare strategies: relevance against diversity",
                         description="Run every query through retrieval and reranking exactly as the service does, once per\n"
                                     "strategy (baseline, mmr, rules, agents, agents+dedup, agents+mmr), and report nDCG@K,\n"
@@ -587,6 +615,9 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--quiet", action="store_true", help="no progress bar")
     ev.set_defaults(func=cmd_eval)
 
+
+def _config_command(sub: Any) -> None:
+    """`sidecar config`: the effective settings."""
     cf = sub.add_parser("config", formatter_class=_fmt(), help="print the effective settings and where each comes from",
                         description="Print every setting (SIDECAR_* variables) with its effective value and its source:\n"
                                     "environment, .env (of the working directory, or SIDECAR_ENV_FILE) or default.\n"
@@ -595,6 +626,9 @@ def build_parser() -> argparse.ArgumentParser:
     cf.add_argument("--json", action="store_true", help="as a JSON list (env, value, source, default, help)")
     cf.set_defaults(func=cmd_config)
 
+
+def _rules_command(sub: Any) -> None:
+    """`sidecar rules check|explain|diff`."""
     ru = sub.add_parser("rules", formatter_class=_fmt(), help="check rule files, explain a match, diff two rule sets",
                         description="Rule files (query_rules/*.yaml): see docs/rules.md.")
     rsub = ru.add_subparsers(dest="rules_command", metavar="ACTION")
@@ -648,7 +682,6 @@ def build_parser() -> argparse.ArgumentParser:
     rd.add_argument("--quiet", action="store_true", help="no progress bar")
     rd.set_defaults(func=cmd_rules_diff)
     ru.set_defaults(func=lambda a: (ru.print_help(), EXIT_USAGE)[1])
-    return p
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 import unicodedata
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
@@ -91,21 +91,34 @@ def apply_overrides(rule: Rule | None, overrides: Any) -> Rule | None:
         raise ValueError(f"overrides: {exc}") from None
 
 
-def run_search(body: Any, backend: Backend, ruleset: RuleSet, max_window: int,
-               clock: Callable[[], float] = time.perf_counter, now: datetime | None = None,
-               index: str | None = None, limits: Limits | None = None,
-               encode: Callable[[str], np.ndarray] | None = None) -> SearchOutcome:
-    """Validate and run one /search request; ValueError (naming the field) means HTTP 400.
-    ``encode``: the query encoder; with it, ``mode`` knn or hybrid needs only the text."""
-    t0 = clock()
-    limits = limits or Limits()
+@dataclass
+class Search:
+    """One /search as its phases fill it in: ``parse`` (the request, checked; the query vector),
+    ``choose`` (the rule and the page's size), ``rank`` (the ranked list), ``page`` (the response)."""
+
+    body: dict[str, Any]
+    q: str
+    text: str  # q as retrieval reads it (NFKC)
+    frm: int
+    explain: bool
+    filters: dict[str, Any]
+    vector: np.ndarray | None
+    mode: str
+    facets: dict[str, Any] | None
+    rule: Rule | None = None
+    how: str = "none"
+    size: int = DEFAULT_SIZE
+    named: dict[str, frozenset[str]] = field(default_factory=dict)
+    counted: dict[str, Any] = field(default_factory=dict)  # what the first window brought: facets, fusion
+
+
+def parse(body: Any, backend: Backend, limits: Limits, encode: Callable[[str], np.ndarray] | None) -> Search:
+    """The request checked against the contract and the limits, the query vector found (given,
+    ``like``, or the encoded text) and the mode settled; ValueError names the field."""
     validate("SearchRequest", body)
     limits.check_rule(body.get("overrides"), "overrides")
     limits.check_query(body.get("q"))
     q = body.get("q") or ""
-    frm = body.get("from", 0)
-    asked = body.get("size")
-    explain = body.get("explain", False)
     filters = validate_filters(body.get("filters"))
     if body.get("vector") is not None and body.get("like") is not None:
         raise ValueError("like: give either 'vector' or 'like', not both")
@@ -125,71 +138,102 @@ def run_search(body: Any, backend: Backend, ruleset: RuleSet, max_window: int,
         raise ValueError(f"vector: mode {mode} needs 'vector', 'like'" + (" or a query text" if encode else ""))
     if mode in ("bm25", "hybrid") and not q.strip():
         raise ValueError(f"q: mode {mode} needs a query text")
-
-    rule, how = choose_rule(ruleset, body.get("rule"), q, filters)
-    rule = apply_overrides(rule, body.get("overrides"))
-    size = asked if asked is not None else (rule.size if rule else DEFAULT_SIZE)  # a rule's size, as /rerank
-    if frm + size > max_window:
-        raise ValueError(f"{'from' if frm else 'size'}: from + size = {frm + size} exceeds the maximum window {max_window}")
-
     wanted = body.get("facets") or None
     if wanted:
         facets.check(wanted, limits.facet_buckets)
-    counted: dict[str, Any] = {}
+    return Search(body, q, text, body.get("from", 0), body.get("explain", False), filters, vector, mode, wanted)
+
+
+def choose(s: Search, ruleset: RuleSet, backend: Backend, max_window: int) -> None:
+    """The rule (matched or named, with the request's overrides), the page size (the request's,
+    else the rule's) and the values the query names."""
+    s.rule, s.how = choose_rule(ruleset, s.body.get("rule"), s.q, s.filters)
+    s.rule = apply_overrides(s.rule, s.body.get("overrides"))
+    asked = s.body.get("size")
+    s.size = asked if asked is not None else (s.rule.size if s.rule else DEFAULT_SIZE)  # a rule's size, as /rerank
+    if s.frm + s.size > max_window:
+        raise ValueError(f"{'from' if s.frm else 'size'}: from + size = {s.frm + s.size} exceeds the maximum window "
+                         f"{max_window}")
+    s.named = named_values(s.rule, s.q, backend)
+
+
+def rank(s: Search, backend: Backend, max_window: int, now: datetime, max_pairs: int,
+         clock: Callable[[], float]) -> paging.Ranked:
+    """The ranked list, window by window, through the first item of the next page; facets and
+    the fusion's account come with the first window (one round trip)."""
+    rule = s.rule
 
     def fetch(window: int) -> Any:
-        first = "facets" not in counted  # facets come with the first window: one round trip
-        r = backend.retrieve(RetrievalRequest(mode, text, vector, filters, window,
+        first = "facets" not in s.counted
+        r = backend.retrieve(RetrievalRequest(s.mode, s.text, s.vector, s.filters, window,
                                               with_vectors=bool(rule and rule.needs_vectors),
-                                              facets=wanted if first else None,
+                                              facets=s.facets if first else None,
                                               fusion=rule.fusion if rule else FusionSpec()))
         if first:
-            counted["facets"], counted["fusion"] = r.facets, r.fusion
+            s.counted["facets"], s.counted["fusion"] = r.facets, r.fusion
         return r
 
     # MMR/DPP relevance: the cosine to the query vector for a vector-only search, else the
     # normalised retrieval score (BM25, or the fused hybrid score)
-    named = named_values(rule, q, backend)
-    rerank = None if rule is None else paging.reranker(rule, explain=explain, now=now or datetime.now(timezone.utc),
-                                                       query_vector=vector if mode == "knn" else None,
-                                                       max_pairs=limits.dedup_pairs, named=named)
+    rerank = None if rule is None else paging.reranker(rule, explain=s.explain, now=now,
+                                                       query_vector=s.vector if s.mode == "knn" else None,
+                                                       max_pairs=max_pairs, named=s.named)
+    return paging.rank(fetch, rerank, rule.window if rule else s.frm + s.size, max_window, s.frm + s.size + 1, clock)
 
-    t_ret = clock()
-    ranked = paging.rank(fetch, rerank, rule.window if rule else frm + size, max_window, frm + size + 1, clock)
-    t_done = clock()
+
+def page(s: Search, ranked: paging.Ranked, max_window: int, timings: dict[str, float]) -> dict[str, Any]:
+    """The response: the page's slice of the ranked list with each hit's fields (and reasons),
+    the counts, and what the request's options asked for (facets) or brought about (named, fusion)."""
     pool = ranked.pool
     row = {doc_id: k for k, doc_id in enumerate(pool.ids)} if pool is not None else {}
-    page = ranked.placed[frm:frm + size]
     hits = []
-    for h in page:
+    for h in ranked.placed[s.frm:s.frm + s.size]:
         k = row[h["id"]]
         hit = {"id": h["id"], "score": float(pool.scores[k]), "rank": h["rank"], "fields": pool.sources[k]}
-        if explain:
+        if s.explain:
             hit["explanation"] = {"original_rank": h["original_rank"], **({"reason": h["reason"]} if "reason" in h else {})}
         hits.append(hit)
-    timings = {"retrieval_ms": round((t_done - t_ret - ranked.rerank_seconds) * 1000, 3),
-               "rerank_ms": round(ranked.rerank_seconds * 1000, 3), "total_ms": round((t_done - t0) * 1000, 3)}
     response = {
-        "rule": rule.id if rule else None,
-        "rule_match": how,
-        "mode": mode,
-        "from": frm,
-        "size": size,
+        "rule": s.rule.id if s.rule else None,
+        "rule_match": s.how,
+        "mode": s.mode,
+        "from": s.frm,
+        "size": s.size,
         "total": {"value": ranked.total, "relation": ranked.relation},
-        "has_next": paging.has_next(ranked, frm, size, max_window),
+        "has_next": paging.has_next(ranked, s.frm, s.size, max_window),
         "window": ranked.window,
         "candidates": ranked.candidates,
         "hits": hits,
         "timings": timings,
         "backend_took_ms": ranked.took_ms,
     }
-    if named:
-        response["named"] = {f: sorted(v) for f, v in named.items()}
-    if counted.get("fusion"):
-        response["fusion"] = counted["fusion"]
-    if wanted:
-        response["facets"] = facets.mark_selected(counted.get("facets") or {f: [] for f in wanted}, filters)
-    decision = Decision("search", rule, how, mode, q or None, index, ranked.window, frm, size, pool, page, ranked.dedup,
-                        timings["rerank_ms"], timings["retrieval_ms"], timings["total_ms"], ranked.took_ms,
-                        filters or None)
+    if s.named:
+        response["named"] = {f: sorted(v) for f, v in s.named.items()}
+    if s.counted.get("fusion"):
+        response["fusion"] = s.counted["fusion"]
+    if s.facets:
+        response["facets"] = facets.mark_selected(s.counted.get("facets") or {f: [] for f in s.facets}, s.filters)
+    return response
+
+
+def run_search(body: Any, backend: Backend, ruleset: RuleSet, max_window: int,
+               clock: Callable[[], float] = time.perf_counter, now: datetime | None = None,
+               index: str | None = None, limits: Limits | None = None,
+               encode: Callable[[str], np.ndarray] | None = None) -> SearchOutcome:
+    """Validate and run one /search request through its phases (parse, choose, rank, page);
+    ValueError (naming the field) means HTTP 400. ``encode``: the query encoder; with it, a text
+    query is embedded (the default mode for text alone, or ``mode`` knn or hybrid)."""
+    t0 = clock()
+    limits = limits or Limits()
+    s = parse(body, backend, limits, encode)
+    choose(s, ruleset, backend, max_window)
+    t_ret = clock()
+    ranked = rank(s, backend, max_window, now or datetime.now(timezone.utc), limits.dedup_pairs, clock)
+    t_done = clock()
+    timings = {"retrieval_ms": round((t_done - t_ret - ranked.rerank_seconds) * 1000, 3),
+               "rerank_ms": round(ranked.rerank_seconds * 1000, 3), "total_ms": round((t_done - t0) * 1000, 3)}
+    response = page(s, ranked, max_window, timings)
+    decision = Decision("search", s.rule, s.how, s.mode, s.q or None, index, ranked.window, s.frm, s.size, ranked.pool,
+                        ranked.placed[s.frm:s.frm + s.size], ranked.dedup, timings["rerank_ms"],
+                        timings["retrieval_ms"], timings["total_ms"], ranked.took_ms, s.filters or None)
     return SearchOutcome(response, decision)
