@@ -18,8 +18,10 @@ dev query (MiniLM vector, text; cycled) sends, in rotating order over keep-alive
 
 Every response is read and JSON-decoded, as a client would. Reports p50/p99 of each, the ratios
 b/a and d (sidecar/direct), the overlap of a's and b's pages (and of a's and the sidecar's plain
-MMR, rule bench-mmr-only), then throughput at concurrency 8 for d and for a vs b. Writes
-bench/results/peer.json and bench/results/peer.png (latency distributions).
+MMR, rule bench-mmr-only), then throughput at concurrency 8 for every case, --rounds times in
+turn, with the CPU each case cost per request, read from /proc (utime + stime) for the sidecar's
+process tree and for the OpenSearch JVM (what an operator sizes: on 2 shared cores latency mixes
+the two). Writes bench/results/peer.json and bench/results/peer.png (latency distributions).
 """
 from __future__ import annotations
 
@@ -136,6 +138,39 @@ def start_sidecar(args, rules_dir: Path) -> tuple[subprocess.Popen, int]:
         time.sleep(0.5)
 
 
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def tree_cpu(root: int) -> float:
+    """CPU seconds (user + system) of process ``root`` and every live descendant, from /proc,
+    plus what reaped children left in their parents' cutime/cstime."""
+    parents: dict[int, int] = {}
+    times: dict[int, float] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = open(f"/proc/{entry}/stat").read()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2:].split()
+        parents[int(entry)] = int(fields[1])
+        times[int(entry)] = sum(int(x) for x in fields[11:15]) / TICK  # utime stime cutime cstime
+    tree, frontier = {root}, [root]
+    while frontier:
+        pid = frontier.pop()
+        kids = [c for c, pp in parents.items() if pp == pid and c not in tree]
+        tree.update(kids)
+        frontier += kids
+    return sum(times.get(pid, 0.0) for pid in tree)
+
+
+def opensearch_pid() -> int:
+    """The local node's JVM (scripts/opensearch.sh pid)."""
+    out = subprocess.run([str(ROOT / "scripts" / "opensearch.sh"), "pid"], capture_output=True, text=True, cwd=ROOT)
+    return int(out.stdout.strip().split()[-1])
+
+
 def throughput(send, n: int, concurrency: int) -> dict[str, float]:
     """``n`` requests from ``concurrency`` threads, each with its own connection."""
     counts = [0] * concurrency
@@ -190,6 +225,7 @@ def main() -> int:
     ap.add_argument("--requests", type=int, default=600, help="latency samples per case (default 600)")
     ap.add_argument("--throughput-requests", type=int, default=400, help="requests per throughput run (default 400)")
     ap.add_argument("--concurrency", type=int, default=8)
+    ap.add_argument("--rounds", type=int, default=2, help="throughput and CPU rounds over every case (default 2)")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "peer.json")
     args = ap.parse_args()
@@ -268,12 +304,26 @@ def main() -> int:
             bench_pages += 1
 
         tp: dict[str, dict[str, float]] = {}
+        cpu: dict[str, dict[str, list[float]]] = {}
+        jvm = opensearch_pid()
         pools = {w: [Client(os_host, int(os_port)) if w == "os" else Client("127.0.0.1", port)
                      for _ in range(args.concurrency)] for w in ("os", "side")}
-        for case in ("d_direct", "d_sidecar", "a", "b"):  # each pair back to back
-            where = paths[case][0]
-            tp[case] = throughput(lambda t, j, c=case, w=where: send(c, j * 7 + t, pools[w][t])[0],
-                                  args.throughput_requests, args.concurrency)
+        for rnd in range(args.rounds):  # each pair back to back, every round
+            for case in ("d_direct", "d_sidecar", "a", "b", "c", "e"):
+                where = paths[case][0]
+                side0, os0 = tree_cpu(server.pid), tree_cpu(jvm)
+                got = throughput(lambda t, j, c=case, w=where: send(c, j * 7 + t + rnd, pools[w][t])[0],
+                                 args.throughput_requests, args.concurrency)
+                side1, os1 = tree_cpu(server.pid), tree_cpu(jvm)
+                n = args.throughput_requests
+                per = cpu.setdefault(case, {"sidecar_ms": [], "opensearch_ms": []})
+                per["sidecar_ms"].append((side1 - side0) * 1000 / n)
+                per["opensearch_ms"].append((os1 - os0) * 1000 / n)
+                if case not in tp or got["requests_per_second"] > tp[case]["requests_per_second"]:
+                    tp[case] = {**got, "rounds_requests_per_second": [*tp.get(case, {}).get(
+                        "rounds_requests_per_second", []), got["requests_per_second"]]}
+                else:
+                    tp[case]["rounds_requests_per_second"].append(got["requests_per_second"])
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
@@ -299,6 +349,19 @@ def main() -> int:
                                                              / tp["d_direct"]["requests_per_second"], 3),
                               "b_over_a": round(tp["b"]["requests_per_second"] / tp["a"]["requests_per_second"], 3)},
         "errors": {**errors, "throughput": sum(t["errors"] for t in tp.values())},
+        # CPU per request at concurrency 8, from /proc (utime + stime): the sidecar's process tree
+        # (gunicorn master and workers) and the OpenSearch JVM, the mean over the rounds
+        "cpu_ms_per_request": {case: {who: round(float(np.mean(v)), 3) for who, v in per.items()}
+                               | {"rounds": {who: [round(x, 3) for x in v] for who, v in per.items()}}
+                               for case, per in cpu.items()},
+    }
+    c_ = results["cpu_ms_per_request"]
+    results["cpu_ratios"] = {
+        "d: sidecar / opensearch (target <= 0.2)": round(c_["d_sidecar"]["sidecar_ms"] / c_["d_sidecar"]["opensearch_ms"], 3),
+        "d: opensearch for the sidecar's search / direct (target <= 1.05)":
+            round(c_["d_sidecar"]["opensearch_ms"] / c_["d_direct"]["opensearch_ms"], 3),
+        "b total / a total (target <= 0.25)":
+            round((c_["b"]["sidecar_ms"] + c_["b"]["opensearch_ms"]) / (c_["a"]["sidecar_ms"] + c_["a"]["opensearch_ms"]), 3),
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2) + "\n")

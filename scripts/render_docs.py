@@ -94,11 +94,36 @@ def encoder_table() -> str:
         f"({r['worker_rss_mb']['before']:.0f} -> {r['worker_rss_mb']['after']:.0f}) | reported |"])
 
 
+def peer_table() -> str:
+    r = json.loads((ROOT / "bench" / "results" / "peer.json").read_text())
+    lat, cpu, tp = r["latency"], r["cpu_ms_per_request"], r["throughput"]
+    rows = [("a. OpenSearch native MMR", "a_opensearch_native_mmr", "a"),
+            ("b. sidecar MMR + caps + dedup", "b_sidecar_mmr_caps_dedup", "b"),
+            ("c. plain kNN top-20, direct", "c_plain_knn_top20", "c"),
+            ("d. hybrid msearch, direct", "d_direct_msearch", "d_direct"),
+            ("d. hybrid `/search`, sidecar", "d_sidecar_hybrid_default_rule", "d_sidecar"),
+            ("e. `GET /healthz`, sidecar", "e_sidecar_healthz_hop", "e")]
+    out = [f"`{r['command']}` ({r['documents']:,} products, {r['workers']} workers, concurrency "
+           f"{r['throughput_concurrency']}; CPU from /proc, the mean of the rounds):", "",
+           "| case | p50 ms | p99 ms | req/s | sidecar CPU ms/req | OpenSearch CPU ms/req |",
+           "| --- | --- | --- | --- | --- | --- |"]
+    for label, key, case in rows:
+        out.append(f"| {label} | {lat[key]['p50_ms']} | {lat[key]['p99_ms']} | {tp[case]['requests_per_second']} | "
+                   f"{cpu[case]['sidecar_ms']} | {cpu[case]['opensearch_ms']} |")
+    out += ["", "| ratio (same run) | measured |", "| --- | --- |"]
+    out += [f"| b p50 / a p50 | {r['ratios']['b_over_a_p50']} |",
+            f"| d p50: sidecar / direct | {r['ratios']['d_sidecar_over_direct_p50']} |",
+            f"| throughput d: sidecar / direct | {r['throughput_ratios']['d_sidecar_over_direct']} |"]
+    out += [f"| {k} | {v} |" for k, v in r["cpu_ratios"].items()]
+    return "\n".join(out)
+
+
 def semantic_table() -> str:
     return json.loads((ROOT / "bench" / "results" / "semantic.json").read_text())["table"]
 
 
-GENERATED = {"config": config_table, "rules": rule_reference, "semantic": semantic_table, "encoder": encoder_table}
+GENERATED = {"config": config_table, "rules": rule_reference, "semantic": semantic_table, "encoder": encoder_table,
+             "peer": peer_table}
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 
 
