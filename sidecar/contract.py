@@ -21,7 +21,7 @@ from .retrieval import facets
 from .retrieval.base import MODES
 from .retrieval.filters import RANGE_FIELDS, RANGE_OPS
 from .rules.loader import schema as rule_file_schema
-from .strict_ints import non_integers
+from . import strict_ints
 
 _SCALAR = {"type": ["string", "number"]}
 _VALUES = {"type": "array", "items": _SCALAR, "minItems": 1}
@@ -233,13 +233,19 @@ def _branch_for(branches: list[dict[str, Any]], value: Any) -> dict[str, Any] | 
     return fits[0] if len(fits) == 1 else None
 
 
+@lru_cache(maxsize=None)
+def _int_plan(name: str) -> Any:
+    """Where definition ``name`` can hold an integer (``strict_ints.plan``), worked out once."""
+    return strict_ints.plan({"$ref": f"#/$defs/{name}"}, _definitions())
+
+
 def validate(name: str, value: Any, prefix: str = "") -> None:
     """ValueError('<field>: <reason>') for the first error; ``prefix`` places a nested block
     (the proxy's 'ext.rerank'). An integer written as 10.0 or 1e4 is an error too (``strict_ints``)."""
     found = errors(name, value)
     if not found:
         found = [(field_path(p) or "body", f"must be an integer, got {_short(repr(v))}")
-                 for p in non_integers({"$ref": f"#/$defs/{name}"}, value, _definitions())
+                 for p in strict_ints.non_integers(_int_plan(name), value)
                  for v in [_get(value, p)]]
     if found:
         field, message = found[0]

@@ -4,21 +4,27 @@ JSON Schema counts 10.0 and 1e4 as integers (their value is whole), and so do bo
 project uses; Python then hands the code a float (``range(10.0)``, numpy indices and slices fail).
 OpenSearch itself refuses ``"size": 10.0``. After a value has passed its schema, ``non_integers``
 walks the value beside the schema and returns the path of each float where only an integer is
-allowed (``"type": "integer"``, or a type list with "integer" but not "number").
+allowed (``"type": "integer"``, or a type list with "integer" but not "number"). The schema is
+read once into a ``plan`` of the parts that can hold an integer; each value walks only those.
 """
 from __future__ import annotations
 
 from typing import Any, NamedTuple
 
 
-def non_integers(schema: dict[str, Any], value: Any, defs: dict[str, Any], path: tuple = ()) -> list[tuple]:
-    """Paths (tuples of keys and indices) of floats standing where ``schema`` wants an integer.
-    Only the parts of a schema that can hold an integer are walked (a vector of numbers or
-    free-form fields are not): a /rerank body of 1,000 candidates with 384-d vectors costs one
+def plan(schema: dict[str, Any], defs: dict[str, Any]) -> _Plan | None:
+    """What of ``schema`` can hold an integer, worked out once (None: nothing can); the caller
+    keeps it for every value checked against that schema."""
+    return _plan(schema, defs, {})
+
+
+def non_integers(schema_plan: _Plan | None, value: Any, path: tuple = ()) -> list[tuple]:
+    """Paths (tuples of keys and indices) of floats standing where the planned schema wants an
+    integer. Only the parts of a schema that can hold an integer are walked (a vector of numbers
+    or free-form fields are not): a /rerank body of 1,000 candidates with 384-d vectors costs one
     look at each candidate's id."""
     found: list[tuple] = []
-    plans: dict[int, _Plan | None] = {}
-    _walk(_plan(schema, defs, plans), value, path, found, 0)
+    _walk(schema_plan, value, path, found, 0)
     return found
 
 
