@@ -199,6 +199,10 @@ def test_inspect_renders_both_pages_and_guards_with_the_token():
     html = r.get_data(as_text=True)
     assert 'id="baseline"' in html and 'id="reranked"' in html and "one brand &lt;= 30%" in html
     assert "placed by" in html or "default: next by score" in html
+    # by default the page retrieves as /search would (text alone, the encoder on: hybrid)
+    assert "retrieved by hybrid (as /search would)" in html
+    bm25 = c.get("/inspect?q=puma+shoes&mode=bm25&token=tok-preview-test-0004").get_data(as_text=True)
+    assert "retrieved by bm25" in bm25 and "as /search would" not in bm25
     # "puma" names a brand: the page says why Puma is not capped
     assert "named in the query (brand: Puma): its field's constraints let it be" in html
     assert "named in the query" not in c.get("/inspect?q=black+shoes&token=tok-preview-test-0004").get_data(as_text=True)

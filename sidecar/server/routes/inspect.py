@@ -13,6 +13,7 @@ from datetime import datetime, timezone
 
 from flask import Blueprint, Response, request
 
+from ...pipeline import default_mode
 from ...preview.compare import Comparison
 from ...preview.render import inspect_page
 from ...preview.replay import compare_query
@@ -25,7 +26,7 @@ from ..openapi import HTML, documented
 from ..services import Services, services
 
 bp = Blueprint("inspect", __name__)
-MODES = ("bm25", "knn", "hybrid")
+MODES = ("as /search", "bm25", "knn", "hybrid")  # the first: what /search does with the same request
 # the page's token travels in its URL and form: nothing may frame it, cache it, script it or
 # send its address on (server-rendered, inline CSS, no JavaScript)
 PAGE_HEADERS = {
@@ -45,9 +46,10 @@ def inspect() -> Response:
     require_admin(required=False, allow_param=True)
     s = services()
     form = request.values
-    ctx = {"q": form.get("q", ""), "filters": form.get("filters", ""), "mode": form.get("mode", "bm25"),
+    ctx = {"q": form.get("q", ""), "filters": form.get("filters", ""), "mode": form.get("mode", MODES[0]),
            "rule": form.get("rule", ""), "draft": form.get("draft", ""), "k": form.get("k", "10"),
            "like": form.get("like", ""), "token": form.get("token", ""), "modes": MODES, "action": request.path,
+           "used_mode": None,
            "error": None, "result": None}
     if ctx["q"] or ctx["like"]:
         try:
@@ -91,9 +93,13 @@ def _compare(s: Services, ctx: dict) -> Comparison:
             vector = s.backend.vector_of(ctx["like"].strip())
         except NotFound as exc:
             raise ValueError(f"like: no product with a vector: {exc}") from None
-    if vector is None and ctx["mode"] != "bm25" and ctx["q"].strip() and s.encode is not None:
+    asked = ctx["mode"]
+    if asked == MODES[0]:  # what /search would do with this request
+        asked = default_mode(vector is not None, bool(ctx["q"].strip()), s.encode is not None, s.backend)
+    if vector is None and asked != "bm25" and ctx["q"].strip() and s.encode is not None:
         vector = s.encode(ctx["q"])  # the words embedded, as /search embeds them
-    mode = "bm25" if vector is None else ("knn" if ctx["mode"] == "bm25" or not ctx["q"] else ctx["mode"])
+    mode = "bm25" if vector is None else ("knn" if asked == "bm25" or not ctx["q"] else asked)
+    ctx["used_mode"] = mode
     return compare_query(s.backend, None, s.store.current, ReplayQuery(ctx["q"], filters, vector=vector), k=k,
                          mode=mode, max_window=s.config.max_window, now=datetime.now(timezone.utc), rule=rule,
                          max_pairs=s.limits.dedup_pairs)
