@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from . import paging
-from .rerank.named import named_in
+from .rerank.named import Vocabulary, named_in
 from .rerank.properties import Range
 from .rerank.rule import FusionSpec, Rule, parse_rule
 from .retrieval import Backend, NotFound, RetrievalRequest, facets
@@ -46,13 +46,15 @@ def parse_vector(value: list[float], key: str = "vector") -> np.ndarray:
     return arr
 
 
-def named_values(rule: Rule | None, q: str, backend: Backend) -> dict[str, frozenset[str]]:
+def named_values(rule: Rule | None, q: str | None, vocabulary: Callable[[str], Vocabulary] | None
+                 ) -> dict[str, frozenset[str]]:
     """Per constrained field, the values the query names (``rerank.named``): their constraints
-    leave them alone. Empty without a rule, with ``respect_query: false`` or without text."""
-    if rule is None or not rule.respect_query or not q.strip():
+    leave them alone. ``vocabulary``: a field's values in the index (a backend's). Empty without
+    a rule, with ``respect_query: false``, without text or without a vocabulary."""
+    if rule is None or not rule.respect_query or not (q or "").strip() or vocabulary is None:
         return {}
     fields = dict.fromkeys(c.field for c in rule.constraints if not isinstance(c.prop, Range))
-    return named_in(q, {f: backend.vocabulary(f) for f in fields})
+    return named_in(q, {f: vocabulary(f) for f in fields})
 
 
 def default_mode(has_vector: bool, has_text: bool, can_encode: bool, backend: Backend) -> str:
@@ -154,7 +156,7 @@ def choose(s: Search, ruleset: RuleSet, backend: Backend, max_window: int) -> No
     if s.frm + s.size > max_window:
         raise ValueError(f"{'from' if s.frm else 'size'}: from + size = {s.frm + s.size} exceeds the maximum window "
                          f"{max_window}")
-    s.named = named_values(s.rule, s.q, backend)
+    s.named = named_values(s.rule, s.q, backend.vocabulary)
 
 
 def rank(s: Search, backend: Backend, max_window: int, now: datetime, max_pairs: int,

@@ -335,6 +335,19 @@ def test_proxy_reranks_in_opensearch_shape(os_url, demo_index):
     assert other.status_code == 400 and other.json["error"]["type"] == "policy_refused"  # not on the allow-list
 
 
+def test_proxy_leaves_a_brand_the_query_names_alone_as_search_does(os_url, demo_index):
+    c = create_app(make_cfg(backend="opensearch", opensearch_url=os_url, index=demo_index)).test_client()
+    body = {"size": 10, "query": {"match": {"title": "puma tshirt"}}, "ext": {"rerank": {"query": "puma tshirt"}}}
+    r = post(c, f"/{demo_index}/_search", body).json
+    brands = [h["_source"]["brand"] for h in r["hits"]["hits"]]
+    assert r["_rerank"]["rule"] == "default" and r["_rerank"]["named"] == {"brand": ["puma"]}
+    assert brands.count("Puma") > 3  # above the 30% cap: the cap let the named brand be
+    assert all(h["_rerank"]["reason"]["named"] == {"brand": "Puma"} for h in r["hits"]["hits"] if h["_source"]["brand"] == "Puma")
+    off = post(c, f"/{demo_index}/_search", {**body, "ext": {"rerank": {"query": "puma tshirt",
+                                                                          "overrides": {"respect_query": False}}}}).json
+    assert [h["_source"]["brand"] for h in off["hits"]["hits"]].count("Puma") <= 3 and "named" not in off["_rerank"]
+
+
 def test_proxy_fetches_what_the_rule_needs_and_returns_what_the_client_asked(os_url, demo_index):
     """`_source: ["title"]` under the default rule: the brand cap still holds (the sidecar fetched
     brand and seller), and each hit carries only the title."""

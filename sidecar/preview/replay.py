@@ -41,8 +41,8 @@ def compare_query(backend: Backend, before: RuleSet | None, after: RuleSet, q: R
     fetch(min(max_window, max(r.window if r is not None else k for r, _ in (left, right))))  # the one retrieval
     qv = q.vector if mode == "knn" else None
     return compare(q.text, filters,
-                   rank_side(fetch, *left, k, now, max_window, qv, max_pairs, named_values(left[0], q.text, backend)),
-                   rank_side(fetch, *right, k, now, max_window, qv, max_pairs, named_values(right[0], q.text, backend)),
+                   rank_side(fetch, *left, k, now, max_window, qv, max_pairs, named_values(left[0], q.text, backend.vocabulary)),
+                   rank_side(fetch, *right, k, now, max_window, qv, max_pairs, named_values(right[0], q.text, backend.vocabulary)),
                    q.judgments)
 
 

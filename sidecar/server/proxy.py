@@ -22,7 +22,7 @@ from ..config import Config
 from ..contract import validate
 from ..limits import Limits
 from ..outcome import Decision
-from ..pipeline import apply_overrides, choose_rule
+from ..pipeline import apply_overrides, choose_rule, named_values
 from ..retrieval import Retrieved
 from ..retrieval.hits import from_hits
 from ..retrieval.opensearch_backend import call, found_legacy_vectors
@@ -127,11 +127,14 @@ def neural_as_knn(node: Any, encode: Callable[[str], Any] | None) -> Any:
 
 def proxy_search(client: OpenSearch, index: str, body: Any, ruleset: RuleSet, cfg: Config,
                  legacy_indices: set[str] | None = None, args: Mapping[str, str] | None = None, *,
-                 policy: ProxyPolicy, limits: Limits, encode: Callable[[str], Any] | None = None) -> ProxyOutcome:
+                 policy: ProxyPolicy, limits: Limits, encode: Callable[[str], Any] | None = None,
+                 vocabulary: Callable[[str], Any] | None = None) -> ProxyOutcome:
     """Forward one _search, reranked when ext.rerank asks. ValueError -> 400 (PolicyRefused: the
     policy's); TransportError passes through. ``legacy_indices``: indices known to lack
     ``vector_f16`` (kept by the caller); ``args``: the URL parameters (``split_params``);
-    ``policy``: what may be forwarded; ``limits``: the bounds on ext.rerank.overrides."""
+    ``policy``: what may be forwarded; ``limits``: the bounds on ext.rerank.overrides;
+    ``vocabulary``: the index's values of a field, so that a value ``ext.rerank.query`` names is
+    left alone by its constraints, as on /search (None: nothing is looked for)."""
     policy.check_index(index)
     if not isinstance(body, dict):
         raise ValueError("body: must be a JSON object (OpenSearch query DSL)")
@@ -200,8 +203,9 @@ def proxy_search(client: OpenSearch, index: str, body: Any, ruleset: RuleSet, cf
         return Retrieved(cols, float(resp.get("took", 0)), int(total.get("value", len(hits))),
                          total.get("relation", "eq"), exhausted=len(hits) < window)
 
+    named = named_values(rule, query, vocabulary)
     rerank = paging.reranker(rule, explain=bool(spec.get("explain", True)), now=datetime.now(timezone.utc),
-                             max_pairs=limits.dedup_pairs)
+                             max_pairs=limits.dedup_pairs, named=named)
     ranked = paging.rank(fetch, rerank, rule.window, cfg.max_window, frm + size + 1)
     page = []
     for p in ranked.placed[frm:frm + size]:
@@ -219,7 +223,8 @@ def proxy_search(client: OpenSearch, index: str, body: Any, ruleset: RuleSet, cf
     out["took"] = int(ranked.took_ms)
     out["hits"] = {**resp["hits"], "hits": page}
     out["_rerank"] = {"rule": rule.id, "window": ranked.window, "candidates": ranked.candidates,
-                      "has_next": paging.has_next(ranked, frm, size, cfg.max_window), "rerank_ms": round(ranked.rerank_seconds * 1000, 3)}
+                      "has_next": paging.has_next(ranked, frm, size, cfg.max_window), "rerank_ms": round(ranked.rerank_seconds * 1000, 3),
+                      **({"named": {f: sorted(v) for f, v in named.items()}} if named else {})}
     return ProxyOutcome(out, Decision("proxy", rule, how, "dsl", query, index, ranked.window, frm, size, ranked.pool,
                                       ranked.placed[frm:frm + size], ranked.dedup,
                                       round(ranked.rerank_seconds * 1000, 3), took_ms=ranked.took_ms))

@@ -99,6 +99,13 @@ class Services:
         """A query text's vector (cached), or None when there is no encoder."""
         return self.encoder.query if self.encoder is not None else None
 
+    def vocabulary_of(self, index: str) -> Callable[[str], Any] | None:
+        """The values of a field in ``index`` (``rerank.named``), when the products backend reads
+        that index; None for another proxied index (no value is looked for in its queries)."""
+        if self.config.backend == "opensearch" and index == self.config.index:
+            return self.backend.vocabulary
+        return None
+
     def opensearch(self) -> Any:
         """The OpenSearch client of the proxy and of /version, made on first use."""
         if self._client is None:

@@ -77,7 +77,7 @@ def proxied_search(index: str):
     _refuse_system_paths(index, "_search")
     po = forwarded(lambda: proxy_search(s.opensearch(), index, json_body(), s.store.current, s.config,
                                         s.legacy_indices, request.args.to_dict(), policy=s.policy,
-                                        limits=s.limits, encode=s.encode))
+                                        limits=s.limits, encode=s.encode, vocabulary=s.vocabulary_of(index)))
     g.decision = po.decision
     return jsonify(po.response)
 
@@ -109,7 +109,7 @@ def proxied_msearch(index: str | None = None):
     for idx, body, params in lines:
         try:
             po = proxy_search(s.opensearch(), idx, body, s.store.current, s.config, s.legacy_indices, params,
-                              policy=s.policy, limits=s.limits, encode=s.encode)
+                              policy=s.policy, limits=s.limits, encode=s.encode, vocabulary=s.vocabulary_of(idx))
         except (ValueError, TransportError) as exc:
             answer = client_error(exc)
             if answer is None:
