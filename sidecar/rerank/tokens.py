@@ -23,9 +23,9 @@ def spans(buf: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, 
     """Token (start, end) byte spans of the texts buf[lo[t]:hi[t]], and each text's first token
     (CSR)."""
     total = 0
-    for t in range(lo.shape[0]):
-        total += hi[t] - lo[t]
-    starts = np.empty(total // 2 + 1, dtype=np.int64)
+    for t in range(lo.shape[0]):  # a text of L bytes holds at most (L + 1) // 2 tokens (one byte, one separator)
+        total += (hi[t] - lo[t] + 1) // 2
+    starts = np.empty(total + 1, dtype=np.int64)
     ends = np.empty_like(starts)
     ptr = np.zeros(lo.shape[0] + 1, dtype=np.int64)
     m = 0
