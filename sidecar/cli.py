@@ -27,13 +27,9 @@ def cmd_index(args: argparse.Namespace) -> int:
 
     encoder = None
     if not args.vectors and args.embed != "none":  # the titles, embedded as /search embeds queries
-        from .encoder import ALL_CORES, EncoderError, load as load_encoder
+        from .encoder import ALL_CORES, load as load_encoder
 
-        try:
-            encoder = load_encoder(config.default("encoder"), threads=ALL_CORES)
-        except EncoderError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return EXIT_USAGE
+        encoder = load_encoder(config.default("encoder"), threads=ALL_CORES)  # EncoderError: main says it
         if encoder is None:
             print("note: no --vectors and SIDECAR_ENCODER=off: the index gets no vectors (BM25 only)", file=sys.stderr)
     client = make_client(args.url, timeout=30)
@@ -203,12 +199,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
         _warm_before_fork()
         from .server.gunicorn_app import SidecarServer
 
+        from .encoder import DEFAULT as DEFAULT_ENCODER, is_off
+
         logging.getLogger(__name__).info("serving %s backend on http://%s:%d with %d workers, rules from %s, %s",
                                          cfg.backend, cfg.host, cfg.port, cfg.workers, cfg.rules,
                                          "query encoder off (SIDECAR_ENCODER=off): text-only searches are BM25"
-                                         if cfg.encoder.strip().lower() == "off" else
-                                         f"query encoder {cfg.encoder or 'minilm'}: text-only searches are hybrid "
-                                         "where the index has vectors")
+                                         if is_off(cfg.encoder) else
+                                         f"query encoder {cfg.encoder or DEFAULT_ENCODER}: text-only searches are "
+                                         "hybrid where the index has vectors")
         SidecarServer(cfg).run()
     finally:
         # a worker leaves through this frame too (it was forked inside run()); the run dir is the
@@ -379,7 +377,7 @@ def cmd_config(args: argparse.Namespace) -> int:
         return EXIT_OK
     width = max(len(r["env"]) for r in rows)
     for r in rows:
-        print(f"{r['env']:<{width}}  {str(r['value'])!s:<28} {r['source']}")
+        print(f"{r['env']:<{width}}  {str(r['value']):<28} {r['source']}")
     return EXIT_OK
 
 
@@ -412,13 +410,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
         queries = queries[: args.limit]
     encode = None
     if args.mode != "bm25" and not args.query_vectors:  # the texts, embedded as /search embeds them
-        from .encoder import EncoderError, load as load_encoder
+        from .encoder import load as load_encoder
 
-        try:
-            encoder = load_encoder(config.default("encoder"))
-        except EncoderError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return EXIT_USAGE
+        encoder = load_encoder(config.default("encoder"))  # EncoderError: main says it
         if encoder is None and args.mode is not None:
             print(f"error: --mode {args.mode} needs --query-vectors when SIDECAR_ENCODER=off", file=sys.stderr)
             return EXIT_USAGE
@@ -702,6 +696,11 @@ def main(argv: list[str] | None = None) -> int:
         print("interrupted", file=sys.stderr)
         return 130
     except Exception as exc:  # noqa: BLE001 - a command ends in one line, never a traceback
+        from .encoder import EncoderError
+
+        if isinstance(exc, EncoderError):  # a missing or broken model: the message names SIDECAR_ENCODER
+            print(f"error: {exc}", file=sys.stderr)
+            return EXIT_USAGE
         line = backend_failure(exc, args)
         if line is None:
             raise

@@ -115,7 +115,7 @@ def _load(cls: type, environ: dict[str, str] | None = None, **overrides: Any) ->
     values = {}
     for s in SETTINGS:
         raw = overrides.get(s.name)
-        values[s.name] = s.parse(env.get(s.env, _expand(s.default, env)) if raw is None else raw)
+        values[s.name] = s.parse(_raw(s, env) if raw is None else raw)
     token = values["admin_token"]
     if token and (token.lower().replace("-", "").replace("_", "") in PLACEHOLDER_TOKENS or len(token) < 16):
         raise ValueError("SIDECAR_ADMIN_TOKEN: looks like a placeholder or is shorter than 16 characters; set a "
@@ -138,7 +138,7 @@ def effective(environ: dict[str, str] | None = None, dotenv_vars: dict[str, str]
     out = []
     for s in SETTINGS:
         source = "environment" if s.env in environ else (".env" if s.env in dotenv_vars else "default")
-        out.append((s, s.parse(merged.get(s.env, _expand(s.default, merged))), source))
+        out.append((s, s.parse(_raw(s, merged)), source))
     return out
 
 
@@ -163,6 +163,11 @@ def variables() -> dict[str, str]:
     return {**dotenv(), **os.environ}
 
 
+def _raw(s: Setting, env: dict[str, str]) -> Any:
+    """A setting's value as written: its variable in ``env``, else its default (expanded)."""
+    return env.get(s.env, _expand(s.default, env))
+
+
 def _expand(default: Any, env: dict[str, str]) -> Any:
     return _VAR.sub(lambda m: env.get(m.group(1), m.group(2)), default) if isinstance(default, str) else default
 
@@ -170,5 +175,4 @@ def _expand(default: Any, env: dict[str, str]) -> Any:
 def default(name: str) -> Any:
     """The effective default of one setting: environment, else .env, else the built-in."""
     s = BY_NAME[name]
-    env = variables()
-    return s.parse(env.get(s.env, _expand(s.default, env)))
+    return s.parse(_raw(s, variables()))

@@ -112,10 +112,15 @@ class Encoder:
         return vec
 
 
+def is_off(setting: str | None) -> bool:
+    """The setting turns the encoder off (text-only searches stay BM25)."""
+    return (setting or "").strip().lower() == "off"
+
+
 def load(setting: str, **options) -> Encoder | None:
     """The encoder ``setting`` names (None for ``off``); EncoderError when it cannot be used."""
     setting = (setting or "").strip()
-    if setting.lower() == "off":
+    if is_off(setting):
         return None
     if setting.lower() in ("", DEFAULT):
         try:

@@ -126,15 +126,17 @@ def _bulk_with_retry(client: OpenSearch, index: str, docs: list[dict[str, Any]],
     return len(docs) - len(pending) - len(errors), errors + [f"{len(pending)} docs still rejected with 429"]
 
 
-def embed_catalog(catalog: Path, encoder: Any, text_field: str = "title", progress: bool = True) -> np.ndarray:
+def embed_catalog(catalog: Path, encoder: Any, text_field: str = "title", progress: bool = True,
+                  lines: int | None = None) -> np.ndarray:
     """Row i = the embedded ``text_field`` of line i of the catalog (a bad line: a zero row, never
-    indexed), batched by length, with a progress bar."""
+    indexed), batched by length, with a progress bar. ``lines``: the catalog's line count when
+    the caller has it."""
     rows, texts = [], []
     for row, item in iter_catalog(catalog):
         if not isinstance(item, BadLine):
             rows.append(row)
             texts.append(str(item.get(text_field) or ""))
-    out = np.zeros((count_lines(catalog), encoder.dimension), dtype=np.float32)
+    out = np.zeros((count_lines(catalog) if lines is None else lines, encoder.dimension), dtype=np.float32)
     if texts:
         out[rows] = encoder.encode(texts, progress=f"embedding {text_field}s" if progress else None)
     return out
@@ -150,7 +152,7 @@ def index_catalog(client: OpenSearch, catalog: Path, index: str, vectors: Path |
     if vectors is not None:
         vecs = load_vectors(vectors, total)  # before any write
     elif encoder is not None:
-        vecs = embed_catalog(catalog, encoder, text_field, progress)
+        vecs = embed_catalog(catalog, encoder, text_field, progress, lines=total)
         log.info("embedded the %ss of %s with %s in %.1f s", text_field, catalog, encoder.name, time.perf_counter() - t0)
     else:
         vecs = None

@@ -20,7 +20,7 @@ import numpy as np
 from . import dedup as dedup_mod
 from .agents import Agent, Placement, place
 from .batch import NO_SIGNATURE, CandidateBatch, unit_rows
-from .named import lists_named, named_codes
+from .named import holds_named, named_codes
 from .properties import Equals, OneOf, PerValue
 from .rule import Constraint, Rule, parse_rule
 from .strategies import STRATEGIES
@@ -227,7 +227,7 @@ def compile_agent(con: Constraint, batch: CandidateBatch, now: datetime | None =
     if named and isinstance(con.prop, (PerValue, Equals, OneOf)):
         if con.kind == "min":
             listed = (con.prop.value,) if isinstance(con.prop, Equals) else con.prop.values
-            if not lists_named(listed, named):
+            if not holds_named(listed, named):
                 return None
         else:
             held = np.isin(column.codes, named_codes(column.dictionary, named))
@@ -327,7 +327,7 @@ def rerank_batch(batch: CandidateBatch, rule: Rule | Mapping[str, Any], *, size:
         if explain:
             hit["reason"] = _reason(p)
             asked = {f: v for f in sorted(relaxed) if (v := batch.column(f).value(i)) is not None
-                     and lists_named(v if isinstance(v, list) else [v], named[f])}
+                     and holds_named(v, named[f])}
             if asked:
                 hit["reason"]["named"] = asked  # its value was named by the query: the field's constraints let it be
         hits.append(hit)

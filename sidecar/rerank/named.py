@@ -39,8 +39,10 @@ def fold(value: Any) -> Any:
     return (value if value.isascii() else unicodedata.normalize("NFKC", value)).lower()
 
 
-def words(text: str) -> tuple[str, ...]:
-    return tuple(_WORD.findall(fold(text)))
+def words(text: str | None) -> tuple[str, ...]:
+    """The words of a text, folded (``\\w+`` runs): how a query and a value are compared; the
+    fusion's match share counts the same words."""
+    return tuple(_WORD.findall(fold(text or "")))
 
 
 @dataclass(frozen=True)
@@ -76,15 +78,12 @@ def named_in(query: str, vocabularies: Mapping[str, Vocabulary]) -> dict[str, fr
     return {f: v for f, v in found.items() if v}
 
 
+def holds_named(value: Any, named: frozenset[str]) -> bool:
+    """A field's value is named (a list value, or a constraint's list of values: any element)."""
+    items = value if isinstance(value, (list, tuple)) else (value,)
+    return any(fold(v) in named for v in items)
+
+
 def named_codes(dictionary: list[Any], named: frozenset[str]) -> np.ndarray:
-    """The codes of a column's dictionary whose value is named (list values: any element)."""
-    def hit(v: Any) -> bool:
-        if isinstance(v, (list, tuple)):
-            return any(fold(x) in named for x in v)
-        return fold(v) in named
-    return np.array([i for i, v in enumerate(dictionary) if hit(v)], dtype=np.int64)
-
-
-def lists_named(values: Iterable[Any], named: frozenset[str]) -> bool:
-    """A min constraint's listed values include a named one."""
-    return any(fold(v) in named for v in values)
+    """The codes of a column's dictionary whose value is named."""
+    return np.array([i for i, v in enumerate(dictionary) if holds_named(v, named)], dtype=np.int64)

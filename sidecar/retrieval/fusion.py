@@ -19,28 +19,27 @@ vocabulary mismatch, not a relevance model.
 """
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
+from ..rerank.named import words
 from ..rerank.rule import FusionSpec
-from .filters import fold
 from .hits import Hits
 
 RRF_K = 60
 MISSING_GAP = 0.001  # a hit missing from a list scores this far below the list's lowest (OpenSearch's min-max: 0 vs 0.001)
 MATCH_DEPTH = 20  # the BM25 hits whose titles say how well the query's words matched
-_WORD = re.compile(r"\w+")
 STOP_WORDS = frozenset(
     "a an and are as at be but by for if in into is it no not of on or such that the their then there these they "
     "this to was will with".split())  # Lucene's English stop words, which bm25s also drops
 
 
 def terms(text: str | None) -> list[str]:
-    """The words of a text as the match share counts them: folded, stop words left out."""
-    return [t for t in _WORD.findall(fold(text or "")) if t not in STOP_WORDS]
+    """The words of a text as the match share counts them: ``named.words`` (folded), stop words
+    left out."""
+    return [t for t in words(text) if t not in STOP_WORDS]
 
 
 def match_share(query: str | None, titles: Sequence[str | None], depth: int) -> float:

@@ -76,7 +76,7 @@ class MemoryBackend:
         """The distinct values of a keyword field (``rerank.named``), built once per field."""
         voc = self._vocabularies.get(field)
         if voc is None:
-            voc = self._vocabularies[field] = Vocabulary.of(dict.fromkeys(d.get(field) for d in self.docs)
+            voc = self._vocabularies[field] = Vocabulary.of(dict.fromkeys(self.columns[field].tolist())
                                                             if field in KEYWORD_FIELDS else ())
         return voc
 
