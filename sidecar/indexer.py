@@ -149,25 +149,22 @@ def index_catalog(client: OpenSearch, catalog: Path, index: str, vectors: Path |
     when one is given) into ``index``; see the module docstring."""
     t0 = time.perf_counter()
     total = count_lines(catalog)
-    if vectors is not None:
-        vecs = load_vectors(vectors, total)  # before any write
-    elif encoder is not None:
-        vecs = embed_catalog(catalog, encoder, text_field, progress, lines=total)
-        log.info("embedded the %ss of %s with %s in %.1f s", text_field, catalog, encoder.name, time.perf_counter() - t0)
-    else:
-        vecs = None
-    dimension = None if vecs is None else vecs.shape[1]
+    vecs = load_vectors(vectors, total) if vectors is not None else None  # before any write
+    dimension = vecs.shape[1] if vecs is not None else (encoder.dimension if encoder is not None else None)
 
-    exists = client.indices.exists(index=index)
-    if exists and recreate:
-        client.indices.delete(index=index)
-        exists = False
-    if not exists:
-        client.indices.create(index=index, body=index_body(dimension, shards, replicas))
-    else:
+    exists = client.indices.exists(index=index)  # OpenSearch answers before the long work of embedding
+    if exists and not recreate:
         have = client.indices.get_mapping(index=index)[index]["mappings"]["properties"].get("vector", {}).get("dimension")
         if dimension is not None and have != dimension:
-            raise ValueError(f"index {index!r} has vector dimension {have}, the vectors file has {dimension}; use --recreate")
+            source = "the vectors file has" if vecs is not None else f"the encoder ({encoder.name}) makes"
+            raise ValueError(f"index {index!r} has vector dimension {have}, {source} {dimension}; use --recreate")
+    if vecs is None and encoder is not None:  # before any write: an interrupted embedding leaves the index as it was
+        vecs = embed_catalog(catalog, encoder, text_field, progress, lines=total)
+        log.info("embedded the %ss of %s with %s in %.1f s", text_field, catalog, encoder.name, time.perf_counter() - t0)
+    if exists and recreate:
+        client.indices.delete(index=index)
+    if not exists or recreate:
+        client.indices.create(index=index, body=index_body(dimension, shards, replicas))
     client.indices.put_settings(index=index, body={"index": {"refresh_interval": "-1"}})
 
     summary = IndexSummary()
