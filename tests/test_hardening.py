@@ -421,6 +421,21 @@ def test_budget_cuts_each_call_to_what_is_left():
             deadline.budget(2.0)
 
 
+def test_an_answer_after_the_deadline_is_not_ranked():
+    """An answer that arrives in time but is read after the deadline (a busy worker woke its
+    greenlet late) is a BackendTimeout: the request is answered 504 at once instead of ranked."""
+    from sidecar.retrieval.opensearch_backend import call
+
+    def late(**kw):
+        time.sleep(kw["request_timeout"] + 0.05)  # the client returned, but the request's time is up
+        return {"hits": {"hits": []}}
+
+    with deadline.within(0.1):
+        with pytest.raises(BackendTimeout, match="after the request's deadline"):
+            call(late, request_timeout=2.0)
+    assert call(late, request_timeout=0.01) == {"hits": {"hits": []}}  # no request: no deadline to miss
+
+
 # --- 6. throttled logs, and `unknown` decision records -----------------------------------------
 
 def test_throttle_logs_one_line_per_interval_with_the_count_held_back(caplog):

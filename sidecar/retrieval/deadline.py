@@ -2,8 +2,10 @@
 
 The HTTP layer opens it (``within``) when a request arrives; ``budget`` gives each call what is
 left of it, so a request that needs two searches (a second window, a vector lookup) still
-answers within the timeout, and a call whose deadline has passed is not made at all. The
-deadline lives in a context variable: each request (thread or greenlet) sees its own, and code
+answers within the timeout. A call whose deadline has passed is not made at all, and an answer
+that arrives after it (a busy worker woke its greenlet late) is dropped (``check``), not ranked:
+past the deadline the answer is an immediate 504, and an overloaded worker sheds the work of
+requests it can no longer answer in time. The deadline lives in a context variable: each request (thread or greenlet) sees its own, and code
 outside a request (the CLI, the decision-log writer) has none.
 """
 from __future__ import annotations
@@ -49,3 +51,10 @@ def budget(timeout: float) -> float:
     if left < MIN_BUDGET:
         raise BackendTimeout("the request's deadline passed before OpenSearch was asked")
     return min(timeout, left)
+
+
+def check() -> None:
+    """BackendTimeout when the request's deadline has passed (no-op outside a request)."""
+    end = _deadline.get()
+    if end is not None and time.monotonic() > end:
+        raise BackendTimeout("OpenSearch answered after the request's deadline")

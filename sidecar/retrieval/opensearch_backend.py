@@ -55,18 +55,21 @@ def call(fn, *args: Any, cancellable: bool = False, **kwargs: Any) -> Any:
     """Run one client call within the request's deadline (``deadline.budget`` cuts its
     ``request_timeout``), translating transport failures into the backend errors.
     ``cancellable``: a search; OpenSearch is told to cancel it (``cancel_after_time_interval``)
-    when the sidecar stops waiting, so a query nobody waits for does not run on."""
+    when the sidecar stops waiting, so a query nobody waits for does not run on. An answer that
+    arrives after the deadline is a BackendTimeout too (``deadline.check``)."""
     if "request_timeout" in kwargs:
         kwargs["request_timeout"] = deadline.budget(kwargs["request_timeout"])
         if cancellable:
             kwargs["params"] = {**(kwargs.get("params") or {}),
                                 "cancel_after_time_interval": f"{max(1, int(kwargs['request_timeout'] * 1000))}ms"}
     try:
-        return fn(*args, **kwargs)
+        out = fn(*args, **kwargs)
     except ConnectionTimeout as exc:
         raise BackendTimeout(f"OpenSearch did not answer in time: {exc.info if hasattr(exc, 'info') else exc}") from None
     except OSConnectionError as exc:
         raise BackendUnavailable(f"OpenSearch is unreachable: {exc.error if hasattr(exc, 'error') else exc}") from None
+    deadline.check()
+    return out
 
 
 @contextlib.contextmanager
