@@ -17,6 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from sidecar.config import SETTINGS  # noqa: E402
+from sidecar.rerank.strategies import ORDER_KEYS  # noqa: E402
 from sidecar.rules.loader import schema  # noqa: E402
 
 
@@ -39,7 +40,7 @@ def config_table() -> str:
 def _type(spec: dict, defs: dict) -> str:
     if "$ref" in spec:
         name = spec["$ref"].split("/")[-1]
-        return {"fraction": "number in (0, 1]", "scalar": "string, number or boolean"}.get(name, name)
+        return {"fraction": "number in (0, 1]", "scalar": "string, number or boolean", "order": "object"}.get(name, name)
     if "enum" in spec:
         return " or ".join(f"`{v}`" for v in spec["enum"])
     if "const" in spec:
@@ -61,7 +62,9 @@ def rule_reference() -> str:
     defs = s["$defs"]
     out = []
     sections = [("rule (an item of `rules:`)", defs["rule"]["properties"]), ("`match`", defs["match"]["properties"]),
-                ("`mmr` and `dpp` (the base order: at most one of them)", defs["rule"]["properties"]["mmr"]["properties"]),
+                (f"{', '.join(f'`{k}`' for k in ORDER_KEYS[:-1])} and `{ORDER_KEYS[-1]}` (the base order: at most one "
+                 "of them)",
+                 defs["order"]["properties"]),
                 ("`dedup`", defs["rule"]["properties"]["dedup"]["properties"]),
                 ("`fusion` (hybrid searches)", defs["rule"]["properties"]["fusion"]["properties"]),
                 ("constraint (an item of `constraints:`)", defs["constraint"]["properties"])]
@@ -70,7 +73,7 @@ def rule_reference() -> str:
         for key, spec in props.items():
             default = f"`{spec['default']}`" if "default" in spec else ""
             desc = spec.get("description", "")
-            if key in ("mmr", "dpp", "dedup", "match", "constraints", "fusion") and title.startswith("rule"):
+            if key in (*ORDER_KEYS, "dedup", "match", "constraints", "fusion") and title.startswith("rule"):
                 desc = (desc + "; " if desc else "") + "see below"
             out.append(f"| `{key}` | {_type(spec, defs)} | {default} | {desc} |")
         out.append("")

@@ -109,3 +109,67 @@ def mmr_order(relevance: Sequence[float], unit_vectors, diversity: float) -> Cal
         return out
 
     return scores
+
+
+def dpp_order(relevance: Sequence[float], unit_vectors, diversity: float) -> Callable[[list[int]], Sequence[float]]:
+    """Greedy DPP gains recomputed from scratch: the kernel L = diag(w) S diag(w) (w = exp((1 -
+    diversity) * z-score of the relevance), S the cosines), and item j's gain the Schur complement
+    L_jj - L_jP L_PP^-1 L_Pj over the placed items P, as a share of the first pick's gain, in float64.
+    Diversity 0 is the relevance."""
+    import numpy as np
+
+    r = np.asarray(relevance, dtype=np.float64)
+    v = np.asarray(unit_vectors, dtype=np.float64)
+    if diversity == 0.0:
+        return lambda placed: list(r)
+    w = np.exp((1.0 - diversity) * (r - r.mean()) / (r.std() + 1.1920929e-07))
+    big_l = w[:, None] * (v @ v.T) * w[None, :] + np.eye(len(r)) * 1.1920929e-07
+
+    def scores(placed: list[int]) -> list[float]:
+        if not placed:
+            return list(np.diag(big_l))
+        lp = big_l[np.ix_(placed, placed)]
+        cross = big_l[:, placed]
+        gains = np.diag(big_l) - np.einsum("ij,ij->i", cross @ np.linalg.inv(lp), cross)
+        return list(np.maximum(gains, 0.0) / big_l[placed[0], placed[0]])
+
+    return scores
+
+
+def msd_order(relevance: Sequence[float], unit_vectors, diversity: float) -> Callable[[list[int]], Sequence[float]]:
+    """Maximal Sum of Distances: (1 - d) * rel + d * sum of (1 - cosine) to the placed items; the
+    relevance before anything is placed."""
+    import numpy as np
+
+    v = np.asarray(unit_vectors, dtype=np.float64)
+
+    def scores(placed: list[int]) -> list[float]:
+        if not placed:
+            return [float(x) for x in relevance]
+        return [(1.0 - diversity) * float(relevance[j]) +
+                diversity * sum(1.0 - min(1.0, max(-1.0, float(v[j] @ v[i]))) for i in placed)
+                for j in range(len(relevance))]
+
+    return scores
+
+
+ORDERS = {"score": lambda rel, vectors, diversity: score_order(rel), "mmr": mmr_order, "dpp": dpp_order,
+          "msd": msd_order}
+
+
+def jaccard_components(sets: Sequence[frozenset], threshold: float) -> list[int]:
+    """Connected components of "exact Jaccard >= threshold" over every pair (empty sets join
+    nothing), each labelled by its first member: what dedup grouping may at most join."""
+    parent = list(range(len(sets)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            i = parent[i]
+        return i
+
+    for i in range(len(sets)):
+        for j in range(i):
+            if sets[i] and sets[j] and len(sets[i] & sets[j]) / len(sets[i] | sets[j]) >= threshold:
+                a, b = root(i), root(j)
+                parent[max(a, b)] = min(a, b)
+    return [root(i) for i in range(len(sets))]

@@ -39,8 +39,9 @@ def test_schema_keys_match_the_core_parser():
     assert set(defs["rule"]["properties"]) == RULE_KEYS
     assert set(defs["match"]["properties"]) == MATCH_KEYS
     assert set(defs["constraint"]["properties"]) == CONSTRAINT_KEYS
+    assert set(defs["order"]["properties"]) == ORDER_KEYS
     for strategy in ORDER_KEYS_IN_RULE:  # one rule key per registered base order
-        assert set(defs["rule"]["properties"][strategy]["properties"]) == ORDER_KEYS
+        assert defs["rule"]["properties"][strategy]["$ref"] == "#/$defs/order"
     assert set(defs["rule"]["properties"]["dedup"]["properties"]) == DEDUP_KEYS
 
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
+from ..rerank.strategies import STRATEGIES
 from .compare import Comparison
 
 SHOWN_FIELDS = ("brand", "seller", "condition", "price")
@@ -17,7 +18,8 @@ def environment() -> Environment:
     rendered for people, not on the search path, and nothing is kept between calls)."""
     env = Environment(loader=PackageLoader("sidecar.preview", "templates"), autoescape=select_autoescape(["html"]),
                       trim_blocks=True, lstrip_blocks=True)
-    env.globals.update(shown=SHOWN_FIELDS, view=view)
+    orders = {k: s for k, s in STRATEGIES.items() if s.value_name}  # base orders that explain their picks
+    env.globals.update(shown=SHOWN_FIELDS, view=view, orders=orders)
     return env
 
 

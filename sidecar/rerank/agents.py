@@ -23,13 +23,13 @@ transcription of the pseudo-code, is ``tests/reference_agents.py``; the tests co
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 from numba import njit
 
 from . import strategies
-from .eligibility import ANY, MAX, MIN
+from .eligibility import ANY, MAX, MIN, AgentArrays
 from .strategies import Strategy
 
 EPS = 1e-9  # a deviance at or below this is zero: (n+2)f carries float noise (10 * 0.3 = 3.0000000000000004)
@@ -56,8 +56,8 @@ class Agent:
 
 
 class Placement(NamedTuple):
-    """Why one item was placed: by default (``reason`` is the strategy's: "default", "mmr",
-    "dpp"), or by an agent, with its numbers; ``value`` is the item's base score when placed.
+    """Why one item was placed: by default (``reason`` is the strategy's ``Strategy.reason``:
+    "default" for score order, else its key), or by an agent, with its numbers; ``value`` is the item's base score when placed.
     (A named tuple: a page builds 50 of these per request, and a tuple is made in C.)"""
 
     index: int
@@ -69,8 +69,8 @@ class Placement(NamedTuple):
     value: float | None = None
 
 
-def agent_arrays(agents: list[Agent], n: int) -> tuple:
-    """The agents as the kernel's tuple (see ``eligibility``)."""
+def agent_arrays(agents: list[Agent], n: int) -> AgentArrays:
+    """The agents as the kernel's arrays."""
     c = len(agents)
     has = np.zeros((c, n), dtype=np.bool_)
     codes = np.full((c, n), -1, dtype=np.int64)
@@ -80,18 +80,18 @@ def agent_arrays(agents: list[Agent], n: int) -> tuple:
         if a.codes is not None:
             codes[i] = a.codes[:n]
     width = max([a.n_values for a in agents] + [1])
-    return (np.array([KINDS[a.kind] for a in agents], dtype=np.int8), np.array([a.fraction for a in agents]),
-            has, codes, np.zeros((c, width), dtype=np.int64), np.zeros(c, dtype=np.int64),
-            np.zeros(c, dtype=np.bool_), np.zeros(n, dtype=np.bool_), np.zeros(c, dtype=np.int64))
+    return AgentArrays(np.array([KINDS[a.kind] for a in agents], dtype=np.int8), np.array([a.fraction for a in agents]),
+                       has, codes, np.zeros((c, width), dtype=np.int64), np.zeros(c, dtype=np.int64),
+                       np.zeros(c, dtype=np.bool_), np.zeros(n, dtype=np.bool_), np.zeros(c, dtype=np.int64))
 
 
 @njit(cache=True)
-def _place(sid: int, st, ag, lam: float, size: int, item, agent, dev_out, pen_out, u_out, val_out) -> int:
+def _place(st, ag, lam: float, size: int, item, agent, dev_out, pen_out, u_out, val_out) -> int:
     kind, frac, has, codes, counts, k, caps, placed, start = ag
     n_agents = kind.shape[0]
     dev = np.zeros(n_agents)
     for t in range(size):
-        default = strategies.first(sid, st, ag, -1, False)
+        default = strategies.first(st, ag, -1, False)
         if default < 0:
             return t
         pick, who, best_u, best_dev, best_pen = default, -1, 0.0, 0.0, 0.0
@@ -106,7 +106,7 @@ def _place(sid: int, st, ag, lam: float, size: int, item, agent, dev_out, pen_ou
             # correction 3: an unhappy cap's cooperative proposal is the first item that reduces
             # every unhappy cap (itself included), the same for all of them: searched once a slot.
             # A min agent's must reduce those caps too, so none exists when this one does not.
-            for_all_caps = strategies.first(sid, st, ag, -1, True) if n_caps > 1 or (n_caps == 1 and n_mins > 0) else -1
+            for_all_caps = strategies.first(st, ag, -1, True) if n_caps > 1 or (n_caps == 1 and n_mins > 0) else -1
             for c in range(n_agents):
                 if dev[c] <= EPS:
                     continue
@@ -115,17 +115,17 @@ def _place(sid: int, st, ag, lam: float, size: int, item, agent, dev_out, pen_ou
                     if n_caps > 1:
                         p = for_all_caps
                 elif n_caps > 0 and for_all_caps >= 0:
-                    p = strategies.first(sid, st, ag, c, True)
+                    p = strategies.first(st, ag, c, True)
                 if p < 0:
-                    p = strategies.first(sid, st, ag, c, False)
+                    p = strategies.first(st, ag, c, False)
                 if p < 0 or p == default:  # correction 1
                     continue
-                pen = strategies.value(sid, st, default) - strategies.value(sid, st, p)
+                pen = strategies.value(st, default) - strategies.value(st, p)
                 u = dev[c] - lam * pen
                 if u > 0.0 and (who < 0 or u > best_u):
                     pick, who, best_u, best_dev, best_pen = p, c, u, dev[c], pen
         item[t], agent[t], dev_out[t], pen_out[t], u_out[t] = pick, who, best_dev, best_pen, best_u
-        val_out[t] = strategies.value(sid, st, pick)
+        val_out[t] = strategies.value(st, pick)
         placed[pick] = True
         for c in range(n_agents):
             if kind[c] == ANY:
@@ -144,17 +144,17 @@ def _place(sid: int, st, ag, lam: float, size: int, item, agent, dev_out, pen_ou
                                 break
             elif has[c, pick]:
                 k[c] += 1
-        strategies.add(sid, st, pick)
+        strategies.add(st, pick)
     return size
 
 
-def place(agents: list[Agent], lam: float, size: int, strategy: Strategy, state: tuple) -> list[Placement]:
+def place(agents: list[Agent], lam: float, size: int, strategy: Strategy, state: Any) -> list[Placement]:
     """Place ``size`` items (at most every candidate) over the base order ``strategy`` prepared
     as ``state``."""
-    n = len(state[0])
+    n = len(state.rel)
     size = max(0, min(size, n))
     out = [np.zeros(size, dtype=np.int64), np.zeros(size, dtype=np.int64)] + [np.zeros(size) for _ in range(4)]
-    placed = _place(strategy.sid, state, agent_arrays(agents, n), float(lam), size, *out)
+    placed = _place(state, agent_arrays(agents, n), float(lam), size, *out)
     item, who, dev, pen, u, val = (a[:placed].tolist() for a in out)
     return [Placement(item[t], strategy.reason, value=val[t]) if who[t] < 0 else
             Placement(item[t], "constraint", agents[who[t]].label, dev[t], pen[t], u[t], val[t])

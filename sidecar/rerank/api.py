@@ -365,8 +365,7 @@ def _reason(p: Placement) -> dict[str, Any]:
     if p.reason == "constraint":
         return {"type": "constraint", "constraint": p.constraint, "deviance": round(p.deviance, 6),
                 "penalty": round(p.penalty, 6), "unhappiness": round(p.unhappiness, 6), "base_score": round(p.value, 6)}
-    if p.reason == "mmr":
-        return {"type": "mmr", "marginal": round(p.value, 6)}
-    if p.reason == "dpp":
-        return {"type": "dpp", "gain": round(p.value, 6)}
+    strategy = STRATEGIES.get(p.reason)
+    if strategy is not None and strategy.value_name:  # placed by default in a base order's own terms
+        return {"type": p.reason, strategy.value_name: round(p.value, 6)}
     return {"type": "default"}

@@ -1,24 +1,29 @@
 """Which items an agent may propose: the compiled predicates shared by the agent loop and by every
 base order's search for "the first eligible item in my order".
 
-Agent arrays (a tuple, so one kernel signature serves every rule):
-  kind   int8[C]     0 min, 1 max, 2 any (per value)
-  frac   float64[C]  the constraint's fraction f
-  has    bool[C, n]  min/max: the item has the property
-  codes  int64[C, n] any: the item's value code, -1 = field missing
-  counts int64[C, V] any: items placed per value code
-  k      int64[C]    min/max: placed items with the property; any: the top count of one value
-  caps   bool[C]     this slot's unhappy max/any agents (the U of the pseudo-code)
-  placed bool[n]
-  start  int64[C]    score order: no item before it reduces agent c (an ``any`` agent's is reset
-                     when its top count grows: only then can a skipped item qualify again)
+The agents reach the kernels as ``AgentArrays`` (one type, so one kernel signature serves every rule).
 """
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import numpy as np
 from numba import njit
 
 MIN, MAX, ANY = 0, 1, 2
+
+
+class AgentArrays(NamedTuple):
+    kind: np.ndarray  # int8[C]: 0 min, 1 max, 2 any (per value)
+    frac: np.ndarray  # float64[C]: the constraint's fraction f
+    has: np.ndarray  # bool[C, n]: min/max: the item has the property
+    codes: np.ndarray  # int64[C, n]: any: the item's value code, -1 = field missing
+    counts: np.ndarray  # int64[C, V]: any: items placed per value code
+    k: np.ndarray  # int64[C]: min/max: placed items with the property; any: the top count of one value
+    caps: np.ndarray  # bool[C]: this slot's unhappy max/any agents (the U of the pseudo-code)
+    placed: np.ndarray  # bool[n]
+    start: np.ndarray  # int64[C]: score order: no item before it reduces agent c (an ``any``
+    # agent's is reset when its top count grows: only then can a skipped item qualify again)
 
 
 @njit(cache=True, inline="always")
@@ -36,8 +41,8 @@ def reduces(kind, has, codes, counts, k, c: int, i: int) -> bool:
 @njit(cache=True, inline="always")
 def eligible(kind, has, codes, counts, k, caps, placed, c: int, coop: bool, i: int) -> bool:
     """Item i is unplaced and, for agent c >= 0, reduces c's deviance; with ``coop`` it also
-    reduces every other unhappy cap's (correction 3). (Arrays, not the tuple: numba reaches an
-    array through a tuple several times slower in these hot paths.)"""
+    reduces every other unhappy cap's (correction 3). (Arrays, not the named tuple: numba reaches
+    an array through a tuple several times slower in these hot paths.)"""
     if placed[i]:
         return False
     if c >= 0 and not reduces(kind, has, codes, counts, k, c, i):

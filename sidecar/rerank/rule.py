@@ -18,9 +18,8 @@ import numpy as np
 from . import minhash
 from .dedup import band_layout
 from .properties import Equals, OneOf, PerValue, Range, parse_property
+from .strategies import ORDER_KEYS as ORDER_KEYS_IN_RULE
 from .strategies import STRATEGIES
-
-ORDER_KEYS_IN_RULE = tuple(k for k in STRATEGIES if k != "score")  # the rule keys that pick a base order
 RULE_KEYS = frozenset(
     {"id", "description", "match", "window", "size", "lambda", "normalize", *ORDER_KEYS_IN_RULE, "dedup", "constraints",
      "fusion", "respect_query"}

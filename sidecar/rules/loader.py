@@ -30,6 +30,7 @@ from jsonschema import Draft7Validator
 
 from ..catalog import FIELDS
 from ..rerank.rule import parse_constraint, parse_rule
+from ..rerank.strategies import ORDER_KEYS, STRATEGIES
 from .patterns import RulePattern
 from .ruleset import Located, RuleSet, build_ruleset
 
@@ -58,7 +59,18 @@ class RuleLoadError(Exception):
 
 @lru_cache(maxsize=1)
 def schema() -> dict[str, Any]:
-    return json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+    """The rule file's JSON Schema: the file, with one rule key per base order of the strategy
+    registry (after ``normalize``), each the ``order`` parameters, at most one per rule."""
+    s = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+    rule = s["$defs"]["rule"]
+    props = {}
+    for key, spec in rule["properties"].items():
+        props[key] = spec
+        if key == "normalize":
+            props.update({k: {"$ref": "#/$defs/order", "description": STRATEGIES[k].description} for k in ORDER_KEYS})
+    rule["properties"] = props
+    rule["not"] = {"anyOf": [{"required": [a, b]} for i, a in enumerate(ORDER_KEYS) for b in ORDER_KEYS[i + 1:]]}
+    return s
 
 
 @lru_cache(maxsize=1)

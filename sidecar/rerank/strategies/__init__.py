@@ -1,66 +1,72 @@
 """Base orders: the order the agents work over. One file per strategy, registered here.
 
-A strategy file provides ``prepare(rel, unit_vectors, diversity, size) -> state`` (the tuple of
-``state.py``) and three compiled functions over that state: ``first(st, ag, c, coop)`` (the first
-eligible item in the current order), ``value(st, i)`` (item i's current base score: penalties
-are differences of these) and ``add(st, i)``. A new strategy is its file plus one entry in
-``STRATEGIES`` and one branch in each dispatcher below (numba cannot cache a kernel that takes
-functions as arguments, so the loop reaches strategies through an id).
+A strategy file defines its state (a NamedTuple of arrays), ``prepare`` and three compiled
+functions, and ends with ``STRATEGY = Strategy(...)`` (``base.py`` says what each part is).
+Adding one is that file plus its module in ``REGISTERED``: the rule key, the schema's entry, the
+explanation, the inspector's label and the rule reference all come from the ``Strategy``.
+
+The agent loop calls ``first``, ``value`` and ``add`` below; numba resolves each call by the type
+of the state it is given (``overload``), so the loop is compiled once per base order with that
+order's functions inlined, and cached like any kernel (numba cannot cache a kernel that takes
+functions as arguments).
 """
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from numba.extending import overload
 
-import numpy as np
-from numba import njit
+from . import dpp, mmr, msd, score
+from .base import Strategy
 
-from . import dpp, mmr, score
-
-
-@dataclass(frozen=True)
-class Strategy:
-    """``key``: the rule key that selects it (the rule writes ``mmr: {diversity: 0.3}``);
-    ``needs_vectors``: retrieval fetches vectors for it; ``reason``: a default placement's
-    explanation type."""
-
-    key: str
-    sid: int
-    needs_vectors: bool
-    reason: str
-    prepare: Callable[[np.ndarray, np.ndarray | None, float, int], tuple]
+REGISTERED = (score, mmr, dpp, msd)
+STRATEGIES: dict[str, Strategy] = {m.STRATEGY.key: m.STRATEGY for m in REGISTERED}
+_BY_STATE = {s.state: s for s in STRATEGIES.values()}
+ORDER_KEYS = tuple(k for k in STRATEGIES if k != "score")  # the rule keys that pick a base order
 
 
-STRATEGIES: dict[str, Strategy] = {
-    "score": Strategy("score", 0, False, "default", score.prepare),
-    "mmr": Strategy("mmr", 1, True, "mmr", mmr.prepare),
-    "dpp": Strategy("dpp", 2, True, "dpp", dpp.prepare),
-}
+def first(st, ag, c: int, coop: bool) -> int:
+    """The first eligible item in ``st``'s order (compiled code only: see ``_first``)."""
+    raise NotImplementedError("called from compiled code only")
 
 
-@njit(cache=True, inline="always")
-def first(sid: int, st, ag, c: int, coop: bool) -> int:
-    if sid == 1:
-        return mmr.first(st, ag, c, coop)
-    if sid == 2:
-        return dpp.first(st, ag, c, coop)
-    return score.first(st, ag, c, coop)
+def value(st, i: int) -> float:
+    """Item i's current base score."""
+    raise NotImplementedError("called from compiled code only")
 
 
-@njit(cache=True, inline="always")
-def value(sid: int, st, i: int) -> float:
-    if sid == 1:
-        return mmr.value(st, i)
-    if sid == 2:
-        return dpp.value(st, i)
-    return score.value(st, i)
+def add(st, i: int) -> None:
+    """Place item i."""
+    raise NotImplementedError("called from compiled code only")
 
 
-@njit(cache=True, inline="always")
-def add(sid: int, st, i: int) -> None:
-    if sid == 1:
-        mmr.add(st, i)
-    elif sid == 2:
-        dpp.add(st, i)
-    else:
-        score.add(st, i)
+def _of(st) -> Strategy | None:
+    return _BY_STATE.get(getattr(st, "instance_class", None))
+
+
+@overload(first)
+def _first(st, ag, c, coop):
+    s = _of(st)
+    if s is None:
+        return None
+    fn = s.first
+    return lambda st, ag, c, coop: fn(st, ag, c, coop)
+
+
+@overload(value)
+def _value(st, i):
+    s = _of(st)
+    if s is None:
+        return None
+    fn = s.value
+    return lambda st, i: fn(st, i)
+
+
+@overload(add)
+def _add(st, i):
+    s = _of(st)
+    if s is None:
+        return None
+    fn = s.add
+    return lambda st, i: fn(st, i)
+
+
+__all__ = ["ORDER_KEYS", "REGISTERED", "STRATEGIES", "Strategy", "add", "first", "value"]

@@ -10,39 +10,53 @@ first pick's gain, so lambda means the same whatever the scale of the weights.
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 from numba import njit
 
 from ..eligibility import first_eligible
-from . import state
+from .base import Strategy, placed_buffer
 
 EPS32 = float(np.finfo(np.float32).eps)
 
 
-def prepare(rel: np.ndarray, vectors: np.ndarray | None, diversity: float, size: int) -> tuple:
+class DPPState(NamedTuple):
+    rel: np.ndarray  # float64[n]
+    vec: np.ndarray  # float32[n, d]: unit vectors
+    w: np.ndarray  # float64[n]: the DPP weights (float32 values)
+    r: np.ndarray  # float32[n]: residual variance, the marginal gain
+    comp: np.ndarray  # float32[n, size]: Cholesky components of the placed items
+    sel: np.ndarray  # int64[size]: placed items in order
+    meta: np.ndarray  # int64[1]: placed count
+    par: np.ndarray  # float64[2]: diversity, the first pick's gain (penalties are shares of it)
+
+
+def prepare(rel: np.ndarray, vectors: np.ndarray | None, diversity: float, size: int) -> DPPState:
     if vectors is None:
         raise ValueError("DPP needs vectors")
-    st = state.make(rel, size, vectors, diversity, uses="dpp")
+    n = len(rel)
+    sel = placed_buffer(n, size)
     r = np.asarray(rel, dtype=np.float32)
     beta = 1.0 - diversity
     weights = np.exp(beta * (r - float(r.mean())) / float(r.std() + EPS32)).astype(np.float32)
-    st[4][:] = weights  # w: the DPP weights
-    st[5][:] = weights * weights + np.float32(EPS32)  # r: residual variance
-    return st
+    return DPPState(np.ascontiguousarray(rel, dtype=np.float64), np.ascontiguousarray(vectors, dtype=np.float32),
+                    weights.astype(np.float64), weights * weights + np.float32(EPS32),
+                    np.zeros((n, len(sel)), dtype=np.float32), sel, np.zeros(1, dtype=np.int64),
+                    np.array([diversity, 0.0]))
 
 
 @njit(cache=True)
 def first(st, ag, c: int, coop: bool) -> int:
     """The eligible item with the largest gain (ties: lower index); diversity 0: by relevance."""
-    if st[12][0] == 0.0:
-        return first_eligible(ag, st[0], c, coop, 0)
-    return first_eligible(ag, st[5], c, coop, 0)
+    if st.par[0] == 0.0:
+        return first_eligible(ag, st.rel, c, coop, 0)
+    return first_eligible(ag, st.r, c, coop, 0)
 
 
 @njit(cache=True, inline="always")
 def value(st, i: int) -> float:
-    rel, r, par = st[0], st[5], st[12]
+    rel, r, par = st.rel, st.r, st.par
     if par[0] == 0.0:
         return rel[i]
     return np.float64(r[i]) / par[1] if par[1] > 0.0 else np.float64(r[i])
@@ -58,7 +72,7 @@ def _similarity(vec, i: int, j: int) -> np.float32:
 
 @njit(cache=True, inline="always")
 def add(st, j: int) -> None:
-    vec, w, r, comp, sel, meta, par = st[1], st[4], st[5], st[6], st[10], st[11], st[12]
+    vec, w, r, comp, sel, meta, par = st.vec, st.w, st.r, st.comp, st.sel, st.meta, st.par
     t = meta[0]
     sel[t] = j
     meta[0] += 1
@@ -76,3 +90,7 @@ def add(st, j: int) -> None:
         u = (sim - proj) / scale
         comp[i, t] = u
         r[i] = max(r[i] - u * u, np.float32(0.0))
+
+
+STRATEGY = Strategy("dpp", True, "DPP", "gain", "greedy DPP replaces score order as the base order", DPPState,
+                    prepare, first, value, add)

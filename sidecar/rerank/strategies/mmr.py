@@ -9,24 +9,40 @@ selection equals plain greedy MMR exactly (tests compare it with a textbook impl
 """
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 from numba import njit
 
 from ..eligibility import eligible
-from . import state
+from .base import Strategy, placed_buffer
 
 
-def prepare(rel: np.ndarray, vectors: np.ndarray | None, diversity: float, size: int) -> tuple:
+class MMRState(NamedTuple):
+    rel: np.ndarray  # float64[n]
+    vec: np.ndarray  # float32[n, d]: unit vectors
+    a: np.ndarray  # float64[n]: max similarity to the placed items seen so far (-inf: none yet)
+    b: np.ndarray  # int64[n]: how many placed items ``a`` has seen (stale when < placed count)
+    w: np.ndarray  # float64[n]: (1 - diversity) * rel
+    hkey: np.ndarray  # float64[n]: heap keys (-bound)
+    hidx: np.ndarray  # int64[n]: heap items
+    tmp: np.ndarray  # int64[n]: this slot's exact head of the order
+    sel: np.ndarray  # int64[size]: placed items in order
+    meta: np.ndarray  # int64[4]: placed count, heap size, the slot the prefix belongs to, prefix length
+    par: np.ndarray  # float64[1]: diversity
+
+
+def prepare(rel: np.ndarray, vectors: np.ndarray | None, diversity: float, size: int) -> MMRState:
     if vectors is None:
         raise ValueError("MMR needs vectors")
-    st = state.make(rel, size, vectors, diversity, uses="mmr")
-    hkey, hidx, meta = st[7], st[8], st[11]
-    order = np.lexsort((np.arange(len(rel)), -st[4]))  # a sorted array is a valid heap
-    hkey[:] = -st[4][order]
-    hidx[:] = order
-    meta[1] = len(rel)
-    meta[2] = -1  # the prefix belongs to no slot yet
-    return st
+    n = len(rel)
+    rel = np.ascontiguousarray(rel, dtype=np.float64)
+    w = (1.0 - diversity) * rel
+    order = np.lexsort((np.arange(n), -w))  # a sorted array is a valid heap
+    meta = np.array([0, n, -1, 0], dtype=np.int64)  # -1: the prefix belongs to no slot yet
+    return MMRState(rel, np.ascontiguousarray(vectors, dtype=np.float32), np.full(n, -np.inf), np.zeros(n, dtype=np.int64),
+                    w, -w[order], order.astype(np.int64), np.zeros(n, dtype=np.int64), placed_buffer(n, size), meta,
+                    np.array([diversity]))
 
 
 @njit(cache=True)
@@ -80,7 +96,7 @@ def _score(a, w, diversity: float, i: int, placed_count: int) -> float:
 @njit(cache=True, inline="always")
 def value(st, i: int) -> float:
     """i's marginal score (exact for an item ``first`` returned)."""
-    return _score(st[2], st[4], st[12][0], i, st[11][0])
+    return _score(st.a, st.w, st.par[0], i, st.meta[0])
 
 
 @njit(cache=True, fastmath={"reassoc", "contract"})  # lets the float32 sum vectorise; no inf/nan assumptions
@@ -111,7 +127,7 @@ def first(st, ag, c: int, coop: bool) -> int:
     scans every eligible item once, refreshing only those whose bound beats the best exact score
     found so far (a rare property sits deep in the order; its search must not refresh everything
     above it). When the slot changes, the prefix returns to the heap."""
-    vec, a, b, w, hkey, hidx, tmp, sel, meta, par = st[1], st[2], st[3], st[4], st[7], st[8], st[9], st[10], st[11], st[12]
+    _, vec, a, b, w, hkey, hidx, tmp, sel, meta, par = st
     kind, frac, has, codes, counts, k, caps, placed, start = ag
     diversity = par[0]
     placed_count = meta[0]
@@ -164,7 +180,7 @@ def first(st, ag, c: int, coop: bool) -> int:
 
 @njit(cache=True)
 def add(st, i: int) -> None:
-    hkey, sel, meta, par = st[7], st[10], st[11], st[12]
+    hkey, sel, meta, par = st.hkey, st.sel, st.meta, st.par
     sel[meta[0]] = i
     meta[0] += 1
     if meta[0] == 1:
@@ -173,3 +189,7 @@ def add(st, i: int) -> None:
         # uniform shift keeps the heap valid)
         for h in range(meta[1]):
             hkey[h] -= par[0]
+
+
+STRATEGY = Strategy("mmr", True, "MMR", "marginal", "MMR replaces score order as the base order", MMRState,
+                    prepare, first, value, add)
