@@ -17,6 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from sidecar.config import SETTINGS  # noqa: E402
+from sidecar.rerank import properties  # noqa: E402
 from sidecar.rerank.strategies import ORDER_KEYS  # noqa: E402
 from sidecar.rules.loader import schema  # noqa: E402
 
@@ -77,8 +78,10 @@ def rule_reference() -> str:
                 desc = (desc + "; " if desc else "") + "see below"
             out.append(f"| `{key}` | {_type(spec, defs)} | {default} | {desc} |")
         out.append("")
-    out.append("A constraint has exactly one property (`value`, `values`, `gte`/`lte`, or `any: true`) and "
-               "exactly one of `min` / `max`; `any` goes with `max` only. Unknown keys are errors.")
+    named = ", ".join("/".join(f"`{k}`" for k in sorted(p.keys)) for p in properties.REGISTERED)
+    max_only = " and ".join(f"`{k}`" for k in properties.max_only_keys())
+    out.append(f"A constraint has exactly one property ({named}) and exactly one of `min` / `max`; "
+               f"{max_only} (one agent per value) go with `max` only. Unknown keys are errors.")
     return "\n".join(out)
 
 

@@ -66,10 +66,10 @@ class Limits:
             if len(constraints) > self.constraints:
                 _over(f"{where}.constraints", f"{len(constraints)} constraints", self.constraints, "max_constraints")
             for i, c in enumerate(constraints):
-                values = c.get("values") if isinstance(c, Mapping) else None
-                if isinstance(values, list) and len(values) > self.constraint_values:
-                    _over(f"{where}.constraints[{i}].values", f"{len(values)} values", self.constraint_values,
-                          "max_constraint_values")
+                for key, values in (c.items() if isinstance(c, Mapping) else ()):  # any property's list
+                    if isinstance(values, list) and len(values) > self.constraint_values:
+                        _over(f"{where}.constraints[{i}].{key}", f"{len(values)} values", self.constraint_values,
+                              "max_constraint_values")
         dedup = raw.get("dedup")
         num_perm = dedup.get("num_perm") if isinstance(dedup, Mapping) else None
         if isinstance(num_perm, int) and num_perm > self.num_perm:

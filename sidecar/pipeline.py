@@ -18,7 +18,6 @@ import numpy as np
 
 from . import paging
 from .rerank.named import Vocabulary, named_in
-from .rerank.properties import Range
 from .rerank.rule import FusionSpec, Rule, parse_rule
 from .retrieval import Backend, NotFound, RetrievalRequest, facets
 from .retrieval.filters import validate_filters
@@ -53,7 +52,7 @@ def named_values(rule: Rule | None, q: str | None, vocabulary: Callable[[str], V
     a rule, with ``respect_query: false``, without text or without a vocabulary."""
     if rule is None or not rule.respect_query or not (q or "").strip() or vocabulary is None:
         return {}
-    fields = dict.fromkeys(c.field for c in rule.constraints if not isinstance(c.prop, Range))
+    fields = dict.fromkeys(c.field for c in rule.constraints if c.prop.by_value)
     return named_in(q, {f: vocabulary(f) for f in fields})
 
 

@@ -282,7 +282,7 @@ def test_explanations_name_the_agent_and_its_numbers():
     (lambda r: r["candidates"][0].update(score=float("nan")), "candidate 'a' (candidates[0]): 'score' must be a finite number"),
     (lambda r: r["rule"]["constraints"][0].update(min=1.5), "constraints[0] (brand=X min 1.5): min: must be <= 1.0"),
     (lambda r: r["rule"]["constraints"][0].update(min=0), "min: must be > 0.0"),
-    (lambda r: r["rule"]["constraints"].append({"field": "brand", "any": True, "min": 0.2}), "'any: true' goes with 'max' only"),
+    (lambda r: r["rule"]["constraints"].append({"field": "brand", "any": True, "min": 0.2}), "'any' goes with 'max' only"),
     (lambda r: r["candidates"][1].update(vector=[1.0, 2.0, 3.0]), "vector has 3 dimensions, earlier candidates have 2"),
     (lambda r: r["rule"]["constraints"][0].update(mni=0.1), "unknown key(s) 'mni'"),
     (lambda r: r.update(sise=3), "request: unknown key(s) 'sise'"),

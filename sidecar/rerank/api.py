@@ -21,7 +21,6 @@ from . import dedup as dedup_mod
 from .agents import Agent, Placement, place
 from .batch import NO_SIGNATURE, CandidateBatch, unit_rows
 from .named import holds_named, named_codes
-from .properties import Equals, OneOf, PerValue
 from .rule import Constraint, Rule, parse_rule
 from .strategies import STRATEGIES
 
@@ -224,10 +223,9 @@ def compile_agent(con: Constraint, batch: CandidateBatch, now: datetime | None =
     field that the query names, left alone as ``named.py`` says (None: the constraint is dropped)."""
     column = batch.column(con.field)
     answer = con.prop.evaluate(column, now)
-    if named and isinstance(con.prop, (PerValue, Equals, OneOf)):
+    if named and con.prop.by_value:
         if con.kind == "min":
-            listed = (con.prop.value,) if isinstance(con.prop, Equals) else con.prop.values
-            if not holds_named(listed, named):
+            if not holds_named(con.prop.listed, named):
                 return None
         else:
             held = np.isin(column.codes, named_codes(column.dictionary, named))
@@ -235,7 +233,7 @@ def compile_agent(con: Constraint, batch: CandidateBatch, now: datetime | None =
     if idx is not None:
         answer = answer[idx]
     if con.any:
-        return Agent(con.label, "any", con.fraction, codes=answer, n_values=len(column.dictionary))
+        return Agent(con.label, "any", con.fraction, codes=answer, n_values=con.prop.n_values(column))
     return Agent(con.label, con.kind, con.fraction, has=answer)
 
 

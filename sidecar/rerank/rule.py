@@ -17,7 +17,8 @@ import numpy as np
 
 from . import minhash
 from .dedup import band_layout
-from .properties import Equals, OneOf, PerValue, Range, parse_property
+from .properties import KEYS as PROPERTY_KEYS
+from .properties import Property, label_of, parse_property
 from .strategies import ORDER_KEYS as ORDER_KEYS_IN_RULE
 from .strategies import STRATEGIES
 RULE_KEYS = frozenset(
@@ -29,7 +30,7 @@ ORDER_KEYS = frozenset({"diversity", "candidates_limit"})
 DEDUP_KEYS = frozenset({"field", "threshold", "num_perm", "shingle", "max", "collapse"})
 FUSION_KEYS = frozenset({"method", "normalization", "weights", "adaptive"})
 FUSION_METHODS = ("convex", "rrf")
-CONSTRAINT_KEYS = frozenset({"field", "value", "values", "gte", "lte", "any", "min", "max", "label"})
+CONSTRAINT_KEYS = frozenset({"field", *PROPERTY_KEYS, "min", "max", "label"})
 
 DEFAULT_WINDOW = 200
 DEFAULT_SIZE = 20
@@ -45,11 +46,11 @@ class Constraint:
     field: str
     kind: str  # "min" | "max"
     fraction: float
-    prop: Equals | OneOf | Range | PerValue
+    prop: Property
 
     @property
     def any(self) -> bool:
-        """Per distinct value of the field (``any: true``)."""
+        """One agent per value of the field (``any: true``, ``bands``)."""
         return self.prop.per_value
 
 
@@ -144,28 +145,12 @@ def _number(value: Any, where: str, name: str, *, lo: float | None = None, hi: f
     return value
 
 
-def _constraint_label(c: dict[str, Any]) -> str:
-    if c.get("label"):
-        return str(c["label"])
-    fld = c.get("field", "?")
-    if c.get("any"):
-        prop = f"{fld}=*"
-    elif "values" in c:
-        prop = f"{fld} in {list(c['values']) if isinstance(c['values'], list) else c['values']}"
-    elif "value" in c:
-        prop = f"{fld}={c['value']}"
-    else:
-        bounds = [f"{op} {c[op]}" for op in ("gte", "lte") if op in c]
-        prop = f"{fld} {' '.join(bounds)}"
-    kind = "min" if "min" in c else "max"
-    return f"{prop} {kind} {c.get(kind)}"
-
-
 def parse_constraint(c: Any, where: str) -> Constraint:
     if not isinstance(c, dict):
         raise ValueError(f"{where}: a constraint must be a mapping, got {c!r}")
     _check_keys(c, CONSTRAINT_KEYS, where)
-    label = _constraint_label(c)
+    bound = "min" if "min" in c else "max"
+    label = str(c["label"]) if c.get("label") else f"{label_of(c)} {bound} {c.get(bound)}"
     where = f"{where} ({label})"
     fld = c.get("field")
     if not isinstance(fld, str) or not fld:

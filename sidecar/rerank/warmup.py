@@ -11,6 +11,7 @@ from datetime import datetime, timezone
 
 import numpy as np
 
+from . import properties
 from .api import rerank_batch
 from .batch import CandidateBatch
 from .packed import decode_rows
@@ -29,9 +30,7 @@ def warm() -> list[str]:
         {"brand": ["A", "B", "C"] * (n // 3), "price": [float(i) for i in range(n)],
          "listed_at": ["2026-01-01", None, "2025-06-01"] * (n // 3), "condition": [["used", "new"], "new", None] * (n // 3)},
         vectors=rng.normal(size=(n, 8)).astype(np.float32), texts=titles)
-    constraints = [{"field": "brand", "any": True, "max": 0.3}, {"field": "brand", "value": "A", "max": 0.5},
-                   {"field": "condition", "values": ["used"], "min": 0.2},
-                   {"field": "listed_at", "gte": "now-30d", "min": 0.1}, {"field": "price", "lte": 5, "min": 0.1}]
+    constraints = [p.example for p in properties.REGISTERED]  # every property, on this batch's fields
     for key in STRATEGIES:
         for dedup in ({"collapse": True}, {"max": 0.02}):
             rule = {"id": "warm", "constraints": constraints, "dedup": dedup}

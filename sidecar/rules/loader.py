@@ -30,6 +30,7 @@ from jsonschema import Draft7Validator
 
 from ..catalog import FIELDS
 from ..rerank.rule import parse_constraint, parse_rule
+from ..rerank import properties
 from ..rerank.strategies import ORDER_KEYS, STRATEGIES
 from .patterns import RulePattern
 from .ruleset import Located, RuleSet, build_ruleset
@@ -60,7 +61,8 @@ class RuleLoadError(Exception):
 @lru_cache(maxsize=1)
 def schema() -> dict[str, Any]:
     """The rule file's JSON Schema: the file, with one rule key per base order of the strategy
-    registry (after ``normalize``), each the ``order`` parameters, at most one per rule."""
+    registry (after ``normalize``), each the ``order`` parameters, at most one per rule, and each
+    constraint property's keys from the property registry (a per-value one with ``max`` only)."""
     s = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
     rule = s["$defs"]["rule"]
     props = {}
@@ -70,6 +72,10 @@ def schema() -> dict[str, Any]:
             props.update({k: {"$ref": "#/$defs/order", "description": STRATEGIES[k].description} for k in ORDER_KEYS})
     rule["properties"] = props
     rule["not"] = {"anyOf": [{"required": [a, b]} for i, a in enumerate(ORDER_KEYS) for b in ORDER_KEYS[i + 1:]]}
+    constraint = s["$defs"]["constraint"]
+    props = dict(constraint["properties"])
+    constraint["properties"] = {"field": props.pop("field"), **properties.schema(), **props}
+    constraint["not"] = {"anyOf": [{"required": [k, "min"]} for k in properties.max_only_keys()]}
     return s
 
 
@@ -190,8 +196,13 @@ def _schema_message(err: Any) -> tuple[str, str | None]:
         return f"unknown key {extra[0]!r} in {where} (allowed: {', '.join(allowed)})", extra[0]
     if v == "oneOf" and "min" in json.dumps(err.schema["oneOf"]):
         return f"{where}: exactly one of 'min' or 'max' is required", None
-    if v == "not" and "any" in json.dumps(err.schema["not"]):
-        return f"{where}: 'any: true' goes with 'max' only (a minimum per distinct value is not defined)", None
+    if v == "not" and isinstance(err.instance, dict):
+        per_value = [k for k in properties.max_only_keys() if k in err.instance]
+        if per_value and "min" in err.instance:
+            return f"{where}: '{per_value[0]}' goes with 'max' only (a minimum per value is not defined)", None
+        orders = [k for k in ORDER_KEYS if k in err.instance]
+        if len(orders) > 1:
+            return f"{where}: {' and '.join(orders)} both set a base order; keep one", None
     if v in ("exclusiveMinimum", "maximum", "minimum") and err.absolute_path and err.absolute_path[-1] in ("min", "max"):
         return f"{where}: a fraction must be in (0, 1], got {err.instance!r}", None
     if v == "required" and "match" in err.validator_value and "match" not in err.instance:
