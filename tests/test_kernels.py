@@ -146,19 +146,6 @@ def test_base_orders_select_what_pyversity_selects_on_synthetic_vectors(n, dim, 
         assert ours[:len(theirs)] == theirs
 
 
-def test_an_msd_rule_reranks_and_explains():
-    rng = np.random.default_rng(4)
-    cands = [{"id": str(i), "score": 1.0 - i / 100, "vector": rng.normal(size=8).tolist(), "fields": {"b": "AB"[i % 2]}}
-             for i in range(30)]
-    resp = rerank({"candidates": cands, "rule": {"id": "m", "msd": {"diversity": 0.4},
-                                                 "constraints": [{"field": "b", "value": "A", "max": 0.5}]},
-                   "size": 10, "explain": True})
-    assert len(resp["hits"]) == 10 and {h["reason"]["type"] for h in resp["hits"]} <= {"msd", "constraint"}
-    assert all("score" in h["reason"] for h in resp["hits"] if h["reason"]["type"] == "msd")
-    with pytest.raises(ValueError, match="dpp and msd both set a base order"):
-        parse_rule({"id": "x", "dpp": {"diversity": 0.3}, "msd": {"diversity": 0.3}})
-
-
 def test_semantics_cases_through_rerank_and_rerank_batch():
     """The paper's case and a cap with dedup give the same page through the JSON contract and the
     columnar entry point built with from_columns."""
@@ -180,16 +167,21 @@ def test_semantics_cases_through_rerank_and_rerank_batch():
     assert [h["rank"] for h in paper["hits"] if h["id"].startswith("pana")] == [10, 20]
 
 
-def test_a_dpp_rule_reranks_and_explains():
+@pytest.mark.parametrize("key", sorted(set(STRATEGIES) - {"score"}))
+def test_each_base_order_reranks_and_explains_in_its_own_terms(key):
+    strategy = STRATEGIES[key]
     rng = np.random.default_rng(3)
     cands = [{"id": str(i), "score": 1.0 - i / 100, "vector": rng.normal(size=8).tolist(), "fields": {"b": "AB"[i % 2]}}
              for i in range(30)]
-    resp = rerank({"candidates": cands, "rule": {"id": "d", "dpp": {"diversity": 0.5},
+    resp = rerank({"candidates": cands, "rule": {"id": "d", key: {"diversity": 0.5},
                                                  "constraints": [{"field": "b", "value": "A", "max": 0.5}]},
                    "size": 10, "explain": True})
-    assert len(resp["hits"]) == 10 and {h["reason"]["type"] for h in resp["hits"]} <= {"dpp", "constraint"}
-    with pytest.raises(ValueError, match="mmr and dpp both set a base order"):
-        parse_rule({"id": "x", "mmr": {"diversity": 0.3}, "dpp": {"diversity": 0.3}})
+    reasons = [h["reason"] for h in resp["hits"]]
+    assert len(reasons) == 10 and {r["type"] for r in reasons} <= {key, "constraint"}
+    assert all(strategy.value_name in r for r in reasons if r["type"] == key)
+    other = next(k for k in STRATEGIES if k not in ("score", key))
+    with pytest.raises(ValueError, match="both set a base order"):
+        parse_rule({"id": "x", key: {"diversity": 0.3}, other: {"diversity": 0.3}})
 
 
 def _fnv(shingle: str) -> int:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from numba import njit
 
 
 @dataclass(frozen=True)
@@ -45,3 +46,12 @@ class Strategy:
 def placed_buffer(n: int, size: int) -> np.ndarray:
     """The placed items in order (every state has one: ``sel``)."""
     return np.zeros(max(1, min(size, n)), dtype=np.int64)
+
+
+@njit(cache=True, fastmath={"reassoc", "contract"})  # lets the float32 sum vectorise
+def dot32(vec, i: int, j: int) -> np.float32:
+    """The cosine of unit rows i and j, summed in float32 as pyversity's arithmetic is."""
+    s = np.float32(0.0)
+    for t in range(vec.shape[1]):
+        s += vec[i, t] * vec[j, t]
+    return s

@@ -16,7 +16,7 @@ import numpy as np
 from numba import njit
 
 from ..eligibility import first_eligible
-from .base import Strategy, placed_buffer
+from .base import Strategy, dot32, placed_buffer
 
 EPS32 = float(np.finfo(np.float32).eps)
 
@@ -62,14 +62,6 @@ def value(st, i: int) -> float:
     return np.float64(r[i]) / par[1] if par[1] > 0.0 else np.float64(r[i])
 
 
-@njit(cache=True, fastmath={"reassoc", "contract"})  # lets the float32 sum vectorise
-def _similarity(vec, i: int, j: int) -> np.float32:
-    s = np.float32(0.0)
-    for t in range(vec.shape[1]):
-        s += vec[i, t] * vec[j, t]
-    return s
-
-
 @njit(cache=True, inline="always")
 def add(st, j: int) -> None:
     vec, w, r, comp, sel, meta, par = st.vec, st.w, st.r, st.comp, st.sel, st.meta, st.par
@@ -83,7 +75,7 @@ def add(st, j: int) -> None:
     scale = np.float32(math.sqrt(np.float64(r[j]))) + np.float32(EPS32)
     wj = w[j]
     for i in range(r.shape[0]):
-        sim = (np.float32(w[i]) * _similarity(vec, i, j)) * np.float32(wj)
+        sim = (np.float32(w[i]) * dot32(vec, i, j)) * np.float32(wj)
         proj = np.float32(0.0)
         for s in range(t):
             proj += comp[i, s] * comp[j, s]

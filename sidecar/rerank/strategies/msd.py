@@ -16,7 +16,7 @@ import numpy as np
 from numba import njit
 
 from ..eligibility import first_eligible
-from .base import Strategy, placed_buffer
+from .base import Strategy, dot32, placed_buffer
 
 
 class MSDState(NamedTuple):
@@ -52,14 +52,6 @@ def value(st, i: int) -> float:
     return np.float64(st.key[i])
 
 
-@njit(cache=True, fastmath={"reassoc", "contract"})  # lets the float32 sum vectorise
-def _cosine(vec, i: int, j: int) -> np.float32:
-    s = np.float32(0.0)
-    for t in range(vec.shape[1]):
-        s += vec[i, t] * vec[j, t]
-    return s
-
-
 @njit(cache=True)
 def add(st, j: int) -> None:
     vec, rel32, dist, key, sel, meta, par = st.vec, st.rel32, st.dist, st.key, st.sel, st.meta, st.par
@@ -68,7 +60,7 @@ def add(st, j: int) -> None:
     d = par[0]
     one = np.float32(1.0)
     for i in range(key.shape[0]):
-        cos = min(max(_cosine(vec, i, j), -one), one)
+        cos = min(max(dot32(vec, i, j), -one), one)
         dist[i] += one - cos
         key[i] = rel32[i] + d * dist[i]
 
