@@ -6,7 +6,8 @@
 tree. Each round runs one fresh process per side, alternating, and each process times ``--calls``
 back-to-back calls per case after a warm-up (the kernels load from numba's cache after the first
 round). The cases are bench_rerank's: 1,000 real fashion candidates, rerank_batch with 5
-constraints + dedup + MMR (k 50), the same over DPP, and the agent loop alone over score order.
+constraints + dedup + MMR (k 50), the same over DPP, the agent loop alone over score order, and
+the near-duplicate grouping of the 1,000 alone.
 Prints, per case, the median over rounds of after/before (of each side's median call), so a
 machine that runs 2x slower for a while slows both sides of a round alike. Writes
 bench/results/versions.json.
@@ -29,6 +30,7 @@ sys.path.insert(0, sys.argv[1])
 import numpy as np
 from sidecar.rerank import CandidateBatch, rerank_batch, dedup
 from sidecar.rerank.agents import place
+from sidecar.rerank.api import dedup_groups
 from sidecar.rerank.api import compile_agent, normalized_scores
 from sidecar.rerank.rule import parse_rule
 from sidecar.rerank.strategies import STRATEGIES
@@ -53,7 +55,8 @@ base = normalized_scores(batch.scores, True)
 score = STRATEGIES["score"]
 cases = {"full_mmr": lambda: rerank_batch(batch, mmr, size=50, query_vector=qv),
          "full_dpp": lambda: rerank_batch(batch, dpp, size=50, query_vector=qv),
-         "agents_score": lambda: place(agents, 0.5, 50, score, score.prepare(base, None, 0.0, 50))}
+         "agents_score": lambda: place(agents, 0.5, 50, score, score.prepare(base, None, 0.0, 50)),
+         "dedup": lambda: dedup_groups(batch, mmr.dedup, np.arange(1000))}
 out = {}
 for name, fn in cases.items():
     for _ in range(5):

@@ -85,65 +85,92 @@ def agent_arrays(agents: list[Agent], n: int) -> AgentArrays:
                        np.zeros(c, dtype=np.bool_), np.zeros(n, dtype=np.bool_), np.zeros(c, dtype=np.int64))
 
 
+@njit(cache=True, inline="always")
+def _deviances(ag, t: int, dev) -> tuple[int, int]:
+    """Each agent's deviance before slot t (into ``dev``), its unhappy caps marked in ``ag.caps``;
+    returns how many caps and how many mins are unhappy."""
+    kind, frac, k, caps = ag.kind, ag.frac, ag.k, ag.caps
+    n_caps, n_mins = 0, 0
+    for c in range(kind.shape[0]):
+        d = (t + 2) * frac[c] - k[c] - 1 if kind[c] == MIN else k[c] + 1 - (t + 2) * frac[c]
+        dev[c] = d if d > 0.0 else 0.0
+        caps[c] = dev[c] > EPS and kind[c] != MIN
+        n_caps += caps[c]
+        n_mins += dev[c] > EPS and kind[c] == MIN
+    return n_caps, n_mins
+
+
+@njit(cache=True, inline="always")
+def _contend(st, ag, dev, default: int, lam: float, n_caps: int, n_mins: int) -> tuple[int, int, float, float, float]:
+    """The unhappy agents' proposals against the default item: (item, agent or -1, unhappiness,
+    deviance, penalty) of the winner, or the default's when no agent's unhappiness is above 0."""
+    caps = ag.caps
+    pick, who, best_u, best_dev, best_pen = default, -1, 0.0, 0.0, 0.0
+    # correction 3: an unhappy cap's cooperative proposal is the first item that reduces every
+    # unhappy cap (itself included), the same for all of them: searched once a slot. A min
+    # agent's must reduce those caps too, so none exists when this one does not.
+    for_all_caps = strategies.first(st, ag, -1, True) if n_caps > 1 or (n_caps == 1 and n_mins > 0) else -1
+    for c in range(dev.shape[0]):
+        if dev[c] <= EPS:
+            continue
+        p = -1
+        if caps[c]:
+            if n_caps > 1:
+                p = for_all_caps
+        elif n_caps > 0 and for_all_caps >= 0:
+            p = strategies.first(st, ag, c, True)
+        if p < 0:
+            p = strategies.first(st, ag, c, False)
+        if p < 0 or p == default:  # correction 1
+            continue
+        pen = strategies.value(st, default) - strategies.value(st, p)
+        u = dev[c] - lam * pen
+        if u > 0.0 and (who < 0 or u > best_u):
+            pick, who, best_u, best_dev, best_pen = p, c, u, dev[c], pen
+    return pick, who, best_u, best_dev, best_pen
+
+
+@njit(cache=True, inline="always")
+def _count(ag, pick: int) -> None:
+    """The agents' counts after placing ``pick`` (correction 2: an ``any`` agent's search starts
+    over when its top count grows)."""
+    kind, has, codes, counts, k, start = ag.kind, ag.has, ag.codes, ag.counts, ag.k, ag.start
+    ag.placed[pick] = True
+    for c in range(kind.shape[0]):
+        if kind[c] == ANY:
+            code = codes[c, pick]
+            if code >= 0:
+                counts[c, code] += 1
+                if counts[c, code] > k[c]:
+                    k0 = k[c]
+                    k[c] = counts[c, code]
+                    # an item skipped for its value's count qualifies now only if that count
+                    # is the old top one: only then look again from the start (a value far
+                    # ahead of all others, as one category over a kNN window, never does)
+                    for other in range(counts.shape[1]):
+                        if other != code and counts[c, other] == k0:
+                            start[c] = 0
+                            break
+        elif has[c, pick]:
+            k[c] += 1
+
+
 @njit(cache=True)
 def _place(st, ag, lam: float, size: int, item, agent, dev_out, pen_out, u_out, val_out) -> int:
-    kind, frac, has, codes, counts, k, caps, placed, start = ag
-    n_agents = kind.shape[0]
-    dev = np.zeros(n_agents)
+    """The loop: each slot, the default item (the base order's first), the agents' contest
+    (the first item is the base order's best: counts start from it), the counts, the order."""
+    dev = np.zeros(ag.kind.shape[0])
     for t in range(size):
         default = strategies.first(st, ag, -1, False)
         if default < 0:
             return t
-        pick, who, best_u, best_dev, best_pen = default, -1, 0.0, 0.0, 0.0
-        if t > 0:  # the first item is the best by the base order; counts start from it
-            n_caps, n_mins = 0, 0
-            for c in range(n_agents):
-                d = (t + 2) * frac[c] - k[c] - 1 if kind[c] == MIN else k[c] + 1 - (t + 2) * frac[c]
-                dev[c] = d if d > 0.0 else 0.0
-                caps[c] = dev[c] > EPS and kind[c] != MIN
-                n_caps += caps[c]
-                n_mins += dev[c] > EPS and kind[c] == MIN
-            # correction 3: an unhappy cap's cooperative proposal is the first item that reduces
-            # every unhappy cap (itself included), the same for all of them: searched once a slot.
-            # A min agent's must reduce those caps too, so none exists when this one does not.
-            for_all_caps = strategies.first(st, ag, -1, True) if n_caps > 1 or (n_caps == 1 and n_mins > 0) else -1
-            for c in range(n_agents):
-                if dev[c] <= EPS:
-                    continue
-                p = -1
-                if caps[c]:
-                    if n_caps > 1:
-                        p = for_all_caps
-                elif n_caps > 0 and for_all_caps >= 0:
-                    p = strategies.first(st, ag, c, True)
-                if p < 0:
-                    p = strategies.first(st, ag, c, False)
-                if p < 0 or p == default:  # correction 1
-                    continue
-                pen = strategies.value(st, default) - strategies.value(st, p)
-                u = dev[c] - lam * pen
-                if u > 0.0 and (who < 0 or u > best_u):
-                    pick, who, best_u, best_dev, best_pen = p, c, u, dev[c], pen
-        item[t], agent[t], dev_out[t], pen_out[t], u_out[t] = pick, who, best_dev, best_pen, best_u
+        pick, who, u, d, pen = default, -1, 0.0, 0.0, 0.0
+        if t > 0:
+            n_caps, n_mins = _deviances(ag, t, dev)
+            pick, who, u, d, pen = _contend(st, ag, dev, default, lam, n_caps, n_mins)
+        item[t], agent[t], dev_out[t], pen_out[t], u_out[t] = pick, who, d, pen, u
         val_out[t] = strategies.value(st, pick)
-        placed[pick] = True
-        for c in range(n_agents):
-            if kind[c] == ANY:
-                code = codes[c, pick]
-                if code >= 0:
-                    counts[c, code] += 1
-                    if counts[c, code] > k[c]:
-                        k0 = k[c]
-                        k[c] = counts[c, code]
-                        # an item skipped for its value's count qualifies now only if that count
-                        # is the old top one: only then look again from the start (a value far
-                        # ahead of all others, as one category over a kNN window, never does)
-                        for other in range(counts.shape[1]):
-                            if other != code and counts[c, other] == k0:
-                                start[c] = 0
-                                break
-            elif has[c, pick]:
-                k[c] += 1
+        _count(ag, pick)
         strategies.add(st, pick)
     return size
 

@@ -177,25 +177,21 @@ def _band_keys(sigs, mix, bands: int, rows: int) -> np.ndarray:
     return keys
 
 
+@njit(cache=True, inline="always")
+def _root(parent, i: int) -> int:
+    """i's group root (union-find with path halving)."""
+    while parent[i] != i:
+        parent[i] = parent[parent[i]]
+        i = parent[i]
+    return i
+
+
 @njit(cache=True)
-def _group(sigs, has_sig, ptr, tok, keys, threshold: float, floor_text: float, floor_sig: float,
-           max_pairs: int) -> np.ndarray:
-    """Identical rows joined first; then band keys bucketed in one open-addressing table, every
-    pair met in a bucket verified once (``met``) unless its ends are already in one group.
-    Union-find keeps the smaller index as the root: a root is its group's best-ranked member.
-    More than ``max_pairs`` (>= 0) pairs met in buckets: stop, and return all -1."""
+def _join_twins(sigs, has_sig, ptr, tok, parent) -> np.ndarray:
+    """Step 1: rows identical in signature and token set verify identically against everything:
+    join each to its first twin now (catalogs repeat titles by the hundred); returns the rows
+    left to band (the first of each)."""
     n, num_perm = sigs.shape
-    bands = keys.shape[1]
-    size = 1
-    while size < 2 * n * bands:
-        size *= 2
-    mask = np.uint64(size - 1)
-    slot_key = np.empty(size, dtype=np.uint64)
-    slot_head = np.full(size, -1, dtype=np.int64)
-    nxt = np.empty(n * bands, dtype=np.int64)  # entry e = i * bands + b, chained per bucket
-    parent = np.arange(n)
-    # 1. rows identical in signature and token set verify identically against everything: join
-    #    them now and band only the first of each (catalogs repeat titles by the hundred)
     twin_size = 16
     while twin_size < 2 * n:
         twin_size *= 2
@@ -227,13 +223,58 @@ def _group(sigs, has_sig, ptr, tok, keys, threshold: float, floor_text: float, f
                 parent[i] = r  # r < i: the best-ranked twin is the root
                 break
             slot = (slot + np.uint64(1)) & np.uint64(twin_size - 1)
-    # 2. distinct rows sharing a band key
+    return banded
+
+
+@njit(cache=True, inline="always")
+def _verified(sigs, ptr, tok, i: int, j: int, threshold: float, floor_text: float, floor_sig: float) -> bool:
+    """Are i and j near-duplicates? Both with text: exact Jaccard of their sorted token hashes
+    (after a cheap screen on the signatures' agreement); else the signatures' estimate."""
+    equal = 0
+    for p in range(sigs.shape[1]):
+        equal += sigs[i, p] == sigs[j, p]
+    if ptr[i + 1] > ptr[i] and ptr[j + 1] > ptr[j]:
+        if equal < floor_text:
+            return False
+        x, y, inter = ptr[i], ptr[j], 0
+        while x < ptr[i + 1] and y < ptr[j + 1]:
+            if tok[x] == tok[y]:
+                inter += 1
+                x += 1
+                y += 1
+            elif tok[x] < tok[y]:
+                x += 1
+            else:
+                y += 1
+        union = (ptr[i + 1] - ptr[i]) + (ptr[j + 1] - ptr[j]) - inter
+        return inter >= (threshold - 1e-12) * union
+    return equal >= floor_sig
+
+
+@njit(cache=True)
+def _group(sigs, has_sig, ptr, tok, keys, threshold: float, floor_text: float, floor_sig: float,
+           max_pairs: int) -> np.ndarray:
+    """Identical rows joined first (``_join_twins``); then band keys bucketed in one
+    open-addressing table, every pair met in a bucket verified once (``met``, ``_verified``)
+    unless its ends are already in one group. Union-find keeps the smaller index as the root: a
+    root is its group's best-ranked member. More than ``max_pairs`` (>= 0) pairs met in
+    buckets: stop, and return all -1."""
+    n = sigs.shape[0]
+    bands = keys.shape[1]
+    size = 1
+    while size < 2 * n * bands:
+        size *= 2
+    mask = np.uint64(size - 1)
+    slot_key = np.empty(size, dtype=np.uint64)
+    slot_head = np.full(size, -1, dtype=np.int64)
+    nxt = np.empty(n * bands, dtype=np.int64)  # entry e = i * bands + b, chained per bucket
+    parent = np.arange(n)
+    banded = _join_twins(sigs, has_sig, ptr, tok, parent)
     met = np.full(n, -1, dtype=np.int64)  # met[j] == i: the pair (j, i) was already looked at
     seen = 0  # pairs met in buckets, a pair once per band it shares: the work that can grow as n^2
-    for i in range(n):
+    for i in range(n):  # step 2: distinct rows sharing a band key
         if not banded[i]:
             continue
-        text_i = ptr[i + 1] > ptr[i]
         for b in range(bands):
             key = keys[i, b]
             h = (key ^ (key >> np.uint64(29))) & mask
@@ -249,48 +290,13 @@ def _group(sigs, has_sig, ptr, tok, keys, threshold: float, floor_text: float, f
                 if met[j] == i:
                     continue
                 met[j] = i
-                ri = i
-                while parent[ri] != ri:
-                    parent[ri] = parent[parent[ri]]
-                    ri = parent[ri]
-                rj = j
-                while parent[rj] != rj:
-                    parent[rj] = parent[parent[rj]]
-                    rj = parent[rj]
-                if ri == rj:
-                    continue
-                equal = 0
-                for p in range(num_perm):
-                    equal += sigs[i, p] == sigs[j, p]
-                if text_i and ptr[j + 1] > ptr[j]:
-                    if equal < floor_text:
-                        continue
-                    x, y, inter = ptr[i], ptr[j], 0  # exact Jaccard of the sorted token hashes
-                    while x < ptr[i + 1] and y < ptr[j + 1]:
-                        if tok[x] == tok[y]:
-                            inter += 1
-                            x += 1
-                            y += 1
-                        elif tok[x] < tok[y]:
-                            x += 1
-                        else:
-                            y += 1
-                    union = (ptr[i + 1] - ptr[i]) + (ptr[j + 1] - ptr[j]) - inter
-                    if inter < (threshold - 1e-12) * union:
-                        continue
-                elif equal < floor_sig:
-                    continue
-                if ri < rj:
-                    parent[rj] = ri
-                else:
-                    parent[ri] = rj
+                ri, rj = _root(parent, i), _root(parent, j)
+                if ri != rj and _verified(sigs, ptr, tok, i, j, threshold, floor_text, floor_sig):
+                    parent[max(ri, rj)] = min(ri, rj)
             slot_key[h] = key
             nxt[i * bands + b] = slot_head[h]
             slot_head[h] = i * bands + b
     label = np.empty(n, dtype=np.int64)
     for i in range(n):
-        r = i
-        while parent[r] != r:
-            r = parent[r]
-        label[i] = r
+        label[i] = _root(parent, i)
     return label
