@@ -13,6 +13,7 @@ Absolute cases, each timed in its own loop after a warm-up (steady state, back-t
 Ratio cases, the two sides alternating call by call (so each ratio compares moments of one run):
   mmr         MMR alone (k = 50)  vs  pyversity's MMR, same inputs (and the same selection?)
   dpp         DPP alone (k = 50)  vs  pyversity's DPP, same inputs (and the same selection?)
+  msd         MSD alone (k = 50)  vs  pyversity's MSD, same inputs (and the same selection?)
   json        rerank(request) on 1,000 candidate dicts with vector lists and titles, no stored
               signatures (computed on the fly)  vs  numpy.asarray of the vector lists alone
   base64      a window of 200 vectors as vector_f16 strings decoded by the compiled pass
@@ -141,6 +142,8 @@ def main() -> int:
                 "mmr_k50_pyversity": lambda: pyversity_diversify(emb, rel, 50, strategy="mmr", diversity=0.3)},
         "dpp": {"dpp_k50_ours": lambda: diversify("dpp", rel, unit, 0.5, 50),
                 "dpp_k50_pyversity": lambda: pyversity_diversify(emb, rel, 50, strategy="dpp", diversity=0.5)},
+        "msd": {"msd_k50_ours": lambda: diversify("msd", rel, unit, 0.3, 50),
+                "msd_k50_pyversity": lambda: pyversity_diversify(emb, rel, 50, strategy="msd", diversity=0.3)},
         "json": {"json_rerank_request": lambda: rerank(request),
                  "json_numpy_asarray_floor": lambda: np.asarray(vector_lists, dtype=np.float32),
                  "full_interleaved": full},
@@ -173,14 +176,15 @@ def main() -> int:
     results["ratios"] = {
         "mmr_speedup_vs_pyversity": round(p50["mmr_k50_pyversity"] / p50["mmr_k50_ours"], 2),
         "dpp_speedup_vs_pyversity": round(p50["dpp_k50_pyversity"] / p50["dpp_k50_ours"], 2),
+        "msd_speedup_vs_pyversity": round(p50["msd_k50_pyversity"] / p50["msd_k50_ours"], 2),
         "json_path_over_asarray": round(p50["json_rerank_request"] / p50["json_numpy_asarray_floor"], 2),
         "base64_speedup_vs_binascii": round(p50["decode_200_vector_f16_binascii"]
                                             / p50["decode_200_vector_f16_compiled"], 2),
     }
-    theirs_mmr = list(map(int, pyversity_diversify(emb, rel, 50, strategy="mmr", diversity=0.3).indices))
-    theirs_dpp = list(map(int, pyversity_diversify(emb, rel, 50, strategy="dpp", diversity=0.5).indices))
-    results["same_selection"] = {"mmr": diversify("mmr", rel, unit, 0.3, 50) == theirs_mmr,
-                                 "dpp": diversify("dpp", rel, unit, 0.5, 50) == theirs_dpp}
+    results["same_selection"] = {
+        key: diversify(key, rel, unit, d, 50) == list(map(int, pyversity_diversify(emb, rel, 50, strategy=key,
+                                                                                     diversity=d).indices))
+        for key, d in (("mmr", 0.3), ("dpp", 0.5), ("msd", 0.3))}
     results["memory"] = rss_gain()
     results["warm_in_this_process_s"] = round(warm_s, 2)
 

@@ -80,3 +80,18 @@ def test_puma_shoes_on_the_demo_shows_puma_and_says_why():
     plain = c.post("/search", json={"q": "black shoes", "size": 10}).json
     assert "named" not in plain and max(map([h["fields"]["brand"] for h in plain["hits"]].count,
                                             {h["fields"]["brand"] for h in plain["hits"]})) <= 3
+
+
+def test_the_evaluation_judges_a_page_as_the_rule_does_the_named_values_left_alone():
+    """'Fastrack bag' gives a page of Fastrack: the brand cap holds over the brands the query did
+    not name, and a min listing none of the named values does not apply (it holds)."""
+    from sidecar.evaluation import diversity as dv
+    from sidecar.rerank.rule import parse_constraint
+
+    page = [{"id": str(i), "fields": {"brand": "Fastrack" if i < 8 else "Titan", "condition": "new"}} for i in range(10)]
+    cap = parse_constraint({"field": "brand", "any": True, "max": 0.3}, "c")
+    assert not dv.holds(cap, page) and dv.holds(cap, page, frozenset({"fastrack"}))
+    titan = parse_constraint({"field": "brand", "value": "Titan", "min": 0.5}, "c")
+    assert not dv.holds(titan, page) and dv.holds(titan, page, frozenset({"fastrack"}))
+    assert not dv.feasible(titan, page, 10, frozenset({"fastrack"}))  # dropped: no page to count
+    assert dv.feasible(cap, page * 3, 10, frozenset({"fastrack"}))

@@ -40,15 +40,19 @@ def ild(vectors: np.ndarray) -> float:
     return float(1.0 - sims[iu].mean())
 
 
-def holds(con: Constraint, page: list[dict[str, Any]]) -> bool:
-    return measure(con, page)[1]
+def holds(con: Constraint, page: list[dict[str, Any]], named: frozenset[str] = frozenset()) -> bool:
+    """Does the page satisfy the constraint, the values of its field the query names left alone?"""
+    return measure(con, page, named)[1]
 
 
-def feasible(con: Constraint, window: list[dict[str, Any]], page_len: int) -> bool:
-    """Could some page of page_len items from the window satisfy the constraint?"""
+def feasible(con: Constraint, window: list[dict[str, Any]], page_len: int, named: frozenset[str] = frozenset()) -> bool:
+    """Could some page of page_len items from the window satisfy the constraint (as ``holds``
+    judges it)? A constraint the named values drop is not counted."""
     if page_len == 0:
         return False
-    agent = agent_over(con, window)
+    agent = agent_over(con, window, named)
+    if agent is None:
+        return False
     if con.kind == "min":
         return int(agent.has.sum()) >= math.ceil(con.fraction * page_len - 1e-9)
     cap = math.floor(con.fraction * page_len + 1e-9)

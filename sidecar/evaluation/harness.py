@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from ..pipeline import run_search
+from ..pipeline import named_values, run_search
 from ..preview.sources import from_file
 from ..rerank.rule import Constraint, Rule
 from ..retrieval import Backend
@@ -92,7 +92,11 @@ class Evaluator:
         self.modes[outcome.response["mode"]] = self.modes.get(outcome.response["mode"], 0) + 1
         return outcome.response, outcome
 
-    def score_page(self, q: Query, response: dict[str, Any], outcome: Any, constraints: tuple[Constraint, ...]) -> dict[str, Any]:
+    def score_page(self, q: Query, response: dict[str, Any], outcome: Any, constraints: tuple[Constraint, ...],
+                   named: dict[str, frozenset[str]] | None = None) -> dict[str, Any]:
+        """A page's figures. ``named``: per field, the values the query names; every strategy's
+        page is judged as the rule judges it, those values left alone by their field's constraints."""
+        named = named or {}
         hits = response["hits"]
         page = [{"id": h["id"], "fields": h["fields"], "title": h["fields"].get("title", "")} for h in hits]
         window = [{**c, "title": c["title"] or ""} for c in outcome.decision.pool.candidates()] if outcome.decision.pool is not None else []
@@ -108,10 +112,12 @@ class Evaluator:
         if self.vector_of is not None and page:
             out["ild"] = dv.ild(np.stack([self.vector_of(p["id"]) for p in page]))
         brand_cap = next((c for c in constraints if c.field == "brand" and c.any and c.kind == "max"), None)
-        out["brand_cap_feasible"] = bool(brand_cap and dv.feasible(brand_cap, window, len(page)))
+        out["brand_cap_feasible"] = bool(brand_cap and dv.feasible(brand_cap, window, len(page),
+                                                                  named.get("brand", frozenset())))
         for con in constraints:
-            if page and dv.feasible(con, window, len(page)):
-                out["constraints"][con.label] = dv.holds(con, page)
+            spared = named.get(con.field, frozenset())
+            if page and dv.feasible(con, window, len(page), spared):
+                out["constraints"][con.label] = dv.holds(con, page, spared)
         out["run"] = {h["id"]: float(len(hits) - i) for i, h in enumerate(hits)}
         return out
 
@@ -126,10 +132,11 @@ class Evaluator:
             m = self.ruleset.match(q.text)
             rule = m.rule if m else None
             constraints = rule.constraints if rule else ()
+            named = named_values(rule, q.text, self.backend.vocabulary)
             for name, sw in jobs:
                 strategy = "rules" if sw is not None else name
                 response, outcome = self.page(q, strategy_body(strategy, rule, sw))
-                per[name].append((q, self.score_page(q, response, outcome, constraints)))
+                per[name].append((q, self.score_page(q, response, outcome, constraints, named)))
                 bar.update(1)
         bar.close()
         return {name: aggregate(rows, self.k) for name, rows in per.items()}
