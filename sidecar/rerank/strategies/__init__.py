@@ -6,8 +6,8 @@ Adding one is that file plus its module in ``REGISTERED``: the rule key, the sch
 explanation, the inspector's label and the rule reference all come from the ``Strategy``.
 
 The agent loop calls ``first``, ``value`` and ``add`` below; numba resolves each call by the type
-of the state it is given (``overload``), so the loop is compiled once per base order with that
-order's functions inlined, and cached like any kernel (numba cannot cache a kernel that takes
+of the state it is given (``overload``), so the loop is compiled once per base order, against
+that order's functions, and cached like any kernel (numba cannot cache a kernel that takes
 functions as arguments).
 """
 from __future__ import annotations
