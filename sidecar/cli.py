@@ -381,6 +381,97 @@ def cmd_config(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_experiments_simulate(args: argparse.Namespace) -> int:
+    import statistics
+
+    from tqdm import tqdm
+
+    from .evaluation.harness import Evaluator, load_queries
+    from .experiments import simulate
+    from .rules import RuleLoadError, load_rules_dir
+
+    try:
+        rulesets = {side: load_rules_dir(Path(d)) for side, d in (("a", args.a), ("b", args.b))}
+        queries = load_queries(Path(args.queries), Path(args.query_vectors) if args.query_vectors else None)
+        backend = _backend(args)
+    except RuleLoadError as exc:
+        print("error: invalid rules:\n" + "\n".join(f"  {e}" for e in exc.errors), file=sys.stderr)
+        return EXIT_USAGE
+    except (OSError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    encode = None
+    if args.mode != "bm25" and not args.query_vectors:
+        from .encoder import load as load_encoder
+
+        encoder = load_encoder(config.default("encoder"))
+        encode = None if encoder is None else encoder.query
+    pages: dict[str, dict[str, list[str]]] = {"a": {}, "b": {}}
+    for side, ruleset in rulesets.items():
+        evaluator = Evaluator(backend, ruleset, args.mode, args.k, encode=encode)
+        for q in tqdm(queries, desc=f"pages of {side}", unit="query", disable=args.quiet, file=sys.stderr):
+            response, _ = evaluator.page(q, {})
+            pages[side][q.qid] = [h["id"] for h in response["hits"]]
+    grades = {q.qid: q.judgments for q in queries}
+    top = max((g for q in queries for g in q.judgments.values()), default=1)
+
+    def run(fn, a, b, seed, **kw):
+        return fn(a, b, grades, args.model, seed, top=top, **kw)
+
+    needed: dict[str, list[int | None]] = {"ab": [], "interleaving": []}
+    wrong = {"ab": 0, "interleaving": 0}
+    bar = tqdm(total=args.runs * 2 + args.aa_runs * 2, desc="simulating", unit="run", disable=args.quiet, file=sys.stderr)
+    for seed in range(args.runs):
+        for name, fn in (("ab", simulate.ab), ("interleaving", simulate.interleave)):
+            o = run(fn, pages["a"], pages["b"], seed, max_sessions=args.max_sessions, step=args.step)
+            needed[name].append(o.sessions)
+            wrong[name] += o.winner is not None and o.winner != _better(pages, grades, args.k)
+            bar.update(1)
+    aa_winners = 0
+    for seed in range(args.aa_runs):
+        for fn in (simulate.ab, simulate.interleave):
+            aa_winners += run(fn, pages["a"], pages["a"], 10_000 + seed, max_sessions=args.aa_sessions,
+                              horizon=True).winner is not None
+            bar.update(1)
+    bar.close()
+
+    def median(xs: list[int | None]) -> float | None:
+        found = [x for x in xs if x is not None]
+        return statistics.median(found) if len(found) > len(xs) / 2 else None  # most runs must find it
+
+    result = {"queries": len(queries), "model": args.model, "runs": args.runs, "step": args.step,
+              "better_by_ndcg": _better(pages, grades, args.k),
+              "ab_sessions": needed["ab"], "interleaving_sessions": needed["interleaving"],
+              "ab_sessions_median": median(needed["ab"]), "interleaving_sessions_median": median(needed["interleaving"]),
+              "wrong_winner_runs": wrong, "aa_runs": args.aa_runs * 2, "aa_sessions": args.aa_sessions,
+              "aa_false_winner_rate": round(aa_winners / (args.aa_runs * 2), 4),
+              "command": "sidecar " + " ".join(sys.argv[1:])}
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        ratio = (result["ab_sessions_median"] / result["interleaving_sessions_median"]
+                 if result["ab_sessions_median"] and result["interleaving_sessions_median"] else None)
+        print(f"better by nDCG@{args.k} of the judgments: {result['better_by_ndcg']}")
+        print(f"sessions to name it at 95% (median of {args.runs} runs): A/B {result['ab_sessions_median']}, "
+              f"interleaving {result['interleaving_sessions_median']}" + (f" ({ratio:.1f}x fewer)" if ratio else ""))
+        print(f"A/A: a winner declared in {result['aa_false_winner_rate']:.1%} of {result['aa_runs']} fixed-horizon "
+              f"runs of {args.aa_sessions} sessions")
+    return EXIT_OK
+
+
+def _better(pages: dict[str, dict[str, list[str]]], grades: dict[str, dict[str, int]], k: int) -> str | None:
+    """The rule set whose pages have the higher mean nDCG@k by the judgments (None: equal)."""
+    import math
+
+    def ndcg(page: list[str], g: dict[str, int]) -> float:
+        dcg = sum((2 ** g.get(i, 0) - 1) / math.log2(r + 2) for r, i in enumerate(page[:k]))
+        ideal = sum((2 ** v - 1) / math.log2(r + 2) for r, v in enumerate(sorted(g.values(), reverse=True)[:k]))
+        return dcg / ideal if ideal else 0.0
+
+    mean = {s: sum(ndcg(p, grades.get(q, {})) for q, p in pages[s].items()) / max(1, len(pages[s])) for s in pages}
+    return None if mean["a"] == mean["b"] else max(mean, key=mean.get)
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     from .evaluation.harness import STRATEGIES, Evaluator, load_queries
     from .evaluation.report import plot, table
@@ -479,6 +570,7 @@ def build_parser() -> argparse.ArgumentParser:
     _serve_command(sub)
     _dashboards_command(sub)
     _eval_command(sub)
+    _experiments_command(sub)
     _config_command(sub)
     _rules_command(sub)
     return p
@@ -576,6 +668,52 @@ def _dashboards_command(sub: Any) -> None:
     db.set_defaults(func=cmd_dashboards)
 
 
+def _retrieval_arguments(p: argparse.ArgumentParser) -> None:
+    """The queries and the retrieval of `sidecar eval` and `sidecar experiments simulate`."""
+    p.add_argument("--queries", required=True, metavar="Q.jsonl", help="queries with judgments (queries-dev.jsonl format)")
+    p.add_argument("--query-vectors", metavar="QV.npy", help="query vectors, row i = query i (knn and hybrid modes; "
+                                                              "without it the texts are embedded by SIDECAR_ENCODER)")
+    p.add_argument("--backend", choices=["memory", "opensearch"], default="memory", help="retrieval backend (default: %(default)s)")
+    p.add_argument("--catalog", metavar="C.jsonl", help="catalog (memory backend; with --vectors also ILD on opensearch)")
+    p.add_argument("--vectors", metavar="V.npy", help="catalog vectors")
+    p.add_argument("--index", default=config.default("index"), help="index (opensearch backend, default: %(default)s)")
+    p.add_argument("--url", default=config.default("opensearch_url"), help="OpenSearch URL (default: %(default)s)")
+    p.add_argument("--mode", choices=["bm25", "knn", "hybrid"],
+                   help="retrieval mode (default: what /search does for a text query: hybrid with the query encoder "
+                        "on and catalog vectors, else bm25)")
+    p.add_argument("--k", type=int, default=10, help="page size K (default: %(default)s)")
+
+
+def _experiments_command(sub: Any) -> None:
+    """`sidecar experiments simulate`."""
+    ex = sub.add_parser("experiments", formatter_class=_fmt(), help="experiments between rule sets (simulated shoppers)")
+    esub = ex.add_subparsers(dest="experiments_command", required=True, metavar="COMMAND")
+    sm = esub.add_parser("simulate", formatter_class=_fmt(), help="how many sessions A/B and interleaving need",
+                         description="Build each query's page under rule set A and under rule set B (as /search does),\n"
+                                     "then let simulated shoppers click by the queries' graded judgments (--model pbm:\n"
+                                     "position-based; cascade: read down, click the first attractive item, read on with\n"
+                                     "probability 0.8). Per run: the sessions A/B needs (each session one arm's page,\n"
+                                     "sessions-with-a-click rates, z-test) and interleaving needs (team-draft pages, sign\n"
+                                     "test) to name the better set at 95%, looking every --step sessions; and, with A\n"
+                                     "against itself at a fixed horizon, how often either declares a winner.",
+                         epilog="example: sidecar experiments simulate --queries ../shared/data/fashion/queries-dev.jsonl \\\n"
+                                "  --query-vectors ../shared/data/fashion/query-vectors-dev.f16.npy --backend memory \\\n"
+                                "  --catalog ../shared/data/fashion/catalog.jsonl --vectors ../shared/data/fashion/vectors-minilm.f16.npy \\\n"
+                                "  --mode knn --a query_rules --b rules-without-dedup --runs 20 --json")
+    _retrieval_arguments(sm)
+    sm.add_argument("--a", required=True, metavar="DIR", help="rule set A")
+    sm.add_argument("--b", required=True, metavar="DIR", help="rule set B")
+    sm.add_argument("--runs", type=int, default=20, help="repeated runs (seeds 0..N-1; default: %(default)s)")
+    sm.add_argument("--model", choices=["pbm", "cascade"], default="pbm", help="click model (default: %(default)s)")
+    sm.add_argument("--max-sessions", type=int, default=200000, help="give up after this many (default: %(default)s)")
+    sm.add_argument("--step", type=int, default=50, help="sessions between looks (default: %(default)s)")
+    sm.add_argument("--aa-runs", type=int, default=100, help="A/A runs for the false-winner rate (default: %(default)s)")
+    sm.add_argument("--aa-sessions", type=int, default=2000, help="sessions of each A/A run (default: %(default)s)")
+    sm.add_argument("--json", action="store_true", help="print the result as JSON")
+    sm.add_argument("--quiet", action="store_true", help="no progress bar")
+    sm.set_defaults(func=cmd_experiments_simulate)
+
+
 def _eval_command(sub: Any) -> None:
     """`sidecar eval`: relevance against diversity."""
     ev = sub.add_parser("eval", formatter_class=_fmt(), help="compare strategies: relevance against diversity",
@@ -589,19 +727,8 @@ def _eval_command(sub: Any) -> None:
                                "  --query-vectors ../shared/data/fashion/query-vectors-dev.f16.npy --backend memory \\\n"
                                "  --catalog ../shared/data/fashion/catalog.jsonl --vectors ../shared/data/fashion/vectors-minilm.f16.npy \\\n"
                                "  --rules query_rules --mode knn --k 10 --out report.json --plot plot.png --sweep lambda=0,0.25,0.5,1,2")
-    ev.add_argument("--queries", required=True, metavar="Q.jsonl", help="queries with judgments (queries-dev.jsonl format)")
-    ev.add_argument("--query-vectors", metavar="QV.npy", help="query vectors, row i = query i (knn and hybrid modes; "
-                                                               "without it the texts are embedded by SIDECAR_ENCODER)")
-    ev.add_argument("--backend", choices=["memory", "opensearch"], default="memory", help="retrieval backend (default: %(default)s)")
-    ev.add_argument("--catalog", metavar="C.jsonl", help="catalog (memory backend; with --vectors also ILD on opensearch)")
-    ev.add_argument("--vectors", metavar="V.npy", help="catalog vectors")
-    ev.add_argument("--index", default=config.default("index"), help="index (opensearch backend, default: %(default)s)")
-    ev.add_argument("--url", default=config.default("opensearch_url"), help="OpenSearch URL (default: %(default)s)")
+    _retrieval_arguments(ev)
     ev.add_argument("--rules", default=config.default("rules"), metavar="DIR", help="rule directory (default: %(default)s)")
-    ev.add_argument("--mode", choices=["bm25", "knn", "hybrid"],
-                    help="retrieval mode (default: what /search does for a text query: hybrid with the query encoder "
-                         "on and catalog vectors, else bm25)")
-    ev.add_argument("--k", type=int, default=10, help="page size K (default: %(default)s)")
     ev.add_argument("--out", default="report.json", help="report file (default: %(default)s)")
     ev.add_argument("--plot", metavar="PLOT.png", help="draw the trade-off plot")
     ev.add_argument("--sweep", metavar="PARAM=V1,V2,...", help="lambda=... or diversity=... on the shipped rules")

@@ -119,3 +119,27 @@ def test_eval_from_text_embeds_the_queries_as_the_given_vectors_do(fashion_slice
     assert abs(a["ndcg@10"] - b["ndcg@10"]) < 0.02, (a["ndcg@10"], b["ndcg@10"])
     off = run_cli(*common, "--out", str(text), env={"SIDECAR_ENCODER": "off"})
     assert off.returncode == 2 and "needs --query-vectors when SIDECAR_ENCODER=off" in off.stderr
+
+
+def test_experiments_simulate_cli_on_a_slice(fashion_slice, fashion_dir, tmp_path):
+    """A: the shipped rules; B: retrieval order (one default rule, no constraints): the simulator
+    builds both sets' pages as /search does, names the one the judgments prefer, and reports the
+    sessions each method needed and the A/A false-winner rate."""
+    catalog, vectors = fashion_slice
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    (plain / "00.yaml").write_text("rules:\n  - id: plain\n    match: {default: true}\n")
+    res = run_cli("experiments", "simulate", "--queries", str(fashion_dir / "queries-dev.jsonl"),
+                  "--query-vectors", str(fashion_dir / "query-vectors-dev.f16.npy"), "--backend", "memory",
+                  "--catalog", str(catalog), "--vectors", str(vectors), "--mode", "knn", "--a", str(ROOT / "query_rules"),
+                  "--b", str(plain), "--runs", "3", "--max-sessions", "3000", "--aa-runs", "10", "--aa-sessions", "300",
+                  "--json", "--quiet", timeout=600)
+    assert res.returncode == 0, res.stderr
+    out = json.loads(res.stdout)
+    assert out["queries"] == 150 and len(out["ab_sessions"]) == len(out["interleaving_sessions"]) == 3
+    assert out["better_by_ndcg"] in ("a", "b") and out["aa_runs"] == 20
+    assert 0.0 <= out["aa_false_winner_rate"] <= 0.25
+    assert set(out["wrong_winner_runs"]) == {"ab", "interleaving"}
+    bad = run_cli("experiments", "simulate", "--queries", str(fashion_dir / "queries-dev.jsonl"), "--a", str(plain),
+                  "--b", str(tmp_path / "missing"), "--backend", "memory", "--catalog", str(catalog))
+    assert bad.returncode == 2 and "missing" in bad.stderr

@@ -1,7 +1,7 @@
 """Simulated shoppers, to show what the statistics can tell apart: each session is one query,
 its page shown to a shopper who clicks by the query's graded judgments under a click model.
 
-Click models (grades 0..G; ``attract(g) = (2^g - 1) / 2^G``, the ERR convention):
+Click models (grades 0..G, ``top`` = G; ``attract(g) = (2^g - 1) / 2^G``, the ERR convention):
 - ``pbm``, position-based: the item at rank r (from 1) is examined with probability 1 / r and
   clicked, once examined, with probability attract(grade); clicks are independent.
 - ``cascade``: the shopper reads down the page and clicks the first item that attracts them
@@ -55,7 +55,7 @@ class Outcome:
 
 
 def ab(pages_a: Pages, pages_b: Pages, grades: Grades, model: str, seed: int, max_sessions: int,
-       step: int = 100, horizon: bool = False, alpha: float = 0.05) -> Outcome:
+       step: int = 100, horizon: bool = False, alpha: float = 0.05, top: int = 3) -> Outcome:
     rng = random.Random(seed)
     queries = sorted(set(pages_a) & set(pages_b))
     k = {"a": 0, "b": 0}
@@ -66,7 +66,7 @@ def ab(pages_a: Pages, pages_b: Pages, grades: Grades, model: str, seed: int, ma
         side = "a" if s % 2 else "b"
         page = (pages_a if side == "a" else pages_b)[q]
         n[side] += 1
-        k[side] += any(clicks(page, grades.get(q, {}), model, rng))
+        k[side] += any(clicks(page, grades.get(q, {}), model, rng, top))
         if (s % step == 0 and not horizon) or s == max_sessions:
             p = two_proportion_p(k["a"], n["a"], k["b"], n["b"])
             if p < alpha:
@@ -75,7 +75,7 @@ def ab(pages_a: Pages, pages_b: Pages, grades: Grades, model: str, seed: int, ma
 
 
 def interleave(pages_a: Pages, pages_b: Pages, grades: Grades, model: str, seed: int, max_sessions: int,
-               step: int = 100, horizon: bool = False, alpha: float = 0.05) -> Outcome:
+               step: int = 100, horizon: bool = False, alpha: float = 0.05, top: int = 3) -> Outcome:
     rng = random.Random(seed)
     queries = sorted(set(pages_a) & set(pages_b))
     wins = {"a": 0, "b": 0}
@@ -84,7 +84,7 @@ def interleave(pages_a: Pages, pages_b: Pages, grades: Grades, model: str, seed:
         q = queries[rng.randrange(len(queries))]
         size = max(len(pages_a[q]), len(pages_b[q]))
         page = team_draft(pages_a[q], pages_b[q], size, seed=rng.getrandbits(32))
-        side = preference(page.teams, clicks(page.ids, grades.get(q, {}), model, rng))
+        side = preference(page.teams, clicks(page.ids, grades.get(q, {}), model, rng, top))
         if side is not None:
             wins[side] += 1
         if (s % step == 0 and not horizon) or s == max_sessions:
