@@ -418,32 +418,30 @@ def cmd_experiments_simulate(args: argparse.Namespace) -> int:
     def run(fn, a, b, seed, **kw):
         return fn(a, b, grades, args.model, seed, top=top, **kw)
 
-    needed: dict[str, list[int | None]] = {"ab": [], "interleaving": []}
+    needed: dict[str, list[float | None]] = {"ab": [], "interleaving": []}
     wrong = {"ab": 0, "interleaving": 0}
+    better = _better(pages, grades, args.k)
     bar = tqdm(total=args.runs * 2 + args.aa_runs * 2, desc="simulating", unit="run", disable=args.quiet, file=sys.stderr)
     for seed in range(args.runs):
         for name, fn in (("ab", simulate.ab), ("interleaving", simulate.interleave)):
-            o = run(fn, pages["a"], pages["b"], seed, max_sessions=args.max_sessions, step=args.step)
-            needed[name].append(o.sessions)
-            wrong[name] += o.winner is not None and o.winner != _better(pages, grades, args.k)
+            o = run(fn, pages["a"], pages["b"], seed, sessions=args.sessions)
+            needed[name].append(None if o.needed is None else round(o.needed))
+            wrong[name] += o.better is not None and o.better != better
             bar.update(1)
     aa_winners = 0
     for seed in range(args.aa_runs):
         for fn in (simulate.ab, simulate.interleave):
-            aa_winners += run(fn, pages["a"], pages["a"], 10_000 + seed, max_sessions=args.aa_sessions,
-                              horizon=True).winner is not None
+            aa_winners += run(fn, pages["a"], pages["a"], 10_000 + seed, sessions=args.aa_sessions).winner is not None
             bar.update(1)
     bar.close()
 
-    def median(xs: list[int | None]) -> float | None:
-        found = [x for x in xs if x is not None]
-        return statistics.median(found) if len(found) > len(xs) / 2 else None  # most runs must find it
+    def median(xs: list[float | None]) -> float | None:
+        return statistics.median(x if x is not None else float("inf") for x in xs) if xs else None
 
-    result = {"queries": len(queries), "model": args.model, "runs": args.runs, "step": args.step,
-              "better_by_ndcg": _better(pages, grades, args.k),
-              "ab_sessions": needed["ab"], "interleaving_sessions": needed["interleaving"],
+    result = {"queries": len(queries), "model": args.model, "runs": args.runs, "sessions_per_run": args.sessions,
+              "better_by_ndcg": better, "ab_sessions": needed["ab"], "interleaving_sessions": needed["interleaving"],
               "ab_sessions_median": median(needed["ab"]), "interleaving_sessions_median": median(needed["interleaving"]),
-              "wrong_winner_runs": wrong, "aa_runs": args.aa_runs * 2, "aa_sessions": args.aa_sessions,
+              "runs_favouring_the_worse": wrong, "aa_runs": args.aa_runs * 2, "aa_sessions": args.aa_sessions,
               "aa_false_winner_rate": round(aa_winners / (args.aa_runs * 2), 4),
               "command": "sidecar " + " ".join(sys.argv[1:])}
     if args.json:
@@ -452,7 +450,7 @@ def cmd_experiments_simulate(args: argparse.Namespace) -> int:
         ratio = (result["ab_sessions_median"] / result["interleaving_sessions_median"]
                  if result["ab_sessions_median"] and result["interleaving_sessions_median"] else None)
         print(f"better by nDCG@{args.k} of the judgments: {result['better_by_ndcg']}")
-        print(f"sessions to name it at 95% (median of {args.runs} runs): A/B {result['ab_sessions_median']}, "
+        print(f"sessions to name it at 95% with 80% power (median of {args.runs} runs): A/B {result['ab_sessions_median']}, "
               f"interleaving {result['interleaving_sessions_median']}" + (f" ({ratio:.1f}x fewer)" if ratio else ""))
         print(f"A/A: a winner declared in {result['aa_false_winner_rate']:.1%} of {result['aa_runs']} fixed-horizon "
               f"runs of {args.aa_sessions} sessions")
@@ -694,8 +692,9 @@ def _experiments_command(sub: Any) -> None:
                                      "position-based; cascade: read down, click the first attractive item, read on with\n"
                                      "probability 0.8). Per run: the sessions A/B needs (each session one arm's page,\n"
                                      "sessions-with-a-click rates, z-test) and interleaving needs (team-draft pages, sign\n"
-                                     "test) to name the better set at 95%, looking every --step sessions; and, with A\n"
-                                     "against itself at a fixed horizon, how often either declares a winner.",
+                                     "test) to name the better set at 95% with 80% power, estimated from --sessions\n"
+                                     "simulated sessions (the effect and its variance); and, with A against itself, how\n"
+                                     "often a test of --aa-sessions sessions declares a winner.",
                          epilog="example: sidecar experiments simulate --queries ../shared/data/fashion/queries-dev.jsonl \\\n"
                                 "  --query-vectors ../shared/data/fashion/query-vectors-dev.f16.npy --backend memory \\\n"
                                 "  --catalog ../shared/data/fashion/catalog.jsonl --vectors ../shared/data/fashion/vectors-minilm.f16.npy \\\n"
@@ -705,8 +704,7 @@ def _experiments_command(sub: Any) -> None:
     sm.add_argument("--b", required=True, metavar="DIR", help="rule set B")
     sm.add_argument("--runs", type=int, default=20, help="repeated runs (seeds 0..N-1; default: %(default)s)")
     sm.add_argument("--model", choices=["pbm", "cascade"], default="pbm", help="click model (default: %(default)s)")
-    sm.add_argument("--max-sessions", type=int, default=200000, help="give up after this many (default: %(default)s)")
-    sm.add_argument("--step", type=int, default=50, help="sessions between looks (default: %(default)s)")
+    sm.add_argument("--sessions", type=int, default=20000, help="sessions a run simulates per method (default: %(default)s)")
     sm.add_argument("--aa-runs", type=int, default=100, help="A/A runs for the false-winner rate (default: %(default)s)")
     sm.add_argument("--aa-sessions", type=int, default=2000, help="sessions of each A/A run (default: %(default)s)")
     sm.add_argument("--json", action="store_true", help="print the result as JSON")

@@ -3,6 +3,7 @@ schemathesis, generating requests from the same document, never gets a 5xx."""
 from __future__ import annotations
 
 import re
+import time
 
 import pytest
 import schemathesis
@@ -24,7 +25,14 @@ def app(os_url, os_client):
     index_demo(os_url, INDEX)
     cfg = Config.load(environ={}, backend="opensearch", opensearch_url=os_url, index=INDEX,
                       rules=str(ROOT / "query_rules"), rules_poll_seconds=0, admin_token="t0ken-contract-test-3")
-    yield create_app(cfg)
+    app = create_app(cfg)
+    # as a deployment does, send traffic once /readyz says so: until the kernels are compiled (a
+    # cold numba cache on a busy machine: a minute or more) it answers 503 by design
+    client, deadline = app.test_client(), time.monotonic() + 600
+    while client.get("/readyz").status_code != 200:
+        assert time.monotonic() < deadline, client.get("/readyz").json
+        time.sleep(0.5)
+    yield app
     os_client.indices.delete(index=INDEX, ignore_unavailable=True)
 
 

@@ -132,14 +132,14 @@ def test_experiments_simulate_cli_on_a_slice(fashion_slice, fashion_dir, tmp_pat
     res = run_cli("experiments", "simulate", "--queries", str(fashion_dir / "queries-dev.jsonl"),
                   "--query-vectors", str(fashion_dir / "query-vectors-dev.f16.npy"), "--backend", "memory",
                   "--catalog", str(catalog), "--vectors", str(vectors), "--mode", "knn", "--a", str(ROOT / "query_rules"),
-                  "--b", str(plain), "--runs", "3", "--max-sessions", "3000", "--aa-runs", "10", "--aa-sessions", "300",
+                  "--b", str(plain), "--runs", "3", "--sessions", "3000", "--aa-runs", "10", "--aa-sessions", "300",
                   "--json", "--quiet", timeout=600)
     assert res.returncode == 0, res.stderr
     out = json.loads(res.stdout)
     assert out["queries"] == 150 and len(out["ab_sessions"]) == len(out["interleaving_sessions"]) == 3
     assert out["better_by_ndcg"] in ("a", "b") and out["aa_runs"] == 20
     assert 0.0 <= out["aa_false_winner_rate"] <= 0.25
-    assert set(out["wrong_winner_runs"]) == {"ab", "interleaving"}
+    assert set(out["runs_favouring_the_worse"]) == {"ab", "interleaving"}
     bad = run_cli("experiments", "simulate", "--queries", str(fashion_dir / "queries-dev.jsonl"), "--a", str(plain),
                   "--b", str(tmp_path / "missing"), "--backend", "memory", "--catalog", str(catalog))
     assert bad.returncode == 2 and "missing" in bad.stderr

@@ -9,12 +9,14 @@ Click models (grades 0..G, ``top`` = G; ``attract(g) = (2^g - 1) / 2^G``, the ER
   on with probability ``PATIENCE`` (without it, whether a session clicks at all would not
   depend on the order, and no A/B rate could tell two orders apart).
 
-``ab`` shows each session one arm's page (arms alternate) and tests the sessions-with-a-click
-rates (two-proportion z-test); ``interleave`` shows each session the team-draft page of both
-and tests the preferences (sign test). Both check after every ``step`` sessions and stop at the
-first significant answer; the reported sessions are that count (``None``: none up to
-``max_sessions``). A fixed-horizon run (``horizon``) tests once, at the end: the A/A false
-winner rate is measured so, where the nominal 5% holds (repeated looks would inflate it).
+``ab`` shows each session one arm's page (arms alternate) and compares the arms' rates of
+sessions with a click (two-proportion z-test); ``interleave`` shows each session the team-draft
+page of both and counts the sessions each side wins (sign test). Each runs a fixed number of
+sessions and tests once, at the end (looking again and again until a test passes would declare
+false winners far more often than 5%). From the same sessions it estimates the sessions the
+method needs: the number at which the observed effect, were it the true one, is found at 95%
+confidence with 80% power, ``(1.96 + 0.84)^2 * variance / effect^2`` (per session: a click
+indicator for A/B, over both arms; +1/-1/0 for interleaving).
 """
 from __future__ import annotations
 
@@ -47,48 +49,50 @@ def clicks(page: Sequence[str], grades: Mapping[str, int], model: str, rng: rand
     return out
 
 
+POWER_Z = 1.959963984540054 + 0.8416212335729143  # 95% two-sided, 80% power
+
+
 @dataclass(frozen=True)
 class Outcome:
-    sessions: int | None  # sessions until the first significant answer (None: none)
-    winner: str | None  # "a", "b" or None
-    p: float  # the last p-value computed
+    winner: str | None  # "a" or "b" when the test at the end is significant, else None
+    p: float  # its p-value
+    better: str | None  # the side the sessions favoured (None: no difference seen)
+    needed: float | None  # sessions the method needs for an effect of the size seen (None: none seen)
 
 
-def ab(pages_a: Pages, pages_b: Pages, grades: Grades, model: str, seed: int, max_sessions: int,
-       step: int = 100, horizon: bool = False, alpha: float = 0.05, top: int = 3) -> Outcome:
+def ab(pages_a: Pages, pages_b: Pages, grades: Grades, model: str, seed: int, sessions: int,
+       alpha: float = 0.05, top: int = 3) -> Outcome:
     rng = random.Random(seed)
     queries = sorted(set(pages_a) & set(pages_b))
     k = {"a": 0, "b": 0}
     n = {"a": 0, "b": 0}
-    p = 1.0
-    for s in range(1, max_sessions + 1):
+    for s in range(sessions):
         q = queries[rng.randrange(len(queries))]
-        side = "a" if s % 2 else "b"
-        page = (pages_a if side == "a" else pages_b)[q]
+        side = "a" if s % 2 == 0 else "b"
         n[side] += 1
-        k[side] += any(clicks(page, grades.get(q, {}), model, rng, top))
-        if (s % step == 0 and not horizon) or s == max_sessions:
-            p = two_proportion_p(k["a"], n["a"], k["b"], n["b"])
-            if p < alpha:
-                return Outcome(s, "a" if k["a"] / n["a"] > k["b"] / n["b"] else "b", p)
-    return Outcome(None, None, p)
+        k[side] += any(clicks((pages_a if side == "a" else pages_b)[q], grades.get(q, {}), model, rng, top))
+    pa, pb = k["a"] / max(1, n["a"]), k["b"] / max(1, n["b"])
+    p = two_proportion_p(k["a"], n["a"], k["b"], n["b"])
+    better = None if pa == pb else "a" if pa > pb else "b"
+    needed = 2 * POWER_Z**2 * (pa * (1 - pa) + pb * (1 - pb)) / (pa - pb) ** 2 if pa != pb else None
+    return Outcome(better if p < alpha else None, p, better, needed)
 
 
-def interleave(pages_a: Pages, pages_b: Pages, grades: Grades, model: str, seed: int, max_sessions: int,
-               step: int = 100, horizon: bool = False, alpha: float = 0.05, top: int = 3) -> Outcome:
+def interleave(pages_a: Pages, pages_b: Pages, grades: Grades, model: str, seed: int, sessions: int,
+               alpha: float = 0.05, top: int = 3) -> Outcome:
     rng = random.Random(seed)
     queries = sorted(set(pages_a) & set(pages_b))
     wins = {"a": 0, "b": 0}
-    p = 1.0
-    for s in range(1, max_sessions + 1):
+    for _ in range(sessions):
         q = queries[rng.randrange(len(queries))]
         size = max(len(pages_a[q]), len(pages_b[q]))
         page = team_draft(pages_a[q], pages_b[q], size, seed=rng.getrandbits(32))
         side = preference(page.teams, clicks(page.ids, grades.get(q, {}), model, rng, top))
         if side is not None:
             wins[side] += 1
-        if (s % step == 0 and not horizon) or s == max_sessions:
-            p = sign_test_p(wins["a"], wins["b"])
-            if p < alpha:
-                return Outcome(s, "a" if wins["a"] > wins["b"] else "b", p)
-    return Outcome(None, None, p)
+    p = sign_test_p(wins["a"], wins["b"])
+    mean = (wins["a"] - wins["b"]) / sessions
+    variance = (wins["a"] + wins["b"]) / sessions - mean**2
+    better = None if mean == 0 else "a" if mean > 0 else "b"
+    needed = POWER_Z**2 * variance / mean**2 if mean != 0 else None
+    return Outcome(better if p < alpha else None, p, better, needed)
