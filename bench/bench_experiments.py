@@ -1,13 +1,14 @@
 """Can the experiments tell a better rule set from a worse one, and how soon? (issue 30's targets)
 
-    .venv/bin/python bench/bench_experiments.py [--runs 20] [--model pbm] [--sessions 20000]
+    .venv/bin/python bench/bench_experiments.py [--runs 20] [--model pbm] [--sessions 200000] [--ab-sessions 3000000]
 
 Rule set A is the shipped rules; B is the same rules with every `dedup` removed (near-duplicates
 stay on the page). Both sets' pages are built from the fashion dev queries (kNN, memory backend,
 K = 10) as /search builds them, and `sidecar experiments simulate` lets simulated shoppers click
 by the queries' graded judgments: the sessions A/B and team-draft interleaving need to name the
-set the judgments prefer at 95% with 80% power (each run estimates it from --sessions simulated
-sessions; the median of --runs runs), and the A/A false-winner rate (one test per run). Writes bench/results/experiments.json.
+set the judgments prefer at 95% with 80% power (each run estimates it from its own simulated
+sessions, which must outnumber what it finds it needs; the median of --runs runs), and the A/A
+false-winner rate (one test per run). About 10 minutes on 2 cores. Writes bench/results/experiments.json.
 """
 from __future__ import annotations
 
@@ -37,7 +38,8 @@ def main() -> int:
     ap.add_argument("--fashion", type=Path, default=ROOT.parent / "shared" / "data" / "fashion")
     ap.add_argument("--runs", type=int, default=20)
     ap.add_argument("--model", default="pbm")
-    ap.add_argument("--sessions", type=int, default=20000)
+    ap.add_argument("--sessions", type=int, default=200000, help="sessions of an interleaving run")
+    ap.add_argument("--ab-sessions", type=int, default=3000000, help="sessions of an A/B run (it needs more)")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "experiments.json")
     args = ap.parse_args()
     if not (args.fashion / "catalog.jsonl").exists():
@@ -52,7 +54,7 @@ def main() -> int:
                "--query-vectors", str(args.fashion / "query-vectors-dev.f16.npy"), "--backend", "memory",
                "--catalog", str(args.fashion / "catalog.jsonl"), "--vectors", str(args.fashion / "vectors-minilm.f16.npy"),
                "--mode", "knn", "--k", "10", "--a", str(ROOT / "query_rules"), "--b", str(b), "--runs", str(args.runs),
-               "--model", args.model, "--sessions", str(args.sessions), "--json"]
+               "--model", args.model, "--sessions", str(args.sessions), "--ab-sessions", str(args.ab_sessions), "--json"]
         res = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
     if res.returncode != 0:
         print(res.stderr, file=sys.stderr)

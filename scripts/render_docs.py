@@ -239,12 +239,32 @@ def eval_table() -> str:
     return "\n".join(out)
 
 
+def experiments_table() -> str:
+    r = json.loads((ROOT / "bench" / "results" / "experiments.json").read_text())
+    ab, il = r["ab_sessions_median"], r["interleaving_sessions_median"]
+    worse = r["runs_favouring_the_worse"]
+    return "\n".join([
+        f"`{r['command'].strip()}` ({r['queries']} queries, `{r['model']}` shoppers, {r['runs']} runs; an A/B run "
+        f"simulates {r['sessions_per_run']['ab']:,} sessions, an interleaving run "
+        f"{r['sessions_per_run']['interleaving']:,}):", "",
+        "| measure | figure | target |", "| --- | --- | --- |",
+        f"| the set the judgments prefer (nDCG@10 of its pages) | {r['better_by_ndcg']} | |",
+        f"| sessions A/B needs (95%, 80% power), median | {ab:,.0f} | |",
+        f"| sessions interleaving needs, median | {il:,.0f} | |",
+        f"| A/B / interleaving | {ab / il:.1f}x | >= 10x: {_verdict(ab / il >= 10)} |",
+        f"| runs whose sessions favoured the worse set | A/B {worse['ab']}, interleaving {worse['interleaving']} of "
+        f"{r['runs']} | |",
+        f"| A/A: a winner declared ({r['aa_runs']} tests of {r['aa_sessions']:,} sessions) | "
+        f"{r['aa_false_winner_rate']:.1%} | <= 5%: {_verdict(r['aa_false_winner_rate'] <= 0.05)} |"])
+
+
 def semantic_table() -> str:
     return json.loads((ROOT / "bench" / "results" / "semantic.json").read_text())["table"]
 
 
 GENERATED = {"config": config_table, "rules": rule_reference, "semantic": semantic_table, "encoder": encoder_table,
-             "peer": peer_table, "core": core_table, "eval": eval_table, "other": other_rows}
+             "peer": peer_table, "core": core_table, "eval": eval_table, "other": other_rows,
+             "experiments": experiments_table}
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 
 

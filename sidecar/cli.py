@@ -423,8 +423,9 @@ def cmd_experiments_simulate(args: argparse.Namespace) -> int:
     better = _better(pages, grades, args.k)
     bar = tqdm(total=args.runs * 2 + args.aa_runs * 2, desc="simulating", unit="run", disable=args.quiet, file=sys.stderr)
     for seed in range(args.runs):
-        for name, fn in (("ab", simulate.ab), ("interleaving", simulate.interleave)):
-            o = run(fn, pages["a"], pages["b"], seed, sessions=args.sessions)
+        for name, fn, sessions in (("ab", simulate.ab, args.ab_sessions or args.sessions),
+                                   ("interleaving", simulate.interleave, args.sessions)):
+            o = run(fn, pages["a"], pages["b"], seed, sessions=sessions)
             needed[name].append(None if o.needed is None else round(o.needed))
             wrong[name] += o.better is not None and o.better != better
             bar.update(1)
@@ -438,7 +439,8 @@ def cmd_experiments_simulate(args: argparse.Namespace) -> int:
     def median(xs: list[float | None]) -> float | None:
         return statistics.median(x if x is not None else float("inf") for x in xs) if xs else None
 
-    result = {"queries": len(queries), "model": args.model, "runs": args.runs, "sessions_per_run": args.sessions,
+    result = {"queries": len(queries), "model": args.model, "runs": args.runs,
+              "sessions_per_run": {"ab": args.ab_sessions or args.sessions, "interleaving": args.sessions},
               "better_by_ndcg": better, "ab_sessions": needed["ab"], "interleaving_sessions": needed["interleaving"],
               "ab_sessions_median": median(needed["ab"]), "interleaving_sessions_median": median(needed["interleaving"]),
               "runs_favouring_the_worse": wrong, "aa_runs": args.aa_runs * 2, "aa_sessions": args.aa_sessions,
@@ -704,7 +706,9 @@ def _experiments_command(sub: Any) -> None:
     sm.add_argument("--b", required=True, metavar="DIR", help="rule set B")
     sm.add_argument("--runs", type=int, default=20, help="repeated runs (seeds 0..N-1; default: %(default)s)")
     sm.add_argument("--model", choices=["pbm", "cascade"], default="pbm", help="click model (default: %(default)s)")
-    sm.add_argument("--sessions", type=int, default=20000, help="sessions a run simulates per method (default: %(default)s)")
+    sm.add_argument("--sessions", type=int, default=20000, help="sessions an interleaving run simulates (default: %(default)s)")
+    sm.add_argument("--ab-sessions", type=int, help="sessions an A/B run simulates (default: --sessions); an estimate "
+                                                    "is only as good as a run is long against what it finds it needs")
     sm.add_argument("--aa-runs", type=int, default=100, help="A/A runs for the false-winner rate (default: %(default)s)")
     sm.add_argument("--aa-sessions", type=int, default=2000, help="sessions of each A/A run (default: %(default)s)")
     sm.add_argument("--json", action="store_true", help="print the result as JSON")
