@@ -381,31 +381,54 @@ def cmd_config(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _rules_and_queries(args: argparse.Namespace, dirs: list[str]) -> tuple[list[Any], list[Any]] | None:
+    """The rule sets of ``dirs`` and the queries file of `sidecar eval` and `experiments
+    simulate`; None after saying what is wrong."""
+    from .evaluation.harness import load_queries
+    from .rules import RuleLoadError, load_rules_dir
+
+    try:
+        rulesets = [load_rules_dir(Path(d)) for d in dirs]
+        return rulesets, load_queries(Path(args.queries), Path(args.query_vectors) if args.query_vectors else None)
+    except RuleLoadError as exc:
+        print("error: invalid rules:\n" + "\n".join(f"  {e}" for e in exc.errors), file=sys.stderr)
+    except (OSError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+    return None
+
+
+def _query_encoder(args: argparse.Namespace) -> Any:
+    """What embeds the query texts as /search does (None: the given --query-vectors, or BM25);
+    False after saying that --mode needs vectors the encoder (off) cannot give."""
+    if args.mode == "bm25" or args.query_vectors:
+        return None
+    from .encoder import load as load_encoder
+
+    encoder = load_encoder(config.default("encoder"))  # EncoderError: main says it
+    if encoder is None and args.mode is not None:
+        print(f"error: --mode {args.mode} needs --query-vectors when SIDECAR_ENCODER=off", file=sys.stderr)
+        return False
+    return None if encoder is None else encoder.query
+
+
 def cmd_experiments_simulate(args: argparse.Namespace) -> int:
     import statistics
 
     from tqdm import tqdm
 
-    from .evaluation.harness import Evaluator, load_queries
+    from .evaluation.harness import Evaluator
     from .experiments import simulate
-    from .rules import RuleLoadError, load_rules_dir
 
-    try:
-        rulesets = {side: load_rules_dir(Path(d)) for side, d in (("a", args.a), ("b", args.b))}
-        queries = load_queries(Path(args.queries), Path(args.query_vectors) if args.query_vectors else None)
-        backend = _backend(args)
-    except RuleLoadError as exc:
-        print("error: invalid rules:\n" + "\n".join(f"  {e}" for e in exc.errors), file=sys.stderr)
+    loaded = _rules_and_queries(args, [args.a, args.b])
+    encode = _query_encoder(args)
+    if loaded is None or encode is False:
         return EXIT_USAGE
-    except (OSError, ValueError) as exc:
+    try:
+        backend = _backend(args)
+    except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    encode = None
-    if args.mode != "bm25" and not args.query_vectors:
-        from .encoder import load as load_encoder
-
-        encoder = load_encoder(config.default("encoder"))
-        encode = None if encoder is None else encoder.query
+    rulesets, queries = dict(zip("ab", loaded[0])), loaded[1]
     pages: dict[str, dict[str, list[str]]] = {"a": {}, "b": {}}
     for side, ruleset in rulesets.items():
         evaluator = Evaluator(backend, ruleset, args.mode, args.k, encode=encode)
@@ -473,9 +496,8 @@ def _better(pages: dict[str, dict[str, list[str]]], grades: dict[str, dict[str, 
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from .evaluation.harness import STRATEGIES, Evaluator, load_queries
+    from .evaluation.harness import STRATEGIES, Evaluator
     from .evaluation.report import plot, table
-    from .rules import RuleLoadError, load_rules_dir
 
     sweep = None
     if args.sweep:
@@ -488,26 +510,13 @@ def cmd_eval(args: argparse.Namespace) -> int:
         except ValueError:
             print(f"error: --sweep values must be numbers: {values}", file=sys.stderr)
             return EXIT_USAGE
-    try:
-        ruleset = load_rules_dir(Path(args.rules))
-        queries = load_queries(Path(args.queries), Path(args.query_vectors) if args.query_vectors else None)
-    except RuleLoadError as exc:
-        print("error: invalid rules:\n" + "\n".join(f"  {e}" for e in exc.errors), file=sys.stderr)
+    loaded = _rules_and_queries(args, [args.rules])
+    encode = _query_encoder(args)
+    if loaded is None or encode is False:
         return EXIT_USAGE
-    except (OSError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+    (ruleset,), queries = loaded
     if args.limit:
         queries = queries[: args.limit]
-    encode = None
-    if args.mode != "bm25" and not args.query_vectors:  # the texts, embedded as /search embeds them
-        from .encoder import load as load_encoder
-
-        encoder = load_encoder(config.default("encoder"))  # EncoderError: main says it
-        if encoder is None and args.mode is not None:
-            print(f"error: --mode {args.mode} needs --query-vectors when SIDECAR_ENCODER=off", file=sys.stderr)
-            return EXIT_USAGE
-        encode = None if encoder is None else encoder.query
     import numpy as np
 
     vector_of = None
@@ -694,9 +703,9 @@ def _experiments_command(sub: Any) -> None:
                                      "position-based; cascade: read down, click the first attractive item, read on with\n"
                                      "probability 0.8). Per run: the sessions A/B needs (each session one arm's page,\n"
                                      "sessions-with-a-click rates, z-test) and interleaving needs (team-draft pages, sign\n"
-                                     "test) to name the better set at 95% with 80% power, estimated from --sessions\n"
-                                     "simulated sessions (the effect and its variance); and, with A against itself, how\n"
-                                     "often a test of --aa-sessions sessions declares a winner.",
+                                     "test) to name the better set at 95% with 80% power, estimated from each run's own\n"
+                                     "simulated sessions (--sessions, --ab-sessions: the effect and its variance); and,\n"
+                                     "with A against itself, how often a test of --aa-sessions sessions declares a winner.",
                          epilog="example: sidecar experiments simulate --queries ../shared/data/fashion/queries-dev.jsonl \\\n"
                                 "  --query-vectors ../shared/data/fashion/query-vectors-dev.f16.npy --backend memory \\\n"
                                 "  --catalog ../shared/data/fashion/catalog.jsonl --vectors ../shared/data/fashion/vectors-minilm.f16.npy \\\n"
