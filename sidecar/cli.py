@@ -460,7 +460,9 @@ def cmd_experiments_simulate(args: argparse.Namespace) -> int:
     bar.close()
 
     def median(xs: list[float | None]) -> float | None:
-        return statistics.median(x if x is not None else float("inf") for x in xs) if xs else None
+        """A run that saw no difference needs endless sessions; None when most did."""
+        m = statistics.median(x if x is not None else float("inf") for x in xs) if xs else float("inf")
+        return None if m == float("inf") else m
 
     result = {"queries": len(queries), "model": args.model, "runs": args.runs,
               "sessions_per_run": {"ab": args.ab_sessions or args.sessions, "interleaving": args.sessions},
