@@ -486,14 +486,9 @@ def cmd_experiments_simulate(args: argparse.Namespace) -> int:
 
 def _better(pages: dict[str, dict[str, list[str]]], grades: dict[str, dict[str, int]], k: int) -> str | None:
     """The rule set whose pages have the higher mean nDCG@k by the judgments (None: equal)."""
-    import math
+    from .preview.compare import ndcg
 
-    def ndcg(page: list[str], g: dict[str, int]) -> float:
-        dcg = sum((2 ** g.get(i, 0) - 1) / math.log2(r + 2) for r, i in enumerate(page[:k]))
-        ideal = sum((2 ** v - 1) / math.log2(r + 2) for r, v in enumerate(sorted(g.values(), reverse=True)[:k]))
-        return dcg / ideal if ideal else 0.0
-
-    mean = {s: sum(ndcg(p, grades.get(q, {})) for q, p in pages[s].items()) / max(1, len(pages[s])) for s in pages}
+    mean = {s: sum(ndcg(p, grades.get(q, {}), k) for q, p in pages[s].items()) / max(1, len(pages[s])) for s in pages}
     return None if mean["a"] == mean["b"] else max(mean, key=mean.get)
 
 

@@ -25,7 +25,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from .interleave import preference, team_draft
-from .stats import sign_test_p, two_proportion_p
+from .stats import Z95, sign_test_p, two_proportion_p
 
 Pages = Mapping[str, Sequence[str]]  # query -> page (item ids, best first)
 Grades = Mapping[str, Mapping[str, int]]  # query -> item id -> grade
@@ -49,7 +49,7 @@ def clicks(page: Sequence[str], grades: Mapping[str, int], model: str, rng: rand
     return out
 
 
-POWER_Z = 1.959963984540054 + 0.8416212335729143  # 95% two-sided, 80% power
+POWER_Z = Z95 + 0.8416212335729143  # 95% two-sided, 80% power
 
 
 @dataclass(frozen=True)
