@@ -5,8 +5,9 @@ left of it, so a request that needs two searches (a second window, a vector look
 answers within the timeout. A call whose deadline has passed is not made at all, and an answer
 that arrives after it (a busy worker woke its greenlet late) is dropped (``check``), not ranked:
 past the deadline the answer is an immediate 504, and an overloaded worker sheds the work of
-requests it can no longer answer in time. The deadline lives in a context variable: each request (thread or greenlet) sees its own, and code
-outside a request (the CLI, the decision-log writer) has none.
+requests it can no longer answer in time. The deadline lives in a context variable: each
+request (thread or greenlet) sees its own, and code outside a request (the CLI, the
+decision-log writer) has none.
 """
 from __future__ import annotations
 
