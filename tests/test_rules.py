@@ -216,6 +216,40 @@ def test_polling_thread_reloads_without_restart(tmp_path):
         store.stop()
 
 
+def test_a_worker_acts_once_on_the_reload_it_asked_for(tmp_path):
+    """The worker taking /admin/rules/reload publishes the request and reloads; its own sync loop,
+    seeing the new number while that slow reload runs, must not reload a second time (a busy CI
+    machine once counted two failures for one rejected edit), and another worker reloads once."""
+    from sidecar.server.workers import SYNC_SECONDS, WorkerBoard
+
+    rules, run = tmp_path / "rules", tmp_path / "run"
+    rules.mkdir()
+    write(rules, "a.yaml", GOOD)
+    asking, other = RuleStore(rules), RuleStore(rules)
+    slow = asking._reload
+
+    def slow_reload():
+        time.sleep(4 * SYNC_SECONDS)  # the sync loop ticks several times meanwhile
+        return slow()
+
+    asking._reload = slow_reload
+    boards = [WorkerBoard(run, asking), WorkerBoard(run, other)]
+    for b in boards:
+        b.start()
+    try:
+        write(rules, "a.yaml", GOOD.replace("max: 0.3", "mxa: 0.3"))
+        number = boards[0].request_reload()
+        deadline = time.time() + 5
+        while other.failures == 0 and time.time() < deadline:
+            time.sleep(0.02)
+        time.sleep(4 * SYNC_SECONDS)
+        assert (asking.failures, other.failures) == (1, 1)
+        assert [b.seen for b in boards] == [number, number]
+    finally:
+        for b in boards:
+            b._stop.set()
+
+
 def test_reload_while_many_threads_read_never_tears(tmp_path):
     """Two rule sets that differ in every rule; readers must always see all of one or all of the other."""
     def ruleset_text(tag: str) -> str:

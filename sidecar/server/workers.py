@@ -52,9 +52,9 @@ class WorkerBoard:
         while not self._stop.wait(SYNC_SECONDS):
             try:
                 wanted = self._request()
-                if wanted != self.seen:
-                    self.store.reload()
+                if wanted > self.seen:  # numbers only grow; one this worker claimed is not acted on twice
                     self.seen = wanted
+                    self.store.reload()
                 state = (self.seen, self.store.current.version, self.store.reloads, self.store.failures)
                 if state != published:
                     self.publish()
@@ -66,11 +66,11 @@ class WorkerBoard:
         """Ask every worker to reload (this one does it now); returns the request's number."""
         path = self.directory / "reload.request"
         number = max(self._request(), self.seen) + 1
+        self.seen = number  # claimed before it is published: this worker's sync loop leaves it alone
         tmp = self.directory / f".reload.{self.pid}.tmp"
         tmp.write_text(str(number), encoding="utf-8")
         os.replace(tmp, path)
         self.store.reload()
-        self.seen = number
         self.publish()
         return number
 
