@@ -55,6 +55,9 @@ DEFS: dict[str, Any] = {
             "rule": {"type": "string", "minLength": 1, "description": "a rule id, or 'none' for no reranking"},
             "overrides": {"type": "object", "description": "rule keys for this request (not id or match); null removes one"},
             "facets": {"$ref": "#/$defs/Facets"},
+            "client_id": {"type": "string", "minLength": 1, "maxLength": 256,
+                          "description": "the shopper's client (or session) id: it assigns the request to an "
+                                         "experiment's arm (else the X-Client-Id header)"},
         },
     },
     "Facets": facets.schema(),
@@ -96,7 +99,8 @@ DEFS: dict[str, Any] = {
     "Hit": {
         "type": "object", "required": ["id", "score", "rank", "fields"],
         "properties": {"id": {"type": "string"}, "score": {"type": "number"}, "rank": {"type": "integer"},
-                       "fields": {"type": "object"}, "explanation": {"type": "object"}},
+                       "fields": {"type": "object"}, "explanation": {"type": "object"},
+                       "team": {"enum": ["a", "b"], "description": "an interleaved page: the arm that placed the hit"}},
     },
     "SearchResponse": {
         "type": "object",
@@ -108,7 +112,11 @@ DEFS: dict[str, Any] = {
             "has_next": {"type": "boolean"}, "window": {"type": ["integer", "null"]},
             "candidates": {"type": "integer"}, "hits": {"type": "array", "items": {"$ref": "#/$defs/Hit"}},
             "timings": {"type": "object"}, "backend_took_ms": {"type": ["number", "null"]},
-            "request_id": {"type": "string"},
+            "request_id": {"type": "string", "description": "the query id events about this page refer to"},
+            "experiment": {"type": "object", "description": "the experiment the request took part in: name, method, "
+                                                            "arm (a, b, or interleaved)",
+                           "properties": {"name": {"type": "string"}, "method": {"enum": ["ab", "interleave"]},
+                                          "arm": {"enum": ["a", "b", "interleaved"]}}},
             "fusion": {"type": "object", "description": "hybrid: how the BM25 and kNN lists were fused (method, "
                                                         "weights, and the share of the query's words BM25 matched)"},
             "named": {"type": "object", "description": "the values of constrained fields the query names, per field: "

@@ -89,6 +89,9 @@ def build_record(d: Decision, request_id: str, status: int = 200, rules_version:
         "outcome": "ok" if status < 400 else "error",
         "status": status,
         "rules_version": rules_version,
+        "experiment": d.experiment["name"] if d.experiment else None,
+        "arm": d.experiment["arm"] if d.experiment else None,
+        "teams": d.teams,
     }
 
 

@@ -28,3 +28,5 @@ class Decision:
     total_ms: float | None = None
     took_ms: float | None = None  # OpenSearch's own "took"
     filters: dict[str, Any] | None = None  # the request's filters (/search): replayed by `sidecar rules diff`
+    experiment: dict[str, str] | None = None  # name, method, arm (experiments.serve)
+    teams: list[str] | None = None  # an interleaved page: the arm of each placed item

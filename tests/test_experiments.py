@@ -141,3 +141,180 @@ def test_the_simulator_declares_few_winners_between_equal_arms():
     winners = sum(simulate.interleave(better, better, grades, "pbm", seed, 300).winner is not None for seed in range(40))
     winners += sum(simulate.ab(better, better, grades, "pbm", seed, 300).winner is not None for seed in range(40))
     assert winners <= 8  # 80 tests at 5%: 4 expected, more than 8 happens about 2% of the time
+
+
+# --- experiments in rule files, and the pages they serve (memory backend) ---------------------
+
+def _arms(tmp_path, experiment: str, edit=lambda text: text.replace("mmr: {diversity: 0.3}", "mmr: {diversity: 0.7}")
+          .replace("max: 0.3, label: \"one brand", "max: 0.2, label: \"one brand")):
+    """query_rules copied as the serving rules (with ``experiment`` added) and as an edited arm b."""
+    import shutil
+
+    from conftest import ROOT
+
+    serving, arm = tmp_path / "query_rules", tmp_path / "query_rules.next"
+    shutil.copytree(ROOT / "query_rules", serving)
+    shutil.copytree(ROOT / "query_rules", arm)
+    for f in arm.glob("*.yaml"):
+        f.write_text(edit(f.read_text()))
+    (serving / "90-experiments.yaml").write_text(experiment)
+    return serving, arm
+
+
+EXPERIMENT = ("# experiments of the team\nexperiments:\n  - name: next-rules\n    b: ../query_rules.next\n"
+              "    share: 1.0\n    method: {method}\n")
+
+
+def test_experiments_load_with_the_rules_and_their_mistakes_are_file_line_errors(tmp_path):
+    import pytest
+
+    from sidecar.rules import RuleLoadError, load_rules_dir
+
+    serving, arm = _arms(tmp_path, EXPERIMENT.format(method="ab"))
+    rs = load_rules_dir(serving)
+    (ex,) = rs.experiments
+    assert (ex.name, ex.method, ex.share, ex.line) == ("next-rules", "ab", 1.0, 3)
+    a, b = rs.arms["next-rules"]
+    assert a.experiments == () and a.by_id.keys() == rs.by_id.keys()  # ".": the serving rules themselves
+    assert b.version == load_rules_dir(arm).version and b.version != a.version
+    bad = serving / "90-experiments.yaml"
+    cases = [
+        ("experiments:\n  - name: x\n    b: ../query_rules.next\n    share: 2\n", ":4: experiments/0/share"),
+        ("experiments:\n  - name: x\n    b: ../query_rules.next\n    share: 1\n    start: soon\n",
+         ":5: start: 'soon' is not an ISO 8601"),
+        ("experiments:\n  - name: x\n    b: ../query_rules.next\n    share: 1\n    start: 2026-12-02\n"
+         "    end: 2026-12-01\n", ":6: end: 2026-12-01 is not after start"),
+        ("experiments:\n  - name: x\n    b: ../nowhere\n    share: 1\n", ":2: b: the rules in"),
+        ("experiments:\n  - name: x\n    b: ../query_rules.next\n    share: 1\n    rule: nope\n", ":2: rule: no rule 'nope'"),
+        ("experiments:\n  - name: x\n    b: ../query_rules.next\n    share: 1\n"
+         "  - name: x\n    b: ../query_rules.next\n    share: 1\n", ":5: duplicate experiment name 'x'"),
+    ]
+    for text, expected in cases:
+        bad.write_text(text)
+        with pytest.raises(RuleLoadError) as err:
+            load_rules_dir(serving)
+        assert any(f"{bad}{expected}" in str(e) for e in err.value.errors), (expected, err.value.errors)
+    bad.write_text(EXPERIMENT.format(method="ab"))
+    (arm / "90-nested.yaml").write_text(EXPERIMENT.format(method="ab").replace("../query_rules.next", "../query_rules"))
+    with pytest.raises(RuleLoadError, match="90-nested.yaml:3: an experiment in an experiment's arm"):
+        load_rules_dir(serving)
+
+
+def test_a_store_reloads_when_an_arm_directory_is_edited(tmp_path):
+    from sidecar.rules import RuleStore
+
+    serving, arm = _arms(tmp_path, EXPERIMENT.format(method="ab"))
+    store = RuleStore(serving)
+    before = store.current.arms["next-rules"][1].version
+    assert store.poll_once() in (None, True)  # the first look may learn the arm's listing
+    f = next(arm.glob("*.yaml"))
+    f.write_text(f.read_text() + "\n# edited\n")
+    assert store.poll_once() is True
+    assert store.current.arms["next-rules"][1].version != before
+
+
+def _client(rules):
+    from conftest import ROOT
+    from sidecar.config import Config
+    from sidecar.server import create_app
+
+    cfg = Config.load(environ={}, catalog=str(ROOT / "demo" / "catalog.jsonl"), vectors=str(ROOT / "demo" / "vectors.npy"),
+                      rules=str(rules), rules_poll_seconds=0, backend="memory", encoder="off")
+    return create_app(cfg).test_client()
+
+
+def _search(client, body, **kw):
+    import json
+
+    r = client.post("/search", data=json.dumps(body), content_type="application/json", **kw)
+    assert r.status_code == 200, r.get_data(as_text=True)
+    return r.get_json()
+
+
+def test_an_ab_experiment_serves_each_client_one_arms_own_pages(tmp_path):
+    import shutil
+
+    serving, arm = _arms(tmp_path, EXPERIMENT.format(method="ab"))
+    shutil.copytree(serving, tmp_path / "plain", ignore=shutil.ignore_patterns("90-*"))
+    c, plain_a, plain_b = _client(serving), _client(tmp_path / "plain"), _client(arm)
+    seen = Counter()
+    for i in range(24):
+        client = f"shopper-{i}"
+        body = {"q": "shoes", "size": 8}
+        page = _search(c, {**body, "client_id": client})
+        side = assign.arm("next-rules", client, 1.0)
+        assert page["experiment"] == {"name": "next-rules", "method": "ab", "arm": side}
+        assert _search(c, body, headers={"X-Client-Id": client})["experiment"]["arm"] == side  # the header too
+        own = _search(plain_a if side == "a" else plain_b, body)
+        assert [h["id"] for h in page["hits"]] == [h["id"] for h in own["hits"]]
+        seen[side] += 1
+    assert seen["a"] > 0 and seen["b"] > 0
+    # no client id, a named rule or overrides: served by the rules as usual
+    for body in ({"q": "shoes"}, {"q": "shoes", "client_id": "x", "rule": "broad-mmr"},
+                 {"q": "shoes", "client_id": "x", "overrides": {"size": 5}}):
+        assert "experiment" not in _search(c, body)
+
+
+def test_an_experiment_covers_only_its_rule_its_share_and_its_time():
+    from datetime import datetime, timezone
+
+    from sidecar.experiments.serve import assignment
+    from sidecar.rules.experiments import Experiment
+
+    now = datetime(2026, 12, 1, tzinfo=timezone.utc)
+
+    def ex(**kw):
+        base = dict(name="e", a=".", b="../b", share=1.0, method="ab", rule=None, start=None, end=None, file="f", line=1)
+        return Experiment(**{**base, **kw})
+
+    assert ex().covers("r", now) and ex(rule="r").covers("r", now) and not ex(rule="s").covers("r", now)
+    assert not ex(start=datetime(2026, 12, 2, tzinfo=timezone.utc)).covers("r", now)
+    assert not ex(end=now).covers("r", now) and ex(end=datetime(2026, 12, 2, tzinfo=timezone.utc)).covers("r", now)
+    assert not ex(share=0.0).covers("r", now)
+
+    class Rules:  # the two things assignment reads of a rule set
+        experiments = (ex(share=0.3),)
+        arms = {"e": (None, None)}
+
+        def match(self, q, filters):
+            return None
+
+    ids = [f"c{i}" for i in range(2000)]
+    inside = sum(assignment(Rules(), {"q": "x"}, i, now) is not None for i in ids)
+    assert abs(inside / len(ids) - 0.3) < 0.04
+
+
+def test_an_interleaved_page_merges_both_arms_by_team_draft_within_their_shared_limits(tmp_path):
+    import shutil
+
+    from sidecar.rerank.shares import count
+    from sidecar.rules import load_rules_dir
+
+    serving, arm = _arms(tmp_path, EXPERIMENT.format(method="interleave"))
+    shutil.copytree(serving, tmp_path / "plain", ignore=shutil.ignore_patterns("90-*"))
+    c, own = _client(serving), {"a": _client(tmp_path / "plain"), "b": _client(arm)}
+    rs = load_rules_dir(serving)
+    a_rule, b_rule = rs.arms["next-rules"][0].get("broad-mmr"), rs.arms["next-rules"][1].get("broad-mmr")
+    caps = [(ca, max(ca.fraction, cb.fraction)) for ca in a_rule.constraints for cb in b_rule.constraints
+            if ca.kind == cb.kind == "max" and (ca.field, ca.prop) == (cb.field, cb.prop)]
+    assert caps  # the shipped rule has caps both arms hold
+    ranking = {side: [h["id"] for h in _search(own[side], {"q": "shoes", "size": 24})["hits"]] for side in own}
+    assert ranking["a"] != ranking["b"]
+    leads = Counter()
+    for i in range(8):
+        body = {"q": "shoes", "size": 8, "client_id": f"shopper-{i}"}
+        p1, p2 = _search(c, body), _search(c, {**body, "from": 8})
+        assert p1["experiment"] == {"name": "next-rules", "method": "interleave", "arm": "interleaved"}
+        hits = p1["hits"] + p2["hits"]
+        ids = [h["id"] for h in hits]
+        assert len(set(ids)) == 16 and [h["rank"] for h in hits] == list(range(1, 17))  # page 2 continues page 1
+        assert [h["id"] for h in _search(c, body)["hits"]] == ids[:8]  # the same request, the same page
+        leads[hits[0]["team"]] += 1
+        for side in ("a", "b"):  # each arm's picks keep that arm's own order
+            picks = [ranking[side].index(h["id"]) for h in hits if h["team"] == side]
+            assert picks == sorted(picks) and len(picks) >= 6
+        for page in (p1, p2):  # the caps both arms hold, at the looser fraction
+            items = [{"id": h["id"], "fields": h["fields"]} for h in page["hits"]]
+            for con, fraction in caps:
+                assert count(con, items) <= fraction * 8 + 1e-9, (con.label, fraction)
+    assert leads["a"] > 0 and leads["b"] > 0  # a coin decides who picks first

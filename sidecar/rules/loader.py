@@ -18,9 +18,10 @@ import json
 import re
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import jsonschema_rs
@@ -32,6 +33,7 @@ from ..catalog import FIELDS
 from ..rerank.rule import parse_constraint, parse_rule
 from ..rerank import properties
 from ..rerank.strategies import ORDER_KEYS, STRATEGIES
+from .experiments import Experiment, parse_experiment
 from .patterns import RulePattern
 from .ruleset import Located, RuleSet, build_ruleset
 
@@ -217,7 +219,7 @@ def _schema_message(err: Any) -> tuple[str, str | None]:
     return f"{where}: {err.message}", None
 
 
-_CACHE: dict[tuple[str, str], tuple[list[Located], list[RuleError]]] = {}
+_CACHE: dict[tuple[str, str], tuple[list[Located], list[RuleError], list[Experiment]]] = {}
 _CACHE_MAX = 4096
 
 
@@ -226,8 +228,9 @@ def _cache_key(text: str, file: str) -> tuple[str, str]:
 
 
 def check_text(text: str, file: str, parsed: Callable[[], Any] | None = None,
-               shared: dict[str, Any] | None = None) -> tuple[list[Located], list[RuleError]]:
-    """Validate one file's text (cached by content: a reload re-parses only edited files).
+               shared: dict[str, Any] | None = None) -> tuple[list[Located], list[RuleError], list[Experiment]]:
+    """Validate one file's text (cached by content: a reload re-parses only edited files): its
+    rules, its errors and its experiments.
 
     ``parsed`` returns the text's YAML data when it was parsed ahead (see load_rules_dir);
     ``shared`` lets the rules of one load share each distinct constraint (``parse_rule``).
@@ -239,7 +242,7 @@ def check_text(text: str, file: str, parsed: Callable[[], Any] | None = None,
         if len(_CACHE) >= _CACHE_MAX:
             _CACHE.clear()
         _CACHE[key] = hit
-    return list(hit[0]), list(hit[1])
+    return list(hit[0]), list(hit[1]), list(hit[2])
 
 
 def check_draft(text: str, file: str = "draft") -> tuple[list[Located], list[RuleError]]:
@@ -249,12 +252,12 @@ def check_draft(text: str, file: str = "draft") -> tuple[list[Located], list[Rul
     size = len(text.encode("utf-8", "replace"))
     if size > MAX_DRAFT_BYTES:
         return [], [RuleError(file, 1, f"{size} bytes: a draft may have at most {MAX_DRAFT_BYTES} bytes")]
-    return ([], bombs) if (bombs := _aliases(text, file)) else _check_text(text, file, None)
+    return ([], bombs) if (bombs := _aliases(text, file)) else _check_text(text, file, None)[:2]
 
 
 def _check_text(text: str, file: str, parsed: Callable[[], Any] | None,
-                shared: dict[str, Any] | None = None) -> tuple[list[Located], list[RuleError]]:
-    """Validate one file's text; returns its rules (with lines) and its errors."""
+                shared: dict[str, Any] | None = None) -> tuple[list[Located], list[RuleError], list[Experiment]]:
+    """Validate one file's text; returns its rules (with lines), its errors and its experiments."""
     lines = _Lines(text)
     errors = []
     try:
@@ -263,14 +266,14 @@ def _check_text(text: str, file: str, parsed: Callable[[], Any] | None,
         # yaml-rs places syntax errors, but not a duplicated key: those are found in the node tree
         duplicates = [] if _SYNTAX_AT.search(str(exc)) else _duplicate_keys(text)
         if not duplicates:
-            return [], [_syntax_error(exc, file)]
+            return [], [_syntax_error(exc, file)], []
         # duplicated keys only: name each, then check the rest as PyYAML reads it (the last
         # value of a duplicated key), so one slip does not hide every other error of the file
         errors += [RuleError(file, line, f"duplicate key {key!r} in one mapping (the first would be silently "
                                          "overwritten)") for line, key in duplicates]
         data = yaml.load(text, Loader=_Yaml12Loader)
     if data is None:
-        return [], [RuleError(file, 1, "empty file: expected a mapping with a 'rules' list")]
+        return [], [RuleError(file, 1, "empty file: expected a mapping with a 'rules' list")], []
     broken_rules: set[int] = set()  # rules with schema errors: their constraints are still checked one by one
     schema_paths: list[tuple] = []
     for err in _schema_errors(data):
@@ -280,10 +283,10 @@ def _check_text(text: str, file: str, parsed: Callable[[], Any] | None,
         schema_paths.append(tuple(path))
         if len(path) == 2 and err.validator == "required" and "match" in err.validator_value:
             continue  # no match: the rest of the rule is still checked
-        if len(path) >= 2 and path[0] == "rules" and isinstance(path[1], int):
-            broken_rules.add(path[1])
+        if len(path) >= 2 and path[0] in ("rules", "experiments") and isinstance(path[1], int):
+            broken_rules.add(tuple(path[:2]))
         else:
-            return [], errors  # the file's shape itself is wrong
+            return [], errors, []  # the file's shape itself is wrong
     located = []
     rule_lines = _RuleLines(text, lines)
     for i, raw in enumerate(data.get("rules", [])):
@@ -292,7 +295,7 @@ def _check_text(text: str, file: str, parsed: Callable[[], Any] | None,
         errors += bad_regex
         fields = _field_errors(raw, file, lines, path)
         errors += fields
-        if i in broken_rules:
+        if ("rules", i) in broken_rules:
             errors += _constraint_errors(raw, file, lines, path, schema_paths)
             continue
         try:
@@ -303,7 +306,15 @@ def _check_text(text: str, file: str, parsed: Callable[[], Any] | None,
             continue
         if not bad_regex and not fields:
             located.append(Located(rule, file, rule_lines.line_of(i, rule.id), compiled))
-    return located, sorted(errors, key=lambda e: e.line)
+    experiments = []
+    for i, raw in enumerate(data.get("experiments", [])):
+        if ("experiments", i) in broken_rules:
+            continue
+        experiment, problems = parse_experiment(raw, file, lines.at(("experiments", i)))
+        errors += [RuleError(file, lines.at(("experiments", i), key), reason) for key, reason in problems]
+        if experiment is not None:
+            experiments.append(experiment)
+    return located, sorted(errors, key=lambda e: e.line), experiments
 
 
 def _patterns(raw: Any, file: str, lines: _Lines, path: tuple) -> tuple[tuple[RulePattern, ...], list[RuleError]]:
@@ -455,9 +466,11 @@ def _aliases(text: str, file: str) -> list[RuleError]:
     return []
 
 
-def load_rules_dir(directory: Path, sources: tuple[list[Path], list[str]] | None = None) -> RuleSet:
+def load_rules_dir(directory: Path, sources: tuple[list[Path], list[str]] | None = None, *,
+                   arm: bool = False) -> RuleSet:
     """Load every *.yaml / *.yml of a directory (in name order); RuleLoadError lists all problems.
     ``sources``: (paths, texts) already read (a snapshot of the last good set), not re-read.
+    ``arm``: the directory is an experiment's arm, which may not declare experiments itself.
 
     The cyclic garbage collector is paused while the set is built: 10k rules allocate ~10^6
     acyclic objects, and its repeated passes over them cost ~20% of the load.
@@ -465,13 +478,13 @@ def load_rules_dir(directory: Path, sources: tuple[list[Path], list[str]] | None
     was_enabled = gc.isenabled()
     gc.disable()
     try:
-        return _load_rules_dir(Path(directory), sources)
+        return _load_rules_dir(Path(directory), sources, arm)
     finally:
         if was_enabled:
             gc.enable()
 
 
-def _load_rules_dir(directory: Path, sources: tuple[list[Path], list[str]] | None) -> RuleSet:
+def _load_rules_dir(directory: Path, sources: tuple[list[Path], list[str]] | None, arm: bool) -> RuleSet:
     if sources is None:
         files, texts, errors = read_sources(directory)
         if errors and errors[0].reason == "not a directory":
@@ -479,6 +492,7 @@ def _load_rules_dir(directory: Path, sources: tuple[list[Path], list[str]] | Non
     else:
         (files, texts), errors = sources, []
     all_located: list[Located] = []
+    all_experiments: list[Experiment] = []
     digest = hashlib.sha1()
     shared: dict[str, Any] = {}  # constraints parsed once per distinct mapping, for this load only
     bombs = {i: _aliases(text, str(path)) for i, (path, text) in enumerate(zip(files, texts))}
@@ -492,8 +506,9 @@ def _load_rules_dir(directory: Path, sources: tuple[list[Path], list[str]] | Non
             if bombs[i]:
                 errors += bombs[i]
                 continue
-            located, errs = check_text(text, str(path), ahead[i].result if i in ahead else None, shared)
+            located, errs, experiments = check_text(text, str(path), ahead[i].result if i in ahead else None, shared)
             all_located += located
+            all_experiments += experiments
             errors += errs
     seen: dict[str, Located] = {}
     default: Located | None = None
@@ -511,6 +526,55 @@ def _load_rules_dir(directory: Path, sources: tuple[list[Path], list[str]] | Non
                 default = loc
     if not files and not errors:
         errors.append(RuleError(str(directory), 0, "no rule files (*.yaml) found"))
+    if arm:
+        errors += [RuleError(ex.file, ex.line, "an experiment in an experiment's arm: arms cannot run experiments")
+                   for ex in all_experiments]
     if errors:
         raise RuleLoadError(errors)
-    return build_ruleset(all_located, [str(p) for p in files], digest.hexdigest()[:12])
+    rules = build_ruleset(all_located, [str(p) for p in files], digest.hexdigest()[:12])
+    return with_experiments(rules, directory, all_experiments) if all_experiments else rules
+
+
+def with_experiments(rules: RuleSet, directory: Path, experiments: list[Experiment]) -> RuleSet:
+    """The rule set with its experiments and each arm's rule set loaded (``"."``: ``rules``
+    itself, without experiments). Errors, at the experiment's file:line: a name used twice, a
+    ``rule`` the serving set lacks, an arm directory that does not load (or declares experiments
+    of its own: arms do not nest). The version covers the arms' versions."""
+    errors: list[RuleError] = []
+    seen: dict[str, Experiment] = {}
+    arms: dict[str, tuple[RuleSet, RuleSet]] = {}
+    loaded: dict[Path, RuleSet] = {}
+    for ex in experiments:
+        if ex.name in seen:
+            errors.append(RuleError(ex.file, ex.line, f"duplicate experiment name {ex.name!r} (first at "
+                                                      f"{seen[ex.name].file}:{seen[ex.name].line})"))
+            continue
+        seen[ex.name] = ex
+        if ex.rule is not None and ex.rule not in rules.by_id:
+            errors.append(RuleError(ex.file, ex.line, f"rule: no rule {ex.rule!r} in {directory}"))
+        pair = []
+        for arm in ("a", "b"):
+            where = ex.directory(arm, directory)
+            if where is None:
+                pair.append(rules)
+                continue
+            key = where.resolve()
+            if key not in loaded:
+                try:
+                    loaded[key] = load_rules_dir(where, arm=True)
+                except RuleLoadError as exc:
+                    first = exc.errors[0]
+                    more = f" (and {len(exc.errors) - 1} more)" if len(exc.errors) > 1 else ""
+                    errors.append(RuleError(ex.file, ex.line, f"{arm}: the rules in {where} do not load: {first}{more}"))
+                    break
+            pair.append(loaded[key])
+        if len(pair) == 2:
+            arms[ex.name] = (pair[0], pair[1])
+    if errors:
+        raise RuleLoadError(errors)
+    digest = hashlib.sha1(rules.version.encode())
+    for name in sorted(arms):
+        digest.update(f"\0{name}\0{arms[name][0].version}\0{arms[name][1].version}".encode())
+    return replace(rules, version=digest.hexdigest()[:12], experiments=tuple(seen.values()),
+                   arms=MappingProxyType(arms),
+                   watched=tuple(sorted({str(k) for k in loaded})))

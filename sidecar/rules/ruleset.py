@@ -13,6 +13,7 @@ from typing import Any
 
 from ..rerank.rule import Rule
 from ..retrieval.filters import fold
+from .experiments import Experiment
 from .normalize import normalize_query
 from .patterns import RulePattern
 from .prefilter import PatternIndex
@@ -46,6 +47,9 @@ class RuleSet:
     default: Located | None = None
     by_id: Mapping[str, Rule] = field(default_factory=dict)  # built once at load, read-only
     pattern_index: PatternIndex | None = None  # which patterns can match a query; None: try all
+    experiments: tuple[Experiment, ...] = ()  # declared in the files, in file order
+    arms: Mapping[str, tuple[RuleSet, RuleSet]] = field(default_factory=dict)  # experiment name -> (a, b)
+    watched: tuple[str, ...] = ()  # the arms' rule directories (a reload also follows their edits)
 
     def get(self, rule_id: str) -> Rule | None:
         return self.by_id.get(rule_id)

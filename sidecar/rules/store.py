@@ -59,10 +59,16 @@ class RuleStore:
                  len(self.current.files), self.directory, self.current.version)
 
     def _scan(self) -> tuple:
-        try:
-            return tuple((p.name, *_stamp(p)) for p in rule_files(self.directory))
-        except OSError:
-            return ()
+        """The rule files' names and stamps, the experiments' arm directories' too: an edit of
+        either is a change to reload."""
+        current = getattr(self, "current", None)
+        listing = []
+        for directory in (self.directory, *(Path(d) for d in (current.watched if current else ()))):
+            try:
+                listing.append(tuple((p.name, *_stamp(p)) for p in rule_files(directory)))
+            except OSError:
+                listing.append(())
+        return tuple(listing)
 
     def _load(self) -> RuleSet:
         """The directory's rule set; the snapshot (if any) gets its texts."""

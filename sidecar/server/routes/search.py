@@ -5,11 +5,12 @@ import time
 from datetime import datetime, timezone
 
 import numpy as np
-from flask import Blueprint, g, jsonify
+from flask import Blueprint, g, jsonify, request
 
 from ...contract import validate
 from ...outcome import Decision
-from ...pipeline import run_search
+from ...experiments import serve
+from ...pipeline import SearchOutcome, run_search
 from ...rerank import rerank
 from ...rerank.api import resolve_rule
 from ...retrieval.hits import Hits
@@ -28,10 +29,17 @@ bp = Blueprint("search", __name__)
 def search():
     s = services()
     body = json_body()
+    rules = s.store.current
+    client = serve.client_of(body, request.headers)
+    chosen = serve.assignment(rules, body, client, datetime.now(timezone.utc))
+
+    def one(request_body: dict, ruleset) -> SearchOutcome:
+        return run_search(request_body, s.backend, ruleset, s.config.max_window,
+                          index=s.config.index if s.config.backend == "opensearch" else None, limits=s.limits,
+                          encode=s.encode)
+
     try:
-        outcome = run_search(body, s.backend, s.store.current, s.config.max_window,
-                             index=s.config.index if s.config.backend == "opensearch" else None, limits=s.limits,
-                             encode=s.encode)
+        outcome = serve.run(body, rules, chosen, client, one, s.config.max_window) if chosen else one(body, rules)
     except ValueError as exc:
         raise invalid(exc) from None
     g.decision = outcome.decision
