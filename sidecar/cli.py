@@ -411,6 +411,61 @@ def _query_encoder(args: argparse.Namespace) -> Any:
     return None if encoder is None else encoder.query
 
 
+def cmd_experiments_report(args: argparse.Namespace) -> int:
+    from .experiments import report, source
+    from .opensearch import make_client
+    from .preview.sources import since_clause
+
+    try:
+        since_clause(args.since)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    client = make_client(args.url, timeout=30)
+    pages = source.pages(client, args.prefix, args.name, args.since)
+    events = list(source.events(client, args.events_index, args.since))
+    out = report.summarize(args.name, pages, events)
+    known = {p["request_id"] for p in pages}
+    elsewhere = {e.get("query_id") for e in events} - known - {None}
+    missing = source.unknown(client, args.prefix, elsewhere) if elsewhere else set()
+    out["events_unknown_query"] = sum(1 for e in events if e.get("query_id") in missing)
+    if args.plot:
+        _plot_report(out, args.plot)
+    if args.json:
+        print(json.dumps(out, indent=2))
+        return EXIT_OK
+    print(report.text(out))
+    return EXIT_OK
+
+
+def _plot_report(out: dict[str, Any], path: str) -> None:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("warning: no plot: matplotlib is not installed (pip install -e '.[eval]')", file=sys.stderr)
+        return
+    run = out["running"]
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    x = [r["pages"] for r in run]
+    if out["method"] == "interleave":
+        ax.plot(x, [r["preference_b"] for r in run], label="share of preferring pages that prefer b")
+        ax.fill_between(x, [r["low"] for r in run], [r["high"] for r in run], alpha=0.25, label="Wilson 95%")
+        ax.axhline(0.5, color="grey", lw=0.8, ls="--")
+    else:
+        for arm in ("a", "b"):
+            ax.plot(x, [r[arm] for r in run], label=f"arm {arm}: pages with a click")
+    ax.set_xlabel("pages served (in time order)")
+    ax.set_title(f"experiment {out['experiment']} ({out['method']}): running estimate")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    print(f"wrote {path}", file=sys.stderr)
+
+
 def cmd_experiments_simulate(args: argparse.Namespace) -> int:
     import statistics
 
@@ -691,8 +746,8 @@ def _retrieval_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _experiments_command(sub: Any) -> None:
-    """`sidecar experiments simulate`."""
-    ex = sub.add_parser("experiments", formatter_class=_fmt(), help="experiments between rule sets (simulated shoppers)")
+    """`sidecar experiments simulate` and `sidecar experiments report`."""
+    ex = sub.add_parser("experiments", formatter_class=_fmt(), help="experiments between rule sets: report, simulate")
     esub = ex.add_subparsers(dest="experiments_command", required=True, metavar="COMMAND")
     sm = esub.add_parser("simulate", formatter_class=_fmt(), help="how many sessions A/B and interleaving need",
                          description="Build each query's page under rule set A and under rule set B (as /search does),\n"
@@ -720,6 +775,25 @@ def _experiments_command(sub: Any) -> None:
     sm.add_argument("--json", action="store_true", help="print the result as JSON")
     sm.add_argument("--quiet", action="store_true", help="no progress bar")
     sm.set_defaults(func=cmd_experiments_simulate)
+    rp = esub.add_parser("report", formatter_class=_fmt(), help="what shoppers did on each arm of an experiment",
+                         description="Read the experiment's pages from the decision log and the shoppers' events (POST\n"
+                                     "/events) from the events index, and say per arm: pages, and the share of pages with\n"
+                                     "a click, an add-to-cart, a purchase, each with its Wilson 95% interval, and the\n"
+                                     "arms' difference (two-proportion z-test); the constraint satisfaction and the\n"
+                                     "near-duplicates collapsed per page. An interleaving experiment: the share of pages\n"
+                                     "with clicks that prefer arm b, its interval and the sign test's p-value.\n"
+                                     "docs/experiments.md says what the figures mean and where they mislead.",
+                         epilog="example: sidecar experiments report next-rules --since 7d --plot next-rules.png")
+    rp.add_argument("name", help="the experiment's name (as in the rule file)")
+    rp.add_argument("--since", default="30d", help="how far back (m, h, d, w; default: %(default)s)")
+    rp.add_argument("--url", default=config.default("opensearch_url"), help="OpenSearch URL (default: %(default)s)")
+    rp.add_argument("--prefix", default=config.default("decision_log_index"),
+                    help="decision-log index prefix (default: %(default)s)")
+    rp.add_argument("--events-index", default=config.default("events_index"),
+                    help="events index (default: %(default)s)")
+    rp.add_argument("--plot", metavar="FILE.png", help="draw the running estimate")
+    rp.add_argument("--json", action="store_true", help="print the report as JSON")
+    rp.set_defaults(func=cmd_experiments_report)
 
 
 def _eval_command(sub: Any) -> None:

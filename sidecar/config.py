@@ -95,6 +95,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("decision_log_sample", "SIDECAR_DECISION_LOG_SAMPLE", 1.0, "share of requests logged (0..1)", float,
             lo=0.0, hi=1.0),
     Setting("decision_log_index", "SIDECAR_DECISION_LOG_INDEX", "sidecar-decisions", "daily index prefix of the decision log"),
+    Setting("events", "SIDECAR_EVENTS", "on", "POST /events writes shoppers' events to OpenSearch (opensearch backend "
+                                             "only): on or off", choices=ON_OFF),
+    Setting("events_index", "SIDECAR_EVENTS_INDEX", "ubi_events", "the index of the events (UBI's name by default)"),
     Setting("log_level", "SIDECAR_LOG_LEVEL", "INFO", "logging level"),
     Setting("log_format", "SIDECAR_LOG_FORMAT", "text", "log lines as text or json (one object per line)",
             choices=("text", "json")),

@@ -61,6 +61,38 @@ DEFS: dict[str, Any] = {
         },
     },
     "Facets": facets.schema(),
+    "Event": {
+        "type": "object", "required": ["action_name", "query_id"],
+        "description": "one shopper action in the shape of OpenSearch User Behavior Insights (ubi_events)",
+        "properties": {
+            "action_name": {"type": "string", "pattern": "^[a-z][a-z0-9_]{0,63}$",
+                            "description": "click, add_to_cart, purchase (the report reads these), or another action"},
+            "query_id": {"type": "string", "minLength": 1, "maxLength": 256,
+                         "description": "the request_id of the search whose page the action is on"},
+            "client_id": {"type": "string", "minLength": 1, "maxLength": 256},
+            "session_id": {"type": "string", "minLength": 1, "maxLength": 256},
+            "application": {"type": "string", "maxLength": 256},
+            "timestamp": {"type": "string", "minLength": 1, "description": "ISO 8601; default: when it arrived"},
+            "message_type": {"type": "string", "maxLength": 256},
+            "message": {"type": "string", "maxLength": 4096},
+            "event_attributes": {
+                "type": "object", "required": ["object"],
+                "properties": {
+                    "object": {"type": "object", "required": ["object_id"],
+                               "properties": {"object_id": {"type": "string", "minLength": 1, "maxLength": 512},
+                                              "object_id_field": {"type": "string", "maxLength": 256}}},
+                    "position": {"type": "object", "required": ["ordinal"],
+                                 "properties": {"ordinal": {"type": "integer", "minimum": 1,
+                                                            "description": "the hit's rank on the page (1 = first)"}}},
+                },
+            },
+        },
+    },
+    "EventsRequest": {
+        "type": "object", "additionalProperties": False, "required": ["events"],
+        "properties": {"events": {"type": "array", "items": {"$ref": "#/$defs/Event"}, "minItems": 1,
+                                  "maxItems": 1000}},
+    },
     "Candidate": {
         "type": "object", "additionalProperties": False, "required": ["id", "score"],
         "properties": {
@@ -191,6 +223,9 @@ def _errors(schema: dict[str, Any], value: Any, prefix: list[Any]) -> list[tuple
                 found += _errors(branch, err.instance, path)
                 continue
             message = "must be " + " or ".join(dict.fromkeys(map(_kind_of, branches)))
+        if kind == "Required":  # name the missing field itself, not the object that lacks it
+            path.append(err.kind.property)
+            message = "required, missing"
         if kind == "AdditionalProperties":
             path.append(sorted(err.kind.unexpected)[0])
             message = f"unknown field (allowed: {', '.join(sorted(_at(list(err.schema_path)[:-1], schema).get('properties', {})))})"

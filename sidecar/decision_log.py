@@ -1,4 +1,4 @@
-"""Decision records, and the background writer that ships them to a daily OpenSearch index.
+"""Decision records, and the background writer that ships them (and shoppers' events) to OpenSearch.
 
 A record says what the sidecar decided for one request: the rule, the page before and after
 reranking, each constraint's share of the page before and after and whether it held, how many
@@ -7,7 +7,8 @@ writer: records go into a bounded queue; on overflow or OpenSearch errors they a
 counted and logged, and writing resumes by itself when OpenSearch is back; a bulk that got no
 answer (a timeout, a connection cut after sending) is counted ``unknown``: OpenSearch may have
 indexed it. Only what surely never arrived is ``dropped``. ``close`` flushes
-within a deadline (called at exit, e.g. when gunicorn stops a worker with SIGTERM).
+within a deadline (called at exit, e.g. when gunicorn stops a worker with SIGTERM). The same
+writer ships the events of POST /events to one index (``daily=False``, its own template).
 """
 from __future__ import annotations
 
@@ -112,15 +113,21 @@ def _first_line(exc: Exception) -> str:
 
 
 class DecisionLogWriter:
-    """Bounded queue + one background thread doing bulk writes; never blocks a request."""
+    """Bounded queue + one background thread doing bulk writes; never blocks a request.
+    ``daily``: records go to ``<prefix>-YYYY.MM.DD`` (else to the index ``prefix`` itself);
+    ``template``: the index template of mappings/ put before the first write."""
 
     def __init__(self, client_factory: Callable[[], Any], *, prefix: str = INDEX_PREFIX, sample: float = 1.0,
                  queue_size: int = 10000, batch_size: int = 500, flush_interval: float = 1.0,
                  on_drop: Callable[[str, int], None] | None = None, on_write: Callable[[int], None] | None = None,
-                 on_unknown: Callable[[int], None] | None = None):
+                 on_unknown: Callable[[int], None] | None = None, daily: bool = True,
+                 template: str = "decision-log-template.json", name: str = "decision log"):
         self._client_factory = client_factory
         self._client: Any = None
         self.prefix = prefix
+        self.daily = daily
+        self.template = template
+        self.name = name
         self.sample = sample
         self.batch_size = batch_size
         self.flush_interval = flush_interval
@@ -135,7 +142,7 @@ class DecisionLogWriter:
         self.written = 0
         self.unknown = 0  # sent, but no answer in time: OpenSearch may have indexed them or not
         self._last_warning = 0.0
-        self._thread = threading.Thread(target=self._run, name="decision-log", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=name.replace(" ", "-"), daemon=True)
         self._thread.start()
 
     def submit(self, record: dict[str, Any]) -> None:
@@ -153,27 +160,28 @@ class DecisionLogWriter:
         now = time.monotonic()
         if now - self._last_warning > 10:  # at most one warning per 10 s, with the running totals
             self._last_warning = now
-            log.warning("decision log: dropped %d record(s) (%s); totals %s", n, reason, self.dropped)
+            log.warning("%s: dropped %d record(s) (%s); totals %s", self.name, n, reason, self.dropped)
 
     def _ensure_template(self, client: Any) -> None:
         if self._template_ok:
             return
         from .opensearch import load_mapping
 
-        body = load_mapping("decision-log-template.json")
-        body["index_patterns"] = [f"{self.prefix}-*"]
+        body = load_mapping(self.template)
+        body["index_patterns"] = [f"{self.prefix}-*" if self.daily else self.prefix]
         # one template per prefix, named by it; versions before 0.2 named it "sidecar-decisions-<prefix>",
         # and two templates over one pattern are refused, so that one goes
-        client.indices.delete_index_template(name=f"{INDEX_PREFIX}-{self.prefix}", ignore=[404])
+        if self.daily:
+            client.indices.delete_index_template(name=f"{INDEX_PREFIX}-{self.prefix}", ignore=[404])
         client.indices.put_index_template(name=self.prefix, body=body)
         self._template_ok = True
 
     def _write(self, batch: list[dict[str, Any]]) -> None:
         lines = []
         for rec in batch:
-            ts = datetime.fromisoformat(rec["@timestamp"])
             # an id of its own: a bulk the client resends to another node overwrites, never doubles
-            lines.append(json.dumps({"index": {"_index": index_for(ts, self.prefix), "_id": uuid.uuid4().hex}}))
+            index = index_for(datetime.fromisoformat(rec["@timestamp"]), self.prefix) if self.daily else self.prefix
+            lines.append(json.dumps({"index": {"_index": index, "_id": uuid.uuid4().hex}}))
             lines.append(json.dumps(rec))
         try:
             if self._client is None:
@@ -181,24 +189,24 @@ class DecisionLogWriter:
             self._ensure_template(self._client)
         except Exception as exc:  # noqa: BLE001 - no template, no bulk: nothing of the batch was sent
             self._drop("backend", len(batch))
-            log.warning("decision log write failed: %s", _first_line(exc))
+            log.warning("%s write failed: %s", self.name, _first_line(exc))
             raise
         try:
             resp = self._client.bulk(body="\n".join(lines) + "\n")
         except OSConnectionError as exc:
             if isinstance(exc.info, ConnectTimeoutError):  # refused or no connection: nothing was sent
                 self._drop("backend", len(batch))
-                log.warning("decision log write failed: OpenSearch is unreachable")
+                log.warning("%s write failed: OpenSearch is unreachable", self.name)
                 raise
             # sent, then no answer (a timeout, a connection cut): OpenSearch may have indexed them
             self.unknown += len(batch)
             self._on_unknown(len(batch))
-            log.warning("decision log: no answer to a bulk of %d record(s) (%s); counted as unknown", len(batch),
+            log.warning("%s: no answer to a bulk of %d record(s) (%s); counted as unknown", self.name, len(batch),
                         type(exc.info).__name__)
             raise
         except Exception as exc:  # noqa: BLE001 - refused by OpenSearch (an error status): nothing indexed
             self._drop("backend", len(batch))
-            log.warning("decision log write failed: %s", _first_line(exc))
+            log.warning("%s write failed: %s", self.name, _first_line(exc))
             raise
         failed = sum(1 for item in resp.get("items", []) if item.get("index", {}).get("error"))
         if failed:

@@ -24,7 +24,8 @@ pytestmark = pytest.mark.opensearch
 def app(os_url, os_client):
     index_demo(os_url, INDEX)
     cfg = Config.load(environ={}, backend="opensearch", opensearch_url=os_url, index=INDEX,
-                      rules=str(ROOT / "query_rules"), rules_poll_seconds=0, admin_token="t0ken-contract-test-3")
+                      rules=str(ROOT / "query_rules"), rules_poll_seconds=0, admin_token="t0ken-contract-test-3",
+                      events_index=f"{INDEX}-events")
     app = create_app(cfg)
     # as a deployment does, send traffic once /readyz says so: until the kernels are compiled (a
     # cold numba cache on a busy machine: a minute or more) it answers 503 by design
@@ -33,7 +34,8 @@ def app(os_url, os_client):
         assert time.monotonic() < deadline, client.get("/readyz").json
         time.sleep(0.5)
     yield app
-    os_client.indices.delete(index=INDEX, ignore_unavailable=True)
+    app.extensions["sidecar"].events.close(5.0)
+    os_client.indices.delete(index=[INDEX, f"{INDEX}-events"], ignore_unavailable=True)
 
 
 def test_the_document_is_served_and_refers_only_to_its_own_schemas(app):
@@ -43,7 +45,7 @@ def test_the_document_is_served_and_refers_only_to_its_own_schemas(app):
     assert "#/$defs/" not in text
     for ref in {part.split("'")[0] for part in text.split("'$ref': '")[1:]}:
         assert ref.removeprefix("#/components/schemas/") in doc["components"]["schemas"], ref
-    for path in ("/search", "/rerank", "/{index}/_search", "/", "/healthz", "/readyz", "/metrics", "/version",
+    for path in ("/search", "/rerank", "/events", "/{index}/_search", "/", "/healthz", "/readyz", "/metrics", "/version",
                  "/admin/rules", "/admin/rules/reload"):
         assert path in doc["paths"], path
 
@@ -58,6 +60,10 @@ def test_every_documented_example_is_valid_and_answered(app, name, example):
         assert r.status_code == 200 and r.json["hits"]["hits"], r.json
         return
     assert contract.errors(name, body) == []
+    if name == "EventsRequest":
+        r = client.post("/events", json=body)
+        assert r.status_code == 202 and r.json == {"accepted": len(body["events"])}, r.json
+        return
     r = client.post({"SearchRequest": "/search", "RerankRequest": "/rerank"}[name], json=body)
     assert r.status_code == 200, r.json
     assert contract.errors({"SearchRequest": "SearchResponse", "RerankRequest": "RerankResponse"}[name],
@@ -70,7 +76,13 @@ def test_a_400_names_the_field_the_schema_names(app):
              ("/search", {"q": "x", "vector": [1, "a"]}, "vector[1]"),
              ("/rerank", {"candidates": [{"id": "a", "score": 1, "colour": 1}], "rule": "default"}, "candidates[0].colour"),
              ("/rerank", {"candidates": [], "rule": {"id": "r", "window": 0}}, "rule.window"),
-             (f"/{INDEX}/_search", {"ext": {"rerank": {"rules": "default"}}}, "ext.rerank.rules")]
+             (f"/{INDEX}/_search", {"ext": {"rerank": {"rules": "default"}}}, "ext.rerank.rules"),
+             ("/events", {"events": [{"action_name": "click"}]}, "events[0].query_id"),
+             ("/events", {"events": [{"action_name": "click", "query_id": "q", "timestamp": "noon"}]},
+              "events[0].timestamp"),
+             ("/events", {"events": [{"action_name": "click", "query_id": "q",
+                                      "event_attributes": {"object": {"object_id": "1"}, "position": {"ordinal": 0}}}]},
+              "events[0].event_attributes.position.ordinal")]
     for path, body, field in cases:
         r = client.post(path, json=body)
         assert r.status_code == 400 and r.json["error"]["field"] == field, (path, r.json)

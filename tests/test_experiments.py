@@ -318,3 +318,41 @@ def test_an_interleaved_page_merges_both_arms_by_team_draft_within_their_shared_
             for con, fraction in caps:
                 assert count(con, items) <= fraction * 8 + 1e-9, (con.label, fraction)
     assert leads["a"] > 0 and leads["b"] > 0  # a coin decides who picks first
+
+
+def test_report_figures_against_hand_computed_ones():
+    from sidecar.experiments.report import summarize, text
+
+    def page(rid, arm, sat=1.0, ids=(), teams=None):
+        return {"request_id": rid, "experiment": "e", "arm": arm, "@timestamp": f"2026-12-01T00:00:{rid[1:]:0>2}Z",
+                "ids_after": list(ids), "teams": teams, "constraint_satisfaction": sat, "dedup_collapsed": 1}
+
+    def ev(qid, action, obj="x"):
+        return {"query_id": qid, "action_name": action, "event_attributes": {"object": {"object_id": obj}}}
+
+    pages = [page("p1", "a"), page("p2", "a", 0.5), page("p3", "a"), page("p4", "a"),
+             page("p5", "b"), page("p6", "b"), page("p7", "b"), page("p8", "b"), page("p9", "b"),
+             {**page("p10", "a"), "experiment": "other"}]
+    events = [ev("p1", "click"), ev("p1", "click"), ev("p2", "click"), ev("p2", "add_to_cart"),
+              ev("p5", "click"), ev("p6", "click"), ev("p7", "click"), ev("p8", "click"), ev("p8", "purchase"),
+              ev("p10", "click"), ev("nowhere", "click")]
+    out = summarize("e", pages, events)
+    a, b = out["arms"]["a"], out["arms"]["b"]
+    assert (out["method"], out["pages"], out["events_read"], out["events_on_pages"]) == ("ab", 9, 11, 9)
+    assert (a["pages"], a["click"]["pages_with"], a["click"]["rate"]) == (4, 2, 0.5)  # two clicks on p1 count once
+    assert (b["click"]["pages_with"], b["click"]["rate"], b["purchase"]["rate"], a["purchase"]["rate"]) == (4, 0.8, 0.2, 0.0)
+    assert (a["click"]["low"], a["click"]["high"]) == tuple(round(x, 6) for x in wilson(2, 4))
+    assert out["difference"]["click"] == {"b_minus_a": 0.3, "p_value": round(two_proportion_p(2, 4, 4, 5), 6)}
+    assert a["constraint_satisfaction"] == 0.875 and b["dedup_collapsed"] == 1
+    assert out["running"][-1] == {"t": "2026-12-01T00:00:09Z", "pages": 9, "a": 0.5, "b": 0.8}
+    assert "click" in text(out)
+
+    teams = ["a", "b", "a", "b"]
+    ids = ["i1", "i2", "i3", "i4"]
+    pages = [page(f"p{i}", "interleaved", ids=ids, teams=teams) for i in range(1, 7)]
+    events = [ev("p1", "click", "i2"), ev("p2", "click", "i2"), ev("p2", "click", "i4"), ev("p3", "click", "i1"),
+              ev("p4", "click", "i1"), ev("p4", "click", "i2"), ev("p5", "click", "zz"), ev("p6", "add_to_cart", "i1")]
+    r = summarize("e", pages, events)["interleaving"]
+    # p1, p2 prefer b; p3 prefers a; p4 ties; p5's click is not on its page (a tie, uncredited); p6 has no click
+    assert (r["wins"], r["ties"], r["pages_with_clicks"], r["clicks_not_on_page"]) == ({"a": 1, "b": 2}, 2, 5, 1)
+    assert r["preference_b"] == round(2 / 3, 6) and r["p_value"] == round(sign_test_p(2, 1), 6) == 1.0

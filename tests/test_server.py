@@ -257,7 +257,7 @@ def test_rerank_errors(client):
     assert r.status_code == 400 and r.json["error"]["field"] == "candidates[0].score"
     assert "is not of type \"number\"" in r.json["error"]["message"]
     cli = run_cli("rerank", stdin=json.dumps({"candidates": [{"score": 1}], "rule": "default"}), )
-    assert cli.returncode == 2 and "candidates[0]: \"id\" is a required property" in cli.stderr, cli.stderr
+    assert cli.returncode == 2 and "candidates[0].id: required, missing" in cli.stderr, cli.stderr
     missing = run_cli("rerank", "/no/such/request.json")
     assert missing.returncode == 2 and "cannot read /no/such/request.json" in missing.stderr
     assert "Traceback" not in missing.stderr

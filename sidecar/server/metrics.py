@@ -40,6 +40,11 @@ class Metrics:
         self.decision_log_unknown = Counter("sidecar_decision_log_unknown_total",
                                             "decision records sent without an answer in time (may be indexed)",
                                             registry=self.registry)
+        self.events_dropped = Counter("sidecar_events_dropped_total", "events (POST /events) dropped", ["reason"],
+                                      registry=self.registry)
+        self.events_written = Counter("sidecar_events_written_total", "events written", registry=self.registry)
+        self.events_unknown = Counter("sidecar_events_unknown_total",
+                                      "events sent without an answer in time (may be indexed)", registry=self.registry)
 
     def exposition(self) -> bytes:
         """The text format of a scrape: every worker's samples added up, or this process's."""

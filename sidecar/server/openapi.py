@@ -28,6 +28,13 @@ EXAMPLES: dict[str, dict[str, Any]] = {
             "rule": {"id": "tv", "lambda": 0, "constraints": [{"field": "brand", "value": "Panasonic", "min": 0.3}]},
             "size": 3, "explain": True}},
     },
+    "EventsRequest": {
+        "click": {"summary": "a click on the third hit of a page", "value": {"events": [{
+            "action_name": "click", "query_id": "<the request_id /search returned>", "client_id": "shopper-42",
+            "timestamp": "2026-12-01T09:30:00Z",
+            "event_attributes": {"object": {"object_id": "15970", "object_id_field": "id"},
+                                 "position": {"ordinal": 3}}}]}},
+    },
     "ProxySearch": {
         "reranked": {"summary": "OpenSearch query DSL, reranked under a rule", "value": {
             "query": {"match": {"title": "black jacket"}}, "size": 10,

@@ -50,6 +50,7 @@ class Services:
     store: RuleStore
     metrics: Metrics
     decision_log: DecisionLogWriter | None
+    events: DecisionLogWriter | None  # POST /events' writer (None: off, or no OpenSearch)
     board: WorkerBoard | None  # the other workers of this server (None: a single process)
     limits: Limits
     policy: ProxyPolicy
@@ -75,11 +76,20 @@ class Services:
                                              on_write=metrics.decision_log_written.inc,
                                              on_unknown=metrics.decision_log_unknown.inc)
             atexit.register(decision_log.close, 5.0)  # flush within 5 s when the worker exits (SIGTERM)
+        events = None
+        if cfg.events == "on" and cfg.backend == "opensearch":
+            from ..opensearch import make_client
+
+            events = DecisionLogWriter(lambda: make_client(cfg.opensearch_url, timeout=5.0), prefix=cfg.events_index,
+                                       daily=False, template="ubi-events-template.json", name="events",
+                                       on_drop=lambda reason, n: metrics.events_dropped.labels(reason).inc(n),
+                                       on_write=metrics.events_written.inc, on_unknown=metrics.events_unknown.inc)
+            atexit.register(events.close, 5.0)
         board = WorkerBoard(Path(cfg.run_dir) / "workers", store) if cfg.run_dir else None
         from ..encoder import load as load_encoder
 
         encoder = load_encoder(cfg.encoder)
-        services = cls(cfg, backend or build_backend(cfg, encoder), store, metrics, decision_log, board,
+        services = cls(cfg, backend or build_backend(cfg, encoder), store, metrics, decision_log, events, board,
                        Limits.from_config(cfg), ProxyPolicy.from_config(cfg), encoder)
         if board is not None:
             board.start()

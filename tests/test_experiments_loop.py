@@ -1,0 +1,106 @@
+"""The experiment loop against a real OpenSearch: pages served under an experiment, shoppers'
+events posted to /events, both written by the bounded writers, and `sidecar experiments
+report` reading them back with the figures the traffic sent implies."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from conftest import index_demo, run_cli
+from sidecar.config import Config
+from sidecar.decision_log import DecisionLogWriter
+from sidecar.experiments import assign
+from sidecar.experiments.stats import wilson
+from sidecar.opensearch import make_client
+from sidecar.server import create_app
+from test_experiments import EXPERIMENT, _arms
+
+pytestmark = pytest.mark.opensearch
+INDEX, PREFIX, EVENTS = "test-experiments", "test-experiments-log", "test-experiments-events"
+
+
+@pytest.fixture(scope="module")
+def demo(os_url, os_client):
+    index_demo(os_url, INDEX)
+    yield
+    os_client.indices.delete(index=[INDEX, EVENTS], ignore_unavailable=True)
+    os_client.indices.delete(index=f"{PREFIX}-*", ignore_unavailable=True)
+
+
+def _serve(os_url, rules):
+    writer = DecisionLogWriter(lambda: make_client(os_url), prefix=PREFIX, flush_interval=0.1)
+    cfg = Config.load(environ={}, backend="opensearch", opensearch_url=os_url, index=INDEX, rules=str(rules),
+                      rules_poll_seconds=0, events_index=EVENTS, encoder="off")
+    app = create_app(cfg, decision_log=writer)
+    return app.test_client(), writer, app.extensions["sidecar"].events
+
+
+def _report(os_url, name, tmp_path):
+    out = run_cli("experiments", "report", name, "--url", os_url, "--prefix", PREFIX, "--events-index", EVENTS,
+                  "--since", "1d", "--json", "--plot", str(tmp_path / f"{name}.png"))
+    assert out.returncode == 0, out.stderr
+    assert (tmp_path / f"{name}.png").stat().st_size > 1000
+    return json.loads(out.stdout)
+
+
+def _click(c, page, hit, action="click"):
+    r = c.post("/events", json={"events": [{
+        "action_name": action, "query_id": page["request_id"], "client_id": "x",
+        "event_attributes": {"object": {"object_id": hit["id"], "object_id_field": "id"},
+                             "position": {"ordinal": hit["rank"]}}}]})
+    assert r.status_code == 202, r.json
+
+
+def test_an_ab_experiment_from_pages_to_report(os_url, os_client, demo, tmp_path):
+    rules, _ = _arms(tmp_path, EXPERIMENT.format(method="ab").replace("next-rules", "loop-ab"))
+    c, writer, events = _serve(os_url, rules)
+    expected = {"a": [0, 0], "b": [0, 0]}  # pages, pages with a click
+    for i in range(30):
+        client = f"shopper-{i}"
+        page = c.post("/search", json={"q": "shoes", "size": 6, "client_id": client}).json
+        arm = assign.arm("loop-ab", client, 1.0)
+        assert page["experiment"]["arm"] == arm
+        expected[arm][0] += 1
+        if arm == "b" or i % 3 == 0:  # shoppers on b click more
+            _click(c, page, page["hits"][0])
+            _click(c, page, page["hits"][1])  # a second click on the page: it still counts once
+            expected[arm][1] += 1
+    r = c.post("/events", json={"events": [{"action_name": "click", "query_id": "never-served"}]})
+    assert r.status_code == 202
+    assert writer.flush(30) and events.flush(30)
+    assert events.written == 2 * (expected["a"][1] + expected["b"][1]) + 1 and events.dropped == {"overflow": 0, "backend": 0}
+    os_client.indices.refresh(index=[f"{PREFIX}-*", EVENTS])
+    out = _report(os_url, "loop-ab", tmp_path)
+    assert out["method"] == "ab" and out["pages"] == 30 and out["events_unknown_query"] == 1
+    for arm, (n, k) in expected.items():
+        got = out["arms"][arm]
+        assert got["pages"] == n and got["click"]["pages_with"] == k
+        assert (got["click"]["low"], got["click"]["high"]) == tuple(round(x, 6) for x in wilson(k, n))
+        assert got["constraint_satisfaction"] is not None
+    text = run_cli("experiments", "report", "loop-ab", "--url", os_url, "--prefix", PREFIX, "--events-index", EVENTS,
+                   "--since", "1d")
+    assert text.returncode == 0 and text.stdout.startswith("experiment loop-ab (ab): 30 pages"), text.stderr
+    writer.close(5)
+    events.close(5)
+
+
+def test_an_interleaving_experiment_from_pages_to_report(os_url, os_client, demo, tmp_path):
+    rules, _ = _arms(tmp_path, EXPERIMENT.format(method="interleave").replace("next-rules", "loop-tdi"))
+    c, writer, events = _serve(os_url, rules)
+    wins = {"a": 0, "b": 0}
+    for i in range(24):
+        page = c.post("/search", json={"q": "shoes", "size": 6, "client_id": f"shopper-{i}"}).json
+        assert page["experiment"]["arm"] == "interleaved"
+        hit = next(h for h in page["hits"] if h["team"] == "b")  # these shoppers like what b placed
+        _click(c, page, hit)
+        wins["b"] += 1
+    assert writer.flush(30) and events.flush(30)
+    os_client.indices.refresh(index=[f"{PREFIX}-*", EVENTS])
+    out = _report(os_url, "loop-tdi", tmp_path)
+    r = out["interleaving"]
+    assert out["method"] == "interleave" and out["pages"] == 24
+    assert r["wins"] == wins and r["ties"] == 0 and r["clicks_not_on_page"] == 0
+    assert r["preference_b"] == 1.0 and r["p_value"] < 1e-6
+    writer.close(5)
+    events.close(5)
