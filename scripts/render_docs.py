@@ -62,14 +62,9 @@ def rule_reference() -> str:
     s = schema()
     defs = s["$defs"]
     out = []
-    sections = [("rule (an item of `rules:`)", defs["rule"]["properties"]), ("`match`", defs["match"]["properties"]),
-                (f"{', '.join(f'`{k}`' for k in ORDER_KEYS[:-1])} and `{ORDER_KEYS[-1]}` (the base order: at most one "
-                 "of them)",
-                 defs["order"]["properties"]),
-                ("`dedup`", defs["rule"]["properties"]["dedup"]["properties"]),
-                ("`fusion` (hybrid searches)", defs["rule"]["properties"]["fusion"]["properties"]),
-                ("constraint (an item of `constraints:`)", defs["constraint"]["properties"])]
-    for title, props in sections:
+
+    def table(title: str, props: dict) -> None:
+        nonlocal out
         out += [f"**{title}**", "", "| key | type | default | meaning |", "| --- | --- | --- | --- |"]
         for key, spec in props.items():
             default = f"`{spec['default']}`" if "default" in spec else ""
@@ -78,11 +73,23 @@ def rule_reference() -> str:
                 desc = (desc + "; " if desc else "") + "see below"
             out.append(f"| `{key}` | {_type(spec, defs)} | {default} | {desc} |")
         out.append("")
+
+    sections = [("rule (an item of `rules:`)", defs["rule"]["properties"]), ("`match`", defs["match"]["properties"]),
+                (f"{', '.join(f'`{k}`' for k in ORDER_KEYS[:-1])} and `{ORDER_KEYS[-1]}` (the base order: at most one "
+                 "of them)",
+                 defs["order"]["properties"]),
+                ("`dedup`", defs["rule"]["properties"]["dedup"]["properties"]),
+                ("`fusion` (hybrid searches)", defs["rule"]["properties"]["fusion"]["properties"]),
+                ("constraint (an item of `constraints:`)", defs["constraint"]["properties"])]
+    for title, props in sections:
+        table(title, props)
     named = ", ".join("/".join(f"`{k}`" for k in sorted(p.keys)) for p in properties.REGISTERED)
     max_only = " and ".join(f"`{k}`" for k in properties.max_only_keys())
     out.append(f"A constraint has exactly one property ({named}) and exactly one of `min` / `max`; "
                f"{max_only} (one agent per value) go with `max` only. Unknown keys are errors.")
-    return "\n".join(out)
+    out.append("")
+    table("experiment (an item of `experiments:`, [experiments.md](experiments.md))", defs["experiment"]["properties"])
+    return "\n".join(out).rstrip("\n")
 
 
 def encoder_table() -> str:

@@ -132,7 +132,9 @@ DEFS: dict[str, Any] = {
         "type": "object", "required": ["id", "score", "rank", "fields"],
         "properties": {"id": {"type": "string"}, "score": {"type": "number"}, "rank": {"type": "integer"},
                        "fields": {"type": "object"}, "explanation": {"type": "object"},
-                       "team": {"enum": ["a", "b"], "description": "an interleaved page: the arm that placed the hit"}},
+                       "team": {"enum": ["a", "b", "both"], "description": "an interleaved page: the arm that placed "
+                                                                          "the hit (both: the arms' common top, credited "
+                                                                          "to neither)"}},
     },
     "SearchResponse": {
         "type": "object",

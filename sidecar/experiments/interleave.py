@@ -8,6 +8,12 @@ two teams differ in size by at most one after every pick and are equal after eve
 which side leads a round is a fair coin (so neither is favoured by position on average); the
 page holds no item twice.
 
+One departure from the paper: the items both rankings hold at the same ranks from the top (their
+common prefix) come first on the page whatever the coins say, so a click on one says nothing
+about which ranking is better; crediting it to the team the coin gave it only adds noise. Such
+items are marked ``"both"`` and credited to neither (the preference is unchanged in expectation
+and its variance smaller: fewer sessions find the same difference).
+
 ``compatible(page, item)`` lets a caller keep the hard parts both sides agree on: an item it
 refuses is passed over (the side picks its next). Passing over keeps the guarantees above, and
 the page can end shorter than ``k`` when both sides run out of compatible items.
@@ -22,7 +28,7 @@ from dataclasses import dataclass
 @dataclass(frozen=True)
 class Interleaved:
     ids: list[str]
-    teams: list[str]  # "a" or "b" per item of ``ids``
+    teams: list[str]  # "a", "b", or "both" (the rankings' common prefix) per item of ``ids``
 
 
 def team_draft(a: Sequence[str], b: Sequence[str], k: int, seed: int,
@@ -60,11 +66,16 @@ def team_draft(a: Sequence[str], b: Sequence[str], k: int, seed: int,
                 added = True
         if not added:
             break
+    for i, item in enumerate(page):  # the common prefix: on the page at these ranks whatever the coins
+        if i >= len(a) or i >= len(b) or not item == a[i] == b[i]:
+            break
+        teams[i] = "both"
     return Interleaved(page, teams)
 
 
 def preference(teams: Sequence[str], clicked: Sequence[bool]) -> str | None:
-    """The side a session prefers: more clicked items of its team; None on a tie (no clicks)."""
+    """The side a session prefers: more clicked items of its team; None on a tie (no clicks, or
+    clicks only on items of both)."""
     a = sum(1 for t, c in zip(teams, clicked) if c and t == "a")
     b = sum(1 for t, c in zip(teams, clicked) if c and t == "b")
     return "a" if a > b else "b" if b > a else None
