@@ -323,6 +323,14 @@ def test_an_interleaved_page_merges_both_arms_by_team_draft_within_their_shared_
             for con, fraction in caps:
                 assert count(con, items) <= fraction * 8 + 1e-9, (con.label, fraction)
     assert leads["a"] > 0 and leads["b"] > 0  # a coin decides who picks first
+    # the arms retrieve alike here (only the order and a cap differ): one retrieval serves both
+    backend = c.application.extensions["sidecar"].backend
+    calls, real = [], backend.retrieve
+    backend.retrieve = lambda req: (calls.append(req.window), real(req))[1]
+    _search(c, {"q": "shoes", "size": 8, "client_id": "shopper-0"})
+    interleaved = len(calls)
+    _search(c, {"q": "shoes", "size": 8})
+    assert interleaved == len(calls) - interleaved >= 1
 
 
 def test_report_figures_against_hand_computed_ones():

@@ -14,6 +14,7 @@ from ...pipeline import SearchOutcome, run_search
 from ...rerank import rerank
 from ...rerank.api import resolve_rule
 from ...retrieval.hits import Hits
+from ...retrieval.shared import SharedRetrieval
 from ..errors import invalid
 from ..jsonio import json_body
 from ..openapi import EXAMPLES, _json, _ref, documented
@@ -33,8 +34,11 @@ def search():
     client = serve.client_of(body, request.headers)
     chosen = serve.assignment(rules, body, client, datetime.now(timezone.utc))
 
+    # an interleaved request ranks twice: its arms share what they retrieve alike
+    backend = SharedRetrieval(s.backend) if chosen is not None and chosen.arm == "interleaved" else s.backend
+
     def one(request_body: dict, ruleset) -> SearchOutcome:
-        return run_search(request_body, s.backend, ruleset, s.config.max_window,
+        return run_search(request_body, backend, ruleset, s.config.max_window,
                           index=s.config.index if s.config.backend == "opensearch" else None, limits=s.limits,
                           encode=s.encode)
 

@@ -1,0 +1,31 @@
+"""One retrieval for two rankings: the backend an interleaved request's two arms share.
+
+Both arms of an interleaved /search rank the same request; when their rules retrieve alike (the
+same mode, text, vector, filters, window, vector fetch, facets and fusion) the second arm's
+retrieval is the first one's answer, not a second round trip. Arms that retrieve differently
+each get their own. One instance serves one request (it holds that request's answers only).
+"""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from .base import Backend, RetrievalRequest, Retrieved
+
+
+class SharedRetrieval:
+    def __init__(self, backend: Backend):
+        self._backend = backend
+        self._answers: dict[tuple, Retrieved] = {}
+        self.name = backend.name
+
+    def __getattr__(self, attr: str) -> Any:  # vector_of, dimension, vocabulary, health: the backend's own
+        return getattr(self._backend, attr)
+
+    def retrieve(self, req: RetrievalRequest) -> Retrieved:
+        key = (req.mode, req.text, None if req.vector is None else req.vector.tobytes(),
+               json.dumps(req.filters, sort_keys=True, default=str), req.window, req.with_vectors,
+               json.dumps(req.facets, sort_keys=True, default=str), repr(req.fusion))
+        if key not in self._answers:
+            self._answers[key] = self._backend.retrieve(req)
+        return self._answers[key]
