@@ -285,12 +285,13 @@ def _with_run_dir(cfg: "config.Config") -> "config.Config":
 def cmd_dashboards(args: argparse.Namespace) -> int:
     from .dashboards import ndjson
 
-    text = ndjson(args.prefix)
+    text = ndjson(args.prefix, args.events_index)
     if args.out == "-":
         sys.stdout.write(text)
     else:
         Path(args.out).write_text(text, encoding="utf-8")
-        print(f"{text.count(chr(10))} saved objects for {args.prefix}-* -> {args.out}", file=sys.stderr)
+        print(f"{text.count(chr(10))} saved objects for {args.prefix}-* and {args.events_index} -> {args.out}",
+              file=sys.stderr)
     return EXIT_OK
 
 
@@ -717,14 +718,17 @@ def _serve_command(sub: Any) -> None:
 def _dashboards_command(sub: Any) -> None:
     """`sidecar dashboards`: the decision log's saved objects."""
     db = sub.add_parser("dashboards", formatter_class=_fmt(), help="print the decision log's Dashboards saved objects",
-                        description="Write the OpenSearch Dashboards saved objects of the decision log (an index\n"
-                                    "pattern over PREFIX-* with @timestamp as time field, six visualizations, one\n"
-                                    "dashboard) as the NDJSON the saved-objects import API takes.",
+                        description="Write the OpenSearch Dashboards saved objects of the decision log and the\n"
+                                    "shoppers' events (an index pattern over PREFIX-* with @timestamp as time field,\n"
+                                    "one over the events index with timestamp, eight visualizations, one dashboard)\n"
+                                    "as the NDJSON the saved-objects import API takes.",
                         epilog="example: sidecar dashboards --out decisions.ndjson && curl -X POST \\\n"
                                "  'localhost:5601/api/saved_objects/_import?overwrite=true' -H 'osd-xsrf: true' \\\n"
                                "  --form file=@decisions.ndjson")
     db.add_argument("--prefix", default=config.default("decision_log_index"),
                     help="decision-log index prefix (env SIDECAR_DECISION_LOG_INDEX, default: %(default)s)")
+    db.add_argument("--events-index", default=config.default("events_index"),
+                    help="events index (env SIDECAR_EVENTS_INDEX, default: %(default)s)")
     db.add_argument("--out", default="-", metavar="FILE", help="output file (default: stdout)")
     db.set_defaults(func=cmd_dashboards)
 

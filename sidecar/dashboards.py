@@ -1,5 +1,6 @@
-"""OpenSearch Dashboards saved objects for the decision log (an index pattern, six
-visualizations, one dashboard), for the log's index prefix (SIDECAR_DECISION_LOG_INDEX).
+"""OpenSearch Dashboards saved objects for the decision log and the shoppers' events (an index
+pattern each, eight visualizations, one dashboard), for the log's index prefix
+(SIDECAR_DECISION_LOG_INDEX) and the events index (SIDECAR_EVENTS_INDEX).
 
     sidecar dashboards > decisions.ndjson     # then import (docs/operations.md: "Inspecting decisions in Dashboards")
 """
@@ -11,6 +12,8 @@ from typing import Any
 from .decision_log import INDEX_PREFIX
 
 INDEX_PATTERN_ID = "sidecar-decisions-pattern"
+EVENTS_PATTERN_ID = "sidecar-events-pattern"
+EVENTS_INDEX = "ubi_events"  # the default of SIDECAR_EVENTS_INDEX
 REF = "kibanaSavedObjectMeta.searchSourceJSON.index"
 
 TABLE_PARAMS = {"perPage": 20, "showPartialRows": False, "showMetricsAtAllLevels": False,
@@ -59,6 +62,20 @@ VISUALIZATIONS = [
      [agg("1", "count", "metric"),
       agg("2", "terms", "bucket", field="status", size=20, order="desc", orderBy="1"),
       agg("3", "terms", "bucket", field="endpoint", size=5, order="desc", orderBy="1")]),
+    ("sidecar-experiment-arms", "Sidecar: pages per experiment arm, and their constraint satisfaction", "table",
+     "experiment:*",
+     [agg("1", "count", "metric"),
+      agg("2", "avg", "metric", field="constraint_satisfaction"),
+      agg("3", "avg", "metric", field="dedup_collapsed"),
+      agg("4", "terms", "bucket", field="experiment", size=20, order="desc", orderBy="1"),
+      agg("5", "terms", "bucket", field="arm", size=3, order="desc", orderBy="1")]),
+]
+# over the events index (POST /events): what shoppers did, per action, over time
+EVENT_VISUALIZATIONS = [
+    ("sidecar-events-per-action", "Sidecar: shopper events per action over time", "line", "",
+     [agg("1", "count", "metric"),
+      agg("2", "date_histogram", "segment", field="timestamp", interval="auto", min_doc_count=1, extended_bounds={}),
+      agg("3", "terms", "group", field="action_name", size=10, order="desc", orderBy="1")]),
 ]
 
 
@@ -66,18 +83,23 @@ def search_source(query: str) -> str:
     return json.dumps({"query": {"query": query, "language": "kuery"}, "filter": [], "indexRefName": REF})
 
 
-def saved_objects(prefix: str = INDEX_PREFIX) -> list[dict[str, Any]]:
-    """The saved objects, their index pattern over ``<prefix>-*`` with ``@timestamp`` as time field."""
+def saved_objects(prefix: str = INDEX_PREFIX, events: str = EVENTS_INDEX) -> list[dict[str, Any]]:
+    """The saved objects: an index pattern over ``<prefix>-*`` with ``@timestamp`` as time field,
+    one over the events index ``events`` with UBI's ``timestamp``, their visualizations, one dashboard."""
     objects = [{
         "id": INDEX_PATTERN_ID, "type": "index-pattern", "migrationVersion": {"index-pattern": "7.6.0"}, "references": [],
         "attributes": {"title": f"{prefix}-*", "timeFieldName": "@timestamp"},
+    }, {
+        "id": EVENTS_PATTERN_ID, "type": "index-pattern", "migrationVersion": {"index-pattern": "7.6.0"}, "references": [],
+        "attributes": {"title": events, "timeFieldName": "timestamp"},
     }]
     panels, refs = [], []
-    for i, (vid, title, kind, query, aggs) in enumerate(VISUALIZATIONS):
+    listed = [(v, INDEX_PATTERN_ID) for v in VISUALIZATIONS] + [(v, EVENTS_PATTERN_ID) for v in EVENT_VISUALIZATIONS]
+    for i, ((vid, title, kind, query, aggs), pattern) in enumerate(listed):
         params = TABLE_PARAMS if kind == "table" else xy_params(kind)
         objects.append({
             "id": vid, "type": "visualization", "migrationVersion": {"visualization": "7.10.0"},
-            "references": [{"id": INDEX_PATTERN_ID, "name": REF, "type": "index-pattern"}],
+            "references": [{"id": pattern, "name": REF, "type": "index-pattern"}],
             "attributes": {"title": title, "description": "", "version": 1, "uiStateJSON": "{}",
                            "visState": json.dumps({"title": title, "type": kind, "params": params, "aggs": aggs}),
                            "kibanaSavedObjectMeta": {"searchSourceJSON": search_source(query)}},
@@ -98,6 +120,6 @@ def saved_objects(prefix: str = INDEX_PREFIX) -> list[dict[str, Any]]:
     return objects
 
 
-def ndjson(prefix: str = INDEX_PREFIX) -> str:
+def ndjson(prefix: str = INDEX_PREFIX, events: str = EVENTS_INDEX) -> str:
     """The saved objects as the NDJSON file the saved-objects import API takes."""
-    return "".join(json.dumps(o) + "\n" for o in saved_objects(prefix))
+    return "".join(json.dumps(o) + "\n" for o in saved_objects(prefix, events))

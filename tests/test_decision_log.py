@@ -101,6 +101,8 @@ def kuery_to_dsl(q: str) -> dict:
     if not q.strip():
         return {"match_all": {}}
     field, value = q.split(":", 1)
+    if value.strip() == "*":  # KQL's 'field:*': the field exists
+        return {"exists": {"field": field.strip()}}
     return {"term": {field.strip(): value.strip()}}
 
 
@@ -149,8 +151,8 @@ def flatten(aggs: dict, order: list[str], path=()) -> list[tuple]:
 def vis_results(logged, os_client):
     out = {}
     for obj in saved_objects():
-        if obj["type"] != "visualization":
-            continue
+        if obj["type"] != "visualization" or obj["references"][0]["id"] != "sidecar-decisions-pattern":
+            continue  # the events' visualization is checked where events are posted (test_experiments_loop)
         body = vis_to_search(obj)
         resp = os_client.search(index=f"{PREFIX}-*", body=body)
         state = json.loads(obj["attributes"]["visState"])
@@ -162,18 +164,21 @@ def vis_results(logged, os_client):
 def test_saved_objects_reference_each_other():
     objs = saved_objects()
     ids = {o["id"]: o for o in objs}
-    pattern = next(o for o in objs if o["type"] == "index-pattern")
+    pattern, events = [o for o in objs if o["type"] == "index-pattern"]
     assert pattern["attributes"]["timeFieldName"] == "@timestamp"  # the ECS/OpenSearch convention
     assert pattern["attributes"]["title"] == f"{PREFIX}-*"  # follows SIDECAR_DECISION_LOG_INDEX
+    assert events["attributes"] == {"title": "ubi_events", "timeFieldName": "timestamp"}  # UBI's names
     for o in objs:
         for ref in o.get("references", []):
             assert ref["id"] in ids and ids[ref["id"]]["type"] == ref["type"]
     dash = next(o for o in objs if o["type"] == "dashboard")
     panels = json.loads(dash["attributes"]["panelsJSON"])
-    assert len(panels) == sum(o["type"] == "visualization" for o in objs) == 6
-    template = load_mapping("decision-log-template.json")["template"]["mappings"]["properties"]
+    assert len(panels) == sum(o["type"] == "visualization" for o in objs) == 8
+    templates = {pattern["id"]: load_mapping("decision-log-template.json")["template"]["mappings"]["properties"],
+                 events["id"]: load_mapping("ubi-events-template.json")["template"]["mappings"]["properties"]}
     for o in objs:
         if o["type"] == "visualization":
+            template = templates[o["references"][0]["id"]]
             for a in json.loads(o["attributes"]["visState"])["aggs"]:
                 if "field" in a["params"]:
                     assert a["params"]["field"] in template, (o["id"], a["params"]["field"])

@@ -44,6 +44,14 @@ def _report(os_url, name, tmp_path):
     return json.loads(out.stdout)
 
 
+def _visualize(os_client, vis, index):
+    from test_decision_log import flatten, vis_to_search
+
+    state = json.loads(vis["attributes"]["visState"])
+    resp = os_client.search(index=index, body=vis_to_search(vis))
+    return flatten(resp["aggregations"], [a["id"] for a in state["aggs"] if a["schema"] in ("segment", "group", "bucket")])
+
+
 def _click(c, page, hit, action="click"):
     r = c.post("/events", json={"events": [{
         "action_name": action, "query_id": page["request_id"], "client_id": "x",
@@ -78,6 +86,13 @@ def test_an_ab_experiment_from_pages_to_report(os_url, os_client, demo, tmp_path
         assert got["pages"] == n and got["click"]["pages_with"] == k
         assert (got["click"]["low"], got["click"]["high"]) == tuple(round(x, 6) for x in wilson(k, n))
         assert got["constraint_satisfaction"] is not None
+    # the Dashboards saved objects count the same pages and clicks
+    objects = {o["id"]: o for o in map(json.loads, run_cli("dashboards", "--prefix", PREFIX, "--events-index",
+                                                           EVENTS).stdout.splitlines())}
+    arms = _visualize(os_client, objects["sidecar-experiment-arms"], f"{PREFIX}-*")
+    assert {(row[0], row[1]): row[2] for row in arms} == {("loop-ab", arm): n for arm, (n, _) in expected.items()}
+    actions = _visualize(os_client, objects["sidecar-events-per-action"], EVENTS)
+    assert sum(row[2] for row in actions if row[1] == "click") == 2 * (expected["a"][1] + expected["b"][1]) + 1
     text = run_cli("experiments", "report", "loop-ab", "--url", os_url, "--prefix", PREFIX, "--events-index", EVENTS,
                    "--since", "1d")
     assert text.returncode == 0 and text.stdout.startswith("experiment loop-ab (ab): 30 pages"), text.stderr

@@ -1,0 +1,133 @@
+"""What an experiment adds to the /search latency of its traffic: the same searches in and out of
+it, interleaved, in one run per method.
+
+    scripts/opensearch.sh start
+    .venv/bin/python bench/bench_experiment_overhead.py [--index fashion] [--rounds 300]
+
+For each method (ab, interleave) starts `sidecar serve --backend opensearch --workers 1` over the
+index (the full fashion catalog when indexed, else the demo catalog as bench-experiments) with the
+shipped rules plus an experiment of share 1 whose arm b is the shipped rules without `dedup` (the
+pair bench_experiments.py simulates). Then sends the fashion dev queries (default mode, size 20)
+one at a time, each twice in a row in alternating order: once without a client id (the rules as
+usual) and once with one (in the experiment; client ids cycle, so an A/B run sees both arms).
+Reports p50 and p99 of each and the p50 ratio (target: an experiment adds at most 10%).
+Writes bench/results/experiment-overhead.json.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+from bench_experiments import without_dedup  # noqa: E402
+from bench_faults import ensure_index  # noqa: E402
+
+from sidecar.config import default  # noqa: E402
+from sidecar.opensearch import make_client  # noqa: E402
+
+FASHION_QUERIES = ROOT.parent / "shared" / "data" / "fashion" / "queries-dev.jsonl"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def rules_with_experiment(tmp: Path, method: str) -> Path:
+    serving, arm = tmp / f"rules-{method}", tmp / f"rules-{method}.b"
+    shutil.copytree(ROOT / "query_rules", serving)
+    arm.mkdir()
+    without_dedup(ROOT / "query_rules", arm)
+    (serving / "90-experiments.yaml").write_text(
+        f"experiments:\n  - name: bench-{method}\n    b: ../{arm.name}\n    share: 1.0\n    method: {method}\n")
+    return serving
+
+
+def measure(args, sidecar: str, rules: Path, queries: list[str], log: Path) -> dict[str, list[float]]:
+    port = free_port()
+    proc = subprocess.Popen([sidecar, "serve", "--backend", "opensearch", "--url", args.url, "--index", args.index,
+                             "--port", str(port), "--workers", "1", "--rules", str(rules)], stdout=log.open("w"),
+                            stderr=subprocess.STDOUT, env={**os.environ, "SIDECAR_LOG_LEVEL": "WARNING"},
+                            start_new_session=True)
+    url = f"http://127.0.0.1:{port}/search"
+    times: dict[str, list[float]] = {"without": [], "with": []}
+    arms: dict[str, int] = {}
+    try:
+        deadline = time.time() + 180
+        while time.time() < deadline:
+            try:
+                if requests.get(f"http://127.0.0.1:{port}/readyz", timeout=1).ok:
+                    break
+            except requests.RequestException:
+                pass
+            time.sleep(0.3)
+        session = requests.Session()
+        for i, w in enumerate(("shirt", "shoes", "watch", "jeans", "kurta") * 4):  # warm both paths
+            session.post(url, json={"q": f"{w} warm", "size": 20, "client_id": f"warm-{i}"}, timeout=30).raise_for_status()
+            session.post(url, json={"q": f"{w} warm", "size": 20}, timeout=30).raise_for_status()
+        for i in range(args.rounds):
+            q = queries[i % len(queries)]
+            pair = [({"q": q, "size": 20}, "without"), ({"q": q, "size": 20, "client_id": f"shopper-{i}"}, "with")]
+            for body, label in (pair if i % 2 == 0 else pair[::-1]):
+                t0 = time.perf_counter()
+                r = session.post(url, json=body, timeout=30)
+                times[label].append(time.perf_counter() - t0)
+                r.raise_for_status()
+                if label == "with":
+                    arm = r.json()["experiment"]["arm"]
+                    arms[arm] = arms.get(arm, 0) + 1
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(30)
+    return {**times, "arms": arms}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--url", default=default("opensearch_url"), help="OpenSearch URL (default: from .env)")
+    ap.add_argument("--index", default="fashion")
+    ap.add_argument("--rounds", type=int, default=300, help="pairs of searches per method (default: %(default)s)")
+    ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "experiment-overhead.json"))
+    args = ap.parse_args()
+    sidecar = str(Path(sys.executable).parent / "sidecar")
+    client = make_client(args.url, timeout=30)
+    args.index = ensure_index(client, args.url, args.index, "bench-experiments")
+    queries = ([json.loads(line)["query"] for line in FASHION_QUERIES.read_text().splitlines() if line.strip()]
+               if FASHION_QUERIES.exists() else ["black jacket", "puma tshirt", "women sandals", "red kurta", "men watch"])
+
+    def ms(xs: list[float], q: float) -> float:
+        return round(float(np.percentile(xs, q)) * 1000, 2)
+
+    out = {"command": " ".join(["python bench/bench_experiment_overhead.py", *sys.argv[1:]]), "index": args.index,
+           "documents": client.count(index=args.index)["count"], "rounds": args.rounds, "queries": len(queries),
+           "arm_b": "the shipped rules without dedup"}
+    with tempfile.TemporaryDirectory(prefix="bench-experiments-") as tmp:
+        for method in ("ab", "interleave"):
+            got = measure(args, sidecar, rules_with_experiment(Path(tmp), method), queries, Path(tmp) / f"{method}.log")
+            out[method] = {"pairs": len(got["with"]), "arms_served": got["arms"],
+                           "without_ms": {"p50": ms(got["without"], 50), "p99": ms(got["without"], 99)},
+                           "with_ms": {"p50": ms(got["with"], 50), "p99": ms(got["with"], 99)},
+                           "p50_ratio": round(ms(got["with"], 50) / ms(got["without"], 50), 3)}
+            print(f"{method}: p50 {out[method]['without_ms']['p50']} ms without, {out[method]['with_ms']['p50']} ms "
+                  f"in the experiment ({out[method]['p50_ratio']}x)", file=sys.stderr)
+    Path(args.out).write_text(json.dumps(out, indent=1) + "\n")
+    print(json.dumps(out, indent=1))
+
+
+if __name__ == "__main__":
+    main()
