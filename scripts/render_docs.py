@@ -261,8 +261,12 @@ def experiments_table() -> str:
         f"| A/B / interleaving | {ab / il:.1f}x | >= 10x: {_verdict(ab / il >= 10)} |",
         f"| runs whose sessions favoured the worse set | A/B {worse['ab']}, interleaving {worse['interleaving']} of "
         f"{r['runs']} | |",
-        f"| A/A: a winner declared ({r['aa_runs']} tests of {r['aa_sessions']:,} sessions) | "
-        f"{r['aa_false_winner_rate']:.1%} | <= 5%: {_verdict(r['aa_false_winner_rate'] <= 0.05)} |"])
+        f"| no difference, a winner declared ({r['aa_runs']} tests of {r['aa_sessions']:,} sessions) | "
+        f"{r['aa_false_winner_rate']:.1%} | <= 5%: {_verdict(r['aa_false_winner_rate'] <= 0.05)} |",
+        *([f"| of which A/B, A against A | {r['aa_false_winner_rate_by_method']['ab']:.1%} | |",
+           f"| of which interleaving, A against B for position-only shoppers | "
+           f"{r['aa_false_winner_rate_by_method']['interleaving']:.1%} | |"]
+          if "aa_false_winner_rate_by_method" in r else [])])
 
 
 def semantic_table() -> str:

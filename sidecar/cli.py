@@ -508,11 +508,17 @@ def cmd_experiments_simulate(args: argparse.Namespace) -> int:
             needed[name].append(None if o.needed is None else round(o.needed))
             wrong[name] += o.better is not None and o.better != better
             bar.update(1)
-    aa_winners = 0
+    # the null cases: A/B of A against itself; interleaving of A against B for shoppers who click
+    # by position only (every item as attractive): the same rules on both arms leave nothing to
+    # credit (every item is both arms' at its rank), so a different pair of equal worth tests it
+    alike = {q: dict.fromkeys([*pages["a"][q], *pages["b"][q]], top) for q in pages["a"]}
+    aa_winners = {"ab": 0, "interleaving": 0}
     for seed in range(args.aa_runs):
-        for fn in (simulate.ab, simulate.interleave):
-            aa_winners += run(fn, pages["a"], pages["a"], 10_000 + seed, sessions=args.aa_sessions).winner is not None
-            bar.update(1)
+        aa_winners["ab"] += run(simulate.ab, pages["a"], pages["a"], 10_000 + seed,
+                                sessions=args.aa_sessions).winner is not None
+        aa_winners["interleaving"] += simulate.interleave(pages["a"], pages["b"], alike, args.model, 10_000 + seed,
+                                                          args.aa_sessions, top=top).winner is not None
+        bar.update(2)
     bar.close()
 
     def median(xs: list[float | None]) -> float | None:
@@ -525,7 +531,8 @@ def cmd_experiments_simulate(args: argparse.Namespace) -> int:
               "better_by_ndcg": better, "ab_sessions": needed["ab"], "interleaving_sessions": needed["interleaving"],
               "ab_sessions_median": median(needed["ab"]), "interleaving_sessions_median": median(needed["interleaving"]),
               "runs_favouring_the_worse": wrong, "aa_runs": args.aa_runs * 2, "aa_sessions": args.aa_sessions,
-              "aa_false_winner_rate": round(aa_winners / (args.aa_runs * 2), 4),
+              "aa_false_winner_rate": round(sum(aa_winners.values()) / (args.aa_runs * 2), 4),
+              "aa_false_winner_rate_by_method": {k: round(v / args.aa_runs, 4) for k, v in aa_winners.items()},
               "command": "sidecar " + " ".join(sys.argv[1:])}
     if args.json:
         print(json.dumps(result, indent=2))
@@ -535,8 +542,10 @@ def cmd_experiments_simulate(args: argparse.Namespace) -> int:
         print(f"better by nDCG@{args.k} of the judgments: {result['better_by_ndcg']}")
         print(f"sessions to name it at 95% with 80% power (median of {args.runs} runs): A/B {result['ab_sessions_median']}, "
               f"interleaving {result['interleaving_sessions_median']}" + (f" ({ratio:.1f}x fewer)" if ratio else ""))
-        print(f"A/A: a winner declared in {result['aa_false_winner_rate']:.1%} of {result['aa_runs']} fixed-horizon "
-              f"runs of {args.aa_sessions} sessions")
+        by = result["aa_false_winner_rate_by_method"]
+        print(f"null cases: a winner declared in {result['aa_false_winner_rate']:.1%} of {result['aa_runs']} fixed-horizon "
+              f"runs of {args.aa_sessions} sessions (A/B of A against A {by['ab']:.1%}, interleaving of A against B "
+              f"for position-only shoppers {by['interleaving']:.1%})")
     return EXIT_OK
 
 
@@ -760,8 +769,10 @@ def _experiments_command(sub: Any) -> None:
                                      "probability 0.8). Per run: the sessions A/B needs (each session one arm's page,\n"
                                      "sessions-with-a-click rates, z-test) and interleaving needs (team-draft pages, sign\n"
                                      "test) to name the better set at 95% with 80% power, estimated from each run's own\n"
-                                     "simulated sessions (--sessions, --ab-sessions: the effect and its variance); and,\n"
-                                     "with A against itself, how often a test of --aa-sessions sessions declares a winner.",
+                                     "simulated sessions (--sessions, --ab-sessions: the effect and its variance); and\n"
+                                     "how often a test of --aa-sessions sessions declares a winner where there is none\n"
+                                     "(A/B: A against itself; interleaving: A against B for shoppers who click by position\n"
+                                     "only, since with the same rules on both arms no click is credited to either).",
                          epilog="example: sidecar experiments simulate --queries ../shared/data/fashion/queries-dev.jsonl \\\n"
                                 "  --query-vectors ../shared/data/fashion/query-vectors-dev.f16.npy --backend memory \\\n"
                                 "  --catalog ../shared/data/fashion/catalog.jsonl --vectors ../shared/data/fashion/vectors-minilm.f16.npy \\\n"
@@ -774,8 +785,9 @@ def _experiments_command(sub: Any) -> None:
     sm.add_argument("--sessions", type=int, default=20000, help="sessions an interleaving run simulates (default: %(default)s)")
     sm.add_argument("--ab-sessions", type=int, help="sessions an A/B run simulates (default: --sessions); an estimate "
                                                     "is only as good as a run is long against what it finds it needs")
-    sm.add_argument("--aa-runs", type=int, default=100, help="A/A runs for the false-winner rate (default: %(default)s)")
-    sm.add_argument("--aa-sessions", type=int, default=2000, help="sessions of each A/A run (default: %(default)s)")
+    sm.add_argument("--aa-runs", type=int, default=100, help="null-case runs per method for the false-winner rate "
+                                                             "(default: %(default)s)")
+    sm.add_argument("--aa-sessions", type=int, default=2000, help="sessions of each null-case run (default: %(default)s)")
     sm.add_argument("--json", action="store_true", help="print the result as JSON")
     sm.add_argument("--quiet", action="store_true", help="no progress bar")
     sm.set_defaults(func=cmd_experiments_simulate)

@@ -142,8 +142,12 @@ def test_the_sessions_needed_are_what_a_test_of_that_many_finds():
 def test_the_simulator_declares_few_winners_between_equal_arms():
     from sidecar.experiments import simulate
 
-    grades, better, _ = _toy()
-    winners = sum(simulate.interleave(better, better, grades, "pbm", seed, 300).winner is not None for seed in range(40))
+    grades, better, worse = _toy()
+    # the same pages on both arms: interleaving credits no click (every item is both arms' at its rank)
+    assert all(simulate.interleave(better, better, grades, "pbm", seed, 300).p == 1.0 for seed in range(5))
+    # different pages of equal worth to shoppers who click by position only: the coin keeps it fair
+    alike = {q: dict.fromkeys([*better[q], *worse[q]], 2) for q in better}
+    winners = sum(simulate.interleave(better, worse, alike, "pbm", seed, 300).winner is not None for seed in range(40))
     winners += sum(simulate.ab(better, better, grades, "pbm", seed, 300).winner is not None for seed in range(40))
     assert winners <= 8  # 80 tests at 5%: 4 expected, more than 8 happens about 2% of the time
 
