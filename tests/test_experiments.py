@@ -376,3 +376,36 @@ def test_report_figures_against_hand_computed_ones():
     shared = [page("p1", "interleaved", ids=ids, teams=["both", "a", "b", "a"])]
     r = summarize("e", shared, [ev("p1", "click", "i1")])["interleaving"]  # a click on the arms' common top
     assert (r["wins"], r["ties"], r["pages_with_clicks"]) == ({"a": 0, "b": 0}, 1, 1)
+
+
+def test_two_replicas_assign_every_client_alike(tmp_path):
+    serving, _ = _arms(tmp_path, EXPERIMENT.format(method="ab"))
+    one, two = _client(serving), _client(serving)  # two servers of the same rules: nothing shared
+    for i in range(20):
+        body = {"q": "shoes", "size": 4, "client_id": f"shopper-{i}"}
+        assert _search(one, body)["experiment"] == _search(two, body)["experiment"]
+
+
+def test_events_are_accounted_for_while_opensearch_is_away(tmp_path):
+    """An outage loses no event uncounted: each accepted event is written, dropped or unknown."""
+    import socket
+
+    from conftest import ROOT
+    from sidecar.config import Config
+    from sidecar.server import create_app
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{s.getsockname()[1]}"
+    cfg = Config.load(environ={}, backend="opensearch", opensearch_url=dead, index="products", encoder="off",
+                      rules=str(ROOT / "query_rules"), rules_poll_seconds=0)
+    app = create_app(cfg)
+    c, events = app.test_client(), app.extensions["sidecar"].events
+    event = {"action_name": "click", "query_id": "q1", "event_attributes": {"object": {"object_id": "1"}}}
+    for _ in range(5):
+        r = c.post("/events", json={"events": [event, event]})
+        assert r.status_code == 202 and r.json == {"accepted": 2}
+    assert events.flush(30)
+    assert events.written + sum(events.dropped.values()) + events.unknown == 10 and events.dropped["backend"] == 10
+    assert 'sidecar_events_dropped_total{reason="backend"} 10.0' in c.get("/metrics").get_data(as_text=True)
+    events.close(1)
