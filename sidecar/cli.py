@@ -114,6 +114,12 @@ def cmd_rules_check(args: argparse.Namespace) -> int:
     print(f"OK{f' with {len(warnings)} warning(s)' if warnings else ''}: {len(rs.located)} rules in {len(rs.files)} files (version {rs.version}); "
           f"{n_exact} exact queries, {len(rs.patterns)} patterns, "
           f"default: {rs.default.rule.id if rs.default else 'none (unmatched queries are not reranked)'}")
+    for ex in rs.experiments:
+        a, b = rs.arms[ex.name]
+        print(f"experiment {ex.name} ({ex.file}:{ex.line}): {ex.method}, "
+              f"share {ex.share:g}, a = {ex.a} (version {a.version}), b = {ex.b} (version {b.version})"
+              + (f", only rule {ex.rule}" if ex.rule else "")
+              + (f", from {ex.start.isoformat()}" if ex.start else "") + (f" until {ex.end.isoformat()}" if ex.end else ""))
     return EXIT_OK
 
 

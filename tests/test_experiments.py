@@ -186,6 +186,10 @@ def test_experiments_load_with_the_rules_and_their_mistakes_are_file_line_errors
     a, b = rs.arms["next-rules"]
     assert a.experiments == () and a.by_id.keys() == rs.by_id.keys()  # ".": the serving rules themselves
     assert b.version == load_rules_dir(arm).version and b.version != a.version
+    from conftest import run_cli
+
+    check = run_cli("rules", "check", str(serving))
+    assert check.returncode == 0 and f"experiment next-rules ({serving}/90-experiments.yaml:3): ab, share 1" in check.stdout
     bad = serving / "90-experiments.yaml"
     cases = [
         ("experiments:\n  - name: x\n    b: ../query_rules.next\n    share: 2\n", ":4: experiments/0/share"),

@@ -274,7 +274,8 @@ def _check_text(text: str, file: str, parsed: Callable[[], Any] | None,
         data = yaml.load(text, Loader=_Yaml12Loader)
     if data is None:
         return [], [RuleError(file, 1, "empty file: expected a mapping with a 'rules' list")], []
-    broken_rules: set[int] = set()  # rules with schema errors: their constraints are still checked one by one
+    # ("rules" | "experiments", i) with schema errors; a broken rule's constraints are still checked one by one
+    broken_rules: set[tuple] = set()
     schema_paths: list[tuple] = []
     for err in _schema_errors(data):
         reason, key = _schema_message(err)

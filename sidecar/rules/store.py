@@ -161,6 +161,7 @@ class RuleStore:
             "rules": len(rs.located),
             "files": list(rs.files),
             "default": rs.default.rule.id if rs.default else None,
+            "experiments": [ex.status() for ex in rs.experiments],
             "loaded_at": self.loaded_at,
             "reloads": self.reloads,
             "failures": self.failures,
