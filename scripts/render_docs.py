@@ -266,7 +266,24 @@ def experiments_table() -> str:
         *([f"| of which A/B, A against A | {r['aa_false_winner_rate_by_method']['ab']:.1%} | |",
            f"| of which interleaving, A against B for position-only shoppers | "
            f"{r['aa_false_winner_rate_by_method']['interleaving']:.1%} | |"]
-          if "aa_false_winner_rate_by_method" in r else [])])
+          if "aa_false_winner_rate_by_method" in r else []),
+        *_overhead_rows()])
+
+
+def _overhead_rows() -> list[str]:
+    path = ROOT / "bench" / "results" / "experiment-overhead.json"
+    if not path.exists():
+        return []
+    o = json.loads(path.read_text())
+    rows = ["", f"`{o['command'].strip()}` ({o['index']}, {o['documents']:,} products, {o['rounds']} pairs per method, "
+                f"1 worker; arm b: {o['arm_b']}): the /search p50 of the same searches in and out of an experiment "
+                "of share 1, interleaved in one run", "",
+            "| method | p50 without (ms) | p50 in the experiment (ms) | ratio | target |", "| --- | --- | --- | --- | --- |"]
+    for method in ("ab", "interleave"):
+        m = o[method]
+        rows.append(f"| {method} | {m['without_ms']['p50']} | {m['with_ms']['p50']} | {m['p50_ratio']:.3f} | "
+                    f"<= 1.10: {_verdict(m['p50_ratio'] <= 1.10)} |")
+    return rows
 
 
 def semantic_table() -> str:

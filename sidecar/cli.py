@@ -428,14 +428,7 @@ def cmd_experiments_report(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    client = make_client(args.url, timeout=30)
-    pages = source.pages(client, args.prefix, args.name, args.since)
-    events = list(source.events(client, args.events_index, args.since))
-    out = report.summarize(args.name, pages, events)
-    known = {p["request_id"] for p in pages}
-    elsewhere = {e.get("query_id") for e in events} - known - {None}
-    missing = source.unknown(client, args.prefix, elsewhere) if elsewhere else set()
-    out["events_unknown_query"] = sum(1 for e in events if e.get("query_id") in missing)
+    out = source.read_report(make_client(args.url, timeout=30), args.prefix, args.events_index, args.name, args.since)
     if args.plot:
         _plot_report(out, args.plot)
     if args.json:

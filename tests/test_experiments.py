@@ -266,6 +266,11 @@ def test_an_ab_experiment_serves_each_client_one_arms_own_pages(tmp_path):
     for body in ({"q": "shoes"}, {"q": "shoes", "client_id": "x", "rule": "broad-mmr"},
                  {"q": "shoes", "client_id": "x", "overrides": {"size": 5}}):
         assert "experiment" not in _search(c, body)
+    listed = c.get("/inspect/experiments")
+    assert listed.status_code == 200 and ">next-rules</a>" in listed.get_data(as_text=True)
+    memory = c.get("/inspect/experiments?name=next-rules")  # the report reads OpenSearch
+    assert memory.status_code == 400 and "memory backend" in memory.get_data(as_text=True)
+    assert "no experiment" in plain_a.get("/inspect/experiments?name=next-rules").get_data(as_text=True)
 
 
 def test_an_experiment_covers_only_its_rule_its_share_and_its_time():

@@ -31,7 +31,7 @@ def demo(os_url, os_client):
 def _serve(os_url, rules):
     writer = DecisionLogWriter(lambda: make_client(os_url), prefix=PREFIX, flush_interval=0.1)
     cfg = Config.load(environ={}, backend="opensearch", opensearch_url=os_url, index=INDEX, rules=str(rules),
-                      rules_poll_seconds=0, events_index=EVENTS, encoder="off")
+                      rules_poll_seconds=0, events_index=EVENTS, encoder="off", decision_log_index=PREFIX)
     app = create_app(cfg, decision_log=writer)
     return app.test_client(), writer, app.extensions["sidecar"].events
 
@@ -93,6 +93,17 @@ def test_an_ab_experiment_from_pages_to_report(os_url, os_client, demo, tmp_path
     assert {(row[0], row[1]): row[2] for row in arms} == {("loop-ab", arm): n for arm, (n, _) in expected.items()}
     actions = _visualize(os_client, objects["sidecar-events-per-action"], EVENTS)
     assert sum(row[2] for row in actions if row[1] == "click") == 2 * (expected["a"][1] + expected["b"][1]) + 1
+    # the page: the same figures, and the running estimate drawn
+    page = c.get("/inspect/experiments?name=loop-ab&since=1d")
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200 and 'id="arms"' in html and '<svg id="running"' in html, html[:2000]
+    for arm in ("a", "b"):
+        rate = out["arms"][arm]["click"]
+        assert f"{100 * rate['rate']:.2f}% [{100 * rate['low']:.2f}, {100 * rate['high']:.2f}]" in html
+    listed = c.get("/inspect/experiments").get_data(as_text=True)
+    assert ">loop-ab</a>" in listed and "90-experiments.yaml:3" in listed
+    missing = c.get("/inspect/experiments?name=nope")
+    assert missing.status_code == 400 and "no experiment &#39;nope&#39;" in missing.get_data(as_text=True)
     text = run_cli("experiments", "report", "loop-ab", "--url", os_url, "--prefix", PREFIX, "--events-index", EVENTS,
                    "--since", "1d")
     assert text.returncode == 0 and text.stdout.startswith("experiment loop-ab (ab): 30 pages"), text.stderr
@@ -117,5 +128,7 @@ def test_an_interleaving_experiment_from_pages_to_report(os_url, os_client, demo
     assert out["method"] == "interleave" and out["pages"] == 24
     assert r["wins"] == wins and r["ties"] == 0 and r["clicks_not_on_page"] == 0
     assert r["preference_b"] == 1.0 and r["p_value"] < 1e-6
+    html = c.get("/inspect/experiments?name=loop-tdi&since=1d").get_data(as_text=True)
+    assert 'id="interleaving"' in html and f"{wins['a']} / {wins['b']} / 0" in html and "<polygon" in html
     writer.close(5)
     events.close(5)

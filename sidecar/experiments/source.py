@@ -40,3 +40,17 @@ def unknown(client: Any, prefix: str, query_ids: set[str]) -> set[str]:
                              params={"ignore_unavailable": "true"})
         found |= {h["_source"]["request_id"] for h in resp["hits"]["hits"]}
     return query_ids - found
+
+
+def read_report(client: Any, prefix: str, events_index: str, name: str, since: str) -> dict[str, Any]:
+    """The report of experiment ``name`` (``report.summarize``) from what OpenSearch holds since
+    ``since``, with the events whose query id no decision record holds counted."""
+    from .report import summarize
+
+    found = pages(client, prefix, name, since)
+    read = list(events(client, events_index, since))
+    out = summarize(name, found, read)
+    elsewhere = {e.get("query_id") for e in read} - {p["request_id"] for p in found} - {None}
+    missing = unknown(client, prefix, elsewhere) if elsewhere else set()
+    out["events_unknown_query"] = sum(1 for e in read if e.get("query_id") in missing)
+    return out

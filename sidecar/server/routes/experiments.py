@@ -1,0 +1,49 @@
+"""GET /inspect/experiments: the experiments of the serving rules, and one's report as a page.
+
+The same figures as `sidecar experiments report` (``experiments.report``), read from the
+decision log and the events index of this server's OpenSearch, with the running estimate drawn
+as inline SVG. Behind the admin token as /inspect is (or loopback clients when none is set).
+"""
+from __future__ import annotations
+
+from flask import Blueprint, Response, request
+from opensearchpy.exceptions import OpenSearchException
+
+from ...experiments import source
+from ...preview.render import experiments_page
+from ...preview.sources import since_clause
+from ..auth import require_admin
+from ..openapi import HTML, documented
+from ..services import services
+from .inspect import PAGE_HEADERS
+
+bp = Blueprint("experiments", __name__)
+
+
+@bp.get("/inspect/experiments")
+@documented("GET", summary="The experiments of the serving rules and one's report (HTML; admin token, or loopback "
+            "clients when none is set)", ok=HTML, errors=("400",))
+def experiments() -> Response:
+    require_admin(required=False, allow_param=True)
+    s = services()
+    rules = s.store.current
+    ctx = {"experiments": [ex.status() for ex in rules.experiments], "name": request.args.get("name", ""),
+           "since": request.args.get("since", "30d"), "token": request.args.get("token", ""), "error": None,
+           "out": None, "action": request.path}
+    if ctx["name"]:
+        try:
+            since_clause(ctx["since"])
+            if ctx["name"] not in {ex.name for ex in rules.experiments}:
+                raise ValueError(f"name: no experiment {ctx['name']!r} in the serving rules")
+            if s.config.backend != "opensearch":
+                raise ValueError("the report reads the decision log and the events from OpenSearch: this server "
+                                 "runs the memory backend")
+            ctx["out"] = source.read_report(s.opensearch(), s.config.decision_log_index, s.config.events_index,
+                                            ctx["name"], ctx["since"])
+        except ValueError as exc:
+            ctx["error"] = str(exc).replace("--since", "since")
+        except OpenSearchException as exc:
+            ctx["error"] = f"OpenSearch could not be read: {type(exc).__name__}"
+    resp = Response(experiments_page(**ctx), status=400 if ctx["error"] else 200, mimetype="text/html")
+    resp.headers.update(PAGE_HEADERS)
+    return resp
