@@ -30,7 +30,7 @@ from ..contract import DEFAULT_SIZE
 from ..outcome import Decision
 from ..pipeline import SearchOutcome, choose_rule
 from ..rerank.rule import Rule
-from ..rerank.shares import count
+from ..rerank.shares import agent_over
 from ..retrieval.hits import Hits
 from ..rules import RuleSet
 from ..rules.experiments import Experiment
@@ -102,17 +102,25 @@ def _interleaved(body: dict[str, Any], a: RuleSet, b: RuleSet, chosen: Assignmen
     if frm + size > max_window:
         raise ValueError(f"{'from' if frm else 'size'}: from + size = {frm + size} exceeds the maximum window "
                          f"{max_window}")
-    # each arm ranks a page more than is shown (within the window): the merge passes over items
-    # the shared limits refuse, and the prefix of a longer merge is the shorter one (greedy arms)
-    whole = {**body, "from": 0, "size": min(frm + 2 * size, max_window)}
-    out_a, out_b = search(whole, a), search(whole, b)
-    ids_a = [h["id"] for h in out_a.response["hits"]]
-    ids_b = [h["id"] for h in out_b.response["hits"]]
+    # each arm ranks a little more than the page (within the window): the merge passes over items
+    # the shared limits refuse; when that is not enough, they rank a whole page more, once. The
+    # prefix of a longer merge is the shorter one (greedy arms), so pages stay continuous.
     seed = int.from_bytes(hashlib.blake2b(f"{chosen.experiment.name}\0{client}\0{q}".encode(), digest_size=8).digest(),
                           "big")
-    hit_of = {h["id"]: h for h in out_b.response["hits"]} | {h["id"]: h for h in out_a.response["hits"]}
-    merged = team_draft(ids_a, ids_b, frm + size + 1, seed,  # one more: is there a next page?
-                        compatible=shared_limits(out_a.decision, out_b.decision, hit_of, size))
+    deepest = min(frm + 2 * size, max_window)
+    depth = min(frm + size, deepest)
+    while True:
+        whole = {**body, "from": 0, "size": depth}
+        out_a, out_b = search(whole, a), search(whole, b)
+        ids_a = [h["id"] for h in out_a.response["hits"]]
+        ids_b = [h["id"] for h in out_b.response["hits"]]
+        hit_of = {h["id"]: h for h in out_b.response["hits"]} | {h["id"]: h for h in out_a.response["hits"]}
+        merged = team_draft(ids_a, ids_b, frm + size + 1, seed,  # one more: is there a next page?
+                            compatible=shared_limits(out_a.decision, out_b.decision, hit_of, size))
+        more = out_a.response["has_next"] or out_b.response["has_next"] or depth in (len(ids_a), len(ids_b))
+        if len(merged.ids) > frm + size or depth >= deepest or not more:
+            break
+        depth = deepest
     hits = []
     for i, (doc_id, team) in enumerate(zip(merged.ids, merged.teams)):
         if frm <= i < frm + size:
@@ -137,15 +145,27 @@ def shared_limits(da: Decision, db: Decision, hit_of: Mapping[str, dict[str, Any
     if _collapses(da.rule) and _collapses(db.rule):
         refused = set((da.dedup or {}).get("collapsed", ())) | set((db.dedup or {}).get("collapsed", ()))
     caps = _shared_caps(da.rule, db.rule)
+    # each cap compiled once over every candidate, as the reranker compiles it: per item, the
+    # value it counts under (a code per value for `any`, else whether it has the property)
+    ids = list(hit_of)
+    items = [{"id": i, "fields": hit_of[i]["fields"]} for i in ids]
+    marks = []
+    for con, fraction in caps:
+        agent = agent_over(con, items)
+        if agent is None:
+            continue
+        mark = agent.codes.tolist() if agent.codes is not None else [1 if h else -1 for h in agent.has.tolist()]
+        marks.append((dict(zip(ids, mark)), math.floor(fraction * size + 1e-9)))
 
     def compatible(page: list[str], item: str) -> bool:
         if item in refused:
             return False
-        if not caps:
-            return True
         current = page[len(page) - len(page) % size:]  # the page (of ``size``) the item would join
-        items = [{"id": i, "fields": hit_of[i]["fields"]} for i in (*current, item)]
-        return all(count(con, items) <= math.floor(fraction * size + 1e-9) for con, fraction in caps)
+        for mark, limit in marks:
+            m = mark[item]
+            if m >= 0 and sum(1 for i in current if mark[i] == m) + 1 > limit:
+                return False
+        return True
 
     return compatible
 
