@@ -102,9 +102,10 @@ def _interleaved(body: dict[str, Any], a: RuleSet, b: RuleSet, chosen: Assignmen
     if frm + size > max_window:
         raise ValueError(f"{'from' if frm else 'size'}: from + size = {frm + size} exceeds the maximum window "
                          f"{max_window}")
-    # each arm ranks a little more than the page (within the window): the merge passes over items
-    # the shared limits refuse; when that is not enough, they rank a whole page more, once. The
-    # prefix of a longer merge is the shorter one (greedy arms), so pages stay continuous.
+    # each arm ranks as deep as the page (and one more, as any search does); when the merge comes
+    # up short (it passes over items the shared limits refuse, and over items both arms hold),
+    # both rank a whole page more, once. The prefix of a longer merge is the shorter one (greedy
+    # arms), so pages stay continuous.
     seed = int.from_bytes(hashlib.blake2b(f"{chosen.experiment.name}\0{client}\0{q}".encode(), digest_size=8).digest(),
                           "big")
     deepest = min(frm + 2 * size, max_window)
