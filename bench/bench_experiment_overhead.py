@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 from bench_experiments import without_dedup  # noqa: E402
-from bench_faults import ensure_index  # noqa: E402
+from bench_faults import ensure_index, wait_ready  # noqa: E402
 
 from sidecar.config import default  # noqa: E402
 from sidecar.opensearch import make_client  # noqa: E402
@@ -68,14 +68,8 @@ def measure(args, sidecar: str, rules: Path, queries: list[str], log: Path) -> d
     times: dict[str, list[float]] = {"without": [], "with": []}
     arms: dict[str, int] = {}
     try:
-        deadline = time.time() + 180
-        while time.time() < deadline:
-            try:
-                if requests.get(f"http://127.0.0.1:{port}/readyz", timeout=1).ok:
-                    break
-            except requests.RequestException:
-                pass
-            time.sleep(0.3)
+        if not wait_ready(port, 180):
+            raise SystemExit(f"the sidecar did not become ready; see {log}")
         session = requests.Session()
         for i, w in enumerate(("shirt", "shoes", "watch", "jeans", "kurta") * 4):  # warm both paths
             session.post(url, json={"q": f"{w} warm", "size": 20, "client_id": f"warm-{i}"}, timeout=30).raise_for_status()

@@ -30,7 +30,7 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
-from bench_faults import ensure_index  # noqa: E402
+from bench_faults import ensure_index, wait_ready  # noqa: E402
 
 from sidecar.config import default  # noqa: E402
 from sidecar.opensearch import make_client  # noqa: E402
@@ -66,14 +66,8 @@ def main() -> None:
     plain: tuple[list[float], list[float]] = ([], [])  # (first time a query is asked, asked again)
     faceted: tuple[list[float], list[float]] = ([], [])
     try:
-        deadline = time.time() + 120
-        while time.time() < deadline:
-            try:
-                if requests.get(f"http://127.0.0.1:{port}/readyz", timeout=1).ok:
-                    break
-            except requests.RequestException:
-                pass
-            time.sleep(0.3)
+        if not wait_ready(port, 120):
+            raise SystemExit(f"the sidecar did not become ready; see {log}")
         session = requests.Session()
         for w in ("shirt", "shoes", "watch", "jeans", "kurta") * 4:  # warm: the mapping read, the connections
             session.post(url, json={"q": f"{w} warm", "size": 20, "facets": FACETS}, timeout=10).raise_for_status()

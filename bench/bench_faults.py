@@ -141,16 +141,23 @@ def start_server(args, port: int, rules: Path, log_path: Path) -> subprocess.Pop
                              "--url", args.url, "--index", args.index, "--port", str(port), "--workers", "2",
                              "--rules", str(rules)], cwd=ROOT, env=env, stdout=log_path.open("w"),
                             stderr=subprocess.STDOUT, start_new_session=True)
-    deadline = time.time() + 120
+    if wait_ready(port, 120):
+        return proc
+    os.killpg(proc.pid, signal.SIGTERM)
+    raise SystemExit(f"the sidecar did not become ready; see {log_path}")
+
+
+def wait_ready(port: int, seconds: float) -> bool:
+    """Whether the sidecar on ``port`` answered /readyz with 200 within ``seconds``."""
+    deadline = time.time() + seconds
     while time.time() < deadline:
         try:
             if requests.get(f"http://127.0.0.1:{port}/readyz", timeout=1).ok:
-                return proc
+                return True
         except requests.RequestException:
             pass
         time.sleep(0.3)
-    os.killpg(proc.pid, signal.SIGTERM)
-    raise SystemExit(f"the sidecar did not become ready; see {log_path}")
+    return False
 
 
 def scenario_slow(url: str, port: int, hold: float) -> dict:
