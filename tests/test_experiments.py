@@ -344,6 +344,10 @@ def test_an_interleaved_page_merges_both_arms_by_team_draft_within_their_shared_
     interleaved = len(calls)
     _search(c, {"q": "shoes", "size": 8})
     assert interleaved == len(calls) - interleaved >= 1
+    looked_up, real_vector = [], backend.vector_of
+    backend.vector_of = lambda doc_id: (looked_up.append(doc_id), real_vector(doc_id))[1]
+    _search(c, {"q": "shoes", "like": "15970", "size": 8, "client_id": "shopper-0"})
+    assert looked_up == ["15970"]  # the like product's vector, fetched once for both arms
 
 
 def test_report_figures_against_hand_computed_ones():

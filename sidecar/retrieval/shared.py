@@ -2,13 +2,16 @@
 
 Both arms of an interleaved /search rank the same request; when their rules retrieve alike (the
 same mode, text, vector, filters, window, vector fetch, facets and fusion) the second arm's
-retrieval is the first one's answer, not a second round trip. Arms that retrieve differently
-each get their own. One instance serves one request (it holds that request's answers only).
+retrieval is the first one's answer, not a second round trip, and so is the vector of a ``like``
+product. Arms that retrieve differently each get their own. One instance serves one request (it
+holds that request's answers only).
 """
 from __future__ import annotations
 
 import json
 from typing import Any
+
+import numpy as np
 
 from .base import Backend, RetrievalRequest, Retrieved
 
@@ -17,10 +20,16 @@ class SharedRetrieval:
     def __init__(self, backend: Backend):
         self._backend = backend
         self._answers: dict[tuple, Retrieved] = {}
+        self._vectors: dict[str, np.ndarray] = {}
         self.name = backend.name
 
-    def __getattr__(self, attr: str) -> Any:  # vector_of, dimension, vocabulary, health: the backend's own
+    def __getattr__(self, attr: str) -> Any:  # dimension, vocabulary, health: the backend's own
         return getattr(self._backend, attr)
+
+    def vector_of(self, doc_id: str) -> np.ndarray:
+        if doc_id not in self._vectors:
+            self._vectors[doc_id] = self._backend.vector_of(doc_id)
+        return self._vectors[doc_id]
 
     def retrieve(self, req: RetrievalRequest) -> Retrieved:
         key = (req.mode, req.text, None if req.vector is None else req.vector.tobytes(),
