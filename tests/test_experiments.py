@@ -336,6 +336,11 @@ def test_an_interleaved_page_merges_both_arms_by_team_draft_within_their_shared_
             for con, fraction in caps:
                 assert count(con, items) <= fraction * 8 + 1e-9, (con.label, fraction)
     assert leads["a"] > 0 and leads["b"] > 0  # a coin decides who picks first
+    # a page too short for a cap's fraction (0.3 of 3 allows no brand at all) is still filled,
+    # no worse than the arms' own first pages
+    for i in range(4):
+        small = _search(c, {"q": "shoes", "size": 3, "client_id": f"shopper-{i}"})["hits"]
+        assert len(small) == 3
     # the arms retrieve alike here (only the order and a cap differ): one retrieval serves both
     backend = c.application.extensions["sidecar"].backend
     calls, real = [], backend.retrieve

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -117,7 +118,7 @@ def _interleaved(body: dict[str, Any], a: RuleSet, b: RuleSet, chosen: Assignmen
         ids_b = [h["id"] for h in out_b.response["hits"]]
         hit_of = {h["id"]: h for h in out_b.response["hits"]} | {h["id"]: h for h in out_a.response["hits"]}
         merged = team_draft(ids_a, ids_b, frm + size + 1, seed,  # one more: is there a next page?
-                            compatible=shared_limits(out_a.decision, out_b.decision, hit_of, size))
+                            compatible=shared_limits(out_a.decision, out_b.decision, hit_of, size, (ids_a, ids_b)))
         more = out_a.response["has_next"] or out_b.response["has_next"] or depth in (len(ids_a), len(ids_b))
         if len(merged.ids) > frm + size or depth >= deepest or not more:
             break
@@ -139,9 +140,13 @@ def _interleaved(body: dict[str, Any], a: RuleSet, b: RuleSet, chosen: Assignmen
     return SearchOutcome(response, decision)
 
 
-def shared_limits(da: Decision, db: Decision, hit_of: Mapping[str, dict[str, Any]], size: int
-                  ) -> Callable[[list[str], str], bool]:
-    """The merge's ``compatible``: the hard parts both arms agree on (see the module)."""
+def shared_limits(da: Decision, db: Decision, hit_of: Mapping[str, dict[str, Any]], size: int,
+                  tops: tuple[list[str], list[str]]) -> Callable[[list[str], str], bool]:
+    """The merge's ``compatible``: the hard parts both arms agree on (see the module). A cap
+    allows floor(fraction x size) items on a page of ``size``, or as many as either arm's own first
+    page (``tops``) holds when a page is too short for the fraction (a cap of 0.3 on a page of 2
+    allows no item at all: the arms' soft constraints then place what they must, and so may the
+    merge)."""
     refused: set[str] = set()
     if _collapses(da.rule) and _collapses(db.rule):
         refused = set((da.dedup or {}).get("collapsed", ())) | set((db.dedup or {}).get("collapsed", ()))
@@ -155,8 +160,10 @@ def shared_limits(da: Decision, db: Decision, hit_of: Mapping[str, dict[str, Any
         agent = agent_over(con, items)
         if agent is None:
             continue
-        mark = agent.codes.tolist() if agent.codes is not None else [1 if h else -1 for h in agent.has.tolist()]
-        marks.append((dict(zip(ids, mark)), math.floor(fraction * size + 1e-9)))
+        mark = dict(zip(ids, agent.codes.tolist() if agent.codes is not None
+                        else [1 if h else -1 for h in agent.has.tolist()]))
+        held = max((max(Counter(m for i in top[:size] if (m := mark[i]) >= 0).values(), default=0) for top in tops))
+        marks.append((mark, max(math.floor(fraction * size + 1e-9), held)))
 
     def compatible(page: list[str], item: str) -> bool:
         if item in refused:
