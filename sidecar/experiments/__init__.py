@@ -1,3 +1,4 @@
 """Experiments between rule sets: who sees which (``assign``), one page from two (``interleave``),
-and what the clicks say (``stats``). Pure code: no I/O, no clock; the server, the event writer
-and the report assemble these."""
+what the clicks say (``stats``, ``report``) and how many shoppers it takes (``simulate``) are pure
+code: no I/O, no clock. ``serve`` runs an experiment's /search through the pipeline it is given,
+and ``source`` reads an experiment's pages and events from OpenSearch for the report."""
