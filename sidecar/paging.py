@@ -98,6 +98,14 @@ def rank(fetch: Fetch, rerank: Rerank | None, window: int, max_window: int, need
             return out
 
 
+def check_window(frm: int, size: int, max_window: int) -> None:
+    """ValueError, naming ``from`` (or ``size`` on a first page), when the page ends past the
+    maximum window: /search, the proxy and an interleaved page refuse it alike."""
+    if frm + size > max_window:
+        raise ValueError(f"{'from' if frm else 'size'}: from + size = {frm + size} exceeds the maximum window "
+                         f"{max_window}")
+
+
 def has_next(ranked: Ranked, frm: int, size: int, max_window: int) -> bool:
     """A next page (``from + size``, the same size) exists and may be asked for: more items were
     placed, and that page ends inside the maximum window (else asking for it is a 400)."""

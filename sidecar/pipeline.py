@@ -78,6 +78,11 @@ def choose_rule(ruleset: RuleSet, requested: Any, query: str, filters: dict[str,
     return rule, "explicit"
 
 
+def page_size(rule: Rule | None, asked: int | None) -> int:
+    """The request's size, else the rule's (as /rerank takes it), else DEFAULT_SIZE."""
+    return asked if asked is not None else (rule.size if rule else DEFAULT_SIZE)
+
+
 def apply_overrides(rule: Rule | None, overrides: Any) -> Rule | None:
     if overrides is None:
         return rule
@@ -150,11 +155,8 @@ def choose(s: Search, ruleset: RuleSet, backend: Backend, max_window: int) -> No
     else the rule's) and the values the query names."""
     s.rule, s.how = choose_rule(ruleset, s.body.get("rule"), s.q, s.filters)
     s.rule = apply_overrides(s.rule, s.body.get("overrides"))
-    asked = s.body.get("size")
-    s.size = asked if asked is not None else (s.rule.size if s.rule else DEFAULT_SIZE)  # a rule's size, as /rerank
-    if s.frm + s.size > max_window:
-        raise ValueError(f"{'from' if s.frm else 'size'}: from + size = {s.frm + s.size} exceeds the maximum window "
-                         f"{max_window}")
+    s.size = page_size(s.rule, s.body.get("size"))
+    paging.check_window(s.frm, s.size, max_window)
     s.named = named_values(s.rule, s.q, backend.vocabulary)
 
 

@@ -27,9 +27,9 @@ from typing import Any
 
 import numpy as np
 
-from ..contract import DEFAULT_SIZE
+from .. import paging
 from ..outcome import Decision
-from ..pipeline import SearchOutcome, choose_rule
+from ..pipeline import SearchOutcome, choose_rule, page_size
 from ..rerank.rule import Rule
 from ..rerank.shares import agent_over
 from ..retrieval.hits import Hits
@@ -95,14 +95,11 @@ def run(body: dict[str, Any], ruleset: RuleSet, chosen: Assignment, client: str,
 def _interleaved(body: dict[str, Any], a: RuleSet, b: RuleSet, chosen: Assignment, client: str,
                  search: Callable[[dict[str, Any], RuleSet], SearchOutcome], max_window: int) -> SearchOutcome:
     frm = body.get("from", 0)
-    size = body.get("size")
     q = body.get("q") or ""
-    if size is None:  # the page size arm a's rule gives (the arms may differ; one page has one size)
-        rule_a, _ = choose_rule(a, None, q, body.get("filters") or {})
-        size = rule_a.size if rule_a else DEFAULT_SIZE
-    if frm + size > max_window:
-        raise ValueError(f"{'from' if frm else 'size'}: from + size = {frm + size} exceeds the maximum window "
-                         f"{max_window}")
+    size = body.get("size")
+    if size is None:  # one page has one size: arm a's rule's (the arms' rules may differ)
+        size = page_size(choose_rule(a, None, q, body.get("filters") or {})[0], None)
+    paging.check_window(frm, size, max_window)
     # each arm ranks as deep as the page (and one more, as any search does); when the merge comes
     # up short (it passes over items the shared limits refuse, and over items both arms hold),
     # both rank a whole page more, once. The prefix of a longer merge is the shorter one (greedy

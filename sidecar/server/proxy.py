@@ -173,9 +173,7 @@ def proxy_search(client: OpenSearch, index: str, body: Any, ruleset: RuleSet, cf
     if rule is None:
         return ProxyOutcome(strip_node_ids(call(client.search, index=index, body=body, params=params,
                                                 request_timeout=cfg.backend_timeout, cancellable=True)))
-    if frm + size > cfg.max_window:
-        raise ValueError(f"{'from' if frm else 'size'}: from + size = {frm + size} exceeds the maximum window "
-                         f"{cfg.max_window}")
+    paging.check_window(frm, size, cfg.max_window)
     wanted = source.client_spec(body.get("_source"))
     legacy = legacy_indices if legacy_indices is not None else set()
     raw: dict[str, dict[str, Any]] = {}  # id -> hit as OpenSearch returned it
