@@ -63,18 +63,24 @@ def _acted(page: dict[str, Any], by_query: dict[str, list[dict[str, Any]]]) -> s
     return {e["action_name"] for e in by_query.get(page["request_id"], ())}
 
 
+def _diversity(pages: list[dict[str, Any]]) -> dict[str, float | None]:
+    """The decision log's figures of these pages: mean constraint satisfaction (pages that had
+    a constraint to judge) and near-duplicates collapsed per page."""
+    return {"constraint_satisfaction": _mean([p["constraint_satisfaction"] for p in pages
+                                              if p.get("constraint_satisfaction") is not None]),
+            "dedup_collapsed": _mean([p.get("dedup_collapsed") or 0 for p in pages])}
+
+
 def _ab(pages: list[dict[str, Any]], by_query: dict[str, list[dict[str, Any]]], points: int
         ) -> tuple[dict[str, Any], dict[str, Any], list[dict[str, Any]]]:
     arms: dict[str, Any] = {}
     counts: dict[str, dict[str, int]] = {}
+    acted = [_acted(p, by_query) for p in pages]  # per page, the actions on it
     for arm in ("a", "b"):
-        mine = [p for p in pages if p.get("arm") == arm]
-        acted = [_acted(p, by_query) for p in mine]
-        counts[arm] = {a: sum(a in s for s in acted) for a in ACTIONS} | {"pages": len(mine)}
+        mine = [i for i, p in enumerate(pages) if p.get("arm") == arm]
+        counts[arm] = {a: sum(a in acted[i] for i in mine) for a in ACTIONS} | {"pages": len(mine)}
         arms[arm] = {"pages": len(mine), **{a: _rate(counts[arm][a], len(mine)) for a in ACTIONS},
-                     "constraint_satisfaction": _mean([p["constraint_satisfaction"] for p in mine
-                                                       if p.get("constraint_satisfaction") is not None]),
-                     "dedup_collapsed": _mean([p.get("dedup_collapsed") or 0 for p in mine])}
+                     **_diversity([pages[i] for i in mine])}
     difference = {}
     for a in ACTIONS:
         ka, na, kb, nb = counts["a"][a], counts["a"]["pages"], counts["b"][a], counts["b"]["pages"]
@@ -85,7 +91,7 @@ def _ab(pages: list[dict[str, Any]], by_query: dict[str, list[dict[str, Any]]], 
     for i, p in enumerate(pages):
         if p.get("arm") in seen:
             seen[p["arm"]][0] += 1
-            seen[p["arm"]][1] += "click" in _acted(p, by_query)
+            seen[p["arm"]][1] += "click" in acted[i]
         if (i + 1) % step == 0 or i + 1 == len(pages):
             (na, ka), (nb, kb) = seen["a"], seen["b"]
             running.append({"t": p.get("@timestamp"), "pages": i + 1,
@@ -117,10 +123,7 @@ def _interleaving(pages: list[dict[str, Any]], by_query: dict[str, list[dict[str
                             else None, "low": round(low, 6), "high": round(high, 6)})
     n = wins["a"] + wins["b"]
     low, high = wilson(wins["b"], n)
-    return {"constraint_satisfaction": _mean([p["constraint_satisfaction"] for p in pages
-                                              if p.get("constraint_satisfaction") is not None]),
-            "dedup_collapsed": _mean([p.get("dedup_collapsed") or 0 for p in pages]),
-            "pages_with_clicks": clicked_pages, "wins": wins, "ties": ties, "clicks_not_on_page": uncredited,
+    return {**_diversity(pages), "pages_with_clicks": clicked_pages, "wins": wins, "ties": ties, "clicks_not_on_page": uncredited,
             "preference_b": round(wins["b"] / n, 6) if n else None, "low": round(low, 6), "high": round(high, 6),
             "p_value": round(sign_test_p(wins["b"], wins["a"]), 6)}, running
 
