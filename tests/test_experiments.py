@@ -427,3 +427,22 @@ def test_events_are_accounted_for_while_opensearch_is_away(tmp_path):
     assert events.written + sum(events.dropped.values()) + events.unknown == 10 and events.dropped["backend"] == 10
     assert 'sidecar_events_dropped_total{reason="backend"} 10.0' in c.get("/metrics").get_data(as_text=True)
     events.close(1)
+
+
+def test_the_report_page_says_when_opensearch_is_away_and_the_server_serves_on(tmp_path):
+    import socket
+
+    from sidecar.config import Config
+    from sidecar.server import create_app
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{s.getsockname()[1]}"
+    serving, _ = _arms(tmp_path, EXPERIMENT.format(method="ab"))
+    c = create_app(Config.load(environ={}, backend="opensearch", opensearch_url=dead, index="products", encoder="off",
+                               rules=str(serving), rules_poll_seconds=0, backend_timeout=1.0)).test_client()
+    page = c.get("/inspect/experiments?name=next-rules")
+    assert page.status_code == 503 and "OpenSearch could not be read" in page.get_data(as_text=True)
+    r = c.post("/search", json={"q": "shoes", "client_id": "x"})
+    assert r.status_code == 503 and r.json["error"]["type"] == "backend_unavailable"
+    assert c.get("/healthz").status_code == 200

@@ -22,7 +22,7 @@ bp = Blueprint("experiments", __name__)
 
 @bp.get("/inspect/experiments")
 @documented("GET", summary="The experiments of the serving rules and one's report (HTML; admin token, or loopback "
-            "clients when none is set)", ok=HTML, errors=("400",))
+            "clients when none is set)", ok=HTML, errors=("400", "503"))
 def experiments() -> Response:
     require_admin(required=False, allow_param=True)
     s = services()
@@ -30,6 +30,7 @@ def experiments() -> Response:
     ctx = {"experiments": [ex.status() for ex in rules.experiments], "name": request.args.get("name", ""),
            "since": request.args.get("since", "30d"), "token": request.args.get("token", ""), "error": None,
            "out": None, "action": request.path}
+    status = 200
     if ctx["name"]:
         try:
             since_clause(ctx["since"])
@@ -41,9 +42,9 @@ def experiments() -> Response:
             ctx["out"] = source.read_report(s.opensearch(), s.config.decision_log_index, s.config.events_index,
                                             ctx["name"], ctx["since"])
         except ValueError as exc:
-            ctx["error"] = str(exc).replace("--since", "since")
-        except OpenSearchException as exc:
-            ctx["error"] = f"OpenSearch could not be read: {type(exc).__name__}"
-    resp = Response(experiments_page(**ctx), status=400 if ctx["error"] else 200, mimetype="text/html")
+            ctx["error"], status = str(exc).replace("--since", "since"), 400
+        except OpenSearchException as exc:  # away or refusing: the page says so, and the server serves on
+            ctx["error"], status = f"OpenSearch could not be read: {type(exc).__name__}", 503
+    resp = Response(experiments_page(**ctx), status=status, mimetype="text/html")
     resp.headers.update(PAGE_HEADERS)
     return resp
