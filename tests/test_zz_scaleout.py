@@ -68,10 +68,23 @@ def sidecars(cluster, tmp_path_factory):
                                env={"SIDECAR_BACKEND_TIMEOUT": str(TIMEOUT), "SIDECAR_RULES_POLL_SECONDS": "0.5",
                                     "SIDECAR_DECISION_LOG": "on", "SIDECAR_DECISION_LOG_INDEX": LOG_PREFIX}))
             urls.append(f"http://127.0.0.1:{port}")
+        warm(urls)
         yield urls, rules, client
     finally:
         for p in procs:
             stop(p)
+
+
+def warm(urls: list[str], within: float = 120) -> None:
+    """Each query once through each replica until it is answered: the first searches of a fresh
+    cluster (cold shards, each node's first kNN query) can outlast the 2 s timeout on a busy
+    machine (a CI run's first page was a 504), and these tests are about pages, not cold starts."""
+    deadline = time.monotonic() + within
+    for url in urls:
+        for q in QUERIES:
+            while requests.post(f"{url}/search", json={"q": q, "size": 10}, timeout=10).status_code != 200:
+                assert time.monotonic() < deadline, f"{url} did not answer {q!r} within {within} s"
+                time.sleep(0.5)
 
 
 def page(url: str, q: str) -> list[str]:
