@@ -2,7 +2,7 @@
 it, interleaved, in one run per method.
 
     scripts/opensearch.sh start
-    .venv/bin/python bench/bench_experiment_overhead.py [--index fashion] [--rounds 300]
+    .venv/bin/python bench/bench_experiment_overhead.py [--index fashion] [--rounds 600]
 
 For each method (ab, interleave) starts `sidecar serve --backend opensearch --workers 1` over the
 index (the full fashion catalog when indexed, else the demo catalog as bench-experiments) with the
@@ -95,7 +95,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--url", default=default("opensearch_url"), help="OpenSearch URL (default: from .env)")
     ap.add_argument("--index", default="fashion")
-    ap.add_argument("--rounds", type=int, default=300, help="pairs of searches per method (default: %(default)s)")
+    ap.add_argument("--rounds", type=int, default=600, help="pairs of searches per method (default: %(default)s)")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "experiment-overhead.json"))
     args = ap.parse_args()
     sidecar = str(Path(sys.executable).parent / "sidecar")

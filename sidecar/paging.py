@@ -46,8 +46,10 @@ class Ranked:
 
 
 def batch_of(hits: Hits, rule: Rule) -> CandidateBatch:
-    """Hits as the core's ``CandidateBatch``: columns are read from the sources on first use."""
-    return rows_batch(hits.ids, hits.scores, hits.sources, rule, vectors=hits.vectors, stored=hits.signatures)
+    """Hits as the core's ``CandidateBatch``: columns are read from the sources on first use, and
+    kept with the hits (``Hits.columns``) for any other ranking of them."""
+    return rows_batch(hits.ids, hits.scores, hits.sources, rule, vectors=hits.vectors, stored=hits.signatures,
+                      columns=hits.columns)
 
 
 def reranker(rule: Rule, *, explain: bool, now: datetime, query_vector: Any = None, max_pairs: int = -1,

@@ -355,6 +355,45 @@ def test_an_interleaved_page_merges_both_arms_by_team_draft_within_their_shared_
     assert looked_up == ["15970"]  # the like product's vector, fetched once for both arms
 
 
+def test_two_rankings_of_one_retrieval_read_each_field_once_and_rank_as_alone():
+    """An interleaved request ranks the same hits under both arms' rules: the columns read for
+    the first ranking serve the second (``Hits.columns``), and each ranks as it would alone."""
+    from dataclasses import replace
+    from datetime import datetime, timezone
+
+    import numpy as np
+    from conftest import ROOT
+
+    from sidecar.paging import reranker
+    from sidecar.retrieval.hits import Hits
+    from sidecar.rules import load_rules_dir
+
+    class Counted(dict):
+        reads = 0
+
+        def get(self, *args):
+            Counted.reads += 1
+            return super().get(*args)
+
+    rows = [{"title": f"item {i}", "brand": f"b{i % 3}", "seller": f"s{i % 5}", "condition": ("new", "used")[i % 4 == 0],
+             "price": 10.0 + i} for i in range(40)]
+    now = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    rules = load_rules_dir(ROOT / "query_rules")
+    a = rules.get("watches-preowned")  # near-duplicates collapsed, a share of pre-owned, a brand cap
+    b = replace(a, dedup=None, constraints=a.constraints[1:])  # the brand cap alone
+
+    def hits() -> Hits:
+        return Hits([f"d{i}" for i in range(40)], np.linspace(2, 1, 40), [Counted(r) for r in rows])
+
+    alone = {name: reranker(rule, explain=False, now=now)(hits(), 10, None)["hits"] for name, rule in (("a", a), ("b", b))}
+    shared = hits()
+    first = reranker(a, explain=False, now=now)(shared, 10, None)["hits"]
+    Counted.reads = 0
+    second = reranker(b, explain=False, now=now)(shared, 10, None)["hits"]
+    assert first == alone["a"] and second == alone["b"]
+    assert shared.columns and Counted.reads == 0  # b's fields were all read for a
+
+
 def test_report_figures_against_hand_computed_ones():
     from sidecar.experiments.report import summarize, text
 

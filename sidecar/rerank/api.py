@@ -94,10 +94,11 @@ def candidates_batch(raw: Any, rule: Rule | None = None, *, trusted: bool = Fals
 
 def rows_batch(ids: list[str], scores: np.ndarray, rows: list[Mapping[str, Any]], rule: Rule | None = None, *,
                vectors: np.ndarray | None = None, stored: list[Any] | None = None,
-               fields: dict[str, list[Any]] | None = None) -> CandidateBatch:
+               fields: dict[str, list[Any]] | None = None, columns: dict[str, Any] | None = None) -> CandidateBatch:
     """A batch over per-candidate field mappings (a hit's ``_source``, a candidate's ``fields``),
     with the rule's dedup texts and the ``stored`` signatures (base64 or lists; None = none)
-    decoded; a column is read from the rows only when something asks for it."""
+    decoded; a column is read from the rows only when something asks for it (and kept in
+    ``columns`` when given: see ``CandidateBatch``)."""
     texts = None
     signatures = None
     if rule is not None and rule.dedup is not None:
@@ -106,7 +107,7 @@ def rows_batch(ids: list[str], scores: np.ndarray, rows: list[Mapping[str, Any]]
         texts = [v if type(v) is str and v else None for v in values]
         if stored is not None and any(s is not None for s in stored):
             signatures = _signatures(stored, ids, rule.dedup.num_perm)
-    return CandidateBatch(ids, scores, fields or {}, vectors, signatures, texts, rows)
+    return CandidateBatch(ids, scores, fields or {}, vectors, signatures, texts, rows, columns)
 
 
 def _plainly_valid(raw: Any) -> bool:

@@ -101,16 +101,19 @@ class Column:
 class CandidateBatch:
     """The window in retrieval order. A column is built on first use, from ``fields`` (per-field
     sequences) or else from ``rows`` (per-candidate mappings), so a field nothing reads costs
-    nothing."""
+    nothing. ``columns``: where built columns are kept (default: a dict of this batch's own);
+    batches over the same rows may share one, so two rankings of one window read each field
+    once. A column depends on the rows alone, never on a rule."""
 
     def __init__(self, ids: list[str], scores: np.ndarray, fields: Mapping[str, Sequence[Any]],
                  vectors: np.ndarray | None = None, signatures: np.ndarray | None = None,
-                 texts: Sequence[str | None] | None = None, rows: list[Mapping[str, Any]] | None = None):
+                 texts: Sequence[str | None] | None = None, rows: list[Mapping[str, Any]] | None = None,
+                 columns: dict[str, Column] | None = None):
         self.ids = ids
         self.scores = scores
         self._fields = fields
         self._rows = rows
-        self._columns: dict[str, Column] = {}
+        self._columns: dict[str, Column] = {} if columns is None else columns
         self.vectors = vectors
         self.signatures = signatures
         self.texts = texts

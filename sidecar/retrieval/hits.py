@@ -61,6 +61,9 @@ class Hits:
     sources: list[dict[str, Any]]
     vectors: np.ndarray | None = None
     signatures: list[Any] = field(default_factory=list)  # stored signature per hit (base64), or None
+    # the reranker's columns read from these sources, kept for another ranking of the same hits
+    # (an interleaved request's second arm); the sources are not changed once retrieved
+    columns: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def __len__(self) -> int:
         return len(self.ids)
