@@ -30,8 +30,8 @@ import numpy as np
 from .. import paging
 from ..outcome import Decision
 from ..pipeline import SearchOutcome, choose_rule, page_size
+from ..rerank.api import compile_agent, rows_batch
 from ..rerank.rule import Rule
-from ..rerank.shares import agent_over
 from ..retrieval.hits import Hits
 from ..rules import RuleSet
 from ..rules.experiments import Experiment
@@ -114,8 +114,9 @@ def _interleaved(body: dict[str, Any], a: RuleSet, b: RuleSet, chosen: Assignmen
         ids_a = [h["id"] for h in out_a.response["hits"]]
         ids_b = [h["id"] for h in out_b.response["hits"]]
         hit_of = {h["id"]: h for h in out_b.response["hits"]} | {h["id"]: h for h in out_a.response["hits"]}
+        pool = _union(out_a.decision.pool, out_b.decision.pool)
         merged = team_draft(ids_a, ids_b, frm + size + 1, seed,  # one more: is there a next page?
-                            compatible=shared_limits(out_a.decision, out_b.decision, hit_of, size, (ids_a, ids_b)))
+                            compatible=shared_limits(out_a.decision, out_b.decision, pool, size, (ids_a, ids_b)))
         more = out_a.response["has_next"] or out_b.response["has_next"] or depth in (len(ids_a), len(ids_b))
         if len(merged.ids) > frm + size or depth >= deepest or not more:
             break
@@ -129,7 +130,6 @@ def _interleaved(body: dict[str, Any], a: RuleSet, b: RuleSet, chosen: Assignmen
     response["timings"] = {k: round(out_a.response["timings"][k] + out_b.response["timings"][k], 3)
                            for k in out_a.response["timings"]}
     da = out_a.decision
-    pool = _union(da.pool, out_b.decision.pool)
     placed = [{"id": h["id"], "rank": h["rank"], "original_rank": h["rank"]} for h in hits]
     decision = replace(da, frm=frm, size=size, pool=pool, placed=placed, experiment=chosen.label(),
                        teams=[h["team"] for h in hits], rerank_ms=response["timings"]["rerank_ms"],
@@ -137,30 +137,30 @@ def _interleaved(body: dict[str, Any], a: RuleSet, b: RuleSet, chosen: Assignmen
     return SearchOutcome(response, decision)
 
 
-def shared_limits(da: Decision, db: Decision, hit_of: Mapping[str, dict[str, Any]], size: int,
+def shared_limits(da: Decision, db: Decision, pool: Hits | None, size: int,
                   tops: tuple[list[str], list[str]]) -> Callable[[list[str], str], bool]:
-    """The merge's ``compatible``: the hard parts both arms agree on (see the module). A cap
-    allows floor(fraction x size) items on a page of ``size``, or as many as either arm's own first
-    page (``tops``) holds when a page is too short for the fraction (a cap of 0.3 on a page of 2
-    allows no item at all: the arms' soft constraints then place what they must, and so may the
-    merge)."""
+    """The merge's ``compatible``: the hard parts both arms agree on (see the module). ``pool``:
+    both arms' candidates (every item either may place). A cap allows floor(fraction x size)
+    items on a page of ``size``, or as many as either arm's own first page (``tops``) holds when
+    a page is too short for the fraction (a cap of 0.3 on a page of 2 allows no item at all: the
+    arms' soft constraints then place what they must, and so may the merge)."""
     refused: set[str] = set()
     if _collapses(da.rule) and _collapses(db.rule):
         refused = set((da.dedup or {}).get("collapsed", ())) | set((db.dedup or {}).get("collapsed", ()))
     caps = _shared_caps(da.rule, db.rule)
-    # each cap compiled once over every candidate, as the reranker compiles it: per item, the
-    # value it counts under (a code per value for `any`, else whether it has the property)
-    ids = list(hit_of)
-    items = [{"id": i, "fields": hit_of[i]["fields"]} for i in ids]
+    # each cap compiled once over the candidates, as the reranker compiles it (from the columns it
+    # read, ``Hits.columns``): per item, the value it counts under (a code per value for `any`,
+    # else whether it has the property)
     marks = []
-    for con, fraction in caps:
-        agent = agent_over(con, items)
-        if agent is None:
-            continue
-        mark = dict(zip(ids, agent.codes.tolist() if agent.codes is not None
-                        else [1 if h else -1 for h in agent.has.tolist()]))
-        held = max((max(Counter(m for i in top[:size] if (m := mark[i]) >= 0).values(), default=0) for top in tops))
-        marks.append((mark, max(math.floor(fraction * size + 1e-9), held)))
+    if caps and pool is not None:
+        batch = rows_batch(pool.ids, pool.scores, pool.sources, columns=pool.columns)
+        for con, fraction in caps:
+            agent = compile_agent(con, batch)
+            mark = dict(zip(pool.ids, agent.codes.tolist() if agent.codes is not None
+                            else [1 if h else -1 for h in agent.has.tolist()]))
+            held = max((max(Counter(m for i in top[:size] if (m := mark[i]) >= 0).values(), default=0)
+                        for top in tops))
+            marks.append((mark, max(math.floor(fraction * size + 1e-9), held)))
 
     def compatible(page: list[str], item: str) -> bool:
         if item in refused:
@@ -190,10 +190,15 @@ def _shared_caps(ra: Rule | None, rb: Rule | None) -> list[tuple[Any, float]]:
 
 
 def _union(pa: Hits | None, pb: Hits | None) -> Hits | None:
-    """Both arms' candidates: arm a's, then those only arm b retrieved."""
+    """Both arms' candidates: arm a's, then those only arm b retrieved (arm a's own when that is
+    none, as when they share a retrieval)."""
     if pa is None or pb is None:
         return pa or pb
+    if pa is pb:
+        return pa
     known = set(pa.ids)
     extra = [k for k, i in enumerate(pb.ids) if i not in known]
+    if not extra:
+        return pa
     return Hits(list(pa.ids) + [pb.ids[k] for k in extra], np.concatenate([pa.scores, pb.scores[extra]]),
                 list(pa.sources) + [pb.sources[k] for k in extra])
