@@ -21,7 +21,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -35,18 +34,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 from bench_experiments import without_dedup  # noqa: E402
-from bench_faults import ensure_index, wait_ready  # noqa: E402
+from bench_faults import ensure_index, free_port, wait_ready  # noqa: E402
 
 from sidecar.config import default  # noqa: E402
 from sidecar.opensearch import make_client  # noqa: E402
 
 FASHION_QUERIES = ROOT.parent / "shared" / "data" / "fashion" / "queries-dev.jsonl"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def rules_with_experiment(tmp: Path, method: str) -> Path:

@@ -9,11 +9,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from .config import BY_NAME
 from .decision_log import INDEX_PREFIX
 
 INDEX_PATTERN_ID = "sidecar-decisions-pattern"
 EVENTS_PATTERN_ID = "sidecar-events-pattern"
-EVENTS_INDEX = "ubi_events"  # the default of SIDECAR_EVENTS_INDEX
+EVENTS_INDEX = BY_NAME["events_index"].default  # SIDECAR_EVENTS_INDEX's built-in default
 REF = "kibanaSavedObjectMeta.searchSourceJSON.index"
 
 TABLE_PARAMS = {"perPage": 20, "showPartialRows": False, "showMetricsAtAllLevels": False,

@@ -7,6 +7,7 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
+from ..experiments.report import ACTIONS
 from ..rerank.strategies import STRATEGIES
 from .compare import Comparison
 
@@ -50,7 +51,7 @@ def report_page(report: dict[str, Any], comparisons: list[Comparison], title: st
 def experiments_page(**context: Any) -> str:
     out = context.get("out")
     return environment().get_template("experiments.html").render(
-        **context, actions=("click", "add_to_cart", "purchase"), chart=running_svg(out) if out else "")
+        **context, actions=ACTIONS, chart=running_svg(out) if out else "")
 
 
 def running_svg(out: dict[str, Any], width: int = 640, height: int = 220) -> str:
