@@ -24,8 +24,8 @@ from datetime import datetime, timezone
 from typing import Any
 
 from opensearchpy.exceptions import ConnectionError as OSConnectionError
-from urllib3.exceptions import ConnectTimeoutError
 
+from .connection import nothing_sent
 from .outcome import Decision
 from .rerank.shares import measure
 from .rules.normalize import normalize_query
@@ -194,7 +194,7 @@ class DecisionLogWriter:
         try:
             resp = self._client.bulk(body="\n".join(lines) + "\n")
         except OSConnectionError as exc:
-            if isinstance(exc.info, ConnectTimeoutError):  # refused or no connection: nothing was sent
+            if nothing_sent(exc):  # refused or no connection: nothing was sent
                 self._drop("backend", len(batch))
                 log.warning("%s write failed: OpenSearch is unreachable", self.name)
                 raise
