@@ -13,6 +13,7 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
 import requests
 
 from conftest import ROOT, index_demo, run_cli
@@ -427,3 +428,32 @@ def test_an_unreachable_opensearch_is_one_line_in_the_serve_log():
         log = stop(proc)
     assert "Traceback" not in log and "backend unavailable" in log, log
     assert all(len(line) < 400 for line in log.splitlines())
+
+
+def test_gunicorn_builds_no_access_record_for_a_log_nobody_writes():
+    """The served request's one line is the sidecar's own (``sidecar.http``, checked above);
+    gunicorn's stock logger, given the sidecar's ``logconfig_dict``, would read the response and
+    request of every request to build an access record nobody writes."""
+    from gunicorn.config import Config as GunicornConfig
+    from gunicorn.glogging import Logger
+
+    from sidecar import logs
+    from sidecar.server.gunicorn_app import LOGGER_CLASS, SidecarLogger, SidecarServer
+
+    class Untouchable:
+        def __getattr__(self, name: str):
+            raise AssertionError(f"read {name}")
+
+    cfg = GunicornConfig()
+    cfg.set("logconfig_dict", logs.gunicorn_config("INFO", "text"))
+    for cls in (Logger, SidecarLogger):
+        logger = object.__new__(cls)  # no setup(): the test process's logging stays as it is
+        logger.cfg = cfg
+        if cls is Logger:
+            with pytest.raises(AssertionError, match="read"):
+                logger.access(Untouchable(), Untouchable(), {}, None)
+        else:
+            assert logger.access(Untouchable(), Untouchable(), {}, None) is None
+    from sidecar.config import Config
+
+    assert SidecarServer(Config.load(backend="memory")).options["logger_class"] == LOGGER_CLASS

@@ -15,6 +15,7 @@ from typing import Any
 
 from gunicorn import util
 from gunicorn.app.base import BaseApplication
+from gunicorn.glogging import Logger
 from gunicorn.workers.ggevent import GeventWorker
 
 from .. import logs
@@ -22,6 +23,7 @@ from ..config import Config
 from .workers import forget
 
 WORKER_CLASS = f"{__name__}.SidecarWorker"
+LOGGER_CLASS = f"{__name__}.SidecarLogger"
 
 
 def write_json_error(sock: Any, status_int: int, reason: str, mesg: str) -> None:
@@ -42,10 +44,19 @@ class SidecarWorker(GeventWorker):
         super().init_process()
 
 
+class SidecarLogger(Logger):
+    """gunicorn's logger without its access log: each request's one line is the sidecar's own
+    (``sidecar.http``). gunicorn builds an access record for every request whenever a
+    ``logconfig_dict`` is set, written or not: about 2% of a worker's busy time (py-spy)."""
+
+    access_log_enabled = False
+
+
 class SidecarServer(BaseApplication):
     def __init__(self, cfg: Config, options: dict[str, Any] | None = None):
         self.cfg_sidecar = cfg
         self.options = {"bind": f"{cfg.host}:{cfg.port}", "workers": cfg.workers, "worker_class": WORKER_CLASS,
+                        "logger_class": LOGGER_CLASS,
                         "worker_connections": cfg.worker_connections, "keepalive": 5, "timeout": 30,
                         "graceful_timeout": 10, "accesslog": None, "loglevel": cfg.log_level.lower(),
                         "child_exit": self.child_exit,
