@@ -1,12 +1,19 @@
-"""Where a /search request's time goes inside the sidecar (issue: service overhead).
+"""Where a /search request's time and CPU go inside the sidecar (issues: service overhead, CPU).
 
     scripts/opensearch.sh start
     .venv/bin/python bench/profile_search.py [--requests 150] [--index fashion] [--top 25]
 
 Runs the Flask app in-process (Flask's test client, no HTTP server) against the real OpenSearch
 with the fashion index, sends hybrid /search requests for the dev queries (default rule, window
-200, size 20) under cProfile, and prints the functions by own time plus the median timings the
-responses report. Time in ``recv_into`` is the wait for OpenSearch; the rest is the sidecar's.
+200, size 20), one at a time:
+
+1. CPU by phase: this thread's CPU time (``time.thread_time``: user and system, so the kernel's
+   share of sending and receiving counts) of the whole request and of its phases, each phase
+   timed by wrapping the function that does it; and of ``GET /healthz`` through the same test
+   client, the floor of any request. Phases nest (decoding is inside retrieval). Written to
+   ``--out`` (bench/results/cpu_phases.json).
+2. cProfile of the same requests: the functions by own time, and the median timings the
+   responses report. Time in ``recv_into`` is the wait for OpenSearch; the rest is the sidecar's.
 """
 from __future__ import annotations
 
@@ -27,6 +34,55 @@ from sidecar.config import Config  # noqa: E402
 from sidecar.server.app import create_app  # noqa: E402
 
 
+PHASES = (  # (label, module, owner in it or None, function): each wrapped while timing
+    ("retrieval (the OpenSearch round trip, decoding, columns, fusion)", "sidecar.retrieval.opensearch_backend",
+     "OpenSearchBackend", "retrieve"),
+    ("  the round trip on the socket (send, wait, read)", "sidecar.connection", "KeepAliveConnection",
+     "perform_request"),
+    ("  decoding the answer (orjson)", "sidecar.opensearch", "FastJSONSerializer", "loads"),
+    ("  hits to columns", "sidecar.retrieval.opensearch_backend", None, "from_hits"),
+    ("  fusion", "sidecar.retrieval.opensearch_backend", None, "fuse"),
+    ("reranking (rerank_batch)", "sidecar.paging", None, "rerank_batch"),
+    ("  near-duplicate grouping", "sidecar.rerank.api", None, "dedup_groups"),
+)
+
+
+def cpu_by_phase(client, bodies: list[str], n: int) -> dict[str, float]:
+    """Thread CPU per request (ms): the whole /search, each phase of PHASES, and GET /healthz."""
+    import importlib
+    import time
+
+    spent = {label: 0.0 for label, *_ in PHASES}
+    undo = []
+    for label, module, owner, name in PHASES:
+        target = getattr(importlib.import_module(module), owner) if owner else importlib.import_module(module)
+        fn = getattr(target, name)
+
+        def timed(*a, _fn=fn, _label=label, **kw):
+            t0 = time.thread_time()
+            try:
+                return _fn(*a, **kw)
+            finally:
+                spent[_label] += time.thread_time() - t0
+
+        setattr(target, name, timed)
+        undo.append((target, name, fn))
+    try:
+        t0 = time.thread_time()
+        for i in range(n):
+            client.post("/search", data=bodies[i % len(bodies)], content_type="application/json")
+        whole = time.thread_time() - t0
+    finally:
+        for target, name, fn in undo:
+            setattr(target, name, fn)
+    t0 = time.thread_time()
+    for _ in range(n):
+        client.get("/healthz")
+    floor = time.thread_time() - t0
+    out = {"whole /search request": whole, **spent, "GET /healthz (the floor of any request)": floor}
+    return {k: round(v * 1000 / n, 3) for k, v in out.items()}
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--fashion", type=Path, default=ROOT.parent / "shared" / "data" / "fashion")
@@ -34,6 +90,7 @@ def main() -> int:
     ap.add_argument("--index", default="fashion")
     ap.add_argument("--requests", type=int, default=150)
     ap.add_argument("--top", type=int, default=25)
+    ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "cpu_phases.json")
     args = ap.parse_args()
     queries = [json.loads(line)["query"] for line in open(args.fashion / "queries-dev.jsonl", encoding="utf-8")]
     vectors = np.load(args.fashion / "query-vectors-dev.f16.npy").astype(np.float32)
@@ -45,6 +102,13 @@ def main() -> int:
     client = create_app(Config.load(backend="opensearch", url=args.url, index=args.index)).test_client()
     for body in bodies[:20]:  # warm-up
         client.post("/search", data=body, content_type="application/json")
+    phases = cpu_by_phase(client, bodies, args.requests)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({"command": " ".join(["python bench/profile_search.py", *sys.argv[1:]]),
+                                    "requests": args.requests, "cpu_ms_per_request": phases}, indent=2) + "\n")
+    print("CPU per request, ms (this thread; phases nest):")
+    for name, ms in phases.items():
+        print(f"  {ms:7.3f}  {name}")
     timings: list[dict[str, float]] = []
 
     def run() -> None:
