@@ -12,7 +12,11 @@ with the fashion index, sends hybrid /search requests for the dev queries (defau
    timed by wrapping the function that does it; and of ``GET /healthz`` through the same test
    client, the floor of any request. Phases nest (decoding is inside retrieval). Written to
    ``--out`` (bench/results/cpu_phases.json).
-2. cProfile of the same requests: the functions by own time, and the median timings the
+2. The rerank in the request path against the same calls repeated in a loop (issue 29 asked
+   why a loop's rerank costs a third of the server's): each call's batch as the request left it
+   (its columns read from the hits already), and with those columns dropped so they are read
+   again. Written to the same file.
+3. cProfile of the same requests: the functions by own time, and the median timings the
    responses report. Time in ``recv_into`` is the wait for OpenSearch; the rest is the sidecar's.
 """
 from __future__ import annotations
@@ -83,6 +87,43 @@ def cpu_by_phase(client, bodies: list[str], n: int) -> dict[str, float]:
     return {k: round(v * 1000 / n, 3) for k, v in out.items()}
 
 
+def rerank_in_a_loop(client, bodies: list[str]) -> dict[str, float]:
+    """rerank_batch's thread CPU (median ms): in the request path, then the same calls again in a
+    loop, in turn, with each batch's columns kept and with them dropped first."""
+    import time
+
+    from sidecar import paging
+
+    real, calls, in_request = paging.rerank_batch, [], []
+
+    def kept(*a, **kw):
+        t0 = time.thread_time()
+        out = real(*a, **kw)
+        in_request.append(time.thread_time() - t0)
+        calls.append((a, kw))
+        return out
+
+    paging.rerank_batch = kept
+    try:
+        for body in bodies:
+            client.post("/search", data=body, content_type="application/json")
+    finally:
+        paging.rerank_batch = real
+
+    def again(a, kw, drop: bool) -> float:
+        if drop:
+            a[0]._columns.clear()  # what a fresh request has not read yet
+            a[0]._encoded = None
+        t0 = time.thread_time()
+        real(*a, **kw)
+        return time.thread_time() - t0
+
+    looped = {drop: [again(a, kw, drop) for _ in range(3) for a, kw in calls] for drop in (False, True)}
+    return {"in the request path": round(float(np.median(in_request)) * 1000, 3),
+            "the same calls in a loop, columns kept": round(float(np.median(looped[False])) * 1000, 3),
+            "the same calls in a loop, columns read again": round(float(np.median(looped[True])) * 1000, 3)}
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--fashion", type=Path, default=ROOT.parent / "shared" / "data" / "fashion")
@@ -103,11 +144,16 @@ def main() -> int:
     for body in bodies[:20]:  # warm-up
         client.post("/search", data=body, content_type="application/json")
     phases = cpu_by_phase(client, bodies, args.requests)
+    loop = rerank_in_a_loop(client, bodies)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"command": " ".join(["python bench/profile_search.py", *sys.argv[1:]]),
-                                    "requests": args.requests, "cpu_ms_per_request": phases}, indent=2) + "\n")
+                                    "requests": args.requests, "cpu_ms_per_request": phases,
+                                    "rerank_batch_cpu_ms_p50": loop}, indent=2) + "\n")
     print("CPU per request, ms (this thread; phases nest):")
     for name, ms in phases.items():
+        print(f"  {ms:7.3f}  {name}")
+    print("rerank_batch, CPU ms p50:")
+    for name, ms in loop.items():
         print(f"  {ms:7.3f}  {name}")
     timings: list[dict[str, float]] = []
 

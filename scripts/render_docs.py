@@ -131,6 +131,42 @@ def peer_table() -> str:
     return "\n".join(out)
 
 
+def cpu_tables() -> str:
+    """Where a hybrid search's CPU goes (profile_search), what each part of the round trip costs
+    on both sides (bench_round_trip), and the WSGI server alternative (bench_servers)."""
+    phases = json.loads((ROOT / "bench" / "results" / "cpu_phases.json").read_text())
+    trip = json.loads((ROOT / "bench" / "results" / "round_trip.json").read_text())
+    servers = json.loads((ROOT / "bench" / "results" / "servers.json").read_text())
+    out = [f"`{phases['command']}` (in-process, one request at a time, this thread's CPU; phases nest):", "",
+           "| part of a hybrid `/search` | CPU ms / request |", "| --- | --- |"]
+    out += [f"| {'&nbsp;&nbsp;' if name.startswith(' ') else ''}{name.strip()} | {ms} |"
+            for name, ms in phases["cpu_ms_per_request"].items()]
+    out += ["", f"`{trip['command']}` (the backend's hybrid msearch, {trip['rounds']} blocks of "
+            f"{trip['requests_per_block']} requests per variant, taking turns):", "",
+            "| variant | client CPU ms / request | OpenSearch CPU ms / request | OpenSearch, each block |",
+            "| --- | --- | --- | --- |"]
+    out += [f"| {name} | {v['client_cpu_ms']} | {v['opensearch_cpu_ms']} | "
+            f"{', '.join(f'{x:.1f}' for x in v['opensearch_cpu_ms_blocks'])} |" for name, v in trip["variants"].items()]
+    out += ["", "| ratio | client | OpenSearch |", "| --- | --- | --- |"]
+    out += [f"| {k} | {v['client']} | {v['opensearch']} |" for k, v in trip["ratios"].items()]
+    out += ["", f"`{servers['command']}` ({servers['workers']} workers each, granian with "
+            f"{servers['granian_blocking_threads']} blocking threads a worker, concurrency {servers['concurrency']}; "
+            "CPU of each server's process tree, median of the rounds):", "",
+            "| server | `/search` CPU ms / req (rounds) | `/search` req/s | `/healthz` CPU ms / req (rounds) | `/healthz` req/s |",
+            "| --- | --- | --- | --- | --- |"]
+    for name, v in servers["servers"].items():
+        s_, h = v["/search"], v["/healthz"]
+        out.append(f"| {name} | {s_['cpu_ms_per_request']} ({', '.join(map(str, s_['cpu_ms_rounds']))}) | "
+                   f"{s_['requests_per_second']} | {h['cpu_ms_per_request']} ({', '.join(map(str, h['cpu_ms_rounds']))}) | "
+                   f"{h['requests_per_second']} |")
+    out += ["", "| ratio (same run) | measured |", "| --- | --- |"]
+    out += [f"| {k} | {v} |" for k, v in servers["ratios"].items()]
+    out += ["", f"`rerank_batch` in the request path and the same calls in a loop (`{phases['command']}`, CPU ms p50):", "",
+            "| where | CPU ms |", "| --- | --- |"]
+    out += [f"| {k} | {v} |" for k, v in phases["rerank_batch_cpu_ms_p50"].items()]
+    return "\n".join(out)
+
+
 def _verdict(ok: bool) -> str:
     return "met" if ok else "**not met**"
 
@@ -294,7 +330,7 @@ def semantic_table() -> str:
 
 
 GENERATED = {"config": config_table, "rules": rule_reference, "semantic": semantic_table, "encoder": encoder_table,
-             "peer": peer_table, "core": core_table, "eval": eval_table, "other": other_rows,
+             "peer": peer_table, "cpu": cpu_tables, "core": core_table, "eval": eval_table, "other": other_rows,
              "experiments": experiments_table}
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 
