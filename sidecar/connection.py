@@ -22,6 +22,7 @@ so a request is never sent twice.
 from __future__ import annotations
 
 import http.client
+import re
 import select
 import socket
 import time
@@ -34,6 +35,7 @@ from opensearchpy.exceptions import ConnectionError as OSConnectionError
 from opensearchpy.exceptions import ConnectionTimeout
 
 JSON_TYPES = ("application/json", "application/vnd.opensearch+json")
+UNSAFE_IN_PATH = re.compile(r"[\x00-\x20\x7f]")
 
 
 class NotSent(OSError):
@@ -68,8 +70,11 @@ class KeepAliveConnection(Connection):
 
     def _socket(self, timeout: float) -> socket.socket:
         """An idle socket the server has not closed, else a new one."""
-        while self._idle:
-            sock = self._idle.pop()
+        while True:
+            try:
+                sock = self._idle.pop()  # atomic: threads may share the connection
+            except IndexError:
+                break
             try:
                 readable = select.select([sock], [], [], 0)[0]
             except (OSError, ValueError):
@@ -92,6 +97,8 @@ class KeepAliveConnection(Connection):
                         body: bytes | None = None, timeout: float | None = None, ignore: Collection[int] = (),
                         headers: Mapping[str, str] | None = None) -> Any:
         path = self.url_prefix + url + (f"?{urlencode(params)}" if params else "")
+        if UNSAFE_IN_PATH.search(path):  # as http.client refuses: nothing may end the request line early
+            raise ValueError(f"URL can't contain control characters or spaces: {path!r}")
         full_url = self.host + path
         if isinstance(body, str):
             body = body.encode("utf-8", "surrogatepass")

@@ -187,6 +187,37 @@ def test_error_statuses_raise_opensearch_py_s_errors_with_the_json_error(server)
     assert s.accepted == 1  # an error status is an answer: the connection is kept
 
 
+def test_nothing_can_end_the_request_line_early(server):
+    s = server(lambda line, body: answer(200, b"{}"))
+    c = client(s.url)
+    assert c.search(index="a b\r\nx-injected: 1", body={}) == {}  # opensearch-py quotes a path's parts
+    line, headers, _ = s.requests[-1]
+    assert line == "POST /a%20b%0D%0Ax-injected%3A%201/_search HTTP/1.1" and "x-injected" not in headers
+    conn = c.transport.connection_pool.connections[0]
+    for raw in ("/a b", "/a\r\nx: 1", "/a\x00"):
+        with pytest.raises(ValueError, match="control characters or spaces"):
+            conn.perform_request("GET", raw)
+    assert len(s.requests) == 1
+
+
+def test_threads_sharing_a_connection_each_get_a_socket_of_their_own(server):
+    s = server(lambda line, body: answer(200, orjson.dumps({"line": line})))
+    c = client(s.url)
+    got: list[str] = []
+
+    def work(t: int) -> None:
+        for i in range(25):
+            got.append(c.search(index=f"t{t}-{i}", body={})["line"])
+
+    threads = [threading.Thread(target=work, args=(t,)) for t in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(got) == sorted(f"POST /t{t}-{i}/_search HTTP/1.1" for t in range(8) for i in range(25))
+    assert s.accepted <= 8 and len(s.requests) == 200
+
+
 def test_json_is_handed_over_as_bytes_and_text_as_str(server):
     s = server(lambda line, body: answer(200, b"green 1\n", ctype="text/plain; charset=UTF-8")
                if "_cat" in line else answer(200, '{"t": "\u00e9"}'.encode(), ctype="application/json; charset=UTF-8"))
