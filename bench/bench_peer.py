@@ -331,7 +331,7 @@ def main() -> int:
 
     p = {case: pct(s) for case, s in lat.items()}
     results = {
-        "command": "python bench/bench_peer.py " + " ".join(sys.argv[1:]),
+        "command": " ".join(["python bench/bench_peer.py", *sys.argv[1:]]),
         "index": args.index, "documents": client.count(index=args.index)["count"], "workers": args.workers,
         "cpus": os.cpu_count(),
         "latency": {"a_opensearch_native_mmr": p["a"], "b_sidecar_mmr_caps_dedup": p["b"], "c_plain_knn_top20": p["c"],

@@ -116,7 +116,7 @@ def peer_table() -> str:
             ("d. hybrid msearch, direct", "d_direct_msearch", "d_direct"),
             ("d. hybrid `/search`, sidecar", "d_sidecar_hybrid_default_rule", "d_sidecar"),
             ("e. `GET /healthz`, sidecar", "e_sidecar_healthz_hop", "e")]
-    out = [f"`{r['command']}` ({r['documents']:,} products, {r['workers']} workers, concurrency "
+    out = [f"`{r['command'].strip()}` ({r['documents']:,} products, {r['workers']} workers, concurrency "
            f"{r['throughput_concurrency']}; CPU from /proc, the mean of the rounds):", "",
            "| case | p50 ms | p99 ms | req/s | sidecar CPU ms/req | OpenSearch CPU ms/req |",
            "| --- | --- | --- | --- | --- | --- |"]
