@@ -27,6 +27,7 @@ class Server:
     def __init__(self, reply: Callable[[str, bytes], bytes | None], close_after_each: bool = False):
         self.reply, self.close_after_each = reply, close_after_each
         self.accepted = 0
+        self.closed = 0  # connections this server has closed
         self.requests: list[tuple[str, dict[str, str], bytes]] = []
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
@@ -47,8 +48,14 @@ class Server:
             threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
 
     def _serve(self, conn: socket.socket) -> None:
-        f = conn.makefile("rb")
-        with conn:
+        try:
+            self._exchange(conn)
+        finally:
+            conn.close()
+            self.closed += 1
+
+    def _exchange(self, conn: socket.socket) -> None:
+        with conn.makefile("rb") as f:
             while not self._stop.is_set():
                 line = f.readline().decode("latin-1").strip()
                 if not line:
@@ -135,9 +142,11 @@ def test_msearch_params_and_a_head_request_are_sent_as_opensearch_py_builds_them
 def test_a_connection_the_server_closed_while_idle_is_replaced_and_nothing_is_sent_twice(server):
     s = server(lambda line, body: answer(200, b"{}"), close_after_each=True)
     c = client(s.url)
-    for _ in range(5):
+    for i in range(5):
         assert c.search(index="p", body={}) == {}
-        time.sleep(0.05)  # the server's close reaches the client before the next request
+        deadline = time.monotonic() + 10
+        while s.closed <= i and time.monotonic() < deadline:  # the server has closed it before the next request
+            time.sleep(0.01)
     assert len(s.requests) == 5 and s.accepted == 5
 
 
