@@ -26,8 +26,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
-import time
 from pathlib import Path
 
 import numpy as np
@@ -37,8 +35,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from bench_faults import free_port  # noqa: E402
-from bench_peer import Client, start_sidecar, tree_cpu  # noqa: E402
+from bench_faults import free_port, wait_ready  # noqa: E402
+from bench_peer import Client, start_sidecar, throughput, tree_cpu  # noqa: E402
 
 from sidecar import config  # noqa: E402
 
@@ -51,40 +49,13 @@ def app_from_environment():
     return create_app(Config.load())
 
 
-def wait_ready(proc: subprocess.Popen, port: int) -> None:
-    import http.client
-
-    deadline = time.time() + 120
-    while time.time() < deadline and proc.poll() is None:
-        try:
-            c = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-            c.request("GET", "/readyz")
-            if c.getresponse().status == 200:
-                return
-        except OSError:
-            pass
-        time.sleep(0.5)
-    os.killpg(proc.pid, signal.SIGTERM)
-    raise SystemExit(f"the server on port {port} did not become ready")
-
-
 def load(port: int, path: str, bodies: list[bytes] | None, n: int, concurrency: int = 8) -> tuple[float, int]:
-    """``n`` requests from ``concurrency`` threads: (requests per second, non-200 answers)."""
+    """``n`` requests from ``concurrency`` threads, each with its own keep-alive connection:
+    (requests per second, failed requests)."""
     clients = [Client("127.0.0.1", port) for _ in range(concurrency)]
-    bad = [0] * concurrency
-
-    def worker(t: int) -> None:
-        for j in range(t, n, concurrency):
-            status, _ = clients[t].post(path, bodies[j % len(bodies)] if bodies else None)
-            bad[t] += status != 200
-
-    threads = [threading.Thread(target=worker, args=(t,)) for t in range(concurrency)]
-    t0 = time.perf_counter()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return n / (time.perf_counter() - t0), sum(bad)
+    got = throughput(lambda t, j: clients[t].post(path, bodies[j % len(bodies)] if bodies else None)[0] == 200,
+                     n, concurrency)
+    return got["requests_per_second"], got["errors"]
 
 
 def main() -> int:
@@ -124,7 +95,8 @@ def main() -> int:
     rps: dict[str, dict[str, list[float]]] = {s: {c: [] for c in cases} for s in servers}
     errors = 0
     try:
-        wait_ready(granian, r_port)
+        if not wait_ready(r_port, 120):
+            raise SystemExit(f"granian did not become ready on port {r_port}")
         for proc, port in servers.values():  # warm-up
             load(port, "/search", bodies, 200)
             load(port, "/healthz", None, 200)
