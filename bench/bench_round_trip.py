@@ -41,7 +41,7 @@ from bench_peer import opensearch_pid, tree_cpu  # noqa: E402
 
 from sidecar import config  # noqa: E402
 from sidecar.retrieval.base import RetrievalRequest  # noqa: E402
-from sidecar.retrieval.opensearch_backend import OpenSearchBackend, _preference  # noqa: E402
+from sidecar.retrieval.opensearch_backend import OpenSearchBackend  # noqa: E402
 
 VARIANTS = ("plain", "+partial", "+preference", "+cancel", "sidecar", "sidecar urllib3")
 
@@ -76,13 +76,14 @@ def main() -> int:
     for q, v in zip(queries, vectors):
         req = RetrievalRequest("hybrid", q, v, {}, 200)
         searches = [backend._body(req, "bm25"), backend._body(req, "knn")]
-        pref = {"preference": _preference(req)}
-        partial = {"allow_partial_search_results": False}
+        header = backend.msearch_header(req)  # what the backend sends, and each part of it alone
+        pref = {"preference": header["preference"]}
+        partial = {"allow_partial_search_results": header["allow_partial_search_results"]}
 
         def lines(**extra) -> list[dict]:
             return [x for s in searches for x in ({"index": args.index, **extra}, s)]
 
-        full = lines(**partial, **pref)
+        full = [x for s in searches for x in (header, s)]
         for name, made in (("plain", (keepalive, lines(), None)), ("+partial", (keepalive, lines(**partial), None)),
                            ("+preference", (keepalive, lines(**pref), None)), ("+cancel", (keepalive, lines(), cancel)),
                            ("sidecar", (keepalive, full, cancel)), ("sidecar urllib3", (urllib3, full, cancel))):

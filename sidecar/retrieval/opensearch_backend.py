@@ -149,6 +149,10 @@ class OpenSearchBackend:
             body["aggs"] = facets.to_aggs(req.facets)
         return body
 
+    def msearch_header(self, req: RetrievalRequest) -> dict[str, Any]:
+        """The header line of each of a request's searches in its msearch (see the module)."""
+        return {"index": self.index, "allow_partial_search_results": False, "preference": _preference(req)}
+
     def _hits(self, hits: list[dict[str, Any]], req: RetrievalRequest) -> Hits | None:
         """The hits as columns; None when vectors were asked for and the index has no
         ``vector_f16`` (written before it existed): the caller asks again for the float lists."""
@@ -227,7 +231,7 @@ class OpenSearchBackend:
                               params={"allow_partial_search_results": "false", "preference": _preference(req)},
                               request_timeout=self.timeout, cancellable=True)]
         else:
-            header = {"index": self.index, "allow_partial_search_results": False, "preference": _preference(req)}
+            header = self.msearch_header(req)
             resp = call(self.client.msearch, body=[line for b in bodies for line in (header, b)],
                         request_timeout=self.timeout, cancellable=True)
             responses = resp["responses"]
