@@ -33,6 +33,7 @@ from urllib.parse import urlencode
 from opensearchpy.connection.base import Connection
 from opensearchpy.exceptions import ConnectionError as OSConnectionError
 from opensearchpy.exceptions import ConnectionTimeout
+from urllib3.exceptions import ConnectTimeoutError
 
 JSON_TYPES = ("application/json", "application/vnd.opensearch+json")
 UNSAFE_IN_PATH = re.compile(r"[\x00-\x20\x7f]")
@@ -46,8 +47,6 @@ class NotSent(OSError):
 def nothing_sent(exc: OSConnectionError) -> bool:
     """The request of this failed exchange never left, over either connection class (urllib3 says
     so with its ``ConnectTimeoutError``, which a refused connection also is)."""
-    from urllib3.exceptions import ConnectTimeoutError
-
     return isinstance(exc.info, (NotSent, ConnectTimeoutError))
 
 
