@@ -283,7 +283,10 @@ def _with_run_dir(cfg: "config.Config") -> "config.Config":
     run_dir = Path(cfg.run_dir) if cfg.run_dir else Path(tempfile.mkdtemp(prefix="sidecar-run-"))
     for sub in ("metrics", "workers"):
         shutil.rmtree(run_dir / sub, ignore_errors=True)  # samples of an earlier server would add up
-        (run_dir / sub).mkdir(parents=True)
+        try:
+            (run_dir / sub).mkdir(parents=True, exist_ok=True)
+        except OSError as exc:  # the server serves on; the workers say what they do without (/readyz)
+            logging.getLogger(__name__).warning("run dir %s: %s cannot be made (%s)", run_dir, sub, exc)
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(run_dir / "metrics")
     return dataclasses.replace(cfg, run_dir=str(run_dir))
 

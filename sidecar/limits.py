@@ -11,7 +11,8 @@ are parsed.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+import unicodedata
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +20,10 @@ from .config import BY_NAME, Config
 
 
 MAX_QUERY_TERMS = 1024  # OpenSearch's default indices.query.bool.max_clause_count: a match query's terms
+# the query encoder's work one request may ask for (a neural query's query_text, each encoded):
+# a hybrid page needs one text; the model reads at most 256 word pieces of each
+MAX_ENCODED_TEXTS = 4
+MAX_ENCODED_PIECES = 512
 _TERM = re.compile(r"\w+")  # about what the standard tokenizer makes a term
 
 
@@ -48,10 +53,30 @@ class Limits:
             return
         if len(q) > self.query_chars:
             _over(where, f"{len(q)} characters", self.query_chars, "max_query_chars")
+        if not q.isascii():  # counted as OpenSearch will read it: NFKC can make one character 18
+            q = unicodedata.normalize("NFKC", q)
+            if len(q) > 4 * self.query_chars:
+                _over(where, f"{len(q)} characters after Unicode normalisation (NFKC)", 4 * self.query_chars,
+                      "max_query_chars")
         terms = len(_TERM.findall(q))
         if terms > MAX_QUERY_TERMS:
             raise LimitExceeded(f"{where}: {terms} terms; a search takes at most {MAX_QUERY_TERMS} "
                                 "(OpenSearch's indices.query.bool.max_clause_count)")
+
+    def check_encoding(self, texts: Sequence[tuple[str, str]], pieces: Callable[[str], int]) -> None:
+        """The texts one request has the query encoder embed, as (where, text), checked before
+        any is embedded: at most MAX_ENCODED_TEXTS, each a query text (``check_query``), and
+        MAX_ENCODED_PIECES word pieces as the model reads them (``pieces``: a text's count)."""
+        if len(texts) > MAX_ENCODED_TEXTS:
+            raise LimitExceeded(f"{texts[MAX_ENCODED_TEXTS][0]}: {len(texts)} texts to encode in one request; "
+                                f"the limit is {MAX_ENCODED_TEXTS}")
+        total = 0
+        for where, text in texts:
+            self.check_query(text, where)
+            total += pieces(text)
+            if total > MAX_ENCODED_PIECES:
+                raise LimitExceeded(f"{where}: the texts to encode come to more than {MAX_ENCODED_PIECES} word pieces "
+                                    "(the model's tokens) in one request")
 
     def check_candidates(self, candidates: Any, where: str = "candidates") -> None:
         if isinstance(candidates, list) and len(candidates) > self.candidates:

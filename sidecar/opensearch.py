@@ -35,19 +35,22 @@ def hosts(url: str) -> list[str]:
     return [u.strip() for u in url.split(",") if u.strip()]
 
 
-def make_client(url: str, timeout: float = 10.0) -> OpenSearch:
+def make_client(url: str, timeout: float = 10.0, max_response_bytes: int | None = None) -> OpenSearch:
     """A client for a cluster given by one URL or several comma-separated. With several,
     opensearch-py's own connection pool spreads requests over the nodes, marks a node that
     refuses or drops a connection dead for a while, and retries the request on another node
     (up to one retry per other node); a timeout is not retried (the request's deadline is spent).
     Plain-HTTP nodes without credentials are spoken to over ``KeepAliveConnection``; https or a
-    user in the URL keeps opensearch-py's urllib3 connection."""
+    user in the URL keeps opensearch-py's urllib3 connection. ``max_response_bytes``: answers
+    longer than that raise ``connection.ResponseTooLarge`` (plain-HTTP nodes only: urllib3's
+    connection reads whole answers)."""
     nodes = hosts(url)
     plain = all(n.startswith("http://") and "@" not in n for n in nodes)
     return OpenSearch(hosts=nodes, timeout=timeout, max_retries=len(nodes) - 1, retry_on_timeout=False,
                       http_compress=False, pool_maxsize=64,  # kept open: a gevent worker
                       serializer=FastJSONSerializer(),  # serves many searches at once
-                      **({"connection_class": KeepAliveConnection} if plain else {}))
+                      **({"connection_class": KeepAliveConnection, "max_response_bytes": max_response_bytes}
+                         if plain else {}))
 
 
 def load_mapping(name: str) -> dict[str, Any]:

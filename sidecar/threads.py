@@ -10,6 +10,7 @@ slow down but keep answering.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -31,6 +32,39 @@ def offload(fn: Callable[..., T], *args: Any) -> T:
     import gevent
 
     return gevent.get_hub().threadpool.apply(fn, args)
+
+
+class Offloader:
+    """CPU-bound calls (the query encoder's model) on a small pool of real threads of their own,
+    each waited for at most ``seconds``: the worker's event loop keeps serving meanwhile
+    (/healthz, other searches), and a queue of such calls cannot outlast the requests waiting on
+    them. A call still queued when its caller stopped waiting is skipped, not run. Without gevent
+    (tests, the CLI) it simply calls. The pool is made on first use, so in the process that uses
+    it (a gunicorn worker, after the fork)."""
+
+    def __init__(self, size: int = 1):
+        self.size = size
+        self._pool: Any = None
+
+    def run(self, fn: Callable[..., T], args: tuple[Any, ...], seconds: float) -> T:
+        """``fn(*args)``; TimeoutError when it has not returned within ``seconds``."""
+        if not gevent_patched():
+            return fn(*args)
+        import gevent
+        from gevent.threadpool import ThreadPool
+
+        if self._pool is None:
+            self._pool = ThreadPool(self.size)
+        expires = time.monotonic() + seconds
+
+        def task() -> Any:
+            if time.monotonic() > expires:
+                return None  # nobody waits for it any more
+            return fn(*args)
+
+        # the wait for a free thread counts too (spawn waits for one)
+        with gevent.Timeout(seconds, TimeoutError(f"not done within {seconds:.3f} s")):
+            return self._pool.spawn(task).get()
 
 
 def real_lock() -> Any:

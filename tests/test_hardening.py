@@ -401,10 +401,19 @@ def test_a_request_shares_one_deadline_and_asks_opensearch_to_cancel():
 
 
 def test_time_queued_at_a_front_proxy_counts(os_url, index):
-    """X-Request-Start (as nginx writes it) starts the deadline: a request that waited past it
-    in front of the sidecar is a 504 at once, without asking OpenSearch."""
-    c = make_app(backend="opensearch", opensearch_url=os_url, index=index, backend_timeout=1.0).test_client()
+    """X-Request-Start (as nginx writes it) from a trusted front proxy starts the deadline: a
+    request that waited past it in front of the sidecar is a 504 at once, without asking
+    OpenSearch. From anyone else (the default: no proxy trusted) the header is ignored, so a
+    client cannot fake backend timeouts."""
     body = {"q": "black jacket", "size": 3}
+    stale = {"X-Request-Start": f"t={time.time() - 30:.3f}"}
+    anyone = make_app(backend="opensearch", opensearch_url=os_url, index=index, backend_timeout=1.0).test_client()
+    assert anyone.post("/search", json=body, headers=stale).status_code == 200
+    other = make_app(backend="opensearch", opensearch_url=os_url, index=index, backend_timeout=1.0,
+                     trusted_proxies="10.1.2.3").test_client()  # the test client comes from 127.0.0.1
+    assert other.post("/search", json=body, headers=stale).status_code == 200
+    c = make_app(backend="opensearch", opensearch_url=os_url, index=index, backend_timeout=1.0,
+                 trusted_proxies="127.0.0.1").test_client()
     assert c.post("/search", json=body, headers={"X-Request-Start": f"t={time.time():.3f}"}).status_code == 200
     t0 = time.perf_counter()
     late = c.post("/search", json=body, headers={"X-Request-Start": f"t={(time.time() - 1.5) * 1000:.0f}"})

@@ -20,6 +20,7 @@ from gunicorn.workers.ggevent import GeventWorker
 
 from .. import logs
 from ..config import Config
+from .metrics import merge_dead
 from .workers import forget
 
 WORKER_CLASS = f"{__name__}.SidecarWorker"
@@ -69,12 +70,18 @@ class SidecarServer(BaseApplication):
                 self.cfg.set(key, value)
 
     def child_exit(self, server: Any, worker: Any) -> None:
-        """A worker is gone: its metric gauges and its rule status go with it."""
-        from prometheus_client import multiprocess
-
-        multiprocess.mark_process_dead(worker.pid)
-        if self.cfg_sidecar.run_dir:
-            forget(Path(self.cfg_sidecar.run_dir) / "workers", worker.pid)
+        """A worker is gone (in the master): its samples are added into the archives and its
+        files removed, with any earlier dead worker's left by a full disk; its rule status goes.
+        Nothing here may stop the master: a run dir that takes no writes is one log line."""
+        if not self.cfg_sidecar.run_dir:
+            return
+        run_dir = Path(self.cfg_sidecar.run_dir)
+        try:
+            forget(run_dir / "workers", worker.pid)
+            merge_dead(run_dir / "metrics", live=set(server.WORKERS))
+        except Exception as exc:  # noqa: BLE001 - an exception here would stop the master and every worker
+            server.log.warning("run dir %s: the samples of dead workers are kept as they are for now (%s: %s)",
+                               run_dir, type(exc).__name__, exc)
 
     def load(self):
         from .app import create_app

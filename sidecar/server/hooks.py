@@ -25,11 +25,11 @@ def register(app: Flask) -> None:
 def start() -> None:
     g.t0 = time.perf_counter()
     # every OpenSearch call of the request shares one deadline, counted from its arrival: at a
-    # front proxy that says when (X-Request-Start), so time queued there counts too
-    g.deadline = deadline.start(services().config.backend_timeout, started=_arrival())
+    # trusted front proxy that says when (X-Request-Start), so time queued there counts too
+    cfg = services().config
+    g.deadline = deadline.start(cfg.backend_timeout, started=_arrival(cfg.trusted_proxies))
     g.request_id = request.headers.get("X-Request-Id", "")[:64] or uuid.uuid4().hex[:16]
     g.decision = None  # set by a route that reranked (outcome.Decision)
-    cfg = services().config
     read_body(cfg.max_body_bytes, cfg.body_timeout)  # whole and bounded, before any route looks at it
 
 
@@ -85,11 +85,16 @@ def _error_type(resp: Response) -> str | None:
     return err.get("type") if isinstance(err, dict) else None
 
 
-def _arrival() -> float | None:
+def _arrival(trusted: str) -> float | None:
     """time.monotonic() of the request's arrival at a front proxy, from ``X-Request-Start``
     (``t=<epoch seconds>``, or epoch milli- or microseconds, as nginx and load balancers write
-    it); None (now) without one or when it is not a time of the last minute."""
-    raw = request.headers.get("X-Request-Start", "").strip().removeprefix("t=")
+    it); None (now) without one, when it is not a time of the last minute, or when the request
+    did not come from one of the ``trusted`` addresses (SIDECAR_TRUSTED_PROXIES): a client's own
+    header would let anyone turn its request into a 504 that counts as a backend timeout."""
+    raw = request.headers.get("X-Request-Start", "")
+    if not raw or request.remote_addr not in {a.strip() for a in trusted.split(",") if a.strip()}:
+        return None
+    raw = raw.strip().removeprefix("t=")
     try:
         stamp = float(raw)
     except ValueError:

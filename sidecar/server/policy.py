@@ -13,10 +13,20 @@ can name another index or document are not on any list. Numbers are read the way
 reads them (``"10000"``, ``1e4`` and ``10000.0`` are all 10000) before bounds are checked, and
 the forwarded body carries the checked integer.
 
+The work a body can ask for is bounded before it is sent (``Budget``): the hits it returns (the
+page, ``top_hits`` in every bucket it sits in, ``inner_hits`` of every page hit), the buckets its
+aggregations can make (a bucket aggregation's count times the buckets it nests in), the ranges and
+named filters of one aggregation, the cardinality sketches' memory, and every number within 64
+bits. A histogram's bucket count is not known before it runs: for what nests inside it, it counts
+as SIDECAR_PROXY_MAX_BUCKETS buckets, and OpenSearch's ``search.max_buckets`` bounds it itself
+(its ``too_many_buckets`` is a 400). The answer's bytes are capped by the proxy's connection
+(SIDECAR_PROXY_MAX_RESPONSE_BYTES), the last line for what no count foresees (large fields).
+
 ``check`` returns the body to forward; a ``PolicyRefused`` (a 400 in OpenSearch's error shape,
 ``policy_refused``) names the first rule broken. Guarantee: every query or aggregation that
-reaches OpenSearch is one of the listed types with listed parameters; what this does not judge is
-the cost of an allowed query on an allowed index (bounded by sizes and OpenSearch's timeout).
+reaches OpenSearch is one of the listed types with listed parameters, within the budget; what
+this does not judge is the cost of an allowed query on an allowed index (bounded by sizes, the
+budget and OpenSearch's timeout).
 """
 from __future__ import annotations
 
@@ -27,6 +37,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..config import Config
+from .source import client_spec
 
 COSTLY_SYNTAX = re.compile(r"[/*?~]")  # regex, wildcard and fuzzy operators of the Lucene syntax
 MAX_BOOL_DEPTH = 10  # bool inside bool; real SRP queries nest 2-3 deep
@@ -34,6 +45,15 @@ MAX_JSON_DEPTH = 64  # any nesting at all
 MAX_AGGS = 20  # aggregations in one search, nested ones included
 MAX_AGG_DEPTH = 3
 MIN_PREFIX = 3  # a shorter prefix expands to a large part of the term dictionary
+PREFIX_QUERIES = frozenset({"prefix", "match_phrase_prefix", "match_bool_prefix"})  # the last term a prefix
+MAX_EXPANSIONS = 100  # terms one prefix may expand to (OpenSearch's default for phrase prefixes is 50)
+MAX_RANGES = 100  # ranges of one range or date_range aggregation
+MAX_NAMED_FILTERS = 100  # filters of one filters aggregation
+MAX_INNER_HITS = 3  # inner_hits entries of one collapse
+BUCKETS_PER_SEARCH = 20  # x SIDECAR_PROXY_MAX_BUCKETS: the buckets all aggregations of a search can make
+MAX_SKETCH_WORK = 400_000  # cardinality precision_threshold x the buckets it runs in (~3 MB of sketches)
+DEFAULTS = {"terms": 10, "composite": 10, "top_hits": 3, "inner_hits": 3, "precision_threshold": 3000}
+INT64 = (-(2 ** 63), 2 ** 63 - 1)  # what OpenSearch reads as a number (a long)
 VECTOR_FIELDS = frozenset({"vector", "vector_f16", "minhash"})  # no doc values to read (OpenSearch answers 500)
 EXPENSIVE = "SIDECAR_PROXY_ALLOW_EXPENSIVE=on"
 
@@ -188,15 +208,21 @@ class ProxyPolicy:
 
 
 class _Walk:
-    """One check: the walk over a body, with the counters it keeps (aggregations, depth)."""
+    """One check: the walk over a body, with the counters it keeps (aggregations, depth, and the
+    budget: hits returned, buckets, cardinality sketches)."""
 
     def __init__(self, policy: ProxyPolicy):
         self.p = policy
         self.aggs = 0
+        self.hits = 0  # hits the aggregations return (top_hits x the buckets it is in)
+        self.hits_per_hit = 0  # inner hits each page hit carries (collapse and nested inner_hits)
+        self.buckets = 0
+        self.sketch = 0
 
     # --- the body -------------------------------------------------------------------------
     def body(self, body: Mapping[str, Any], params: Mapping[str, str]) -> dict[str, Any]:
         _depth(body, 0)
+        _int64(body, "body")
         out: dict[str, Any] = {}
         for key, value in body.items():
             if key in NEVER_TOP:
@@ -218,6 +244,11 @@ class _Walk:
             raise PolicyRefused("from", f"from + size = {frm + size} is over {self.p.max_window}", "SIDECAR_MAX_WINDOW")
         if not self.p.allow_expensive and "q" in params and COSTLY_SYNTAX.search(params["q"]):
             raise PolicyRefused("q", "regex, wildcard and fuzzy operators (/ * ? ~) in q", EXPENSIVE)
+        hits = size + self.hits + size * self.hits_per_hit
+        if hits > self.p.max_window:
+            raise PolicyRefused("hits", f"the search returns up to {hits} hits (the page, top_hits in each bucket, "
+                                        f"inner_hits of each hit); the limit is {self.p.max_window}",
+                                "SIDECAR_MAX_WINDOW")
         return out
 
     def option(self, key: str, value: Any) -> Any:
@@ -242,7 +273,7 @@ class _Walk:
         if key in ("stored_fields", "docvalue_fields", "fields"):
             return self.field_list(value, key)
         if key == "_source":
-            return data_only(value, key)
+            return _source(value, key)
         if key in ("search_after", "stats"):
             if not isinstance(value, list):
                 raise PolicyRefused(key, "must be a list")
@@ -267,6 +298,9 @@ class _Walk:
         if kind in PARAM_QUERIES:
             allowed = PARAM_QUERIES[kind] | (FUZZY_PARAMS if self.p.allow_expensive else frozenset())
             out = _params(spec, allowed, at, lambda k: self._fuzzy(k, at))
+            if kind == "multi_match" and out.get("type") in ("phrase_prefix", "bool_prefix") \
+                    and not self.p.allow_expensive:
+                _prefix(f"multi_match ({out['type']})", out.get("query"), False)
             if kind in TEXT_QUERIES and not self.p.allow_expensive and COSTLY_SYNTAX.search(str(out.get("query", ""))):
                 raise PolicyRefused(kind, f"regex, wildcard and fuzzy operators (/ * ? ~) in {kind}", EXPENSIVE)
             return {kind: out}
@@ -295,11 +329,12 @@ class _Walk:
                 continue
             out[field] = (_params(value, allowed, f"{at}.{field}", lambda k: self._fuzzy(k, at))
                           if isinstance(value, dict) else _scalar(value, f"{at}.{field}"))
-            if kind == "prefix" and not self.p.allow_expensive:
-                text = out[field].get("value") if isinstance(out[field], dict) else out[field]
-                if len(str(text)) < MIN_PREFIX:
-                    raise PolicyRefused("prefix", f"a prefix shorter than {MIN_PREFIX} characters matches most "
-                                                  "of the index", EXPENSIVE)
+            if kind in PREFIX_QUERIES and not self.p.allow_expensive:
+                key = "value" if kind == "prefix" else "query"
+                _prefix(kind, out[field].get(key) if isinstance(out[field], dict) else out[field], kind == "prefix")
+            if isinstance(out[field], dict) and "max_expansions" in out[field]:
+                out[field]["max_expansions"] = _int(out[field]["max_expansions"], f"{kind}.max_expansions", lo=1,
+                                                    hi=MAX_EXPANSIONS)
         return out
 
     def terms(self, spec: Any, at: str) -> dict[str, Any]:
@@ -385,6 +420,7 @@ class _Walk:
         return out
 
     def inner_hits(self, spec: Any, at: str) -> dict[str, Any]:
+        """One inner_hits spec; each page hit carries its hits (``hits_per_hit``)."""
         if not isinstance(spec, dict):
             raise PolicyRefused("inner_hits", f"{at} must be an object")
         out: dict[str, Any] = {}
@@ -393,16 +429,20 @@ class _Walk:
                 out[key] = _int(value, f"inner_hits.{key}", lo=0, hi=self.p.max_size, setting="SIDECAR_PROXY_MAX_SIZE")
             elif key == "sort":
                 out[key] = self.sort(value, f"{at}.sort")
-            elif key in ("name", "_source", "version", "seq_no_primary_term", "track_scores", "ignore_unmapped"):
+            elif key == "_source":
+                out[key] = _source(value, f"{at}._source")
+            elif key in ("name", "version", "seq_no_primary_term", "track_scores", "ignore_unmapped"):
                 out[key] = data_only(value, f"{at}.{key}")
             elif key == "highlight":
                 out[key] = self.highlight(value)
             else:
                 raise PolicyRefused(key, f"{key!r} is not a parameter of inner_hits")
+        self.hits_per_hit += out.get("size", DEFAULTS["inner_hits"]) + out.get("from", 0)
         return out
 
     # --- aggregations ---------------------------------------------------------------------
-    def aggregations(self, aggs: Any, where: str, depth: int) -> dict[str, Any]:
+    def aggregations(self, aggs: Any, where: str, depth: int, within: int = 1) -> dict[str, Any]:
+        """``within``: how many buckets of the enclosing aggregations each of these runs in."""
         if depth > MAX_AGG_DEPTH:
             raise PolicyRefused("aggs", f"aggregations nest deeper than {MAX_AGG_DEPTH} levels")
         if not isinstance(aggs, dict):
@@ -418,16 +458,50 @@ class _Walk:
             if len(kinds) != 1:
                 raise PolicyRefused("aggs", f"{where}.{name} must have exactly one aggregation type")
             kind = kinds[0]
-            one: dict[str, Any] = {}
+            one: dict[str, Any] = {kind: self.aggregation(kind, agg[kind], f"{where}.{name}.{kind}")}
+            made = within * self.charge(kind, one[kind], f"{where}.{name}", within)
             for key, value in agg.items():
                 if key in ("aggs", "aggregations"):
-                    one[key] = self.aggregations(value, f"{where}.{name}.{key}", depth + 1)
+                    one[key] = self.aggregations(value, f"{where}.{name}.{key}", depth + 1, max(made, within))
                 elif key == "meta":
                     one[key] = data_only(value, f"{where}.{name}.meta")
-                else:
-                    one[key] = self.aggregation(kind, value, f"{where}.{name}.{kind}")
-            out[name] = one
+            out[name] = {key: one[key] for key in agg}
         return out
+
+    def charge(self, kind: str, spec: Any, at: str, within: int) -> int:
+        """Count a checked aggregation against the budget; returns the buckets it makes in each
+        enclosing bucket (0 for a metric)."""
+        spec = spec if isinstance(spec, dict) else {}
+        if kind in ("terms", "composite"):
+            made = spec.get("size", DEFAULTS[kind])
+        elif kind in ("range", "date_range"):
+            made = len(spec.get("ranges") or ())
+            if made > MAX_RANGES:
+                raise PolicyRefused("ranges", f"{at}: {made} ranges; the limit is {MAX_RANGES}")
+        elif kind == "filters":
+            made = len(spec.get("filters") or ()) + bool(spec.get("other_bucket") or spec.get("other_bucket_key"))
+            if made > MAX_NAMED_FILTERS:
+                raise PolicyRefused("filters", f"{at}: {made} filters; the limit is {MAX_NAMED_FILTERS}")
+        elif kind in ("histogram", "date_histogram"):
+            made = self.p.max_buckets  # not known before it runs (see the module's docstring)
+        elif kind in ("filter", "missing", "global", "nested", "reverse_nested"):
+            made = 1
+        else:  # a metric
+            if kind == "top_hits":
+                self.hits += within * (spec.get("size", DEFAULTS["top_hits"]) + spec.get("from", 0))
+            elif kind == "cardinality":
+                self.sketch += within * min(spec.get("precision_threshold", DEFAULTS["precision_threshold"]), 40_000)
+                if self.sketch > MAX_SKETCH_WORK:
+                    raise PolicyRefused("precision_threshold", f"{at}: cardinality sketches of precision_threshold x "
+                                        f"buckets = {self.sketch}; the limit is {MAX_SKETCH_WORK}")
+            return 0
+        self.buckets += within * made
+        limit = BUCKETS_PER_SEARCH * self.p.max_buckets
+        if self.buckets > limit:
+            raise PolicyRefused("buckets", f"{at}: the aggregations can make {self.buckets} buckets (each bucket "
+                                f"aggregation's count times the buckets it nests in); the limit is {limit}",
+                                f"{BUCKETS_PER_SEARCH} x SIDECAR_PROXY_MAX_BUCKETS")
+        return made
 
     def aggregation(self, kind: str, spec: Any, at: str) -> Any:
         if kind == "filter":
@@ -449,8 +523,20 @@ class _Walk:
             elif kind == "top_hits" and key in ("size", "from"):
                 out[key] = _int(value, f"top_hits.{key}", lo=0, hi=self.p.max_size, setting="SIDECAR_PROXY_MAX_SIZE")
             elif key == "filters":
+                count = len(value) if isinstance(value, (dict, list)) else 0
+                if count > MAX_NAMED_FILTERS:
+                    raise PolicyRefused("filters", f"{at}: {count} filters; the limit is {MAX_NAMED_FILTERS}")
                 out[key] = ({n: self.query(q, f"{at}.filters.{n}", 0) for n, q in value.items()}
                             if isinstance(value, dict) else [self.query(q, f"{at}.filters", 0) for q in _list(value, at)])
+            elif key == "ranges":
+                count = len(_list(value, f"{at}.ranges"))
+                if count > MAX_RANGES:
+                    raise PolicyRefused("ranges", f"{at}: {count} ranges; the limit is {MAX_RANGES}")
+                out[key] = data_only(value, f"{at}.ranges")
+            elif key == "_source":
+                out[key] = _source(value, f"{at}._source")
+            elif kind == "cardinality" and key == "precision_threshold":
+                out[key] = _int(value, "cardinality.precision_threshold", lo=0, hi=40_000)
             elif key == "sort":
                 out[key] = self.sort(value, f"{at}.sort")
             elif key in ("include", "exclude") and isinstance(value, str) and not self.p.allow_expensive:
@@ -504,6 +590,9 @@ class _Walk:
             if key == "field":
                 out[key] = _scalar(value, "collapse.field")
             elif key == "inner_hits":
+                if isinstance(value, list) and len(value) > MAX_INNER_HITS:
+                    raise PolicyRefused("inner_hits", f"collapse.inner_hits: {len(value)} entries; the limit is "
+                                                      f"{MAX_INNER_HITS}")
                 out[key] = ([self.inner_hits(v, "collapse.inner_hits") for v in value] if isinstance(value, list)
                             else self.inner_hits(value, "collapse.inner_hits"))
             elif key == "max_concurrent_group_searches":
@@ -579,6 +668,39 @@ def _depth(node: Any, depth: int) -> None:
             _depth(v, depth + 1)
 
 
+def _prefix(kind: str, text: Any, whole: bool) -> None:
+    """A prefix query's prefix (``whole``: the value itself; else the last term of the text) has
+    at least MIN_PREFIX characters."""
+    prefix = str(text) if whole else (re.findall(r"\w+", str(text or "")) or [""])[-1]
+    if len(prefix) < MIN_PREFIX:
+        raise PolicyRefused("prefix", f"{kind}: a prefix shorter than {MIN_PREFIX} characters ({prefix!r}) matches "
+                                      "most of the index", EXPENSIVE)
+
+
+def _source(value: Any, at: str) -> Any:
+    """A ``_source`` of the shapes OpenSearch reads (true, false, a field pattern, a list of them,
+    {includes, excludes}); OpenSearch answers others with a 500."""
+    try:
+        client_spec(value)
+    except ValueError as exc:
+        raise PolicyRefused("_source", f"{at}{str(exc).removeprefix('_source')}") from None
+    return value
+
+
+def _int64(node: Any, at: str) -> None:
+    """Every integer of a body within 64 bits (OpenSearch reads numbers as longs or doubles; a
+    larger one is no number it can read, and no JSON this proxy writes)."""
+    stack = [(at, node)]
+    while stack:
+        where, value = stack.pop()
+        if isinstance(value, dict):
+            stack.extend((f"{where}.{k}", v) for k, v in value.items())
+        elif isinstance(value, list):
+            stack.extend((where, v) for v in value)
+        elif isinstance(value, int) and not isinstance(value, bool) and not INT64[0] <= value <= INT64[1]:
+            raise PolicyRefused(where.rsplit(".", 1)[-1], f"{where}: {value} is not a number within 64 bits")
+
+
 def _params(spec: Any, allowed: frozenset[str], at: str, unknown: Any = None) -> dict[str, Any]:
     """An object of scalar parameters (or lists of scalars) from ``allowed``."""
     if not isinstance(spec, dict):
@@ -638,6 +760,8 @@ def _int(value: Any, name: str, lo: int = 0, hi: int | None = None, setting: str
         raise PolicyRefused(name, f"{name} must be a whole number")
     if not math.isfinite(n) or n != int(n):
         raise PolicyRefused(name, f"{name} must be a whole number, got {value!r}")
+    if not INT64[0] <= n <= INT64[1]:
+        raise PolicyRefused(name, f"{name} must be a whole number within 64 bits, got {value!r}")
     n = int(n)
     if n < lo:
         raise PolicyRefused(name, f"{name} must be at least {lo}, got {n}")

@@ -97,6 +97,11 @@ def proxy_count(client: OpenSearch, index: str, body: Any, args: Mapping[str, st
     if not isinstance(body, dict) or set(body) - {"query"}:
         raise ValueError("body: a _count body is a JSON object with at most 'query'")
     body, params = split_params(args, body, COUNT_PARAMS, frozenset())
+    if "min_score" in params:  # _count's parameter; a search takes it in the body
+        try:
+            body["min_score"] = float(params.pop("min_score"))
+        except ValueError:
+            raise ValueError("min_score: must be a number") from None
     checked = policy.check({**body, "size": 0}, params)
     # counted by a search of no hits: _search carries cancel_after_time_interval (_count does not),
     # so OpenSearch stops counting when the sidecar stops waiting
@@ -104,6 +109,25 @@ def proxy_count(client: OpenSearch, index: str, body: Any, args: Mapping[str, st
                 request_timeout=cfg.backend_timeout, cancellable=True)
     total = resp.get("hits", {}).get("total")
     return {"count": total if isinstance(total, int) else (total or {}).get("value", 0), "_shards": resp.get("_shards")}
+
+
+def neural_texts(body: Any, where: str = "query") -> list[tuple[str, str]]:
+    """(where, text) of each neural query's ``query_text`` in a body, in order: the texts the
+    sidecar would encode (walked without recursion: any body, checked or not)."""
+    found: list[tuple[str, str]] = []
+    stack: list[tuple[str, Any]] = [(where, body)]
+    while stack:
+        at, node = stack.pop()
+        if isinstance(node, dict):
+            spec = node.get("neural")
+            if isinstance(spec, dict):
+                for field, params in spec.items():
+                    if isinstance(params, dict) and isinstance(params.get("query_text"), str):
+                        found.append((f"{at}.neural.{field}.query_text", params["query_text"]))
+            stack.extend((f"{at}.{k}", v) for k, v in reversed(node.items()))
+        elif isinstance(node, list):
+            stack.extend((at, v) for v in reversed(node))
+    return found
 
 
 def neural_as_knn(node: Any, encode: Callable[[str], Any] | None) -> Any:
@@ -128,11 +152,13 @@ def neural_as_knn(node: Any, encode: Callable[[str], Any] | None) -> Any:
 def proxy_search(client: OpenSearch, index: str, body: Any, ruleset: RuleSet, cfg: Config,
                  legacy_indices: set[str] | None = None, args: Mapping[str, str] | None = None, *,
                  policy: ProxyPolicy, limits: Limits, encode: Callable[[str], Any] | None = None,
+                 pieces: Callable[[str], int] | None = None,
                  vocabulary: Callable[[str], Any] | None = None) -> ProxyOutcome:
     """Forward one _search, reranked when ext.rerank asks. ValueError -> 400 (PolicyRefused: the
     policy's); TransportError passes through. ``legacy_indices``: indices known to lack
     ``vector_f16`` (kept by the caller); ``args``: the URL parameters (``split_params``);
-    ``policy``: what may be forwarded; ``limits``: the bounds on ext.rerank.overrides;
+    ``policy``: what may be forwarded; ``limits``: the bounds on ext.rerank.overrides and on the
+    neural texts to encode (``pieces``: a text's word pieces, counted before any is encoded);
     ``vocabulary``: the index's values of a field, so that a value ``ext.rerank.query`` names is
     left alone by its constraints, as on /search (None: nothing is looked for)."""
     policy.check_index(index)
@@ -142,7 +168,11 @@ def proxy_search(client: OpenSearch, index: str, body: Any, ruleset: RuleSet, cf
     ext = body.pop("ext", None)
     if ext is not None and not isinstance(ext, dict):
         raise ValueError("ext: must be an object")
-    body = neural_as_knn(policy.check(body, params), encode)
+    body = policy.check(body, params)
+    texts = neural_texts(body)
+    if texts and encode is not None and pieces is not None:
+        limits.check_encoding(texts, pieces)
+    body = neural_as_knn(body, encode)
     ext = dict(ext or {})
     spec = ext.pop("rerank", None)
     for key in ext:
@@ -240,15 +270,27 @@ def msearch_lines(raw: bytes, url_index: str | None) -> list[tuple[str, dict[str
     ``ext.rerank``) as if it had been sent alone."""
     import orjson
 
-    lines = [ln for ln in raw.split(b"\n") if ln.strip()]
-    if not lines or len(lines) % 2:
+    lines = raw.split(b"\n")
+    if lines and not lines[-1].strip():
+        lines.pop()  # the final newline
+    pairs: list[tuple[int, bytes, bytes]] = []
+    k = 0
+    while k < len(lines):
+        if k + 1 >= len(lines):
+            if lines[k].strip():
+                raise ValueError(f"body: line {k + 1} is a header with no search line after it")
+            break  # a blank line after the last search, as OpenSearch ignores it
+        pairs.append((k, lines[k], lines[k + 1]))
+        if len(pairs) > MAX_MSEARCH_SEARCHES:
+            raise ValueError(f"body: more than {MAX_MSEARCH_SEARCHES} searches; the proxy takes at most "
+                             f"{MAX_MSEARCH_SEARCHES} in one _msearch")
+        k += 2
+    if not pairs:
         raise ValueError("body: an _msearch body is NDJSON pairs of a header line and a search line")
-    if len(lines) // 2 > MAX_MSEARCH_SEARCHES:
-        raise ValueError(f"body: {len(lines) // 2} searches; the proxy takes at most {MAX_MSEARCH_SEARCHES} in one _msearch")
     out = []
-    for k in range(0, len(lines), 2):
-        try:
-            header, body = orjson.loads(lines[k]), orjson.loads(lines[k + 1])
+    for k, head, line in pairs:
+        try:  # an empty header line is an empty header, as OpenSearch reads it
+            header, body = (orjson.loads(head) if head.strip() else {}), orjson.loads(line)
         except orjson.JSONDecodeError as exc:
             raise ValueError(f"body: line {k + 1} or {k + 2} is not JSON: {exc}") from None
         if not isinstance(header, dict) or not isinstance(body, dict):

@@ -22,7 +22,9 @@ from ..limits import Limits
 from ..retrieval import Backend
 from ..rules import RuleStore
 from ..rules.store import snapshot_path
-from ..threads import os_thread
+from ..retrieval import BackendTimeout
+from ..retrieval import deadline
+from ..threads import Offloader, os_thread
 from .metrics import Metrics
 from .policy import ProxyPolicy
 from .workers import WorkerBoard
@@ -58,6 +60,8 @@ class Services:
     kernels_ready: bool = False  # set once the kernels are compiled (by another OS thread: a plain flag)
     legacy_indices: set[str] = field(default_factory=set)  # proxied indices without vector_f16 (logged once)
     _client: Any = None
+    _proxy_client: Any = None
+    _encoding: Offloader = field(default_factory=Offloader)  # the model's runs, one at a time, off the event loop
 
     @classmethod
     def build(cls, cfg: Config, *, backend: Backend | None = None, store: RuleStore | None = None,
@@ -106,8 +110,27 @@ class Services:
 
     @property
     def encode(self) -> Callable[[str], Any] | None:
-        """A query text's vector (cached), or None when there is no encoder."""
-        return self.encoder.query if self.encoder is not None else None
+        """A query text's vector (``encode_query``), or None when there is no encoder."""
+        return self.encode_query if self.encoder is not None else None
+
+    def pieces(self, text: str) -> int:
+        """How many word pieces the encoder's model reads of ``text`` (0 without an encoder)."""
+        return len(self.encoder.pieces(text)) if self.encoder is not None else 0
+
+    def encode_query(self, text: str) -> Any:
+        """A query text's vector: from the encoder's cache when it has it, else computed on a
+        thread of its own (the worker's event loop serves on) within what is left of the
+        request's deadline. Raises BackendTimeout (a 504) when the deadline passes first."""
+        ids, vector = self.encoder.lookup(text)
+        if vector is not None:
+            return vector
+        try:
+            vector = self._encoding.run(self.encoder.compute, (ids,), deadline.budget(self.config.backend_timeout))
+        except TimeoutError:
+            vector = None
+        if vector is None:
+            raise BackendTimeout("the query encoder did not finish within the request's deadline")
+        return vector
 
     def vocabulary_of(self, index: str) -> Callable[[str], Any] | None:
         """The values of a field in ``index`` (``rerank.named``), when the products backend reads
@@ -117,12 +140,23 @@ class Services:
         return None
 
     def opensearch(self) -> Any:
-        """The OpenSearch client of the proxy and of /version, made on first use."""
+        """The OpenSearch client of /version and the experiments page, made on first use."""
         if self._client is None:
             from ..opensearch import make_client
 
             self._client = make_client(self.config.opensearch_url, timeout=self.config.backend_timeout)
         return self._client
+
+
+    def proxied(self) -> Any:
+        """The OpenSearch client of the proxy's routes, made on first use: answers are read up to
+        SIDECAR_PROXY_MAX_RESPONSE_BYTES (``connection.ResponseTooLarge`` past it)."""
+        if self._proxy_client is None:
+            from ..opensearch import make_client
+
+            self._proxy_client = make_client(self.config.opensearch_url, timeout=self.config.backend_timeout,
+                                             max_response_bytes=self.config.proxy_max_response_bytes)
+        return self._proxy_client
 
 
 def services() -> Services:

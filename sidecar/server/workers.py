@@ -4,6 +4,10 @@ Each worker publishes its rule status (pid, version, reloads, last error) in
 ``<run_dir>/workers/<pid>.json``; an admin reload on any worker bumps ``reload.request`` and
 every worker's sync thread reloads on seeing the new number, so /admin/rules and
 /admin/rules/reload speak for the whole server, not for whichever worker took the call.
+
+A run dir that takes no writes (full, read-only) does not stop a worker: its status is not
+published (``degraded`` says why, in one log line and /readyz), a reload asked of it reloads
+this worker only, and it publishes again once the disk takes writes.
 """
 from __future__ import annotations
 
@@ -24,9 +28,13 @@ SYNC_SECONDS = 0.25
 class WorkerBoard:
     def __init__(self, directory: Path, store: RuleStore):
         self.directory = Path(directory)
-        self.directory.mkdir(parents=True, exist_ok=True)
         self.store = store
         self.pid = os.getpid()
+        self.degraded: str | None = None  # why this worker's status is not published
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            self._degrade(exc)
         self.seen = self._request()  # the reload request this worker has acted on
         self._stop = threading.Event()
 
@@ -34,18 +42,38 @@ class WorkerBoard:
         self.publish()
         threading.Thread(target=self._loop, name="worker-sync", daemon=True).start()
 
+    def _degrade(self, exc: OSError) -> None:
+        if self.degraded is None:
+            self.degraded = (f"worker board: the run dir takes no writes ({exc}); reloads reach this worker only "
+                             "until it does")
+            log.warning("%s", self.degraded)
+
+    def _recovered(self) -> None:
+        if self.degraded is not None:
+            self.degraded = None
+            log.warning("worker board: the run dir takes writes again; this worker's status is published")
+
     def _request(self) -> int:
         try:
             return int((self.directory / "reload.request").read_text() or 0)
         except (OSError, ValueError):
             return 0
 
-    def publish(self) -> None:
-        """This worker's status, written whole (write + rename), so readers never see half."""
+    def publish(self) -> bool:
+        """This worker's status, written whole (write + rename), so readers never see half;
+        False when the run dir takes no writes."""
         status = {"pid": self.pid, "reload_request": self.seen, **self.store.status()}
         tmp = self.directory / f".{self.pid}.tmp"
-        tmp.write_text(json.dumps(status), encoding="utf-8")
-        os.replace(tmp, self.directory / f"{self.pid}.json")
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            tmp.write_text(json.dumps(status), encoding="utf-8")
+            os.replace(tmp, self.directory / f"{self.pid}.json")
+        except OSError as exc:
+            _remove(tmp)
+            self._degrade(exc)
+            return False
+        self._recovered()
+        return True
 
     def _loop(self) -> None:
         published = None
@@ -56,8 +84,7 @@ class WorkerBoard:
                     self.seen = wanted
                     self.store.reload()
                 state = (self.seen, self.store.current.version, self.store.reloads, self.store.failures)
-                if state != published:
-                    self.publish()
+                if state != published and self.publish():
                     published = state
             except Exception:  # noqa: BLE001 - the sync thread must survive anything
                 log.exception("worker sync failed; will retry")
@@ -68,8 +95,11 @@ class WorkerBoard:
         number = max(self._request(), self.seen) + 1
         self.seen = number  # claimed before it is published: this worker's sync loop leaves it alone
         tmp = self.directory / f".reload.{self.pid}.tmp"
-        tmp.write_text(str(number), encoding="utf-8")
-        os.replace(tmp, path)
+        try:
+            tmp.write_text(str(number), encoding="utf-8")
+            os.replace(tmp, path)
+        except OSError as exc:
+            self._degrade(exc)
         self.store.reload()
         self.publish()
         return number
@@ -96,6 +126,13 @@ class WorkerBoard:
             if all(s["reload_request"] >= number for s in statuses) or time.monotonic() > deadline:
                 return statuses
             time.sleep(SYNC_SECONDS / 2)
+
+
+def _remove(path: Path) -> None:
+    try:
+        path.unlink(missing_ok=True)
+    except OSError:
+        pass
 
 
 def _alive(pid: int) -> bool:

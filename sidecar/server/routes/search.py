@@ -50,6 +50,19 @@ def search():
     return jsonify({**outcome.response, "request_id": g.request_id})
 
 
+def _check_read_fields(candidates: list[dict], rule) -> None:
+    """The fields the rule reads hold a value or a flat list of values in every candidate
+    (ValueError naming the first that does not: an object there has no value to cap)."""
+    read = list(dict.fromkeys([c.field for c in rule.constraints] + ([rule.dedup.field] if rule.dedup else [])))
+    for i, cand in enumerate(candidates):
+        fields = cand.get("fields") or {}
+        for name in read:
+            value = fields.get(name)
+            if isinstance(value, dict) or (isinstance(value, list) and any(isinstance(v, (dict, list)) for v in value)):
+                raise ValueError(f"candidates[{i}].fields.{name}: the rule reads this field, so it must be a value "
+                                 "or a list of values (not an object or a nested list)")
+
+
 @bp.post("/rerank")
 @documented("POST", summary="Rerank the caller's candidates under a rule", ok=_json(_ref("RerankResponse")),
             body=_json(_ref("RerankRequest"), EXAMPLES["RerankRequest"]), errors=("400",))
@@ -62,6 +75,7 @@ def rerank_endpoint():
         s.limits.check_candidates(body["candidates"])
         s.limits.check_rule(body["rule"], "rule")
         rule = resolve_rule(body["rule"], s.store.current.by_id)  # parsed once, for the rerank and the record
+        _check_read_fields(body["candidates"], rule)
         resp = rerank({**body, "rule": rule}, now=datetime.now(timezone.utc), max_pairs=s.limits.dedup_pairs)
     except ValueError as exc:
         raise invalid(exc) from None
