@@ -138,7 +138,7 @@ def test_neural_texts_are_found_anywhere_in_a_body():
                                           {"match": {"title": "shirt"}}],
                                "filter": [{"neural": {"vector": {"query_text": "blue", "k": 5}}}]}}}
     assert [t for _, t in neural_texts(body)] == ["red shirt", "blue"]
-    assert neural_texts(body)[0][0] == "query.query.bool.should.neural.vector.query_text"
+    assert neural_texts(body)[0][0] == "query.bool.should.neural.vector.query_text"
     deep: dict = {"neural": {"v": {"query_text": "x"}}}
     for _ in range(5000):  # deeper than Python's recursion: walked without recursion
         deep = {"bool": {"must": [deep]}}
@@ -157,8 +157,9 @@ def test_a_query_is_bounded_after_unicode_normalisation():
 # --- _msearch and OpenSearch's errors --------------------------------------------------------
 
 def test_msearch_takes_an_empty_header_line_as_opensearch_does():
-    raw = b'\n{"query": {"match_all": {}}}\n{"index": "b"}\n{"size": 1}\n'
-    assert msearch_lines(raw, "a") == [("a", {"query": {"match_all": {}}}, {}), ("b", {"size": 1}, {})]
+    raw = b'{"index": "b"}\n{"size": 1}\n\n{"query": {"match_all": {}}}\n'
+    assert msearch_lines(raw, "a") == [("b", {"size": 1}, {}), ("a", {"query": {"match_all": {}}}, {})]
+    assert msearch_lines(b'\n{}\n{"size": 1}\n', "a") == [("a", {"size": 1}, {})]  # one empty first line: skipped
     assert msearch_lines(b'{}\n{"size": 1}\n\n', "a") == [("a", {"size": 1}, {})]  # a blank line after the last
     with pytest.raises(ValueError, match="no search line"):
         msearch_lines(b'{}\n{"size": 1}\n{"index": "a"}\n', "a")

@@ -164,3 +164,69 @@ def test_a_huge_rule_reload_does_not_stop_the_workers(tmp_path):
         assert r.status_code == 200 and r.json()["rule"] == "many-77"
     finally:
         stop(proc)
+
+
+def test_the_issue_36_attacks_through_the_proxy(tmp_path, os_url, os_client):
+    """Issue 36 against `sidecar serve` on OpenSearch with the encoder on: two 1 MB bodies of
+    1,800 neural queries at once are refused before anything is encoded (the workers stay,
+    /healthz answers throughout), amplification bodies are 400s naming their limit, OpenSearch's
+    too_many_buckets is a 400, an answer over the byte cap is a 400 naming the setting, and a
+    client's stale X-Request-Start is not believed. Timings are bench/bench_attack.py's."""
+    from conftest import index_demo
+
+    index = "test-attacks-proxy"
+    index_demo(os_url, index)
+    proc, port, _ = serve(tmp_path, SIDECAR_BACKEND="opensearch", SIDECAR_OPENSEARCH_URL=os_url, SIDECAR_INDEX=index,
+                          SIDECAR_PROXY_MAX_RESPONSE_BYTES="300000")
+    url = f"http://127.0.0.1:{port}"
+    try:
+        from test_zz_disk import children
+
+        workers = children(proc.pid)
+        neural = {"query": {"bool": {"should": [{"neural": {"vector": {"query_text": f"red shirt number {i} " * 20,
+                                                                       "k": 10}}} for i in range(1800)]}}}
+        answers: list[requests.Response] = []
+        threads = [threading.Thread(target=lambda: answers.append(requests.post(f"{url}/{index}/_search", json=neural,
+                                                                                timeout=30))) for _ in range(2)]
+        for t in threads:
+            t.start()
+        times = healthz_ms(port, 10)
+        for t in threads:
+            t.join(30)
+        assert [a.status_code for a in answers] == [400, 400], [a.text[:300] for a in answers]
+        assert all("texts to encode" in a.json()["error"]["reason"] for a in answers)
+        assert max(times) < 2000, times
+        pieces = {"query": {"bool": {"should": [{"neural": {"vector": {"query_text": "word " * 200, "k": 5}}}] * 3}}}
+        r = requests.post(f"{url}/{index}/_search", json=pieces, timeout=10)
+        assert r.status_code == 400 and "word pieces" in r.json()["error"]["reason"]
+        one = {"size": 3, "query": {"neural": {"vector": {"query_text": "black jacket", "k": 10}}}}
+        assert requests.post(f"{url}/{index}/_search", json=one, timeout=10).status_code == 200
+        # amplification: each a 400 naming what it broke
+        for body, rule in (({"size": 10, "aggs": {"b": {"terms": {"field": "brand", "size": 100},
+                                                        "aggs": {"t": {"top_hits": {"size": 100}}}}}}, "hits"),
+                           ({"size": 0, "aggs": {"b": {"terms": {"field": "brand", "size": 100},
+                                                       "aggs": {"c": {"cardinality": {"field": "colour",
+                                                                                      "precision_threshold": 40000}}}}}},
+                            "precision_threshold"),
+                           ({"size": 0, "aggs": {"r": {"range": {"field": "price",
+                                                                 "ranges": [{"to": i} for i in range(500)]}}}}, "ranges"),
+                           ({"terminate_after": 1e300}, "terminate_after")):
+            r = requests.post(f"{url}/{index}/_search", json=body, timeout=10)
+            assert r.status_code == 400 and r.json()["error"]["field"] == rule, (rule, r.text[:300])
+        # OpenSearch's own bound, a client error: passed on as a 400
+        buckets = {"size": 0, "aggs": {"h": {"histogram": {"field": "price", "interval": 0.001}}}}
+        r = requests.post(f"{url}/{index}/_search", json=buckets, timeout=10)
+        assert r.status_code == 400 and "too_many_buckets" in r.text, r.text[:300]
+        # the answer's bytes: a 100-hit page with every field is over 300,000 bytes here
+        r = requests.post(f"{url}/{index}/_search", json={"size": 100, "_source": True}, timeout=10)
+        assert r.status_code == 400 and "SIDECAR_PROXY_MAX_RESPONSE_BYTES" in r.text, r.text[:300]
+        assert requests.post(f"{url}/{index}/_search", json={"size": 5}, timeout=10).status_code == 200
+        # a client's own X-Request-Start 30 s old is not believed: served, and no timeout counted
+        stale = {"X-Request-Start": f"t={time.time() - 30:.3f}"}
+        assert requests.post(f"{url}/search", json={"q": "shirt"}, headers=stale, timeout=10).status_code == 200
+        assert 'kind="timeout"' not in requests.get(f"{url}/metrics", timeout=10).text
+        assert children(proc.pid) == workers  # no worker was replaced
+    finally:
+        log = stop(proc)
+        os_client.indices.delete(index=index, ignore_unavailable=True)
+    assert "Traceback" not in log and "WORKER TIMEOUT" not in log, log[-3000:]

@@ -4,6 +4,8 @@ Named to run last: the outage test stops the real OpenSearch and starts it again
 """
 from __future__ import annotations
 
+import json
+
 import os
 import signal
 import socket
@@ -222,8 +224,13 @@ def test_an_unmodified_opensearch_py_client_works_through_the_proxy(os_url, os_c
         assert ids(got) == ids(direct.search(index=index, q="title:shirt", size=3))
         assert all(set(h["_source"]) <= {"title", "brand"} for h in got["hits"]["hits"])
         assert via.ping() is True
-        assert via.info()["version"]["number"] == direct.info()["version"]["number"]
+        info = via.info()
+        assert info["version"]["number"] == direct.info()["version"]["number"]
+        assert not {"name", "cluster_name", "cluster_uuid"} & set(info) and "build_hash" not in info["version"]
         assert via.count(index=index, q="title:jacket") == direct.count(index=index, q="title:jacket")
+        scored = {"query": {"match": {"title": "black jacket"}}}
+        got, want = (c.count(index=index, body=scored, params={"min_score": 3}) for c in (via, direct))
+        assert got["count"] == want["count"] and 0 < got["count"] < direct.count(index=index, body=scored)["count"]
         assert via.count(index=index)["count"] == direct.count(index=index)["count"] == 1482
         reranked = via.search(index=index, body={"size": 10, "query": {"match": {"title": "shoes"}},
                                                  "ext": {"rerank": {"rule": "default"}}})
@@ -238,6 +245,9 @@ def test_an_unmodified_opensearch_py_client_works_through_the_proxy(os_url, os_c
         assert multi[2]["error"]["type"] == "policy_refused"
         plain = via.msearch(body=[{"index": index}, body])["responses"][0]
         assert ids(plain) == ids(direct.search(index=index, body=body))
+        empty_header = "{}\n" + json.dumps(body) + "\n\n" + json.dumps(body) + "\n"  # an empty line: an empty header
+        got, want = (c.msearch(body=empty_header, index=index)["responses"][0] for c in (via, direct))
+        assert ids(got) == ids(want) and got["status"] == 200 and len(ids(got)) == 7
         # a client written for neural-search: its neural query runs as knn on the sidecar's encoding
         from sidecar.encoder import load
 

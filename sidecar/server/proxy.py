@@ -111,7 +111,7 @@ def proxy_count(client: OpenSearch, index: str, body: Any, args: Mapping[str, st
     return {"count": total if isinstance(total, int) else (total or {}).get("value", 0), "_shards": resp.get("_shards")}
 
 
-def neural_texts(body: Any, where: str = "query") -> list[tuple[str, str]]:
+def neural_texts(body: Any, where: str = "") -> list[tuple[str, str]]:
     """(where, text) of each neural query's ``query_text`` in a body, in order: the texts the
     sidecar would encode (walked without recursion: any body, checked or not)."""
     found: list[tuple[str, str]] = []
@@ -123,8 +123,8 @@ def neural_texts(body: Any, where: str = "query") -> list[tuple[str, str]]:
             if isinstance(spec, dict):
                 for field, params in spec.items():
                     if isinstance(params, dict) and isinstance(params.get("query_text"), str):
-                        found.append((f"{at}.neural.{field}.query_text", params["query_text"]))
-            stack.extend((f"{at}.{k}", v) for k, v in reversed(node.items()))
+                        found.append((f"{at}.neural.{field}.query_text".lstrip("."), params["query_text"]))
+            stack.extend((f"{at}.{k}".lstrip("."), v) for k, v in reversed(node.items()))
         elif isinstance(node, list):
             stack.extend((at, v) for v in reversed(node))
     return found
@@ -273,6 +273,8 @@ def msearch_lines(raw: bytes, url_index: str | None) -> list[tuple[str, dict[str
     lines = raw.split(b"\n")
     if lines and not lines[-1].strip():
         lines.pop()  # the final newline
+    if len(lines) > 1 and not lines[0]:
+        lines.pop(0)  # one empty first line is skipped, as OpenSearch does (later ones are empty headers)
     pairs: list[tuple[int, bytes, bytes]] = []
     k = 0
     while k < len(lines):

@@ -138,7 +138,7 @@ def proxied_msearch(index: str | None = None):
         _refuse_system_paths(index, "_msearch")
     lines = forwarded(lambda: msearch_lines(request.get_data(cache=True), index))
     if s.encode is not None:  # the encoder's work of the whole body, bounded before any search runs
-        texts = [t for k, (_, body, _) in enumerate(lines) for t in neural_texts(body, f"search[{k}].query")]
+        texts = [t for k, (_, body, _) in enumerate(lines) for t in neural_texts(body, f"search[{k}]")]
         forwarded(lambda: s.limits.check_encoding(texts, s.pieces))
     responses, took = [], 0
     for idx, body, params in lines:
