@@ -51,8 +51,22 @@ def test_buckets_multiply_through_nesting():
     refused({"aggs": {"a": {"range": {"field": "price", "ranges": [{"to": i} for i in range(30)]},
                             "aggs": {"b": {"terms": {"field": "colour", "size": 100}}}}}}, "buckets")
     # a histogram's count is unknown: what nests in it counts as max_buckets of it
-    refused({"aggs": {"h": {"histogram": {"field": "price", "interval": 1},
+    refused({"aggs": {"h": {"histogram": {"field": "price", "interval": 1, "min_doc_count": 1},
                             "aggs": {"b": {"terms": {"field": "colour", "size": 100}}}}}}, "buckets")
+
+
+def test_a_histogram_fills_empty_buckets_only_within_a_bound():
+    for body in ({"histogram": {"field": "price", "interval": 0.001}},
+                 {"histogram": {"field": "price", "interval": 1, "hard_bounds": {"min": 0, "max": 1e9}}},
+                 {"date_histogram": {"field": "listed_at", "fixed_interval": "1ms"}},
+                 {"date_histogram": {"field": "listed_at", "fixed_interval": "1d", "min_doc_count": 0}}):
+        refused({"aggs": {"h": body}}, "min_doc_count")
+    for body in ({"histogram": {"field": "price", "interval": 0.001, "min_doc_count": 1}},
+                 {"histogram": {"field": "price", "interval": 100, "hard_bounds": {"min": 0, "max": 10000}}},
+                 {"date_histogram": {"field": "listed_at", "calendar_interval": "month", "min_doc_count": "1"}}):
+        POLICY.check({"aggs": {"h": body}}, {})
+    refused({"aggs": {"h": {"histogram": {"field": "price", "interval": 1, "min_doc_count": [1]}}}},
+            "min_doc_count")
 
 
 def test_top_hits_count_in_every_bucket_they_sit_in():

@@ -148,7 +148,7 @@ def test_a_results_page_body_passes_unchanged():
         "post_filter": {"term": {"colour": "Black"}},
         "aggs": {"brand": {"terms": {"field": "brand", "size": 10, "order": {"_count": "desc"}}},
                  "price": {"range": {"field": "price", "ranges": [{"to": 500}, {"from": 500, "to": 1500}, {"from": 1500}]}},
-                 "listed": {"date_histogram": {"field": "listed_at", "calendar_interval": "month"},
+                 "listed": {"date_histogram": {"field": "listed_at", "calendar_interval": "month", "min_doc_count": 1},
                             "aggs": {"avg_price": {"avg": {"field": "price"}}}},
                  "new": {"filter": {"term": {"condition": "new"}}}},
         "highlight": {"fields": {"title": {"number_of_fragments": 0}}},

@@ -17,9 +17,13 @@ The work a body can ask for is bounded before it is sent (``Budget``): the hits 
 page, ``top_hits`` in every bucket it sits in, ``inner_hits`` of every page hit), the buckets its
 aggregations can make (a bucket aggregation's count times the buckets it nests in), the ranges and
 named filters of one aggregation, the cardinality sketches' memory, and every number within 64
-bits. A histogram's bucket count is not known before it runs: for what nests inside it, it counts
-as SIDECAR_PROXY_MAX_BUCKETS buckets, and OpenSearch's ``search.max_buckets`` bounds it itself
-(its ``too_many_buckets`` is a 400). The answer's bytes are capped by the proxy's connection
+bits. A histogram's bucket count is not known before it runs: by default (``min_doc_count`` 0) it
+fills every empty bucket between the field's lowest and highest value, so a tiny interval makes
+millions of them and trips OpenSearch's circuit breaker for every shopper before its own
+``search.max_buckets`` says no. The proxy takes a histogram with ``min_doc_count`` >= 1 (at most a
+bucket per product found), or a numeric one whose ``hard_bounds`` and interval make at most the
+search's bucket budget; for what nests inside a histogram, it counts as SIDECAR_PROXY_MAX_BUCKETS
+buckets, and OpenSearch's ``search.max_buckets`` bounds it itself (its ``too_many_buckets`` is a 400). The answer's bytes are capped by the proxy's connection
 (SIDECAR_PROXY_MAX_RESPONSE_BYTES), the last line for what no count foresees (large fields).
 
 ``check`` returns the body to forward; a ``PolicyRefused`` (a 400 in OpenSearch's error shape,
@@ -468,6 +472,23 @@ class _Walk:
             out[name] = {key: one[key] for key in agg}
         return out
 
+    def histogram(self, kind: str, spec: dict[str, Any], at: str) -> None:
+        """A histogram fills its empty buckets only within a bound the budget holds."""
+        if _number(spec.get("min_doc_count", 0), f"{kind}.min_doc_count") >= 1:
+            return
+        bounds = spec.get("hard_bounds")
+        interval = spec.get("interval")
+        limit = BUCKETS_PER_SEARCH * self.p.max_buckets
+        if kind == "histogram" and isinstance(bounds, dict):
+            lo, hi = bounds.get("min"), bounds.get("max")
+            if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (lo, hi, interval)) and interval > 0:
+                if (hi - lo) / interval <= limit:
+                    return
+        raise PolicyRefused("min_doc_count", f"{at}: a histogram with min_doc_count 0 makes a bucket for every interval "
+                                             "between the field's lowest and highest value, however many that is; set "
+                                             f"min_doc_count >= 1, or (histogram) hard_bounds making at most {limit} "
+                                             "buckets")
+
     def charge(self, kind: str, spec: Any, at: str, within: int) -> int:
         """Count a checked aggregation against the budget; returns the buckets it makes in each
         enclosing bucket (0 for a metric)."""
@@ -483,6 +504,7 @@ class _Walk:
             if made > MAX_NAMED_FILTERS:
                 raise PolicyRefused("filters", f"{at}: {made} filters; the limit is {MAX_NAMED_FILTERS}")
         elif kind in ("histogram", "date_histogram"):
+            self.histogram(kind, spec, at)
             made = self.p.max_buckets  # not known before it runs (see the module's docstring)
         elif kind in ("filter", "missing", "global", "nested", "reverse_nested"):
             made = 1
@@ -666,6 +688,15 @@ def _depth(node: Any, depth: int) -> None:
     elif isinstance(node, list):
         for v in node:
             _depth(v, depth + 1)
+
+
+def _number(value: Any, at: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise PolicyRefused(at.split(".")[-1], f"{at} must be a number")
+    try:
+        return float(value)
+    except ValueError:
+        raise PolicyRefused(at.split(".")[-1], f"{at} must be a number, got {value[:40]!r}") from None
 
 
 def _prefix(kind: str, text: Any, whole: bool) -> None:
