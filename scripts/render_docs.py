@@ -325,13 +325,48 @@ def _overhead_rows() -> list[str]:
     return rows
 
 
+def attack_table() -> str:
+    """Issue 36's attacks, from bench/results/attack.json."""
+    r = json.loads((ROOT / "bench" / "results" / "attack.json").read_text())
+    two, soak = r["two_bodies"], r["soak"]
+    shop = soak["shopper"]
+    statuses = [a["status"] for a in two["answers"]]
+    worst = max(a["seconds"] for a in two["answers"])
+    limit = r["meta"]["backend_timeout"] + 0.5
+    first, last = soak["rss_mb_first_last"]
+    errors = {k: v for k, v in shop["status"].items() if k != "200"}
+    refused = sum(v for k, v in soak["attack_status"].items() if k.startswith("4"))
+    attempts = sum(soak["attack_status"].values())
+    return "\n".join([
+        f"`{r['meta']['command']}` ({r['meta']['index']}, 2 gevent workers, backend timeout "
+        f"{r['meta']['backend_timeout']:g} s, decision log and events on, encoder on; {r['meta']['when']}):", "",
+        "| measure | figure | target |", "| --- | --- | --- |",
+        f"| two bodies of 1,800 neural queries ({two['body_bytes']:,} bytes each) at once | {statuses} in "
+        f"{worst:.3f} s at most | 4xx within 2.5 s: {_verdict(all(400 <= s < 500 for s in statuses) and worst <= 2.5)} |",
+        f"| /healthz during them ({two['healthz_probes']} probes) | worst {two['healthz_max_ms']} ms, "
+        f"{two['healthz_failed']} failed; worker replaced: {'yes' if two['worker_replaced'] else 'no'} | never fails, "
+        f"<= 500 ms, none replaced: {_verdict(two['healthz_failed'] == 0 and two['healthz_max_ms'] <= 500 and not two['worker_replaced'])} |",
+        f"| soak: {soak['minutes']:g} min, {soak['shoppers']} shoppers, {soak['attackers']} attackers cycling "
+        f"{len(soak['by_attack'])} attacks, a worker SIGKILLed {soak['kills']} times | {attempts:,} attacks, "
+        f"{refused:,} refused with a 4xx | |",
+        f"| 5xx other than 503/504, shoppers and attackers | {soak['five_xx_not_503_504']} | 0: "
+        f"{_verdict(soak['five_xx_not_503_504'] == 0)} |",
+        f"| shoppers' p99 ({shop['requests']:,} searches) | {shop['p99_ms']} ms (p50 {shop['p50_ms']} ms; not 200: "
+        f"{errors or 'none'}) | <= {limit * 1000:,.0f} ms: {_verdict(shop['p99_ms'] <= limit * 1000)} |",
+        f"| server RSS, master and workers (first and last sample) | {first} → {last} MB | flat: "
+        f"{_verdict(last <= first * 1.1)} |",
+        f"| run dir, largest sample | {soak['run_dir_bytes_max'] / 1e6:.1f} MB (two workers' reserved metric files "
+        "and the archives) | flat |",
+        f"| server log | {r['log']['tracebacks']} tracebacks, {r['log']['worker_timeouts']} worker timeouts | 0 |"])
+
+
 def semantic_table() -> str:
     return json.loads((ROOT / "bench" / "results" / "semantic.json").read_text())["table"]
 
 
 GENERATED = {"config": config_table, "rules": rule_reference, "semantic": semantic_table, "encoder": encoder_table,
              "peer": peer_table, "cpu": cpu_tables, "core": core_table, "eval": eval_table, "other": other_rows,
-             "experiments": experiments_table}
+             "experiments": experiments_table, "attack": attack_table}
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 
 
