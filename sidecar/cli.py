@@ -187,6 +187,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     made_run_dir = not cfg.run_dir
     cfg = _with_run_dir(cfg)
+    if not cfg.secret:  # one key for every worker of this server (page ids, assignment)
+        import dataclasses
+
+        from .experiments.identity import random_secret
+
+        logging.getLogger(__name__).warning("SIDECAR_SECRET is empty: this server signs page ids and assigns "
+                                            "experiments with a random key of this run; set it (`openssl rand -hex "
+                                            "32`) so that replicas, restarts and `sidecar experiments report` agree")
+        cfg = dataclasses.replace(cfg, secret=random_secret())
     master = os.getpid()
     try:
         from .rules.store import snapshot_path
@@ -431,7 +440,20 @@ def cmd_experiments_report(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    out = source.read_report(make_client(args.url, timeout=30), args.prefix, args.events_index, args.name, args.since)
+    from .config import default
+    from .experiments.identity import PageSigner
+
+    secret = default("secret")
+    if not secret:
+        print("error: the report checks each event's page id with SIDECAR_SECRET, the key the servers signed their "
+              "pages with: set it as they have it", file=sys.stderr)
+        return EXIT_USAGE
+    out = source.read_report(make_client(args.url, timeout=30), args.prefix, args.events_index, args.name, args.since,
+                             PageSigner(secret).verify)
+    if not out["pages"] and not out["events_on_pages"]:
+        print(f"error: no page of experiment {args.name!r} in {args.prefix}-* since {args.since} (is the name right, "
+              "and is the decision log on?)", file=sys.stderr)
+        return EXIT_ERROR
     if args.plot:
         _plot_report(out, args.plot)
     if args.json:

@@ -92,6 +92,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("admin_token", "SIDECAR_ADMIN_TOKEN", "", "bearer token for /admin/* and /inspect (16+ characters, not a "
                                                       "placeholder); empty: /admin is off and /inspect answers "
                                                       "loopback clients only", secret=True),
+    Setting("secret", "SIDECAR_SECRET", "", "the key every replica shares: signs the page ids events name and keys "
+            "experiment assignment (32+ characters, not a placeholder); empty: a random key for one server run",
+            secret=True),
     Setting("rules_poll_seconds", "SIDECAR_RULES_POLL_SECONDS", 2.0, "how often rule files are checked for edits", float),
     Setting("decision_log", "SIDECAR_DECISION_LOG", "off", "decision log to OpenSearch: on or off", choices=ON_OFF),
     Setting("decision_log_sample", "SIDECAR_DECISION_LOG_SAMPLE", 1.0, "share of requests logged (0..1)", float,
@@ -100,6 +103,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("events", "SIDECAR_EVENTS", "on", "POST /events writes shoppers' events to OpenSearch (opensearch backend "
                                              "only): on or off", choices=ON_OFF),
     Setting("events_index", "SIDECAR_EVENTS_INDEX", "ubi_events", "the index of the events (UBI's name by default)"),
+    Setting("events_per_client", "SIDECAR_EVENTS_PER_CLIENT", 50.0, "events a second one client address may send "
+            "to one worker (bursts of 10x that); then 429 with Retry-After", float, lo=0.1),
+    Setting("events_spool_bytes", "SIDECAR_EVENTS_SPOOL_BYTES", 67108864, "bytes of accepted events a worker keeps "
+            "in the run dir while OpenSearch is away; then 503", int, lo=65536),
     Setting("log_level", "SIDECAR_LOG_LEVEL", "INFO", "logging level"),
     Setting("log_format", "SIDECAR_LOG_FORMAT", "text", "log lines as text or json (one object per line)",
             choices=("text", "json")),
@@ -127,6 +134,11 @@ def _load(cls: type, environ: dict[str, str] | None = None, **overrides: Any) ->
     if token and (token.lower().replace("-", "").replace("_", "") in PLACEHOLDER_TOKENS or len(token) < 16):
         raise ValueError("SIDECAR_ADMIN_TOKEN: looks like a placeholder or is shorter than 16 characters; set a "
                          "secret one (e.g. `openssl rand -hex 16`), or leave it empty to turn /admin off")
+    secret = values["secret"]
+    if secret and (len(secret) < 32 or len(set(secret)) < 8 or
+                   secret.lower().replace("-", "").replace("_", "") in PLACEHOLDER_TOKENS):
+        raise ValueError("SIDECAR_SECRET: looks like a placeholder or is shorter than 32 characters; set a random "
+                         "one (e.g. `openssl rand -hex 32`), the same on every replica")
     return cls(**values)
 
 

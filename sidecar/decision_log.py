@@ -62,6 +62,7 @@ def build_record(d: Decision, request_id: str, status: int = 200, rules_version:
     return {
         "@timestamp": now.isoformat(timespec="milliseconds"),
         "request_id": request_id,
+        "client_id": d.client_id,
         "endpoint": d.endpoint,
         "index": d.index,
         "query": normalize_query(d.query) if d.query else None,
@@ -105,6 +106,15 @@ def error_record(*, endpoint: str, request_id: str, status: int, query: str | No
             "endpoint": endpoint, "index": index, "query": normalize_query(query) if isinstance(query, str) else None,
             "rule": None, "total_ms": total_ms, "outcome": "error", "status": status, "error_type": error_type,
             "rules_version": rules_version}
+
+
+def put_template(client: Any, template: str, pattern: str, name: str) -> None:
+    """The index template ``template`` of mappings/ over ``pattern``, put as ``name``."""
+    from .opensearch import load_mapping
+
+    body = load_mapping(template)
+    body["index_patterns"] = [pattern]
+    client.indices.put_index_template(name=name, body=body)
 
 
 def _first_line(exc: Exception) -> str:
@@ -165,15 +175,11 @@ class DecisionLogWriter:
     def _ensure_template(self, client: Any) -> None:
         if self._template_ok:
             return
-        from .opensearch import load_mapping
-
-        body = load_mapping(self.template)
-        body["index_patterns"] = [f"{self.prefix}-*" if self.daily else self.prefix]
         # one template per prefix, named by it; versions before 0.2 named it "sidecar-decisions-<prefix>",
         # and two templates over one pattern are refused, so that one goes
         if self.daily:
             client.indices.delete_index_template(name=f"{INDEX_PREFIX}-{self.prefix}", ignore=[404])
-        client.indices.put_index_template(name=self.prefix, body=body)
+        put_template(client, self.template, f"{self.prefix}-*" if self.daily else self.prefix, self.prefix)
         self._template_ok = True
 
     def _write(self, batch: list[dict[str, Any]]) -> None:

@@ -30,3 +30,4 @@ class Decision:
     filters: dict[str, Any] | None = None  # the request's filters (/search): replayed by `sidecar rules diff`
     experiment: dict[str, str] | None = None  # name, method, arm (experiments.serve)
     teams: list[str] | None = None  # an interleaved page: the arm of each placed item
+    client_id: str | None = None  # the client the page was served to (its request id is signed for it)

@@ -226,13 +226,17 @@ def test_a_store_reloads_when_an_arm_directory_is_edited(tmp_path):
     assert store.current.arms["next-rules"][1].version != before
 
 
-def _client(rules):
+SECRET = "experiments-test-key-5b1e07c9a2d84f36e81b0c4d9a7f2e35"  # every replica's SIDECAR_SECRET
+KEY = SECRET.encode()
+
+
+def _client(rules, secret: str = SECRET):
     from conftest import ROOT
     from sidecar.config import Config
     from sidecar.server import create_app
 
     cfg = Config.load(environ={}, catalog=str(ROOT / "demo" / "catalog.jsonl"), vectors=str(ROOT / "demo" / "vectors.npy"),
-                      rules=str(rules), rules_poll_seconds=0, backend="memory", encoder="off")
+                      rules=str(rules), rules_poll_seconds=0, backend="memory", encoder="off", secret=secret)
     return create_app(cfg).test_client()
 
 
@@ -255,7 +259,7 @@ def test_an_ab_experiment_serves_each_client_one_arms_own_pages(tmp_path):
         client = f"shopper-{i}"
         body = {"q": "shoes", "size": 8}
         page = _search(c, {**body, "client_id": client})
-        side = assign.arm("next-rules", client, 1.0)
+        side = assign.arm("next-rules", client, 1.0, KEY)
         assert page["experiment"] == {"name": "next-rules", "method": "ab", "arm": side}
         assert _search(c, body, headers={"X-Client-Id": client})["experiment"]["arm"] == side  # the header too
         own = _search(plain_a if side == "a" else plain_b, body)
@@ -397,42 +401,82 @@ def test_two_rankings_of_one_retrieval_read_each_field_once_and_rank_as_alone():
 def test_report_figures_against_hand_computed_ones():
     from sidecar.experiments.report import summarize, text
 
-    def page(rid, arm, sat=1.0, ids=(), teams=None):
+    def page(rid, arm, sat=1.0, ids=("x",), teams=None):
         return {"request_id": rid, "experiment": "e", "arm": arm, "@timestamp": f"2026-12-01T00:00:{rid[1:]:0>2}Z",
                 "ids_after": list(ids), "teams": teams, "constraint_satisfaction": sat, "dedup_collapsed": 1}
 
     def ev(qid, action, obj="x"):
         return {"query_id": qid, "action_name": action, "event_attributes": {"object": {"object_id": obj}}}
 
+    genuine = lambda query_id, client: True  # noqa: E731 - signatures: test_the_report_credits_only_what_happened
     pages = [page("p1", "a"), page("p2", "a", 0.5), page("p3", "a"), page("p4", "a"),
              page("p5", "b"), page("p6", "b"), page("p7", "b"), page("p8", "b"), page("p9", "b"),
              {**page("p10", "a"), "experiment": "other"}]
     events = [ev("p1", "click"), ev("p1", "click"), ev("p2", "click"), ev("p2", "add_to_cart"),
               ev("p5", "click"), ev("p6", "click"), ev("p7", "click"), ev("p8", "click"), ev("p8", "purchase"),
               ev("p10", "click"), ev("nowhere", "click")]
-    out = summarize("e", pages, events)
+    out = summarize("e", pages, events, genuine)
     a, b = out["arms"]["a"], out["arms"]["b"]
-    assert (out["method"], out["pages"], out["events_read"], out["events_on_pages"]) == ("ab", 9, 11, 9)
+    assert (out["method"], out["pages"], out["events_read"], out["events_on_pages"]) == ("ab", 9, 11, 8)
+    assert out["events_elsewhere"] == 1 and out["refused"] == {"forged": 0, "other_client": 0, "unknown_page": 1,
+                                                               "not_on_page": 0, "repeat": 1}
     assert (a["pages"], a["click"]["pages_with"], a["click"]["rate"]) == (4, 2, 0.5)  # two clicks on p1 count once
     assert (b["click"]["pages_with"], b["click"]["rate"], b["purchase"]["rate"], a["purchase"]["rate"]) == (4, 0.8, 0.2, 0.0)
     assert (a["click"]["low"], a["click"]["high"]) == tuple(round(x, 6) for x in wilson(2, 4))
     assert out["difference"]["click"] == {"b_minus_a": 0.3, "p_value": round(two_proportion_p(2, 4, 4, 5), 6)}
     assert a["constraint_satisfaction"] == 0.875 and b["dedup_collapsed"] == 1
     assert out["running"][-1] == {"t": "2026-12-01T00:00:09Z", "pages": 9, "a": 0.5, "b": 0.8}
-    assert "click" in text(out)
+    assert "click" in text(out) and "repeat 1" in text(out)
 
     teams = ["a", "b", "a", "b"]
     ids = ["i1", "i2", "i3", "i4"]
     pages = [page(f"p{i}", "interleaved", ids=ids, teams=teams) for i in range(1, 7)]
     events = [ev("p1", "click", "i2"), ev("p2", "click", "i2"), ev("p2", "click", "i4"), ev("p3", "click", "i1"),
               ev("p4", "click", "i1"), ev("p4", "click", "i2"), ev("p5", "click", "zz"), ev("p6", "add_to_cart", "i1")]
-    r = summarize("e", pages, events)["interleaving"]
-    # p1, p2 prefer b; p3 prefers a; p4 ties; p5's click is not on its page (a tie, uncredited); p6 has no click
-    assert (r["wins"], r["ties"], r["pages_with_clicks"], r["clicks_not_on_page"]) == ({"a": 1, "b": 2}, 2, 5, 1)
+    r = summarize("e", pages, events, genuine)["interleaving"]
+    # p1, p2 prefer b; p3 prefers a; p4 ties; p5's click is not on its page (refused: no credited click); p6 has no click
+    assert (r["wins"], r["ties"], r["pages_with_clicks"], r["clicks_not_on_page"]) == ({"a": 1, "b": 2}, 1, 4, 1)
     assert r["preference_b"] == round(2 / 3, 6) and r["p_value"] == round(sign_test_p(2, 1), 6) == 1.0
     shared = [page("p1", "interleaved", ids=ids, teams=["both", "a", "b", "a"])]
-    r = summarize("e", shared, [ev("p1", "click", "i1")])["interleaving"]  # a click on the arms' common top
+    r = summarize("e", shared, [ev("p1", "click", "i1")], genuine)["interleaving"]  # a click on the arms' common top
     assert (r["wins"], r["ties"], r["pages_with_clicks"]) == ({"a": 0, "b": 0}, 1, 1)
+
+
+def test_the_report_credits_only_what_happened():
+    """A forger against an A/B over real pages: made-up ids, another client's page, objects not on
+    the page, a wrong position, 50 repeats of one real click. Credited: that one click."""
+    from sidecar.experiments.identity import PageSigner
+    from sidecar.experiments.report import summarize
+
+    signer = PageSigner(SECRET)
+    pages = []
+    for i in range(40):
+        client = f"shopper-{i}"
+        pages.append({"request_id": signer.mint(client), "client_id": client, "experiment": "e",
+                      "arm": "ab"[i % 2], "@timestamp": f"2026-12-01T00:{i:02d}:00Z", "from": 0,
+                      "ids_after": [f"item-{i}-{k}" for k in range(10)]})
+    mine = pages[1]  # the forger's own page (arm b)
+
+    def click(page, client, obj, ordinal=None):
+        attrs = {"object": {"object_id": obj}} | ({"position": {"ordinal": ordinal}} if ordinal else {})
+        return {"query_id": page["request_id"] if isinstance(page, dict) else page, "client_id": client,
+                "action_name": "click", "event_attributes": attrs}
+
+    forged = [click(f"{'%016x' % k}.{'0' * 32}", "shopper-1", "item-1-0") for k in range(30)]  # made-up ids
+    stolen = [click(p, "shopper-1", p["ids_after"][0]) for p in pages[2::2]]  # other clients' pages, as itself
+    off_page = [click(mine, "shopper-1", "item-99-0"), click(mine, "shopper-1", "item-1-3", ordinal=1)]
+    repeats = [click(mine, "shopper-1", "item-1-2", ordinal=3) for _ in range(51)]
+    events = forged + stolen + off_page + repeats
+    out = summarize("e", pages, events, signer.verify)
+    assert out["events_on_pages"] == 1, out
+    assert out["arms"]["b"]["click"]["pages_with"] == 1 and out["arms"]["a"]["click"]["pages_with"] == 0
+    refused = out["refused"]
+    assert refused["forged"] == 30 and refused["other_client"] == len(pages[2::2])
+    assert refused["not_on_page"] == 2 and refused["repeat"] == 50 and refused["unknown_page"] == 0
+    assert out["events_elsewhere"] == 0
+    # a genuine id of a page that was not logged (sampled out): unknown, not credited
+    unlogged = signer.mint("shopper-1")
+    assert summarize("e", pages, [click(unlogged, "shopper-1", "x")], signer.verify)["refused"]["unknown_page"] == 1
 
 
 def test_two_replicas_assign_every_client_alike(tmp_path):
@@ -443,8 +487,9 @@ def test_two_replicas_assign_every_client_alike(tmp_path):
         assert _search(one, body)["experiment"] == _search(two, body)["experiment"]
 
 
-def test_events_are_accounted_for_while_opensearch_is_away(tmp_path):
-    """An outage loses no event uncounted: each accepted event is written, dropped or unknown."""
+def test_events_wait_in_the_spool_while_opensearch_is_away(tmp_path):
+    """An outage loses no accepted event: each waits in the worker's spool (nothing dropped, nothing
+    unknown), and the spool is bounded: past it the answer is a 503, never a 202."""
     import socket
 
     from conftest import ROOT
@@ -455,17 +500,28 @@ def test_events_are_accounted_for_while_opensearch_is_away(tmp_path):
         s.bind(("127.0.0.1", 0))
         dead = f"http://127.0.0.1:{s.getsockname()[1]}"
     cfg = Config.load(environ={}, backend="opensearch", opensearch_url=dead, index="products", encoder="off",
-                      rules=str(ROOT / "query_rules"), rules_poll_seconds=0)
+                      rules=str(ROOT / "query_rules"), rules_poll_seconds=0, events_spool_bytes=65536,
+                      events_per_client=100000)
     app = create_app(cfg)
     c, events = app.test_client(), app.extensions["sidecar"].events
     event = {"action_name": "click", "query_id": "q1", "event_attributes": {"object": {"object_id": "1"}}}
     for _ in range(5):
         r = c.post("/events", json={"events": [event, event]})
         assert r.status_code == 202 and r.json == {"accepted": 2}
-    assert events.flush(30)
-    assert events.written + sum(events.dropped.values()) + events.unknown == 10 and events.dropped["backend"] == 10
-    assert 'sidecar_events_dropped_total{reason="backend"} 10.0' in c.get("/metrics").get_data(as_text=True)
-    events.close(1)
+    assert not events.flush(1.0) and events.accepted == 10 and events.written == events.dropped == 0
+    assert events.pending() > 0 and events.path.stat().st_size == events.pending()  # on disk, before the 202
+    stored = 10
+    while True:
+        r = c.post("/events", json={"events": [event] * 100})
+        if r.status_code != 202:
+            break
+        stored += 100
+    assert r.status_code == 503 and r.json["error"]["type"] == "events_not_stored" and r.headers["Retry-After"]
+    assert events.accepted == stored and events.pending() <= 65536
+    text = c.get("/metrics").get_data(as_text=True)
+    assert f"sidecar_events_accepted_total {float(stored)}" in text
+    assert 'sidecar_events_refused_total{reason="spool_full"} 100.0' in text
+    events.close(0.5)
 
 
 def test_the_report_page_says_when_opensearch_is_away_and_the_server_serves_on(tmp_path):

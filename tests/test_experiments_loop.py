@@ -18,6 +18,7 @@ from test_experiments import EXPERIMENT, _arms
 
 pytestmark = pytest.mark.opensearch
 INDEX, PREFIX, EVENTS = "test-experiments", "test-experiments-log", "test-experiments-events"
+from test_experiments import KEY, SECRET  # noqa: E402  (the servers' and the report's SIDECAR_SECRET)
 
 
 @pytest.fixture(scope="module")
@@ -31,14 +32,15 @@ def demo(os_url, os_client):
 def _serve(os_url, rules):
     writer = DecisionLogWriter(lambda: make_client(os_url), prefix=PREFIX, flush_interval=0.1)
     cfg = Config.load(environ={}, backend="opensearch", opensearch_url=os_url, index=INDEX, rules=str(rules),
-                      rules_poll_seconds=0, events_index=EVENTS, encoder="off", decision_log_index=PREFIX)
+                      rules_poll_seconds=0, events_index=EVENTS, encoder="off", decision_log_index=PREFIX,
+                      secret=SECRET)
     app = create_app(cfg, decision_log=writer)
     return app.test_client(), writer, app.extensions["sidecar"].events
 
 
 def _report(os_url, name, tmp_path):
     out = run_cli("experiments", "report", name, "--url", os_url, "--prefix", PREFIX, "--events-index", EVENTS,
-                  "--since", "1d", "--json", "--plot", str(tmp_path / f"{name}.png"))
+                  "--since", "1d", "--json", "--plot", str(tmp_path / f"{name}.png"), env={"SIDECAR_SECRET": SECRET})
     assert out.returncode == 0, out.stderr
     assert (tmp_path / f"{name}.png").stat().st_size > 1000
     return json.loads(out.stdout)
@@ -52,9 +54,9 @@ def _visualize(os_client, vis, index):
     return flatten(resp["aggregations"], [a["id"] for a in state["aggs"] if a["schema"] in ("segment", "group", "bucket")])
 
 
-def _click(c, page, hit, action="click"):
+def _click(c, page, hit, client, action="click"):
     r = c.post("/events", json={"events": [{
-        "action_name": action, "query_id": page["request_id"], "client_id": "x",
+        "action_name": action, "query_id": page["request_id"], "client_id": client,
         "event_attributes": {"object": {"object_id": hit["id"], "object_id_field": "id"},
                              "position": {"ordinal": hit["rank"]}}}]})
     assert r.status_code == 202, r.json
@@ -67,20 +69,20 @@ def test_an_ab_experiment_from_pages_to_report(os_url, os_client, demo, tmp_path
     for i in range(30):
         client = f"shopper-{i}"
         page = c.post("/search", json={"q": "shoes", "size": 6, "client_id": client}).json
-        arm = assign.arm("loop-ab", client, 1.0)
+        arm = assign.arm("loop-ab", client, 1.0, KEY)
         assert page["experiment"]["arm"] == arm
         expected[arm][0] += 1
         if arm == "b" or i % 3 == 0:  # shoppers on b click more
-            _click(c, page, page["hits"][0])
-            _click(c, page, page["hits"][1])  # a second click on the page: it still counts once
+            _click(c, page, page["hits"][0], client)
+            _click(c, page, page["hits"][1], client)  # a second click on the page: it still counts once
             expected[arm][1] += 1
     r = c.post("/events", json={"events": [{"action_name": "click", "query_id": "never-served"}]})
     assert r.status_code == 202
     assert writer.flush(30) and events.flush(30)
-    assert events.written == 2 * (expected["a"][1] + expected["b"][1]) + 1 and events.dropped == {"overflow": 0, "backend": 0}
+    assert events.written == events.accepted == 2 * (expected["a"][1] + expected["b"][1]) + 1 and events.dropped == 0
     os_client.indices.refresh(index=[f"{PREFIX}-*", EVENTS])
     out = _report(os_url, "loop-ab", tmp_path)
-    assert out["method"] == "ab" and out["pages"] == 30 and out["events_unknown_query"] == 1
+    assert out["method"] == "ab" and out["pages"] == 30 and out["refused"]["forged"] == 1  # the id never served
     for arm, (n, k) in expected.items():
         got = out["arms"][arm]
         assert got["pages"] == n and got["click"]["pages_with"] == k
@@ -105,7 +107,7 @@ def test_an_ab_experiment_from_pages_to_report(os_url, os_client, demo, tmp_path
     missing = c.get("/inspect/experiments?name=nope")
     assert missing.status_code == 400 and "no experiment &#39;nope&#39;" in missing.get_data(as_text=True)
     text = run_cli("experiments", "report", "loop-ab", "--url", os_url, "--prefix", PREFIX, "--events-index", EVENTS,
-                   "--since", "1d")
+                   "--since", "1d", env={"SIDECAR_SECRET": SECRET})
     assert text.returncode == 0 and text.stdout.startswith("experiment loop-ab (ab): 30 pages"), text.stderr
     writer.close(5)
     events.close(5)
@@ -122,7 +124,7 @@ def test_an_interleaving_experiment_from_pages_to_report(os_url, os_client, demo
         # these shoppers like what b placed; on a page where b placed nothing, they click a's, or
         # failing that an item of the arms' common top (credited to neither: a tie)
         side = "b" if "b" in teams else "a" if "a" in teams else "both"
-        _click(c, page, page["hits"][teams.index(side)])
+        _click(c, page, page["hits"][teams.index(side)], f"shopper-{i}")
         if side == "both":
             ties += 1
         else:

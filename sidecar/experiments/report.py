@@ -1,27 +1,48 @@
-"""What an experiment's pages and the shoppers' events on them say, per arm (pure: the CLI
-reads the records from OpenSearch and hands them here).
+"""What an experiment's pages and the shoppers' events on them say, per arm (pure: ``source``
+reads the records from OpenSearch and hands them here, page by page).
 
 A *page* is one decision record of the experiment (one /search answered under it); an event
-belongs to a page by its ``query_id`` (the page's ``request_id``). Rates are per page: the
-share of pages with at least one event of that action (click, add_to_cart, purchase), each
-with its Wilson 95% interval, so a shopper clicking ten times on one page counts once. For
-``ab`` the arms' rates are compared with a two-proportion z-test. For ``interleave`` each page
-with clicks credits each clicked item to its team (the ``teams`` the page was served with); the
-page prefers the team with more clicks, and the report gives the share of preferring pages that
-prefer b, its Wilson interval and the exact sign test. Limits, stated: pages are not
-independent when one shopper makes many (the intervals are then too narrow); a click on an
-item that is not on the page it names is not credited to a team.
+names its page by ``query_id`` (the page's signed ``request_id``) and its shopper by
+``client_id``. An event is **credited** to its page only when everything it claims holds:
+
+- ``forged``: the query id is not one the sidecar issued to that client (its signature,
+  ``identity.PageSigner.verify``, does not hold);
+- ``other_client``: the id is a real page's, issued to another client;
+- ``unknown_page``: the id is genuine, but no decision record holds the page (the log sampled
+  or dropped it, or it is older than the report's window);
+- ``not_on_page``: the object was not on that page, or not at the position the event names;
+- ``repeat``: the same (page, object, action) was already credited.
+
+Each refused event is counted under its reason (``refused``), so a merchandiser sees what was
+refused. Events on genuine pages of other experiments (or of none) are ``elsewhere``: not this
+report's.
+
+Rates are per page: the share of pages with at least one credited event of that action (click,
+add_to_cart, purchase), each with its Wilson 95% interval. For ``ab`` the arms' rates are compared
+with a two-proportion z-test. For ``interleave`` each page with credited clicks credits each
+clicked item to its team; the page prefers the team with more clicks, and the report gives the
+share of preferring pages that prefer b, its Wilson interval and the exact sign test.
+
+Memory: a ``Tally`` keeps a few numbers per page (its time, arm and outcome, for the running
+estimate) and nothing per event, so a report over millions of events is bounded by its pages.
+Limits, stated: pages are not independent when one shopper makes many (the intervals are then too
+narrow); a client that holds real pages of its own can act on them as it likes (docs/experiments.md).
 """
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Iterable
+from array import array
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable
+from datetime import datetime
 from typing import Any
 
 from .interleave import preference
 from .stats import sign_test_p, two_proportion_p, wilson
 
 ACTIONS = ("click", "add_to_cart", "purchase")
+REASONS = ("forged", "other_client", "unknown_page", "not_on_page", "repeat")
+ARMS = ("a", "b", "interleaved")
+Verify = Callable[[Any, Any], bool]
 
 
 def _rate(k: int, n: int) -> dict[str, Any]:
@@ -29,103 +50,189 @@ def _rate(k: int, n: int) -> dict[str, Any]:
     return {"pages_with": k, "rate": round(k / n, 6) if n else None, "low": round(low, 6), "high": round(high, 6)}
 
 
-def _mean(values: list[float]) -> float | None:
-    return round(sum(values) / len(values), 6) if values else None
-
-
 def object_of(event: dict[str, Any]) -> str | None:
     return ((event.get("event_attributes") or {}).get("object") or {}).get("object_id")
 
 
-def summarize(name: str, records: list[dict[str, Any]], events: Iterable[dict[str, Any]],
-              points: int = 100) -> dict[str, Any]:
-    """The report of experiment ``name`` from its decision records and the events read."""
-    pages = sorted((r for r in records if r.get("experiment") == name), key=lambda r: r.get("@timestamp") or "")
-    by_query: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    read = matched = 0
-    known = {r["request_id"] for r in pages}
-    for event in events:
-        read += 1
-        if event.get("query_id") in known:
-            matched += 1
-            by_query[event["query_id"]].append(event)
-    interleaved = any(r.get("arm") == "interleaved" for r in pages)
-    out: dict[str, Any] = {"experiment": name, "method": "interleave" if interleaved else "ab", "pages": len(pages),
-                           "events_read": read, "events_on_pages": matched}
-    if interleaved:
-        out["interleaving"], out["running"] = _interleaving(pages, by_query, points)
-    else:
-        out["arms"], out["difference"], out["running"] = _ab(pages, by_query, points)
-    return out
+def ordinal_of(event: dict[str, Any]) -> Any:
+    return ((event.get("event_attributes") or {}).get("position") or {}).get("ordinal")
 
 
-def _acted(page: dict[str, Any], by_query: dict[str, list[dict[str, Any]]]) -> set[str]:
-    return {e["action_name"] for e in by_query.get(page["request_id"], ())}
+def _epoch(stamp: Any) -> float:
+    try:
+        return datetime.fromisoformat(str(stamp).replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return 0.0
 
 
-def _diversity(pages: list[dict[str, Any]]) -> dict[str, float | None]:
-    """The decision log's figures of these pages: mean constraint satisfaction (pages that had
-    a constraint to judge) and near-duplicates collapsed per page."""
-    return {"constraint_satisfaction": _mean([p["constraint_satisfaction"] for p in pages
-                                              if p.get("constraint_satisfaction") is not None]),
-            "dedup_collapsed": _mean([p.get("dedup_collapsed") or 0 for p in pages])}
+class Tally:
+    """One experiment's report, built group by group: ``add(query_id, events, page, owner)``
+    for each query id read (its events, its page if it is one of this experiment's, and the
+    client of any decision record holding it), and ``add(qid, [], page, ...)`` for each page
+    without events. ``result()`` gives the report."""
 
+    def __init__(self, name: str, verify: Verify, points: int = 100):
+        self.name, self.verify, self.points = name, verify, points
+        self.refused: Counter[str] = Counter()
+        self.read = self.credited = self.elsewhere = 0
+        self.interleaved = False
+        # per page, in the order read: time, arm, and what was credited on it
+        self.times = array("d")
+        self.arms = array("b")
+        self.acted = array("b")  # a bit per action of ACTIONS
+        self.sides = array("b")  # interleaving: -1 no click, 0 tie, 1 prefers a, 2 prefers b
+        self.not_on_page_clicks = 0
+        self.sums: dict[str, list[float]] = defaultdict(lambda: [0.0, 0, 0.0])  # arm: [sat sum, sat n, dedup sum]
 
-def _ab(pages: list[dict[str, Any]], by_query: dict[str, list[dict[str, Any]]], points: int
-        ) -> tuple[dict[str, Any], dict[str, Any], list[dict[str, Any]]]:
-    arms: dict[str, Any] = {}
-    counts: dict[str, dict[str, int]] = {}
-    acted = [_acted(p, by_query) for p in pages]  # per page, the actions on it
-    for arm in ("a", "b"):
-        mine = [i for i, p in enumerate(pages) if p.get("arm") == arm]
-        counts[arm] = {a: sum(a in acted[i] for i in mine) for a in ACTIONS} | {"pages": len(mine)}
-        arms[arm] = {"pages": len(mine), **{a: _rate(counts[arm][a], len(mine)) for a in ACTIONS},
-                     **_diversity([pages[i] for i in mine])}
-    difference = {}
-    for a in ACTIONS:
-        ka, na, kb, nb = counts["a"][a], counts["a"]["pages"], counts["b"][a], counts["b"]["pages"]
-        difference[a] = {"b_minus_a": round(kb / nb - ka / na, 6) if na and nb else None,
-                         "p_value": round(two_proportion_p(ka, na, kb, nb), 6)}
-    running, seen = [], {"a": [0, 0], "b": [0, 0]}
-    step = max(1, len(pages) // points)
-    for i, p in enumerate(pages):
-        if p.get("arm") in seen:
-            seen[p["arm"]][0] += 1
-            seen[p["arm"]][1] += "click" in acted[i]
-        if (i + 1) % step == 0 or i + 1 == len(pages):
-            (na, ka), (nb, kb) = seen["a"], seen["b"]
-            running.append({"t": p.get("@timestamp"), "pages": i + 1,
-                            "a": round(ka / na, 6) if na else None, "b": round(kb / nb, 6) if nb else None})
-    return arms, difference, running
+    def add(self, query_id: str, events: list[dict[str, Any]], page: dict[str, Any] | None,
+            owner: str | None | bool) -> None:
+        """``page``: this experiment's record of ``query_id`` (None: not one of its pages);
+        ``owner``: the client_id of any decision record holding it, or False when none does."""
+        clicks: set[str] = set()
+        acted = 0
+        seen: set[tuple[Any, str]] = set()
+        for event in events:
+            self.read += 1
+            client = event.get("client_id")
+            if not self.verify(query_id, client):
+                self.refused["other_client" if owner is not False and owner != client else "forged"] += 1
+                continue
+            if owner is False:
+                self.refused["unknown_page"] += 1
+                continue
+            if page is None:
+                self.elsewhere += 1
+                continue
+            obj, action = object_of(event), event.get("action_name")
+            if not _on_page(page, obj, ordinal_of(event)):
+                self.refused["not_on_page"] += 1
+                self.not_on_page_clicks += action == "click"
+                continue
+            if (obj, action) in seen:
+                self.refused["repeat"] += 1
+                continue
+            seen.add((obj, action))
+            self.credited += 1
+            if action in ACTIONS:
+                acted |= 1 << ACTIONS.index(action)
+            if action == "click":
+                clicks.add(obj)
+        if page is not None:
+            self._page(page, acted, clicks)
 
-
-def _interleaving(pages: list[dict[str, Any]], by_query: dict[str, list[dict[str, Any]]], points: int
-                  ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    wins = {"a": 0, "b": 0}
-    ties = clicked_pages = uncredited = 0
-    running = []
-    step = max(1, len(pages) // points)
-    for i, p in enumerate(pages):
-        ids, teams = p.get("ids_after") or [], p.get("teams") or []
-        clicks = {object_of(e) for e in by_query.get(p["request_id"], ()) if e["action_name"] == "click"}
+    def _page(self, page: dict[str, Any], acted: int, clicks: set[str]) -> None:
+        arm = page.get("arm")
+        self.interleaved |= arm == "interleaved"
+        self.times.append(_epoch(page.get("@timestamp")))
+        self.arms.append(ARMS.index(arm) if arm in ARMS else -1)
+        self.acted.append(acted)
+        side = -1
         if clicks:
-            clicked_pages += 1
-            uncredited += len(clicks - set(ids))
-            side = preference(teams, [doc_id in clicks for doc_id in ids])
-            if side is None:
-                ties += 1
-            else:
-                wins[side] += 1
-        if (i + 1) % step == 0 or i + 1 == len(pages):
-            n = wins["a"] + wins["b"]
-            low, high = wilson(wins["b"], n)
-            running.append({"t": p.get("@timestamp"), "pages": i + 1, "preference_b": round(wins["b"] / n, 6) if n
-                            else None, "low": round(low, 6), "high": round(high, 6)})
-    n = wins["a"] + wins["b"]
-    low, high = wilson(wins["b"], n)
-    return {**_diversity(pages), "pages_with_clicks": clicked_pages, "wins": wins, "ties": ties, "clicks_not_on_page": uncredited,
-            "preference_b": round(wins["b"] / n, 6) if n else None, "low": round(low, 6), "high": round(high, 6),
-            "p_value": round(sign_test_p(wins["b"], wins["a"]), 6)}, running
+            won = preference(page.get("teams") or [], [doc_id in clicks for doc_id in page.get("ids_after") or []])
+            side = 0 if won is None else (1 if won == "a" else 2)
+        self.sides.append(side)
+        sums = self.sums[arm]
+        if page.get("constraint_satisfaction") is not None:
+            sums[0] += page["constraint_satisfaction"]
+            sums[1] += 1
+        sums[2] += page.get("dedup_collapsed") or 0
+
+    def result(self) -> dict[str, Any]:
+        order = sorted(range(len(self.times)), key=self.times.__getitem__)
+        out: dict[str, Any] = {"experiment": self.name, "method": "interleave" if self.interleaved else "ab",
+                               "pages": len(order), "events_read": self.read, "events_on_pages": self.credited,
+                               "events_elsewhere": self.elsewhere, "refused": {r: self.refused[r] for r in REASONS}}
+        if self.interleaved:
+            out["interleaving"], out["running"] = self._interleaving(order)
+        else:
+            out["arms"], out["difference"], out["running"] = self._ab(order)
+        return out
+
+    def _diversity(self, arm: str, pages: int) -> dict[str, float | None]:
+        sat, n, dedup = self.sums[arm] if arm in self.sums else (0.0, 0, 0.0)
+        return {"constraint_satisfaction": round(sat / n, 6) if n else None,
+                "dedup_collapsed": round(dedup / pages, 6) if pages else None}
+
+    def _stamp(self, i: int) -> str | None:
+        return datetime.utcfromtimestamp(self.times[i]).strftime("%Y-%m-%dT%H:%M:%SZ") if self.times[i] else None
+
+    def _ab(self, order: list[int]) -> tuple[dict[str, Any], dict[str, Any], list[dict[str, Any]]]:
+        arms: dict[str, Any] = {}
+        counts: dict[str, dict[str, int]] = {}
+        for code, arm in enumerate(("a", "b")):
+            mine = [i for i in order if self.arms[i] == code]
+            counts[arm] = {a: sum(1 for i in mine if self.acted[i] >> k & 1) for k, a in enumerate(ACTIONS)}
+            counts[arm]["pages"] = len(mine)
+            arms[arm] = {"pages": len(mine), **{a: _rate(counts[arm][a], len(mine)) for a in ACTIONS},
+                         **self._diversity(arm, len(mine))}
+        difference = {}
+        for a in ACTIONS:
+            ka, na, kb, nb = counts["a"][a], counts["a"]["pages"], counts["b"][a], counts["b"]["pages"]
+            difference[a] = {"b_minus_a": round(kb / nb - ka / na, 6) if na and nb else None,
+                             "p_value": round(two_proportion_p(ka, na, kb, nb), 6)}
+        running, seen = [], [[0, 0], [0, 0]]
+        step = max(1, len(order) // self.points)
+        for n, i in enumerate(order, 1):
+            if self.arms[i] in (0, 1):
+                seen[self.arms[i]][0] += 1
+                seen[self.arms[i]][1] += self.acted[i] & 1
+            if n % step == 0 or n == len(order):
+                (na, ka), (nb, kb) = seen
+                running.append({"t": self._stamp(i), "pages": n,
+                                "a": round(ka / na, 6) if na else None, "b": round(kb / nb, 6) if nb else None})
+        return arms, difference, running
+
+    def _interleaving(self, order: list[int]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        wins = {"a": 0, "b": 0}
+        ties = clicked = 0
+        running = []
+        step = max(1, len(order) // self.points)
+        for n, i in enumerate(order, 1):
+            side = self.sides[i]
+            if side >= 0:
+                clicked += 1
+                if side == 0:
+                    ties += 1
+                else:
+                    wins["a" if side == 1 else "b"] += 1
+            if n % step == 0 or n == len(order):
+                k = wins["a"] + wins["b"]
+                low, high = wilson(wins["b"], k)
+                running.append({"t": self._stamp(i), "pages": n, "preference_b": round(wins["b"] / k, 6) if k
+                                else None, "low": round(low, 6), "high": round(high, 6)})
+        k = wins["a"] + wins["b"]
+        low, high = wilson(wins["b"], k)
+        return {**self._diversity("interleaved", len(order)), "pages_with_clicks": clicked, "wins": wins, "ties": ties,
+                "clicks_not_on_page": self.not_on_page_clicks, "preference_b": round(wins["b"] / k, 6) if k else None,
+                "low": round(low, 6), "high": round(high, 6), "p_value": round(sign_test_p(wins["b"], wins["a"]), 6)}, \
+            running
+
+
+def _on_page(page: dict[str, Any], obj: Any, ordinal: Any) -> bool:
+    """The object was on the page (at the rank ``ordinal`` names, when it names one)."""
+    ids = page.get("ids_after") or []
+    if obj not in ids:
+        return False
+    if ordinal is None:
+        return True
+    first = (page.get("from") or 0) + 1
+    return isinstance(ordinal, int) and 0 <= ordinal - first < len(ids) and ids[ordinal - first] == obj
+
+
+def summarize(name: str, records: list[dict[str, Any]], events: Iterable[dict[str, Any]], verify: Verify,
+              points: int = 100) -> dict[str, Any]:
+    """The report of experiment ``name`` from decision records and events held in memory (the
+    records of any experiment or none: those of others only say a page exists)."""
+    by_id = {r["request_id"]: r for r in records if r.get("request_id")}
+    grouped: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for event in events:
+        grouped[str(event.get("query_id"))].append(event)
+    tally = Tally(name, verify, points)
+    for qid in sorted(set(grouped) | {k for k, r in by_id.items() if r.get("experiment") == name}):
+        record = by_id.get(qid)
+        page = record if record is not None and record.get("experiment") == name else None
+        tally.add(qid, grouped.get(qid, []), page, record.get("client_id") if record is not None else False)
+    return tally.result()
 
 
 def _pct(r: dict[str, Any]) -> str:
@@ -134,11 +241,17 @@ def _pct(r: dict[str, Any]) -> str:
     return f"{100 * r['rate']:.2f}% [{100 * r['low']:.2f}, {100 * r['high']:.2f}]"
 
 
+def refused_line(out: dict[str, Any]) -> str:
+    refused = out.get("refused") or {}
+    return (f"{sum(refused.values())} events refused: " +
+            ", ".join(f"{reason.replace('_', ' ')} {refused.get(reason, 0)}" for reason in REASONS))
+
+
 def text(out: dict[str, Any]) -> str:
     """The report as lines a person reads."""
-    lines = [f"experiment {out['experiment']} ({out['method']}): {out['pages']} pages, {out['events_read']} events read, "
-             f"{out['events_on_pages']} on its pages, {out.get('events_unknown_query', 0)} with a query id no decision "
-             "record holds"]
+    lines = [f"experiment {out['experiment']} ({out['method']}): {out['pages']} pages, {out['events_read']} events "
+             f"read, {out['events_on_pages']} credited to its pages, {out.get('events_elsewhere', 0)} on other pages",
+             refused_line(out)]
     if out["method"] == "ab":
         lines.append(f"{'':14}{'arm a':>32}{'arm b':>32}{'b - a':>10}{'p':>8}")
         arms, diff = out["arms"], out["difference"]

@@ -58,9 +58,10 @@ def client_of(body: Any, headers: Mapping[str, str]) -> str | None:
     return headers.get(HEADER) or None
 
 
-def assignment(ruleset: RuleSet, body: Any, client: str | None, now: datetime) -> Assignment | None:
+def assignment(ruleset: RuleSet, body: Any, client: str | None, now: datetime, key: bytes = b"") -> Assignment | None:
     """The first running experiment (in file order) that covers the request and takes its
-    client in; None: the request is served by the rules as usual."""
+    client in (assigned by the hash keyed by ``key``, the deployment's secret); None: the
+    request is served by the rules as usual."""
     if not ruleset.experiments or client is None or not isinstance(body, dict):
         return None
     if body.get("rule") is not None or body.get("overrides") is not None:
@@ -74,7 +75,7 @@ def assignment(ruleset: RuleSet, body: Any, client: str | None, now: datetime) -
     rule_id = match.rule.id if match else None
     for ex in ruleset.experiments:
         if ex.name in ruleset.arms and ex.covers(rule_id, now):
-            side = assign.arm(ex.name, client, ex.share)
+            side = assign.arm(ex.name, client, ex.share, key)
             if side is not None:
                 return Assignment(ex, "interleaved" if ex.method == "interleave" else side)
     return None

@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import logging
 import time
-import uuid
 
 from flask import Flask, Response, g, request
 
 from ..decision_log import build_record, error_record
+from ..experiments import serve
 from ..retrieval import deadline
 from .jsonio import read_body
 from .services import services
@@ -28,7 +28,10 @@ def start() -> None:
     # trusted front proxy that says when (X-Request-Start), so time queued there counts too
     cfg = services().config
     g.deadline = deadline.start(cfg.backend_timeout, started=_arrival(cfg.trusted_proxies))
-    g.request_id = request.headers.get("X-Request-Id", "")[:64] or uuid.uuid4().hex[:16]
+    # the page's identity is the sidecar's own, signed for the client (experiments.identity); a
+    # client's X-Request-Id is kept beside it, for its own tracing
+    g.client_request_id = request.headers.get("X-Request-Id", "")[:64] or None
+    g.request_id = services().signer.mint(request.headers.get(serve.HEADER))
     g.decision = None  # set by a route that reranked (outcome.Decision)
     read_body(cfg.max_body_bytes, cfg.body_timeout)  # whole and bounded, before any route looks at it
 
@@ -44,6 +47,8 @@ def finish(resp: Response) -> Response:
     if decision is not None and decision.rule is not None:
         s.metrics.rerank.labels(rule).observe(decision.rerank_ms / 1000)
     resp.headers["X-Request-Id"] = g.get("request_id", "")
+    if g.get("client_request_id"):
+        resp.headers["X-Client-Request-Id"] = g.client_request_id
     version = s.store.current.version
     if s.decision_log is not None and endpoint in LOGGED_ENDPOINTS:
         if decision is not None:
@@ -59,6 +64,7 @@ def finish(resp: Response) -> Response:
     if endpoint != "/metrics":
         fields = {"route": endpoint, "method": request.method, "path": request.path, "status": resp.status_code,
                   "duration_ms": round(elapsed * 1000, 3), "rule": rule or None, "request_id": g.get("request_id", ""),
+                  "client_request_id": g.get("client_request_id"),
                   "backend_ms": decision.took_ms if decision is not None else None}
         if resp.status_code >= 400:
             fields["error_type"] = _error_type(resp)

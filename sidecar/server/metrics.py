@@ -78,9 +78,11 @@ class Metrics:
                                             registry=self.registry)
         self.events_dropped = Counter("sidecar_events_dropped_total", "events (POST /events) dropped", ["reason"],
                                       registry=self.registry)
+        self.events_accepted = Counter("sidecar_events_accepted_total", "events answered 202 (kept in the spool)",
+                                       registry=self.registry)
+        self.events_refused = Counter("sidecar_events_refused_total", "events refused at the door", ["reason"],
+                                      registry=self.registry)
         self.events_written = Counter("sidecar_events_written_total", "events written", registry=self.registry)
-        self.events_unknown = Counter("sidecar_events_unknown_total",
-                                      "events sent without an answer in time (may be indexed)", registry=self.registry)
 
     def exposition(self) -> bytes:
         """The text format of a scrape: every worker's samples added up, or this process's (this

@@ -31,7 +31,6 @@ EXAMPLES: dict[str, dict[str, Any]] = {
     "EventsRequest": {
         "click": {"summary": "a click on the third hit of a page", "value": {"events": [{
             "action_name": "click", "query_id": "<the request_id /search returned>", "client_id": "shopper-42",
-            "timestamp": "2026-12-01T09:30:00Z",
             "event_attributes": {"object": {"object_id": "15970", "object_id_field": "id"},
                                  "position": {"ordinal": 3}}}]}},
     },
@@ -59,6 +58,8 @@ ANY_OBJECT = {"type": "object"}
 ERRORS = {"400": {"description": "invalid request; error.field names the field", **_json(_ref("Error"))},
           "503": {"description": "OpenSearch is unavailable", **_json(_ref("Error"))},
           "504": {"description": "OpenSearch did not answer in time", **_json(_ref("Error"))},
+          "429": {"description": "too many requests from this client (Retry-After says when to retry)",
+                  **_json(_ref("Error"))},
           "422": {"description": "the rule files were rejected; the last good rules serve on", **_json(ANY_OBJECT)}}
 INDEX = {"name": "index", "in": "path", "required": True, "schema": {"type": "string", "pattern": "^[^_/][^/]*$"}}
 PROXY_BODY = {"type": "object", "description": "OpenSearch query DSL; ext.rerank asks for reranking",
@@ -66,8 +67,9 @@ PROXY_BODY = {"type": "object", "description": "OpenSearch query DSL; ext.rerank
 
 
 def _op(summary: str, ok: dict[str, Any], body: dict[str, Any] | None = None, errors: tuple[str, ...] = (),
-        **extra: Any) -> dict[str, Any]:
-    op: dict[str, Any] = {"summary": summary, "responses": {"200": {"description": "OK", **ok},
+        ok_status: str = "200", **extra: Any) -> dict[str, Any]:
+    description = {"200": "OK", "202": "Accepted: stored, to be shipped"}.get(ok_status, "OK")
+    op: dict[str, Any] = {"summary": summary, "responses": {ok_status: {"description": description, **ok},
                                                            **{c: ERRORS[c] for c in errors}}, **extra}
     if body is not None:
         op["requestBody"] = {"required": True, **body}
@@ -81,13 +83,15 @@ ADMIN = {"security": [{"bearer": []}]}
 
 
 def documented(*methods: str, summary: str, ok: dict[str, Any] | None = None, body: dict[str, Any] | None = None,
-               errors: tuple[str, ...] = (), **extra: Any) -> Callable[[Callable], Callable]:
+               errors: tuple[str, ...] = (), ok_status: str = "200", **extra: Any) -> Callable[[Callable], Callable]:
     """A view's OpenAPI operation for ``methods``, kept on the view itself: the document is built
-    from the routes (``document``), so a route is documented where it is written."""
+    from the routes (``document``), so a route is documented where it is written. ``ok_status``:
+    the status of its success (202 for POST /events)."""
     def mark(view: Callable) -> Callable:
         ops = view.__dict__.setdefault("openapi", {})
         for m in methods:
-            ops[m.lower()] = _op(summary, ok if ok is not None else _json(ANY_OBJECT), body, errors, **extra)
+            ops[m.lower()] = _op(summary, ok if ok is not None else _json(ANY_OBJECT), body, errors, ok_status,
+                                 **extra)
         return view
     return mark
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import atexit
 import logging
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -52,16 +53,19 @@ class Services:
     store: RuleStore
     metrics: Metrics
     decision_log: DecisionLogWriter | None
-    events: DecisionLogWriter | None  # POST /events' writer (None: off, or no OpenSearch)
+    events: Any  # POST /events' spool (server.spool.EventSpool; None: off, no OpenSearch, or no disk)
     board: WorkerBoard | None  # the other workers of this server (None: a single process)
     limits: Limits
     policy: ProxyPolicy
+    signer: Any = None  # experiments.identity.PageSigner: mints and verifies page ids
     encoder: Any = None  # sidecar.encoder.Encoder, or None (SIDECAR_ENCODER=off)
     kernels_ready: bool = False  # set once the kernels are compiled (by another OS thread: a plain flag)
     legacy_indices: set[str] = field(default_factory=set)  # proxied indices without vector_f16 (logged once)
     _client: Any = None
     _proxy_client: Any = None
     _encoding: Offloader = field(default_factory=Offloader)  # the model's runs, one at a time, off the event loop
+    events_problem: str | None = None  # why POST /events is off although configured on
+    event_buckets: Any = None  # server.ratelimit.TokenBuckets of POST /events, per client address
 
     @classmethod
     def build(cls, cfg: Config, *, backend: Backend | None = None, store: RuleStore | None = None,
@@ -80,21 +84,39 @@ class Services:
                                              on_write=metrics.decision_log_written.inc,
                                              on_unknown=metrics.decision_log_unknown.inc)
             atexit.register(decision_log.close, 5.0)  # flush within 5 s when the worker exits (SIGTERM)
-        events = None
+        events, events_problem = None, None
         if cfg.events == "on" and cfg.backend == "opensearch":
             from ..opensearch import make_client
+            from .spool import EventSpool
 
-            events = DecisionLogWriter(lambda: make_client(cfg.opensearch_url, timeout=5.0), prefix=cfg.events_index,
-                                       daily=False, template="ubi-events-template.json", name="events",
-                                       on_drop=lambda reason, n: metrics.events_dropped.labels(reason).inc(n),
-                                       on_write=metrics.events_written.inc, on_unknown=metrics.events_unknown.inc)
-            atexit.register(events.close, 5.0)
+            spool_dir = Path(cfg.run_dir) / "events" if cfg.run_dir else Path(tempfile.mkdtemp(prefix="sidecar-events-"))
+            try:
+                events = EventSpool(spool_dir, lambda: make_client(cfg.opensearch_url, timeout=5.0), cfg.events_index,
+                                    max_bytes=cfg.events_spool_bytes, on_accept=metrics.events_accepted.inc,
+                                    on_write=metrics.events_written.inc,
+                                    on_drop=lambda reason, n: metrics.events_dropped.labels(reason).inc(n))
+                atexit.register(events.close, 5.0)  # ship what it can when the worker exits; the rest waits
+            except OSError as exc:
+                events_problem = f"events: the run dir takes no writes ({exc}); POST /events answers 503"
+                log.warning("%s", events_problem)
         board = WorkerBoard(Path(cfg.run_dir) / "workers", store) if cfg.run_dir else None
         from ..encoder import load as load_encoder
 
         encoder = load_encoder(cfg.encoder)
+        from ..experiments.identity import PageSigner, random_secret
+
+        if not cfg.secret:
+            log.warning("SIDECAR_SECRET is empty: page ids and experiment assignment use a random key of this "
+                        "process; set it for several workers, replicas, restarts and reports")
         services = cls(cfg, backend or build_backend(cfg, encoder), store, metrics, decision_log, events, board,
-                       Limits.from_config(cfg), ProxyPolicy.from_config(cfg), encoder)
+                       Limits.from_config(cfg), ProxyPolicy.from_config(cfg), PageSigner(cfg.secret or random_secret()),
+                       encoder)
+        services.events_problem = events_problem
+        if events is not None:
+            from .ratelimit import TokenBuckets
+
+            # a burst of ten seconds' worth, and at least one whole request (EventsRequest's maxItems)
+            services.event_buckets = TokenBuckets(cfg.events_per_client, max(cfg.events_per_client * 10, 1000))
         if board is not None:
             board.start()
         os_thread(services._warm_kernels)

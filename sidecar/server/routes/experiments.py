@@ -40,7 +40,7 @@ def experiments() -> Response:
                 raise ValueError("the report reads the decision log and the events from OpenSearch: this server "
                                  "runs the memory backend")
             ctx["out"] = source.read_report(s.opensearch(), s.config.decision_log_index, s.config.events_index,
-                                            ctx["name"], ctx["since"])
+                                            ctx["name"], ctx["since"], s.signer.verify)
         except ValueError as exc:
             ctx["error"], status = str(exc).replace("--since", "since"), 400
         except OpenSearchException as exc:  # away or refusing: the page says so, and the server serves on

@@ -32,7 +32,9 @@ def search():
     body = json_body()
     rules = s.store.current
     client = serve.client_of(body, request.headers)
-    chosen = serve.assignment(rules, body, client, datetime.now(timezone.utc))
+    if client != request.headers.get(serve.HEADER):  # the body's client_id: the page is issued to it
+        g.request_id = s.signer.mint(client)
+    chosen = serve.assignment(rules, body, client, datetime.now(timezone.utc), s.signer.key)
 
     # an interleaved request ranks twice: its arms share what they retrieve alike
     backend = SharedRetrieval(s.backend) if chosen is not None and chosen.arm == "interleaved" else s.backend
@@ -46,8 +48,10 @@ def search():
         outcome = serve.run(body, rules, chosen, client, one, s.config.max_window) if chosen else one(body, rules)
     except ValueError as exc:
         raise invalid(exc) from None
+    outcome.decision.client_id = client
     g.decision = outcome.decision
-    return jsonify({**outcome.response, "request_id": g.request_id})
+    echo = {"client_request_id": g.client_request_id} if g.client_request_id else {}
+    return jsonify({**outcome.response, "request_id": g.request_id, **echo})
 
 
 def _check_read_fields(candidates: list[dict], rule) -> None:
