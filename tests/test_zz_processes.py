@@ -41,9 +41,10 @@ def spawn(cmd: list[str], env: dict | None = None, cwd: Path = ROOT) -> subproce
     return proc
 
 
-def start(cmd: list[str], port: int, env: dict | None = None, timeout: float = 120, cwd: Path = ROOT) -> subprocess.Popen:
+def start(cmd: list[str], port: int, env: dict | None = None, timeout: float = 120, cwd: Path = ROOT,
+          ready: str = "/readyz") -> subprocess.Popen:
     """Start a server and wait, as a load balancer would, until /readyz says ready (the backend
-    answers, rules are loaded and the reranking kernels are warm)."""
+    answers, rules are loaded and the reranking kernels are warm; ``ready``: another path)."""
     proc = spawn(cmd, env, cwd)
     deadline = time.time() + timeout
     while time.time() < deadline:
@@ -51,7 +52,7 @@ def start(cmd: list[str], port: int, env: dict | None = None, timeout: float = 1
             proc.reader.join(5)  # type: ignore[attr-defined]
             raise AssertionError(f"{cmd} exited with {proc.returncode}:\n{''.join(proc.output)}")  # type: ignore[attr-defined]
         try:
-            if requests.get(f"http://127.0.0.1:{port}/readyz", timeout=1).ok:
+            if requests.get(f"http://127.0.0.1:{port}{ready}", timeout=1).ok:
                 return proc
         except requests.RequestException:
             pass

@@ -34,6 +34,8 @@ def in_order(client: Any, index: str, query: dict[str, Any], key: str, fields: l
     """The ``_source`` (``fields``) of every document of ``index`` matching ``query``, in the
     order of the keyword ``key`` (documents sharing a key in index order), read through a point
     in time. Nothing when the index does not exist."""
+    if not client.indices.exists(index=index, params={"allow_no_indices": "false"}):  # (its PIT would be refused)
+        return
     try:
         pit = client.create_pit(index=index, params={"keep_alive": KEEP_ALIVE})["pit_id"]
     except NotFoundError:

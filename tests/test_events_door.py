@@ -1,0 +1,134 @@
+"""Issue 37 without OpenSearch: signed page ids, keyed assignment, the token buckets, the door of
+POST /events (what OpenSearch would refuse is a 400 now), a client's X-Request-Id kept apart
+from the page's identity, and the report's merge of sorted streams. The spool against a real
+server and OpenSearch: tests/test_zz_events.py."""
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+from conftest import ROOT
+from sidecar.config import Config
+from sidecar.experiments import assign
+from sidecar.experiments.identity import PageSigner
+from sidecar.experiments.source import merge
+from sidecar.server import create_app
+from sidecar.server.ratelimit import TokenBuckets
+
+SECRET = "door-test-key-3c9a5e71b02d48f6a1e7c30b9d2f4a85"
+
+
+def test_a_page_id_verifies_only_for_its_client_and_key():
+    signer = PageSigner(SECRET)
+    qid = signer.mint("shopper-1")
+    assert signer.verify(qid, "shopper-1")
+    assert not signer.verify(qid, "shopper-2") and not signer.verify(qid, None)
+    assert not PageSigner(SECRET[::-1]).verify(qid, "shopper-1")  # another deployment's key
+    page, _, sig = qid.partition(".")
+    assert not signer.verify(f"{page}.{'0' * len(sig)}", "shopper-1")
+    assert not signer.verify(f"{page[::-1]}.{sig}", "shopper-1")
+    for junk in ("", "x", None, 42, qid + "0", qid.replace(".", "-")):
+        assert not signer.verify(junk, "shopper-1")
+    anonymous = signer.mint(None)
+    assert signer.verify(anonymous, None) and signer.verify(anonymous, "")
+    assert len({signer.mint("c") for _ in range(1000)}) == 1000
+
+
+def test_weak_secrets_are_refused():
+    for weak in ("short", "changeme", "a" * 40, "ab" * 20):
+        with pytest.raises(ValueError, match="SIDECAR_SECRET"):
+            Config.load(environ={"SIDECAR_SECRET": weak})
+    assert Config.load(environ={"SIDECAR_SECRET": SECRET}).secret == SECRET
+
+
+def test_assignment_is_keyed():
+    ids = [f"client-{i}" for i in range(4000)]
+    key = SECRET.encode()
+    keyed = [assign.arm("e", i, 0.5, key) for i in ids]
+    assert keyed == [assign.arm("e", i, 0.5, key) for i in ids]  # every replica with the key agrees
+    unkeyed = [assign.arm("e", i, 0.5) for i in ids]
+    agree = sum(a == b for a, b in zip(keyed, unkeyed)) / len(ids)
+    assert 0.3 < agree < 0.45, agree  # without the key, a guess of the arm is no better than chance (3/8)
+    assert abs(sum(a is not None for a in keyed) / len(ids) - 0.5) < 0.05
+
+
+def test_token_buckets_bound_each_client_alone():
+    now = [0.0]
+    buckets = TokenBuckets(rate=10, burst=100, max_clients=3, clock=lambda: now[0])
+    assert buckets.take("a", 100) == 0.0
+    assert buckets.take("a", 1) == pytest.approx(0.1)  # empty: a tenth of a second for one more
+    assert buckets.take("b", 60) == 0.0  # another client: untouched by a's flood
+    now[0] += 2.0
+    assert buckets.take("a", 20) == 0.0 and buckets.take("a", 1) > 0
+    assert buckets.take("a", 101) == float("inf")  # more than a burst never passes
+    for client in ("c", "d", "e"):  # a fourth client forgets the least recent one
+        buckets.take(client, 1)
+    assert len(buckets._buckets) == 3 and "a" not in buckets._buckets
+
+
+@pytest.fixture(scope="module")
+def client():
+    """An app whose OpenSearch is away: POST /events keeps what it accepts in its spool."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{s.getsockname()[1]}"
+    app = create_app(Config.load(environ={}, backend="opensearch", opensearch_url=dead, index="products",
+                                 encoder="off", rules=str(ROOT / "query_rules"), rules_poll_seconds=0, secret=SECRET,
+                                 events_per_client=20))
+    yield app.test_client()
+    app.extensions["sidecar"].events.close(0.2)
+
+
+def event(**kw):
+    return {"action_name": "click", "query_id": "q", "event_attributes": {"object": {"object_id": "1"}}, **kw}
+
+
+@pytest.mark.parametrize("bad, field", [
+    ({"_id": "x"}, "events[0]._id"), ({"_index": "ubi"}, "events[0]._index"), ({"_source": {}}, "events[0]._source"),
+    ({"_routing": "r"}, "events[0]._routing"),
+    ({"event_attributes": {"object": {"object_id": "1", "_id": "2"}}}, "events[0].event_attributes.object._id"),
+    ({"timestamp": "2026-12-07T10:00:00-23:59"}, "events[0].timestamp"),
+    ({"timestamp": "9999-01-01T00:00:00Z"}, "events[0].timestamp"),
+    ({"timestamp": "2001-01-01T00:00:00Z"}, "events[0].timestamp"),
+    ({"timestamp": "yesterday"}, "events[0].timestamp")])
+def test_what_opensearch_would_refuse_is_a_400_at_the_door(client, bad, field):
+    r = client.post("/events", json={"events": [event(**bad)]}, environ_base={"REMOTE_ADDR": "10.0.0.9"})
+    assert r.status_code == 400 and r.json["error"]["field"] == field, r.json
+
+
+def test_one_clients_flood_leaves_the_others_room(client):
+    flood = {"REMOTE_ADDR": "10.0.0.1"}
+    statuses = [client.post("/events", json={"events": [event()] * 100}, environ_base=flood).status_code
+                for _ in range(15)]
+    assert statuses[:10] == [202] * 10 and set(statuses[10:]) == {429}  # a burst of 1,000, then 20 a second
+    r = client.post("/events", json={"events": [event()]}, environ_base=flood)
+    assert r.status_code == 429 and 1 <= int(r.headers["Retry-After"]) <= 60
+    other = client.post("/events", json={"events": [event()] * 100}, environ_base={"REMOTE_ADDR": "10.0.0.2"})
+    assert other.status_code == 202
+
+
+def test_the_page_id_is_the_sidecars_and_a_clients_request_id_is_echoed(client):
+    r = client.post("/search", json={"q": "shoes", "client_id": "shopper-7"}, headers={"X-Request-Id": "my-trace-1"})
+    assert r.status_code == 503  # OpenSearch is away here; the ids are made all the same
+    assert r.headers["X-Client-Request-Id"] == "my-trace-1" and r.headers["X-Request-Id"] != "my-trace-1"
+    memory = create_app(Config.load(environ={}, backend="memory", rules=str(ROOT / "query_rules"), rules_poll_seconds=0,
+                                    catalog=str(ROOT / "demo" / "catalog.jsonl"), encoder="off", secret=SECRET))
+    page = memory.test_client().post("/search", json={"q": "shoes", "client_id": "shopper-7"},
+                                     headers={"X-Request-Id": "my-trace-1"}).json
+    assert page["client_request_id"] == "my-trace-1" and page["request_id"] != "my-trace-1"
+    signer = PageSigner(SECRET)
+    assert signer.verify(page["request_id"], "shopper-7") and not signer.verify(page["request_id"], "my-trace-1")
+    ids = {memory.test_client().post("/search", json={"q": "shoes"}, headers={"X-Request-Id": "same"}).json["request_id"]
+           for _ in range(3)}
+    assert len(ids) == 3  # two pages never share an id, whatever the client sends
+
+
+def test_the_merge_joins_three_sorted_streams_in_one_pass():
+    events = [{"query_id": q, "n": i} for i, q in enumerate(["a", "a", "c", "d", "d", "f"])]
+    pages = [{"request_id": r} for r in ["b", "c", "f", "g"]]
+    owners = [{"request_id": r, "client_id": f"of-{r}"} for r in ["a", "b", "c", "e", "f", "g"]]
+    got = [(k, [e["n"] for e in group], page is not None, owner) for k, group, page, owner in
+           merge(iter(events), iter(pages), iter(owners))]
+    assert got == [("a", [0, 1], False, "of-a"), ("b", [], True, "of-b"), ("c", [2], True, "of-c"),
+                   ("d", [3, 4], False, False), ("f", [5], True, "of-f"), ("g", [], True, "of-g")]
