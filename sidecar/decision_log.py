@@ -7,8 +7,9 @@ writer: records go into a bounded queue; on overflow or OpenSearch errors they a
 counted and logged, and writing resumes by itself when OpenSearch is back; a bulk that got no
 answer (a timeout, a connection cut after sending) is counted ``unknown``: OpenSearch may have
 indexed it. Only what surely never arrived is ``dropped``. ``close`` flushes
-within a deadline (called at exit, e.g. when gunicorn stops a worker with SIGTERM). The same
-writer ships the events of POST /events to one index (``daily=False``, its own template).
+within a deadline (called at exit, e.g. when gunicorn stops a worker with SIGTERM). The events
+of POST /events are not shipped from here but from a spool on disk (``server.spool``): a 202
+there means stored, where a decision record is best effort.
 """
 from __future__ import annotations
 
@@ -123,21 +124,17 @@ def _first_line(exc: Exception) -> str:
 
 
 class DecisionLogWriter:
-    """Bounded queue + one background thread doing bulk writes; never blocks a request.
-    ``daily``: records go to ``<prefix>-YYYY.MM.DD`` (else to the index ``prefix`` itself);
-    ``template``: the index template of mappings/ put before the first write."""
+    """Bounded queue + one background thread doing bulk writes to ``<prefix>-YYYY.MM.DD``; never
+    blocks a request."""
 
     def __init__(self, client_factory: Callable[[], Any], *, prefix: str = INDEX_PREFIX, sample: float = 1.0,
                  queue_size: int = 10000, batch_size: int = 500, flush_interval: float = 1.0,
                  on_drop: Callable[[str, int], None] | None = None, on_write: Callable[[int], None] | None = None,
-                 on_unknown: Callable[[int], None] | None = None, daily: bool = True,
-                 template: str = "decision-log-template.json", name: str = "decision log"):
+                 on_unknown: Callable[[int], None] | None = None):
         self._client_factory = client_factory
         self._client: Any = None
         self.prefix = prefix
-        self.daily = daily
-        self.template = template
-        self.name = name
+        self.name = "decision log"
         self.sample = sample
         self.batch_size = batch_size
         self.flush_interval = flush_interval
@@ -152,7 +149,7 @@ class DecisionLogWriter:
         self.written = 0
         self.unknown = 0  # sent, but no answer in time: OpenSearch may have indexed them or not
         self._last_warning = 0.0
-        self._thread = threading.Thread(target=self._run, name=name.replace(" ", "-"), daemon=True)
+        self._thread = threading.Thread(target=self._run, name="decision-log", daemon=True)
         self._thread.start()
 
     def submit(self, record: dict[str, Any]) -> None:
@@ -177,16 +174,15 @@ class DecisionLogWriter:
             return
         # one template per prefix, named by it; versions before 0.2 named it "sidecar-decisions-<prefix>",
         # and two templates over one pattern are refused, so that one goes
-        if self.daily:
-            client.indices.delete_index_template(name=f"{INDEX_PREFIX}-{self.prefix}", ignore=[404])
-        put_template(client, self.template, f"{self.prefix}-*" if self.daily else self.prefix, self.prefix)
+        client.indices.delete_index_template(name=f"{INDEX_PREFIX}-{self.prefix}", ignore=[404])
+        put_template(client, "decision-log-template.json", f"{self.prefix}-*", self.prefix)
         self._template_ok = True
 
     def _write(self, batch: list[dict[str, Any]]) -> None:
         lines = []
         for rec in batch:
             # an id of its own: a bulk the client resends to another node overwrites, never doubles
-            index = index_for(datetime.fromisoformat(rec["@timestamp"]), self.prefix) if self.daily else self.prefix
+            index = index_for(datetime.fromisoformat(rec["@timestamp"]), self.prefix)
             lines.append(json.dumps({"index": {"_index": index, "_id": uuid.uuid4().hex}}))
             lines.append(json.dumps(rec))
         try:

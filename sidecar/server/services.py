@@ -1,8 +1,9 @@
 """The objects every blueprint shares, built once per app: one typed value instead of globals.
 
 ``Services.build`` makes what the configuration asks for (the backend, the rule store and its
-poller, the decision-log writer, the worker board of a multi-worker server) and starts the
-kernel warm-up; tests pass their own backend, store or writer instead.
+poller, the decision-log writer, the events' spool, the page signer, the worker board of a
+multi-worker server) and starts the kernel warm-up; tests pass their own backend, store or
+writer instead.
 """
 from __future__ import annotations
 
