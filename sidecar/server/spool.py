@@ -36,6 +36,7 @@ import orjson
 
 from ..decision_log import put_template
 from ..threads import real_lock
+from .workers import alive
 
 log = logging.getLogger(__name__)
 ROTATE_BYTES = 1 << 20
@@ -145,7 +146,7 @@ class EventSpool:
         moved = 0
         for path in sorted(self.directory.iterdir()):
             m = _NAME.match(path.name)
-            if m is None or int(m.group(1)) == os.getpid() or _alive(int(m.group(1))):
+            if m is None or int(m.group(1)) == os.getpid() or alive(int(m.group(1))):
                 continue  # not a spool, or its worker (or the worker that claimed it) ships it
             claimed = self.directory / f"{os.getpid()}-{m.group(2)}.claimed"
             try:
@@ -223,16 +224,6 @@ class EventSpool:
         self._stop.set()
         self._wake.set()
         self._thread.join(timeout=max(0.1, deadline / 5))
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _read_offset(path: Path) -> int:

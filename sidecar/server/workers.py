@@ -112,7 +112,7 @@ class WorkerBoard:
                 status = json.loads(path.read_text(encoding="utf-8"))
             except (OSError, ValueError):
                 continue
-            if _alive(int(status["pid"])):
+            if alive(int(status["pid"])):
                 out.append(status)
             else:
                 path.unlink(missing_ok=True)
@@ -135,7 +135,8 @@ def _remove(path: Path) -> None:
         pass
 
 
-def _alive(pid: int) -> bool:
+def alive(pid: int) -> bool:
+    """Whether process ``pid`` exists (one of another user counts as alive)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
