@@ -5,8 +5,11 @@ set -uo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 scripts/setup.sh --opensearch || exit 1
+# a node already running (a developer's, serving a sidecar) is used and left running: only the
+# node this script starts is stopped at the end
+if scripts/opensearch.sh pid >/dev/null 2>&1; then started=0; else started=1; fi
 scripts/opensearch.sh start || exit 1
-trap 'scripts/opensearch.sh stop; scripts/opensearch.sh cluster stop' EXIT  # the cluster: if a test left it
+trap '[ "$started" = 1 ] && scripts/opensearch.sh stop; scripts/opensearch.sh cluster stop' EXIT  # the cluster: if a test left it
 export SIDECAR_REQUIRE_OPENSEARCH=1   # integration tests fail (not skip) when OpenSearch is missing
 .venv/bin/python -m pytest "$@"
 rc=$?

@@ -150,13 +150,18 @@ Config = make_dataclass("Config", [(s.name, s.kind) for s in SETTINGS], frozen=T
 def effective(environ: dict[str, str] | None = None, dotenv_vars: dict[str, str] | None = None
               ) -> list[tuple[Setting, Any, str]]:
     """Each setting with its effective value and where it came from: "environment", ".env" or
-    "default" (for `sidecar config`)."""
+    "default", and for a default built from other variables, where those came from ("default,
+    OPENSEARCH_PORT from .env") (for `sidecar config`)."""
     environ = dict(os.environ) if environ is None else environ
     dotenv_vars = dotenv() if dotenv_vars is None else dotenv_vars
     merged = {**dotenv_vars, **environ}
     out = []
     for s in SETTINGS:
         source = "environment" if s.env in environ else (".env" if s.env in dotenv_vars else "default")
+        if source == "default" and isinstance(s.default, str):
+            used = [v for v in re.findall(r"\$\{(\w+)", s.default) if v in merged]
+            if used:
+                source += ", " + ", ".join(f"{v} from {'environment' if v in environ else '.env'}" for v in used)
         out.append((s, s.parse(_raw(s, merged)), source))
     return out
 

@@ -7,6 +7,7 @@ and a page is filled from further retrieval windows when collapsing left the fir
 """
 from __future__ import annotations
 
+import re
 import time
 import unicodedata
 from collections.abc import Callable
@@ -93,8 +94,9 @@ def apply_overrides(rule: Rule | None, overrides: Any) -> Rule | None:
     merged = {**rule.raw, **overrides}
     try:
         return parse_rule({k: v for k, v in merged.items() if v is not None}, where="overrides")
-    except ValueError as exc:
-        raise ValueError(f"overrides: {exc}") from None
+    except ValueError as exc:  # "rule 'x': dedup.threshold: ..." names overrides.dedup.threshold
+        key = re.match(r"rule '[^']*': ([A-Za-z_][\w.\[\]]*)", str(exc))
+        raise ValueError(f"overrides.{key.group(1)}: {exc}" if key else f"overrides: {exc}") from None
 
 
 @dataclass
@@ -135,6 +137,8 @@ def parse(body: Any, backend: Backend, limits: Limits, encode: Callable[[str], n
         except NotFound as exc:
             raise ValueError(f"like: no product with a vector: {exc}") from None
     text = unicodedata.normalize("NFKC", q) if q and not q.isascii() else q  # ｐｕｍａ is puma to the analyzer too
+    if body.get("mode") is None and vector is None and not q.strip():
+        raise ValueError("q: a search needs a query text 'q', a 'vector' or 'like' (a product id)")
     mode = body.get("mode") or default_mode(vector is not None, bool(q.strip()), encode is not None, backend)
     if mode in ("knn", "hybrid") and vector is None and encode is not None and text.strip():
         vector = encode(text)  # the shopper's words, embedded by the query encoder

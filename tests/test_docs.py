@@ -30,3 +30,19 @@ def test_help(args):
 def test_no_command_prints_help_and_exits_2():
     res = run_cli()
     assert res.returncode == 2 and "COMMAND" in res.stdout
+
+
+def test_every_relative_link_and_image_in_the_docs_resolves():
+    """A link or image in README.md and docs/*.md that is a path (not a URL, not an anchor)
+    names a file that exists, relative to the page that holds it."""
+    import re
+
+    broken = []
+    for page in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        for target in re.findall(r"\]\(([^)\s]+)\)", page.read_text(encoding="utf-8")):
+            path = target.split("#", 1)[0]
+            if not path or re.match(r"^[a-z]+:", path):
+                continue
+            if not (page.parent / path).exists():
+                broken.append(f"{page.relative_to(ROOT)}: {target}")
+    assert not broken, broken

@@ -278,7 +278,7 @@ def test_explanations_name_the_agent_and_its_numbers():
 
 @pytest.mark.parametrize("mutate, message", [
     (lambda r: r["candidates"][1].pop("id"), "candidates[1]: missing or invalid 'id'"),
-    (lambda r: r["candidates"][1].update(id="a"), "candidate 'a' (candidates[1]): duplicate id"),
+    (lambda r: r["candidates"][1].update(id="a"), "candidates[1].id: duplicate id 'a'"),
     (lambda r: r["candidates"][0].update(score=float("nan")), "candidate 'a' (candidates[0]): 'score' must be a finite number"),
     (lambda r: r["rule"]["constraints"][0].update(min=1.5), "constraints[0] (brand=X min 1.5): min: must be <= 1.0"),
     (lambda r: r["rule"]["constraints"][0].update(min=0), "min: must be > 0.0"),

@@ -343,9 +343,9 @@ def test_files_that_cannot_be_rule_files_are_rejected_with_their_reason(tmp_path
         load_rules_dir(rules)
     text = "\n".join(map(str, err.value.errors))
     assert "latin1.yaml:2: not UTF-8 text" in text
-    assert "folder.yaml:0: a directory" in text
-    assert "outside.yaml:0: a symbolic link leading out of the rules directory" in text
-    assert "dangling.yml:0: not a regular file" in text
+    assert "folder.yaml: a directory" in text
+    assert "outside.yaml: a symbolic link leading out of the rules directory" in text
+    assert "dangling.yml: not a regular file" in text
     assert "the-stored-secret" not in text  # no file content is echoed
 
 

@@ -188,7 +188,7 @@ def test_overrides_and_explicit_rule(client):
     ({"q": "x", "filters": {"brnd": "Nike"}}, 400, "filters.brnd"),
     ({"q": "x", "filters": {"price": {"between": 1}}}, 400, "filters.price.between"),
     ({"q": "x", "rule": "nope"}, 400, "rule"),
-    ({"q": "x", "overrides": {"lambda": -1}}, 400, "overrides"),
+    ({"q": "x", "overrides": {"lambda": -1}}, 400, "overrides.lambda"),
     ({"q": "x", "from": 990, "size": 20}, 400, "from"),
     ({"q": "x", "size": 2000}, 400, "size"),  # from is 0: the size is what is too large
     ({"q": 5}, 400, "q"),

@@ -150,7 +150,7 @@ def validate_candidates(raw: Any) -> list[dict[str, Any]]:
             raise ValueError(f"candidates[{pos}]: missing or invalid 'id'")
         cid = str(cid)
         if cid in seen:
-            raise ValueError(f"candidate {cid!r} (candidates[{pos}]): duplicate id")
+            raise ValueError(f"candidates[{pos}].id: duplicate id {cid!r} (an earlier candidate has it)")
         seen.add(cid)
         score = c.get("score")
         if isinstance(score, bool) or not isinstance(score, (int, float)) or not math.isfinite(score):

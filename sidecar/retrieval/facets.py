@@ -50,6 +50,8 @@ def check(spec: Mapping[str, Any], max_buckets: int) -> None:
             for bound in (lo, hi):
                 if bound is not None and to_epoch(bound) is None:
                     raise ValueError(f"facets.{fld}.ranges[{i}]: {bound!r} is not a number or an ISO date")
+            if lo is not None and hi is not None and to_epoch(lo) >= to_epoch(hi):
+                raise ValueError(f"facets.{fld}.ranges[{i}]: [{lo!r}, {hi!r}) is empty: its start must be below its end")
         if "interval" in f and fld not in DATE_FIELDS:
             raise ValueError(f"facets.{fld}.interval: only on a date field ({', '.join(DATE_FIELDS)})")
 

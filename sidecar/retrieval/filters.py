@@ -24,13 +24,18 @@ FOLDED = "folded"  # the keyword sub-field with the normalizer (mappings/product
 
 
 def validate_filters(filters: dict[str, Any] | None) -> dict[str, Any]:
-    """The range bounds that must parse as numbers or ISO dates; the shape (which fields, term,
-    terms or range) is checked before, by ``contract``'s ``Filters``. ValueError names the bound,
-    e.g. 'filters.listed_at.gte: ...'."""
+    """The range bounds that must parse as numbers or ISO dates, a lower bound not above the
+    upper; the shape (which fields, term, terms or range) is checked before, by ``contract``'s
+    ``Filters``. ValueError names the bound, e.g. 'filters.listed_at.gte: ...'."""
     for fld, cond in (filters or {}).items():
         for op, v in (cond.items() if isinstance(cond, dict) else ()):
             if to_epoch(v) is None:
                 raise ValueError(f"filters.{fld}.{op}: must be a number or an ISO date, got {v!r}")
+        if isinstance(cond, dict):
+            low = max((to_epoch(cond[k]) for k in ("gt", "gte") if k in cond), default=None)
+            high = min((to_epoch(cond[k]) for k in ("lt", "lte") if k in cond), default=None)
+            if low is not None and high is not None and (low > high or (low == high and ("gt" in cond or "lt" in cond))):
+                raise ValueError(f"filters.{fld}: the range {cond} holds nothing: its lower bound is above its upper")
     return filters or {}
 
 

@@ -42,6 +42,9 @@ _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # error path only: node
 _SYNTAX_AT = re.compile(r"at line (\d+), column (\d+)")
 
 
+NOT_A_DIRECTORY = "not a directory of rule files (--rules or SIDECAR_RULES names it)"
+
+
 @dataclass(frozen=True)
 class RuleError:
     file: str
@@ -49,7 +52,7 @@ class RuleError:
     reason: str
 
     def __str__(self) -> str:
-        return f"{self.file}:{self.line}: {self.reason}"
+        return f"{self.file}:{self.line}: {self.reason}" if self.line else f"{self.file}: {self.reason}"
 
 
 class RuleLoadError(Exception):
@@ -419,7 +422,7 @@ def read_sources(directory: Path) -> tuple[list[Path], list[str], list[RuleError
     No file's content is quoted in an error (a link could point at any file of the machine)."""
     directory = Path(directory)
     if not directory.is_dir():
-        return [], [], [RuleError(str(directory), 0, "not a directory")]
+        return [], [], [RuleError(str(directory), 0, NOT_A_DIRECTORY)]
     root = directory.resolve()
     files, texts, errors = [], [], []
     for path in rule_files(directory):
@@ -488,7 +491,7 @@ def load_rules_dir(directory: Path, sources: tuple[list[Path], list[str]] | None
 def _load_rules_dir(directory: Path, sources: tuple[list[Path], list[str]] | None, arm: bool) -> RuleSet:
     if sources is None:
         files, texts, errors = read_sources(directory)
-        if errors and errors[0].reason == "not a directory":
+        if errors and errors[0].reason == NOT_A_DIRECTORY:
             raise RuleLoadError(errors)
     else:
         (files, texts), errors = sources, []

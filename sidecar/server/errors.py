@@ -103,7 +103,10 @@ def register(app: Flask) -> None:
     def http_error(exc: HTTPException):
         if exc.response is not None:  # abort(response): the response is the answer
             return exc.response
-        if exc.code == 404 or (exc.code == 405 and request.method in WRITE_METHODS):  # nothing else reaches OpenSearch
+        # nothing else reaches OpenSearch: a write, and a path served only as HEAD /<index> (an
+        # index-looking path asked with another method: /favicon.ico, /_search, GET /<index>)
+        head_only = exc.code == 405 and set(getattr(exc, "valid_methods", None) or ()) <= {"HEAD", "OPTIONS"}
+        if exc.code == 404 or (exc.code == 405 and request.method in WRITE_METHODS) or head_only:
             return error_response(403, "forbidden", f"{request.method} {request.path} is not served: {SERVED}")
         kinds = {405: "method_not_allowed", 413: "body_too_large"}
         msg = exc.description

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import atexit
 import logging
+import shutil
 import tempfile
 import time
 from collections.abc import Callable
@@ -21,14 +22,15 @@ from flask import current_app
 from ..config import Config
 from ..decision_log import DecisionLogWriter
 from ..limits import Limits
-from ..retrieval import Backend
+from ..experiments.identity import PageSigner, random_secret
+from ..retrieval import Backend, BackendTimeout, deadline
 from ..rules import RuleStore
 from ..rules.store import snapshot_path
-from ..retrieval import BackendTimeout
-from ..retrieval import deadline
 from ..threads import Offloader, os_thread
 from .metrics import Metrics
 from .policy import ProxyPolicy
+from .ratelimit import TokenBuckets
+from .spool import EventSpool
 from .workers import WorkerBoard
 
 log = logging.getLogger("sidecar.http")
@@ -54,11 +56,11 @@ class Services:
     store: RuleStore
     metrics: Metrics
     decision_log: DecisionLogWriter | None
-    events: Any  # POST /events' spool (server.spool.EventSpool; None: off, no OpenSearch, or no disk)
+    events: EventSpool | None  # POST /events' spool (None: off, no OpenSearch, or no disk)
     board: WorkerBoard | None  # the other workers of this server (None: a single process)
     limits: Limits
     policy: ProxyPolicy
-    signer: Any = None  # experiments.identity.PageSigner: mints and verifies page ids
+    signer: PageSigner | None = None  # mints and verifies page ids (SIDECAR_SECRET)
     encoder: Any = None  # sidecar.encoder.Encoder, or None (SIDECAR_ENCODER=off)
     kernels_ready: bool = False  # set once the kernels are compiled (by another OS thread: a plain flag)
     legacy_indices: set[str] = field(default_factory=set)  # proxied indices without vector_f16 (logged once)
@@ -66,7 +68,7 @@ class Services:
     _proxy_client: Any = None
     _encoding: Offloader = field(default_factory=Offloader)  # the model's runs, one at a time, off the event loop
     events_problem: str | None = None  # why POST /events is off although configured on
-    event_buckets: Any = None  # server.ratelimit.TokenBuckets of POST /events, per client address
+    event_buckets: TokenBuckets | None = None  # POST /events' share per client address
 
     @classmethod
     def build(cls, cfg: Config, *, backend: Backend | None = None, store: RuleStore | None = None,
@@ -88,9 +90,12 @@ class Services:
         events, events_problem = None, None
         if cfg.events == "on" and cfg.backend == "opensearch":
             from ..opensearch import make_client
-            from .spool import EventSpool
 
-            spool_dir = Path(cfg.run_dir) / "events" if cfg.run_dir else Path(tempfile.mkdtemp(prefix="sidecar-events-"))
+            if cfg.run_dir:
+                spool_dir = Path(cfg.run_dir) / "events"
+            else:  # a single process (tests, the development server): its own directory, gone at exit
+                spool_dir = Path(tempfile.mkdtemp(prefix="sidecar-events-"))
+                atexit.register(shutil.rmtree, spool_dir, True)
             try:
                 events = EventSpool(spool_dir, lambda: make_client(cfg.opensearch_url, timeout=5.0), cfg.events_index,
                                     max_bytes=cfg.events_spool_bytes, on_accept=metrics.events_accepted.inc,
@@ -104,8 +109,6 @@ class Services:
         from ..encoder import load as load_encoder
 
         encoder = load_encoder(cfg.encoder)
-        from ..experiments.identity import PageSigner, random_secret
-
         if not cfg.secret:
             log.warning("SIDECAR_SECRET is empty: page ids and experiment assignment use a random key of this "
                         "process; set it for several workers, replicas, restarts and reports")
@@ -114,8 +117,6 @@ class Services:
                        encoder)
         services.events_problem = events_problem
         if events is not None:
-            from .ratelimit import TokenBuckets
-
             # a burst of ten seconds' worth, and at least one whole request (EventsRequest's maxItems)
             services.event_buckets = TokenBuckets(cfg.events_per_client, max(cfg.events_per_client * 10, 1000))
         if board is not None:

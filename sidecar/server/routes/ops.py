@@ -31,7 +31,7 @@ def readyz():
     body = {"ready": health in ("green", "yellow") and warm, "backend": s.backend.name,
             "backend_reachable": health != "unreachable", "backend_health": health,
             "rules_version": s.store.current.version, "kernels": "warm" if warm else "warming"}
-    degraded = [why for why in (s.metrics.degraded, s.board.degraded if s.board else None) if why]
+    degraded = [why for why in (s.metrics.degraded, s.board.degraded if s.board else None, s.events_problem) if why]
     if degraded:
         body["degraded"] = degraded
     return jsonify(body), (200 if body["ready"] else 503)

@@ -1,0 +1,80 @@
+"""What a new user tripped on (issue 38's list), each as that user meets it: the answer names
+what to fix. No OpenSearch needed."""
+from __future__ import annotations
+
+import pytest
+
+from conftest import ROOT, run_cli
+from sidecar.config import Config
+from sidecar.server import create_app
+
+
+@pytest.fixture(scope="module")
+def client():
+    app = create_app(Config.load(environ={}, backend="memory", rules=str(ROOT / "query_rules"), rules_poll_seconds=0,
+                                 catalog=str(ROOT / "demo" / "catalog.jsonl"), encoder="off"))
+    return app.test_client()
+
+
+def test_an_empty_search_says_what_a_search_needs(client):
+    r = client.post("/search", json={})
+    assert r.status_code == 400 and r.json["error"]["field"] == "q"
+    assert "'q', a 'vector' or 'like'" in r.json["error"]["message"] and "bm25" not in r.json["error"]["message"]
+
+
+@pytest.mark.parametrize("overrides, field", [({"lambda": "x"}, "overrides.lambda"), ({"window": -1}, "overrides.window"),
+                                              ({"dedup": {"threshold": 5}}, "overrides.dedup.threshold"),
+                                              ({"constraints": [{"field": "brand", "max": 2}]},
+                                               "overrides.constraints[0]")])
+def test_an_overrides_error_names_the_key(client, overrides, field):
+    r = client.post("/search", json={"q": "shoes", "overrides": overrides})
+    assert r.status_code == 400 and r.json["error"]["field"] == field, r.json
+
+
+def test_a_duplicate_candidate_id_names_its_place(client):
+    r = client.post("/rerank", json={"rule": "default", "candidates": [{"id": "1", "score": 1}, {"id": "1", "score": 0.5}]})
+    assert r.status_code == 400 and r.json["error"]["field"] == "candidates[1].id"
+
+
+@pytest.mark.parametrize("method, path", [("GET", "/favicon.ico"), ("GET", "/_search"), ("POST", "/_search"),
+                                          ("GET", "/products"), ("DELETE", "/products")])
+def test_index_looking_paths_are_403_not_405(client, method, path):
+    r = client.open(path, method=method)
+    assert r.status_code == 403 and r.json["error"]["type"] == "forbidden"
+
+
+def test_a_served_path_asked_with_the_wrong_method_is_still_405(client):
+    r = client.get("/search")
+    assert r.status_code == 405 and "POST" in r.headers["Allow"]
+
+
+@pytest.mark.parametrize("body, field", [({"facets": {"price": {"ranges": [[500, 100]]}}}, "facets.price.ranges[0]"),
+                                         ({"filters": {"price": {"gte": 500, "lte": 100}}}, "filters.price"),
+                                         ({"filters": {"price": {"gt": 100, "lt": 100}}}, "filters.price")])
+def test_an_inverted_range_is_a_400(client, body, field):
+    r = client.post("/search", json={"q": "shirt", **body})
+    assert r.status_code == 400 and r.json["error"]["field"] == field
+
+
+def test_a_range_of_one_value_is_still_a_range(client):
+    assert client.post("/search", json={"q": "shirt", "filters": {"price": {"gte": 100, "lte": 100}}}).status_code == 200
+
+
+def test_openapi_says_events_answer_202(client):
+    doc = client.get("/openapi.json").json
+    responses = doc["paths"]["/events"]["post"]["responses"]
+    assert "202" in responses and "200" not in responses and "429" in responses
+
+
+def test_config_says_where_a_default_built_from_env_came_from(tmp_path):
+    env_file = tmp_path / "custom.env"
+    env_file.write_text("OPENSEARCH_PORT=9333\n")
+    res = run_cli("config", env={"SIDECAR_ENV_FILE": str(env_file)}, cwd=tmp_path)
+    line = next(ln for ln in res.stdout.splitlines() if ln.startswith("SIDECAR_OPENSEARCH_URL"))
+    assert "http://127.0.0.1:9333" in line and "default, OPENSEARCH_PORT from .env" in line, line
+
+
+def test_no_rules_folder_says_so_without_a_line_zero(tmp_path):
+    res = run_cli("rules", "check", str(tmp_path / "nowhere"))
+    assert res.returncode != 0 and ":0:" not in res.stderr + res.stdout
+    assert "not a directory of rule files (--rules or SIDECAR_RULES names it)" in res.stderr + res.stdout
