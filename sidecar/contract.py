@@ -50,7 +50,8 @@ DEFS: dict[str, Any] = {
                                                          "else bm25"},
             "filters": {"$ref": "#/$defs/Filters"},
             "from": {"type": "integer", "minimum": 0, "default": 0},
-            "size": {"type": "integer", "minimum": 1, "description": f"default: the rule's size, {DEFAULT_SIZE} without a rule"},
+            "size": {"type": "integer", "minimum": 0, "description": f"default: the rule's size, {DEFAULT_SIZE} without a "
+                     "rule; 0: no hits, the total and the facets alone (a filters panel)"},
             "explain": {"type": "boolean", "default": False},
             "rule": {"type": "string", "minLength": 1, "description": "a rule id, or 'none' for no reranking"},
             "overrides": {"type": "object", "description": "rule keys for this request (not id or match); null removes one"},

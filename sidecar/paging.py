@@ -110,8 +110,9 @@ def check_window(frm: int, size: int, max_window: int) -> None:
 
 def has_next(ranked: Ranked, frm: int, size: int, max_window: int) -> bool:
     """A next page (``from + size``, the same size) exists and may be asked for: more items were
-    placed, and that page ends inside the maximum window (else asking for it is a 400)."""
-    return len(ranked.placed) > frm + size and frm + 2 * size <= max_window
+    placed, and that page ends inside the maximum window (else asking for it is a 400). A page of
+    size 0 (facets alone) has no next page."""
+    return size > 0 and len(ranked.placed) > frm + size and frm + 2 * size <= max_window
 
 
 def _merge_dedup(acc: dict[str, Any] | None, more: dict[str, Any] | None) -> dict[str, Any] | None:

@@ -11,7 +11,7 @@ import re
 import time
 import unicodedata
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any
 
@@ -178,8 +178,14 @@ def rank(s: Search, backend: Backend, max_window: int, now: datetime, max_pairs:
                                               fusion=rule.fusion if rule else FusionSpec()))
         if first:
             s.counted["facets"], s.counted["fusion"] = r.facets, r.fusion
+        seed = s.body.get("like")
+        if seed is not None and str(seed) in r.hits.ids:  # "more like this" never offers this itself
+            keep = [k for k, doc_id in enumerate(r.hits.ids) if doc_id != str(seed)]
+            r = replace(r, hits=r.hits.take(keep), total=max(0, r.total - 1))
         return r
 
+    if s.size == 0:  # the total and the facets alone (a filters panel): nothing to rank
+        return paging.rank(fetch, None, 1, max_window, 1, clock)
     # MMR/DPP relevance: the cosine to the query vector for a vector-only search, else the
     # normalised retrieval score (BM25, or the fused hybrid score)
     rerank = None if rule is None else paging.reranker(rule, explain=s.explain, now=now,

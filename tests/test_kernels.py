@@ -97,7 +97,8 @@ def test_agent_kernel_equals_the_reference_over_score_and_mmr(case):
     rel = rng.random(n)
     mmr = STRATEGIES["mmr"]
     got = [p.index for p in place(agents, lam, n, mmr, mmr.prepare(rel, unit, diversity, n))]
-    assert got == reference_place(specs, lam, n, n, mmr_order(rel, unit, diversity))
+    order = mmr_order(rel, unit, diversity)  # float32 cosines, but summed in another order: near-ties may part
+    _agrees(got, reference_place(specs, lam, n, n, order), order)
 
 
 def _agrees(got: list[int], expected: list[int], order) -> None:

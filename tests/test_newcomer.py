@@ -78,3 +78,40 @@ def test_no_rules_folder_says_so_without_a_line_zero(tmp_path):
     res = run_cli("rules", "check", str(tmp_path / "nowhere"))
     assert res.returncode != 0 and ":0:" not in res.stderr + res.stdout
     assert "not a directory of rule files (--rules or SIDECAR_RULES names it)" in res.stderr + res.stdout
+
+
+def _like_pages(c) -> list[list[str]]:
+    return [[h["id"] for h in c.post("/search", json=body).json["hits"]]
+            for body in ({"like": "15970", "size": 10}, {"q": "shoes", "like": "15970", "mode": "hybrid", "size": 10},
+                         {"like": "15970", "rule": "none", "size": 10}, {"like": "15970", "size": 10, "from": 10})]
+
+
+def test_like_never_returns_its_seed_on_the_memory_backend():
+    app = create_app(Config.load(environ={}, backend="memory", rules=str(ROOT / "query_rules"), rules_poll_seconds=0,
+                                 catalog=str(ROOT / "demo" / "catalog.jsonl"), vectors=str(ROOT / "demo" / "vectors.npy"),
+                                 encoder="off"))
+    pages = _like_pages(app.test_client())
+    assert all(len(p) == 10 and "15970" not in p for p in pages), pages
+
+
+def test_like_never_returns_its_seed_on_opensearch(os_url, os_client):
+    from conftest import index_demo
+
+    index_demo(os_url, "test-newcomer-like")
+    try:
+        app = create_app(Config.load(environ={}, backend="opensearch", opensearch_url=os_url, index="test-newcomer-like",
+                                     rules=str(ROOT / "query_rules"), rules_poll_seconds=0, encoder="off"))
+        pages = _like_pages(app.test_client())
+        assert all(len(p) == 10 and "15970" not in p for p in pages), pages
+    finally:
+        os_client.indices.delete(index="test-newcomer-like", ignore_unavailable=True)
+
+
+def test_size_0_answers_the_total_and_the_facets_alone(client):
+    facets = {"brand": {"size": 5}, "price": {"ranges": [[0, 500], [500, None]]}}
+    alone = client.post("/search", json={"q": "shirt", "size": 0, "facets": facets})
+    page = client.post("/search", json={"q": "shirt", "size": 10, "facets": facets}).json
+    assert alone.status_code == 200 and alone.json["hits"] == [] and alone.json["has_next"] is False
+    assert alone.json["facets"] == page["facets"] and alone.json["total"] == page["total"]
+    experiment = client.post("/search", json={"q": "shirt", "size": 0, "client_id": "shopper-1"})
+    assert experiment.status_code == 200 and "experiment" not in experiment.json

@@ -64,8 +64,8 @@ def assignment(ruleset: RuleSet, body: Any, client: str | None, now: datetime, k
     request is served by the rules as usual."""
     if not ruleset.experiments or client is None or not isinstance(body, dict):
         return None
-    if body.get("rule") is not None or body.get("overrides") is not None:
-        return None
+    if body.get("rule") is not None or body.get("overrides") is not None or body.get("size") == 0:
+        return None  # a developer's request, or no page at all (facets alone)
     filters = body.get("filters") if isinstance(body.get("filters"), dict) else None
     q = body.get("q") if isinstance(body.get("q"), str) else ""
     try:
