@@ -115,3 +115,26 @@ def test_size_0_answers_the_total_and_the_facets_alone(client):
     assert alone.json["facets"] == page["facets"] and alone.json["total"] == page["total"]
     experiment = client.post("/search", json={"q": "shirt", "size": 0, "client_id": "shopper-1"})
     assert experiment.status_code == 200 and "experiment" not in experiment.json
+
+
+def test_a_rejected_rule_edit_shows_in_readyz_and_inspect(tmp_path):
+    import shutil
+
+    rules = tmp_path / "rules"
+    shutil.copytree(ROOT / "query_rules", rules)
+    app = create_app(Config.load(environ={}, backend="memory", rules=str(rules), rules_poll_seconds=0,
+                                 catalog=str(ROOT / "demo" / "catalog.jsonl"), encoder="off"))
+    c, store = app.test_client(), app.extensions["sidecar"].store
+    version = store.current.version
+    assert "rules_rejected" not in c.get("/readyz").json
+    (rules / "20-broken.yaml").write_text("rules:\n  - id: broken\n    window: -3\n")
+    assert store.reload() is False
+    ready = c.get("/readyz").json
+    assert any("20-broken.yaml:3" in e for e in ready["rules_rejected"])
+    assert any(d.startswith("rules: the last edit of the rule files was rejected") and version in d
+               for d in ready["degraded"])
+    page = c.get("/inspect").get_data(as_text=True)
+    assert 'id="rejected"' in page and "20-broken.yaml:3" in page and version in page
+    (rules / "20-broken.yaml").unlink()
+    assert store.reload() is True
+    assert "rules_rejected" not in c.get("/readyz").json and 'id="rejected"' not in c.get("/inspect").get_data(as_text=True)

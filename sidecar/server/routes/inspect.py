@@ -49,7 +49,7 @@ def inspect() -> Response:
     ctx = {"q": form.get("q", ""), "filters": form.get("filters", ""), "mode": form.get("mode", MODES[0]),
            "rule": form.get("rule", ""), "draft": form.get("draft", ""), "k": form.get("k", "10"),
            "like": form.get("like", ""), "token": form.get("token", ""), "modes": MODES, "action": request.path,
-           "used_mode": None,
+           "used_mode": None, "rejected": s.store.last_error, "version": s.store.current.version,
            "error": None, "result": None}
     if ctx["q"] or ctx["like"]:
         try:

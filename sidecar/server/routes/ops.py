@@ -24,14 +24,20 @@ def readyz():
     """Ready: kernels compiled and the products index searchable (green or yellow; red means
     some searches fail, unreachable that all do). ``degraded`` lists what this worker does
     without, still serving (a run dir that takes no writes: metrics kept in memory, reloads that
-    reach this worker only)."""
+    reach this worker only; a rejected rule edit, whose errors are ``rules_rejected``)."""
     s = services()
     health = s.backend.health()
     warm = s.kernels_ready
     body = {"ready": health in ("green", "yellow") and warm, "backend": s.backend.name,
             "backend_reachable": health != "unreachable", "backend_health": health,
             "rules_version": s.store.current.version, "kernels": "warm" if warm else "warming"}
-    degraded = [why for why in (s.metrics.degraded, s.board.degraded if s.board else None, s.events_problem) if why]
+    rejected = s.store.last_error
+    if rejected:  # a broken edit: the last good rules serve on, and this says so
+        body["rules_rejected"] = rejected
+    degraded = [why for why in (s.metrics.degraded, s.board.degraded if s.board else None, s.events_problem,
+                                f"rules: the last edit of the rule files was rejected ({len(rejected)} error(s), first: "
+                                f"{rejected[0]}); version {s.store.current.version} serves on" if rejected else None)
+                if why]
     if degraded:
         body["degraded"] = degraded
     return jsonify(body), (200 if body["ready"] else 503)
