@@ -138,3 +138,16 @@ def test_a_rejected_rule_edit_shows_in_readyz_and_inspect(tmp_path):
     (rules / "20-broken.yaml").unlink()
     assert store.reload() is True
     assert "rules_rejected" not in c.get("/readyz").json and 'id="rejected"' not in c.get("/inspect").get_data(as_text=True)
+
+
+def test_the_demos_proxy_says_it_needs_opensearch(tmp_path):
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{s.getsockname()[1]}"
+    app = create_app(Config.load(environ={}, backend="memory", rules=str(ROOT / "query_rules"), rules_poll_seconds=0,
+                                 catalog=str(ROOT / "demo" / "catalog.jsonl"), encoder="off", opensearch_url=dead))
+    r = app.test_client().post("/products/_search", json={"query": {"match_all": {}}})
+    assert r.status_code == 503 and "memory backend" in r.json["error"]["message"]
+    assert "docs/operations.md" in r.json["error"]["message"]

@@ -144,6 +144,10 @@ def register(app: Flask) -> None:
     def backend_down(exc: BackendUnavailable):
         services().metrics.backend_errors.labels("unavailable").inc()
         throttle.log(logging.WARNING, "unavailable", "backend unavailable: %s", exc)  # hosts, ports: the log only
+        if services().config.backend == "memory":  # the demo: its proxy has no OpenSearch behind it
+            return error_response(503, "backend_unavailable", "OpenSearch is unavailable: this server searches its "
+                                  "memory backend, and the OpenSearch proxy needs OpenSearch (docs/operations.md, "
+                                  "\"On OpenSearch without Docker\")")
         return error_response(503, "backend_unavailable", "the search backend is unavailable; retry later")
 
     @app.errorhandler(Exception)
