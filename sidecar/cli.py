@@ -329,6 +329,9 @@ def _backend(args: argparse.Namespace):
 
 
 def cmd_rules_diff(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from .pipeline import default_mode
     from .preview import render, sources
     from .preview.replay import replay
     from .rules import RuleLoadError, load_rules_dir
@@ -352,14 +355,24 @@ def cmd_rules_diff(args: argparse.Namespace) -> int:
             queries = sources.from_file(Path(args.queries), Path(args.query_vectors) if args.query_vectors else None)
         if args.limit:
             queries = queries[: args.limit]
-        report, comparisons = replay(_backend(args), rulesets[0], rulesets[1], queries, k=args.k, mode=args.mode,
+        encode = _query_encoder(args)
+        if encode is False:
+            return EXIT_USAGE
+        backend = _backend(args)
+        # by default, what /search does with these texts: hybrid on the encoded text where the
+        # encoder is on and the index has vectors, else bm25
+        mode = args.mode or default_mode(False, True, encode is not None or bool(args.query_vectors), backend)
+        if mode != "bm25" and encode is not None:
+            queries = [q if q.vector is not None else dataclasses.replace(q, vector=encode(q.text)) for q in queries]
+        report, comparisons = replay(backend, rulesets[0], rulesets[1], queries, k=args.k, mode=mode,
                                      progress=not args.quiet)
     except (OSError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     report["command"] = "sidecar " + " ".join(sys.argv[1:])
     s = report["summary"]
-    print(f"{report['queries']} queries: {s['pages_changed']} pages changed, {s['rules_changed']} matched a different "
+    print(f"{report['queries']} queries ({report['mode']}): {s['pages_changed']} pages changed, {s['rules_changed']} "
+          "matched a different "
           f"rule, {s['items_moved']} items moved, {s['items_entered']} entered the first {args.k}")
     print(f"constraints: {s['constraints_broken']} broken (held before, not after), "
           f"{s['constraints_newly_met']} newly met")
@@ -917,7 +930,9 @@ def _rules_command(sub: Any) -> None:
                     help="catalog vectors (memory backend, default: %(default)s)")
     rd.add_argument("--index", default=config.default("index"), help="index (opensearch, default: %(default)s)")
     rd.add_argument("--url", default=config.default("opensearch_url"), help="OpenSearch URL (default: %(default)s)")
-    rd.add_argument("--mode", choices=["bm25", "knn", "hybrid"], default="bm25", help="retrieval mode (default: %(default)s)")
+    rd.add_argument("--mode", choices=["bm25", "knn", "hybrid"],
+                    help="retrieval mode (default: what /search does for a text query: hybrid on the encoded text "
+                         "with the query encoder on and catalog vectors, else bm25)")
     rd.add_argument("--k", type=int, default=10, help="first page size compared (default: %(default)s)")
     rd.add_argument("--out", metavar="report.json", help="write the full report as JSON")
     rd.add_argument("--html", metavar="report.html", help="write the changed pages as an HTML report")

@@ -151,3 +151,14 @@ def test_the_demos_proxy_says_it_needs_opensearch(tmp_path):
     r = app.test_client().post("/products/_search", json={"query": {"match_all": {}}})
     assert r.status_code == 503 and "memory backend" in r.json["error"]["message"]
     assert "docs/operations.md" in r.json["error"]["message"]
+
+
+def test_rules_diff_previews_what_search_serves(tmp_path):
+    """By default the diff retrieves as /search does for text (hybrid with the encoder on), and
+    --mode hybrid embeds the texts itself, as experiments simulate does."""
+    queries = tmp_path / "q.jsonl"
+    queries.write_text('{"query": "black jacket"}\n{"query": "sneakers"}\n')
+    for extra, mode in (([], "hybrid"), (["--mode", "hybrid"], "hybrid"), (["--mode", "bm25"], "bm25")):
+        res = run_cli("rules", "diff", str(ROOT / "query_rules"), str(ROOT / "query_rules"), "--queries", str(queries),
+                      "--backend", "memory", "--quiet", *extra)
+        assert res.returncode == 0 and f"2 queries ({mode})" in res.stdout, res.stdout + res.stderr

@@ -50,7 +50,9 @@ def slice_queries(fashion_slice, tmp_path_factory) -> Path:
 
 def test_a_tightened_brand_cap_changes_the_pages_the_service_would_change(fashion_slice, slice_queries, edit, tmp_path):
     """The diff's pages are the pages /search gives under each rule set (run independently
-    through the service's pipeline), and its constraint rows are those pages' brand shares."""
+    through the service's pipeline, with the query encoder as /search has it: hybrid), and its
+    constraint rows are those pages' brand shares."""
+    from sidecar.encoder import load
     catalog, vectors = fashion_slice
     old, new = edit
     out = tmp_path / "diff.json"
@@ -59,13 +61,14 @@ def test_a_tightened_brand_cap_changes_the_pages_the_service_would_change(fashio
                   "--html", str(tmp_path / "diff.html"), "--quiet")
     assert res.returncode == 0, res.stderr
     report = json.loads(out.read_text())
-    backend = MemoryBackend(catalog, vectors)
+    assert report["mode"] == "hybrid"
+    backend, encode = MemoryBackend(catalog, vectors), load("minilm").query
     sets = {"before": load_rules_dir(old), "after": load_rules_dir(new)}
     changed, newly_met = set(), set()
     for r in report["results"]:
         pages = {}
         for side, rs in sets.items():
-            resp = run_search({"q": r["query"], "size": 10}, backend, rs, 1000).response
+            resp = run_search({"q": r["query"], "size": 10}, backend, rs, 1000, encode=encode).response
             pages[side] = resp["hits"]
             assert r[side]["page"] == [h["id"] for h in resp["hits"]], (r["query"], side)
         if r["before"]["page"] != r["after"]["page"]:
@@ -118,7 +121,7 @@ def test_fail_on_broken_gates_an_edit_that_removes_a_constraint(tmp_path):
                           "description: brand and seller variety (reworded)")
     queries = tmp_path / "q.jsonl"
     queries.write_text('{"query": "white tshirt"}\n{"query": "black jacket"}\n')
-    common = ["--queries", str(queries), "--backend", "memory", "--fail-on", "broken", "--quiet"]
+    common = ["--queries", str(queries), "--backend", "memory", "--mode", "bm25", "--fail-on", "broken", "--quiet"]
     broken = run_cli("rules", "diff", str(ROOT / "query_rules"), str(removed), *common)
     assert broken.returncode == 1, broken.stdout + broken.stderr
     assert "broken: one brand <= 30% on 'white tshirt'" in broken.stdout
