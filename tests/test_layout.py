@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import sys
+from pathlib import Path
 
 from conftest import ROOT
 
@@ -88,6 +89,9 @@ def test_pyproject_lists_every_package_of_the_tree():
 
     conf = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
     found = {".".join(p.parent.relative_to(ROOT).parts) for p in (ROOT / "sidecar").rglob("__init__.py")}
-    assert set(conf["packages"]) == found | {"sidecar.mappings"}
+    data = {"sidecar.models", "sidecar.preview.templates", "sidecar.schema"}  # folders of data only
+    assert all((ROOT / Path(*d.split("."))).is_dir() and not (ROOT / Path(*d.split(".")) / "__init__.py").exists()
+               for d in data)
+    assert set(conf["packages"]) == found | {"sidecar.mappings"} | data
     assert conf["package-dir"] == {"sidecar.mappings": "mappings"} and (ROOT / "mappings" / "products.json").exists()
     assert not (ROOT / "sidecar" / "mappings").exists()

@@ -364,9 +364,10 @@ def test_a_wheel_installed_in_a_fresh_venv_indexes_and_logs_decisions(os_url, os
     import venv
 
     wheels = tmp_path / "wheels"
-    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w",
+    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-v", "-w",
                             str(wheels), str(ROOT)], capture_output=True, text=True, timeout=300)
     assert built.returncode == 0, built.stderr
+    assert "absent from the `packages` configuration" not in built.stdout + built.stderr  # no page of warnings
     (wheel,) = wheels.glob("srp_sidecar-*.whl")
     env_dir = tmp_path / "venv"
     venv.create(env_dir, with_pip=True)
