@@ -94,17 +94,34 @@ def test_like_never_returns_its_seed_on_the_memory_backend():
     assert all(len(p) == 10 and "15970" not in p for p in pages), pages
 
 
-def test_like_never_returns_its_seed_on_opensearch(os_url, os_client):
+@pytest.fixture(scope="module")
+def on_opensearch(os_url, os_client):
+    """The demo catalog indexed, and an app over it."""
     from conftest import index_demo
 
-    index_demo(os_url, "test-newcomer-like")
-    try:
-        app = create_app(Config.load(environ={}, backend="opensearch", opensearch_url=os_url, index="test-newcomer-like",
-                                     rules=str(ROOT / "query_rules"), rules_poll_seconds=0, encoder="off"))
-        pages = _like_pages(app.test_client())
-        assert all(len(p) == 10 and "15970" not in p for p in pages), pages
-    finally:
-        os_client.indices.delete(index="test-newcomer-like", ignore_unavailable=True)
+    index_demo(os_url, "test-newcomer")
+    app = create_app(Config.load(environ={}, backend="opensearch", opensearch_url=os_url, index="test-newcomer",
+                                 rules=str(ROOT / "query_rules"), rules_poll_seconds=0, encoder="off"))
+    yield app.test_client()
+    os_client.indices.delete(index="test-newcomer", ignore_unavailable=True)
+
+
+def test_like_never_returns_its_seed_on_opensearch(on_opensearch):
+    pages = _like_pages(on_opensearch)
+    assert all(len(p) == 10 and "15970" not in p for p in pages), pages
+
+
+def test_a_reranked_proxy_search_keeps_the_whole_source(on_opensearch, os_client):
+    """ext.rerank fetches its window without the vectors' float lists, then the page's: a client
+    asking for the whole `_source` gets it whole, vector included; one excluding it does not."""
+    body = {"size": 5, "query": {"match": {"title": "shoes"}}, "ext": {"rerank": {"rule": "default"}}}
+    hits = on_opensearch.post("/test-newcomer/_search", json=body).json["hits"]["hits"]
+    assert len(hits) == 5
+    for hit in hits:
+        own = os_client.get(index="test-newcomer", id=hit["_id"])["_source"]
+        assert hit["_source"] == own and len(hit["_source"]["vector"]) == 384
+    lean = on_opensearch.post("/test-newcomer/_search", json={**body, "_source": {"excludes": ["vector"]}}).json
+    assert all("vector" not in h["_source"] and "title" in h["_source"] for h in lean["hits"]["hits"])
 
 
 def test_size_0_answers_the_total_and_the_facets_alone(client):

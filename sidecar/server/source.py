@@ -67,6 +67,14 @@ def fetch_spec(client: tuple[list[str] | None, list[str]] | bool, rule: Rule, le
     return list(dict.fromkeys([*includes, *needed]))
 
 
+def withheld(client: tuple[list[str] | None, list[str]] | bool, rule: Rule, legacy_vectors: bool = False) -> list[str]:
+    """The fields the client's `_source` asks for that ``fetch_spec`` leaves out of the window
+    (the vector's float lists of "everything"): fetched for the page's hits alone."""
+    if client is False or client[0] is not None or VECTOR_FIELD in rule_fields(rule, legacy_vectors):
+        return []
+    return [] if any(fnmatchcase(VECTOR_FIELD, p) for p in client[1]) else [VECTOR_FIELD]
+
+
 def cut(source: dict[str, Any] | None, client: tuple[list[str] | None, list[str]] | bool) -> dict[str, Any] | None:
     """``source`` reduced to what the client's `_source` selects (None: no `_source` at all)."""
     if client is False or source is None:
