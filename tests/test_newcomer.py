@@ -179,3 +179,11 @@ def test_rules_diff_previews_what_search_serves(tmp_path):
         res = run_cli("rules", "diff", str(ROOT / "query_rules"), str(ROOT / "query_rules"), "--queries", str(queries),
                       "--backend", "memory", "--quiet", *extra)
         assert res.returncode == 0 and f"2 queries ({mode})" in res.stdout, res.stdout + res.stderr
+
+
+def test_inspect_holds_a_brand_cap_that_yields_to_the_named_brand(client):
+    """"puma shoes": the brand cap leaves Puma alone, so a page of Pumas holds it (not "unmet")."""
+    page = client.post("/inspect", data={"q": "puma shoes", "k": "10"}).get_data(as_text=True)
+    assert "one brand" in page
+    row = page[page.index("one brand"):].split("</tr>", 1)[0]
+    assert "unmet" not in row and "broken" not in row, row

@@ -31,6 +31,7 @@ class Side:
     how: str
     placed: list[dict[str, Any]]  # {"id", "rank", "original_rank", "reason"?}
     dedup: dict[str, Any] | None = None
+    named: dict[str, frozenset[str]] = field(default_factory=dict)  # values the query names, which the rule leaves alone
 
     @property
     def ids(self) -> list[str]:
@@ -109,7 +110,7 @@ def rank_side(fetch: Callable[[int], Retrieved], rule: Rule | None, how: str, k:
     rerank = None if rule is None else paging.reranker(rule, explain=True, now=now, query_vector=query_vector,
                                                        max_pairs=max_pairs, named=named)
     ranked = paging.rank(fetch, rerank, rule.window if rule else k, max_window, k)
-    return Side(rule, how, ranked.placed[:k], ranked.dedup), ranked
+    return Side(rule, how, ranked.placed[:k], ranked.dedup, named or {}), ranked
 
 
 def compare(query: str, filters: dict[str, Any], before: tuple[Side, paging.Ranked], after: tuple[Side, paging.Ranked],
@@ -123,7 +124,7 @@ def compare(query: str, filters: dict[str, Any], before: tuple[Side, paging.Rank
     page_a = [{"id": i, "fields": sources.get(i, {})} for i in a.ids]
     old = {c.label: c for c in (b.rule.constraints if b.rule else ())}
     new = {c.label: c for c in (a.rule.constraints if a.rule else ())}
-    rows = [_constraint_row(con, label in old, label in new, page_b, page_a)
+    rows = [_constraint_row(con, label in old, label in new, page_b, page_a, b.named, a.named)
             for label, con in {**new, **old}.items()]
     cmp = Comparison(query, filters, b, a, {i: sources.get(i, {}) for i in {*b.ids, *a.ids}}, rows)
     if judgments:
@@ -133,9 +134,12 @@ def compare(query: str, filters: dict[str, Any], before: tuple[Side, paging.Rank
 
 
 def _constraint_row(con: Constraint, in_old: bool, in_new: bool, page_b: list[dict[str, Any]],
-                    page_a: list[dict[str, Any]]) -> dict[str, Any]:
-    share_b, held_b = measure(con, page_b)
-    share_a, held_a = measure(con, page_a)
+                    page_a: list[dict[str, Any]], named_b: dict[str, frozenset[str]] | None = None,
+                    named_a: dict[str, frozenset[str]] | None = None) -> dict[str, Any]:
+    """A constraint measured on both pages as each side's reranker holds it: leaving alone the
+    values the query names (a brand cap yields to "puma shoes": held, not unmet)."""
+    share_b, held_b = measure(con, page_b, (named_b or {}).get(con.field, frozenset()))
+    share_a, held_a = measure(con, page_a, (named_a or {}).get(con.field, frozenset()))
     held_b, held_a = (held_b if page_b else None), (held_a if page_a else None)
     if held_b and held_a is False and in_old:
         status = "broken"
