@@ -7,6 +7,11 @@ earlier window held. A page is a slice of that list, and the list does not depen
 ``size``: the same request gives the same page, and page n+1 never repeats page n. A later window
 is retrieved only when the earlier ones cannot fill the page (collapsing shrinks a window), until
 retrieval is exhausted or the window reaches the configured maximum.
+
+A search without a rule (``rule: "none"``) is built the same way, each window's fresh hits kept
+in retrieval order, over windows of ``RETRIEVAL_WINDOW``: its list does not depend on ``from``
+either (a hybrid search fuses and normalises each window anew, so a window sized by the page
+asked for would order one page's items differently from the next page's, and pages would repeat).
 """
 from __future__ import annotations
 
@@ -21,6 +26,7 @@ from .rerank.rule import Rule
 from .retrieval import Retrieved
 from .retrieval.hits import Hits
 
+RETRIEVAL_WINDOW = 100  # the window of a search without reranking (one retrieval for its first ten pages of 10)
 Fetch = Callable[[int], Retrieved]
 # (new hits in retrieval order, how many to place, hits of earlier windows or None) -> rerank response
 Rerank = Callable[[Hits, int, "Hits | None"], dict[str, Any]]
@@ -63,16 +69,19 @@ def reranker(rule: Rule, *, explain: bool, now: datetime, query_vector: Any = No
     return rerank
 
 
+def in_retrieval_order(hits: Hits, n: int, prior: Hits | None) -> dict[str, Any]:
+    """The ``Rerank`` of no rule: a window's fresh hits as retrieval ordered them."""
+    return {"hits": [{"id": i, "reason": {"type": "retrieval"}} for i in hits.ids[:n]]}
+
+
 def rank(fetch: Fetch, rerank: Rerank | None, window: int, max_window: int, need: int,
          clock: Callable[[], float] = time.perf_counter) -> Ranked:
     """The first ``need`` items of the ranked list (fewer only when retrieval runs out).
 
-    ``rerank`` None means no reranking: retrieval order, one retrieval of ``need`` items."""
+    ``rerank`` None means no reranking: retrieval order, over windows of ``RETRIEVAL_WINDOW``
+    (``window`` is then not used), so that every page is a slice of one list."""
     if rerank is None:
-        r = fetch(min(need, max_window))
-        placed = [{"id": i, "rank": k + 1, "original_rank": k + 1, "reason": {"type": "retrieval"}}
-                  for k, i in enumerate(r.hits.ids[:need])]
-        return Ranked(placed, r.hits, r.total, r.relation, min(need, max_window), r.took_ms)
+        rerank, window = in_retrieval_order, RETRIEVAL_WINDOW
     window = max(1, min(window, max_window))
     out = Ranked([])
     seen: set[str] = set()

@@ -191,7 +191,8 @@ def rank(s: Search, backend: Backend, max_window: int, now: datetime, max_pairs:
     rerank = None if rule is None else paging.reranker(rule, explain=s.explain, now=now,
                                                        query_vector=s.vector if s.mode == "knn" else None,
                                                        max_pairs=max_pairs, named=s.named)
-    return paging.rank(fetch, rerank, rule.window if rule else s.frm + s.size, max_window, s.frm + s.size + 1, clock)
+    return paging.rank(fetch, rerank, rule.window if rule else paging.RETRIEVAL_WINDOW, max_window, s.frm + s.size + 1,
+                       clock)
 
 
 def page(s: Search, ranked: paging.Ranked, max_window: int, timings: dict[str, float]) -> dict[str, Any]:

@@ -187,3 +187,31 @@ def test_inspect_holds_a_brand_cap_that_yields_to_the_named_brand(client):
     assert "one brand" in page
     row = page[page.index("one brand"):].split("</tr>", 1)[0]
     assert "unmet" not in row and "broken" not in row, row
+
+
+PAGING_BODIES = [{"q": "shirt", "mode": "bm25"}, {"q": "shirt", "like": "15970", "mode": "hybrid"},
+                 {"like": "15970", "mode": "knn"}, {"q": "black jacket", "mode": "bm25"}]
+
+
+def _ten_pages_are_one_list(c, body: dict) -> None:
+    pages = [[h["id"] for h in c.post("/search", json={**body, "from": 10 * k, "size": 10}).json["hits"]]
+             for k in range(10)]
+    flat = [i for p in pages for i in p]
+    one = [h["id"] for h in c.post("/search", json={**body, "size": 100}).json["hits"]]
+    assert len(flat) == len(set(flat)), ("a page repeats an item", body)
+    assert flat == one, ("ten pages of 10 are not one page of 100", body)
+
+
+@pytest.mark.parametrize("rule", ["none", None])
+@pytest.mark.parametrize("body", PAGING_BODIES)
+def test_pages_never_repeat_and_make_one_list_on_the_memory_backend(rule, body):
+    app = create_app(Config.load(environ={}, backend="memory", rules=str(ROOT / "query_rules"), rules_poll_seconds=0,
+                                 catalog=str(ROOT / "demo" / "catalog.jsonl"), vectors=str(ROOT / "demo" / "vectors.npy"),
+                                 encoder="off"))
+    _ten_pages_are_one_list(app.test_client(), {**body, **({"rule": rule} if rule else {})})
+
+
+@pytest.mark.parametrize("rule", ["none", None])
+@pytest.mark.parametrize("body", PAGING_BODIES)
+def test_pages_never_repeat_and_make_one_list_on_opensearch(on_opensearch, rule, body):
+    _ten_pages_are_one_list(on_opensearch, {**body, **({"rule": rule} if rule else {})})
