@@ -372,8 +372,7 @@ def cmd_rules_diff(args: argparse.Namespace) -> int:
     report["command"] = "sidecar " + " ".join(sys.argv[1:])
     s = report["summary"]
     print(f"{report['queries']} queries ({report['mode']}): {s['pages_changed']} pages changed, {s['rules_changed']} "
-          "matched a different "
-          f"rule, {s['items_moved']} items moved, {s['items_entered']} entered the first {args.k}")
+          f"matched a different rule, {s['items_moved']} items moved, {s['items_entered']} entered the first {args.k}")
     print(f"constraints: {s['constraints_broken']} broken (held before, not after), "
           f"{s['constraints_newly_met']} newly met")
     if "ndcg_before" in s:

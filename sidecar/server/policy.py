@@ -13,8 +13,8 @@ can name another index or document are not on any list. Numbers are read the way
 reads them (``"10000"``, ``1e4`` and ``10000.0`` are all 10000) before bounds are checked, and
 the forwarded body carries the checked integer.
 
-The work a body can ask for is bounded before it is sent (``Budget``): the hits it returns (the
-page, ``top_hits`` in every bucket it sits in, ``inner_hits`` of every page hit), the buckets its
+The work a body can ask for is bounded before it is sent (the walk's counters): the hits it
+returns (the page, ``top_hits`` in every bucket it sits in, ``inner_hits`` of every page hit), the buckets its
 aggregations can make (a bucket aggregation's count times the buckets it nests in), the ranges and
 named filters of one aggregation, the cardinality sketches' memory, and every number within 64
 bits. A histogram's bucket count is not known before it runs: by default (``min_doc_count`` 0) it
@@ -23,8 +23,9 @@ millions of them and trips OpenSearch's circuit breaker for every shopper before
 ``search.max_buckets`` says no. The proxy takes a histogram with ``min_doc_count`` >= 1 (at most a
 bucket per product found), or a numeric one whose ``hard_bounds`` and interval make at most the
 search's bucket budget; for what nests inside a histogram, it counts as SIDECAR_PROXY_MAX_BUCKETS
-buckets, and OpenSearch's ``search.max_buckets`` bounds it itself (its ``too_many_buckets`` is a 400). The answer's bytes are capped by the proxy's connection
-(SIDECAR_PROXY_MAX_RESPONSE_BYTES), the last line for what no count foresees (large fields).
+buckets, and OpenSearch's ``search.max_buckets`` bounds it itself (its ``too_many_buckets`` is a
+400). The answer's bytes are capped by the proxy's connection (SIDECAR_PROXY_MAX_RESPONSE_BYTES),
+the last line for what no count foresees (large fields).
 
 ``check`` returns the body to forward; a ``PolicyRefused`` (a 400 in OpenSearch's error shape,
 ``policy_refused``) names the first rule broken. Guarantee: every query or aggregation that
