@@ -8,7 +8,9 @@ experiment's pages (one per ten events, each a signed page id of its client, ten
 its events: nine in ten genuine clicks, add-to-carts and purchases on those pages (a fifth of them
 repeats), one in ten forged (made-up ids, other clients' pages, objects not on the page). Then runs
 the report as a user does (`sidecar experiments report NAME --json`, a child process) and reads
-its wall time and peak resident memory (``ru_maxrss`` of the child), and checks the report's
+its wall time and peak resident memory (``VmHWM`` of the child in /proc, read as it runs: the
+child's own peak since its exec; ``ru_maxrss`` of children would count the bench's own pages,
+which a forked child holds for a moment before its exec), and checks the report's
 counts against what was written. The scratch indices are deleted afterwards unless --keep (a
 second run with --keep --reuse skips the writing).
 
@@ -21,9 +23,9 @@ import argparse
 import json
 import os
 import random
-import resource
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -97,6 +99,17 @@ def write(client, n_events: int, seed: int = 7) -> dict:
     return expected
 
 
+def _hwm_kb(pid: int) -> int:
+    """VmHWM (peak resident memory since exec) of a live process, in kB (0 once it is gone)."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--url", default=default("opensearch_url"))
@@ -120,20 +133,30 @@ def main() -> int:
         env = {**os.environ, "SIDECAR_SECRET": SECRET}
         cmd = [str(Path(sys.executable).parent / "sidecar"), "experiments", "report", NAME, "--url", args.url,
                "--prefix", PREFIX, "--events-index", EVENTS, "--since", "1d", "--json"]
-        before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
         t0 = time.monotonic()
-        res = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=3600)
+        child = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        peak_kb = [0]
+
+        def watch() -> None:  # the child's own high-water mark, until it is gone
+            while child.poll() is None:
+                peak_kb[0] = max(peak_kb[0], _hwm_kb(child.pid))
+                time.sleep(0.2)
+
+        watcher = threading.Thread(target=watch)
+        watcher.start()
+        stdout, stderr = child.communicate(timeout=3600)
         seconds = time.monotonic() - t0
-        peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-        if res.returncode != 0:
-            raise SystemExit(f"the report failed: {res.stderr[-2000:]}")
-        out = json.loads(res.stdout)
+        watcher.join()
+        peak_mb = peak_kb[0] / 1024
+        if child.returncode != 0:
+            raise SystemExit(f"the report failed: {stderr[-2000:]}")
+        out = json.loads(stdout)
         refused = out["refused"]
         credited_or_repeat = out["events_on_pages"] + refused["repeat"]
         result = {"command": "python bench/bench_report.py" + (f" --events {args.events}" if args.events != 10_000_000
                                                                  else ""),
                   "events": args.events, "pages": expected["pages"], "seconds": round(seconds, 1),
-                  "peak_rss_mb": round(peak_mb, 1), "child_rss_before_mb": round(before / 1024, 1),
+                  "peak_rss_mb": round(peak_mb, 1),
                   "write_seconds": expected.get("write_seconds"), "events_read": out["events_read"],
                   "credited": out["events_on_pages"], "refused": refused,
                   "counts_agree": out["events_read"] == args.events and out["pages"] == expected["pages"]

@@ -360,13 +360,31 @@ def attack_table() -> str:
         f"| server log | {r['log']['tracebacks']} tracebacks, {r['log']['worker_timeouts']} worker timeouts | 0 |"])
 
 
+def report_scale_table() -> str:
+    """The experiment report over millions of events, from bench/results/report-scale.json."""
+    r = json.loads((ROOT / "bench" / "results" / "report-scale.json").read_text())
+    refused = r["refused"]
+    return "\n".join([
+        f"`{r['command']}` ({r['events']:,} events on {r['pages']:,} pages, written in {r['write_seconds']:.0f} s; "
+        f"{r['when']}):", "",
+        "| measure | figure | target |", "| --- | --- | --- |",
+        f"| the report's wall time (`sidecar experiments report --json`, a child process) | {r['seconds']:,.1f} s | "
+        f"<= 60 s: {_verdict(r['seconds'] <= 60)} |",
+        f"| its peak resident memory (`ru_maxrss`) | {r['peak_rss_mb']:.0f} MB | <= 300 MB: "
+        f"{_verdict(r['peak_rss_mb'] <= 300)} |",
+        f"| events read, credited | {r['events_read']:,}, {r['credited']:,} | |",
+        f"| refused by reason | forged {refused['forged']:,}, other client {refused['other_client']:,}, repeat "
+        f"{refused['repeat']:,}, not on page {refused['not_on_page']:,}, unknown page {refused['unknown_page']:,} | |",
+        f"| the counts equal what was written | {'yes' if r['counts_agree'] else 'no'} | yes |"])
+
+
 def semantic_table() -> str:
     return json.loads((ROOT / "bench" / "results" / "semantic.json").read_text())["table"]
 
 
 GENERATED = {"config": config_table, "rules": rule_reference, "semantic": semantic_table, "encoder": encoder_table,
              "peer": peer_table, "cpu": cpu_tables, "core": core_table, "eval": eval_table, "other": other_rows,
-             "experiments": experiments_table, "attack": attack_table}
+             "experiments": experiments_table, "attack": attack_table, "report_scale": report_scale_table}
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 
 
