@@ -364,14 +364,18 @@ def report_scale_table() -> str:
     """The experiment report over millions of events, from bench/results/report-scale.json."""
     r = json.loads((ROOT / "bench" / "results" / "report-scale.json").read_text())
     refused = r["refused"]
+    full = r["events"] >= 10_000_000  # the targets are for 10 million events
+
+    def verdict(ok: bool) -> str:
+        return _verdict(ok) if full else "(for 10 million events: not this run)"
     return "\n".join([
         f"`{r['command']}` ({r['events']:,} events on {r['pages']:,} pages, written in {r['write_seconds']:.0f} s; "
         f"{r['when']}):", "",
         "| measure | figure | target |", "| --- | --- | --- |",
         f"| the report's wall time (`sidecar experiments report --json`, a child process) | {r['seconds']:,.1f} s | "
-        f"<= 60 s: {_verdict(r['seconds'] <= 60)} |",
-        f"| its peak resident memory (`ru_maxrss`) | {r['peak_rss_mb']:.0f} MB | <= 300 MB: "
-        f"{_verdict(r['peak_rss_mb'] <= 300)} |",
+        f"<= 60 s: {verdict(r['seconds'] <= 60)} |",
+        f"| its peak resident memory (its own `VmHWM`) | {r['peak_rss_mb']:.0f} MB | <= 300 MB: "
+        f"{verdict(r['peak_rss_mb'] <= 300)} |",
         f"| events read, credited | {r['events_read']:,}, {r['credited']:,} | |",
         f"| refused by reason | forged {refused['forged']:,}, other client {refused['other_client']:,}, repeat "
         f"{refused['repeat']:,}, not on page {refused['not_on_page']:,}, unknown page {refused['unknown_page']:,} | |",
