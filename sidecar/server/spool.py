@@ -127,8 +127,7 @@ class EventSpool:
         if end == self.shipped:
             self._rotate_if_done()
             return 0
-        shipped = self._ship_file(self.path, self.token, self.shipped, end)
-        self.shipped = shipped
+        self._ship_file(self.path, self.token, self.shipped, end, own=True)
         self._rotate_if_done()
         return 1
 
@@ -142,37 +141,50 @@ class EventSpool:
                     path.unlink(missing_ok=True)
 
     def _ship_orphans(self) -> int:
-        """Spools of dead workers: claimed by renaming (one claimant wins), shipped, removed."""
+        """Spools of dead workers: claimed by renaming (one claimant wins), shipped, removed; a
+        claimed one this worker could not finish (OpenSearch went away) is resumed where it got to."""
         moved = 0
         for path in sorted(self.directory.iterdir()):
             m = _NAME.match(path.name)
-            if m is None or int(m.group(1)) == os.getpid() or alive(int(m.group(1))):
-                continue  # not a spool, or its worker (or the worker that claimed it) ships it
-            claimed = self.directory / f"{os.getpid()}-{m.group(2)}.claimed"
-            try:
-                os.rename(path, claimed)
-            except FileNotFoundError:
-                continue  # another worker claimed it first
-            offset_file = path.with_name(path.name + ".offset")
-            start = _read_offset(offset_file)
-            offset_file.unlink(missing_ok=True)
-            self._ship_file(claimed, m.group(2), start, claimed.stat().st_size)
+            if m is None:
+                continue
+            owner, token, kind = int(m.group(1)), m.group(2), m.group(3)
+            if owner == os.getpid():
+                if kind == "spool":
+                    continue  # this worker's own: _ship_own
+                claimed = path
+            elif alive(owner):
+                continue  # its worker (or the worker that claimed it) ships it
+            else:
+                claimed = self.directory / f"{os.getpid()}-{token}.claimed"
+                try:
+                    os.rename(path, claimed)
+                except FileNotFoundError:
+                    continue  # another worker claimed it first
+                old = path.with_name(path.name + ".offset")
+                _write_offset(claimed.with_name(claimed.name + ".offset"), _read_offset(old))
+                old.unlink(missing_ok=True)
+            start = _read_offset(claimed.with_name(claimed.name + ".offset"))
+            self._ship_file(claimed, token, start, claimed.stat().st_size)
             claimed.unlink(missing_ok=True)
             claimed.with_name(claimed.name + ".offset").unlink(missing_ok=True)
             moved += 1
         return moved
 
-    def _ship_file(self, path: Path, token: str, start: int, end: int) -> int:
-        """Index the lines of ``path`` from ``start`` to ``end``; returns where it got to."""
+    def _ship_file(self, path: Path, token: str, start: int, end: int, own: bool = False) -> int:
+        """Index the lines of ``path`` from ``start`` to ``end``; returns where it got to (kept
+        batch by batch in its offset file, and in ``shipped`` for this worker's ``own`` spool)."""
         with open(path, "rb") as f:
             f.seek(start)
             position = start
-            while position < end and not self._stop.is_set():
+            partial = False
+            while position < end and not partial and not self._stop.is_set():
                 lines, offsets = [], []
                 while len(lines) < self.batch_size and position < end:
                     line = f.readline()
-                    if not line.endswith(b"\n"):
-                        break  # a line still being written: the next round
+                    if not line.endswith(b"\n"):  # never acknowledged: its write did not finish
+                        partial = True
+                        break
                     offsets.append(position)
                     lines.append(line)
                     position += len(line)
@@ -180,6 +192,8 @@ class EventSpool:
                     break
                 self._bulk(token, offsets, lines)
                 _write_offset(path.with_name(path.name + ".offset"), position)
+                if own:
+                    self.shipped = position
         return position
 
     def _bulk(self, token: str, offsets: list[int], lines: list[bytes]) -> None:
