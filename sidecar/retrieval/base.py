@@ -45,12 +45,17 @@ class RetrievalRequest:
     fusion: FusionSpec = FusionSpec()  # how hybrid fuses its two lists (fusion.py)
 
 
+EXACT_TOTAL = 10_000  # matches counted exactly (OpenSearch's default track_total_hits); beyond: "gte"
+
+
 @dataclass
 class Retrieved:
     """The hits in retrieval order, as columns (``hits.Hits``).
 
-    ``total``/``relation``: the matches before reranking as OpenSearch counts them ("gte" when
-    there are at least that many); ``exhausted``: a larger window would bring nothing new."""
+    ``total``/``relation``: the size of the search's match set, the set its facets count (the
+    products that match the text and the filters for BM25 and hybrid; the window for kNN), "gte"
+    when there are more than ``EXACT_TOTAL`` and no facets were asked (which count it exactly);
+    ``exhausted``: a larger window would bring nothing new."""
 
     hits: Hits
     took_ms: float = 0.0

@@ -9,10 +9,17 @@ A request asks for them by field (``/search``'s ``facets``):
 The OpenSearch backend asks for them with the first retrieval window, in one round trip: over BM25
 matches as a search of no hits of its own beside the hits' search in the same msearch (OpenSearch
 runs them side by side), over a kNN window as aggregations of that search; the memory backend
-counts the same. Counts are over the **matches** of
-the query and filters, not over the reranked page: a BM25 search counts every product that matched
-the text and filters; a kNN search counts the products of its window (the k nearest that pass the
-filters: kNN has no "matches" beyond them); a hybrid search counts the BM25 matches.
+counts the same (tests compare the two). Counts are over the **match set** of the search, the
+same set ``total`` counts, not over the reranked page: a BM25 or hybrid search's match set is every
+product that matches the text (one of its terms) and the filters; a kNN search's is its window
+(the k nearest that pass the filters: kNN has no "matches" beyond them).
+
+Facets are **multi-select**, as every shop's are: a facet counts over the match set of the other
+facets' selections but not its own (OpenSearch's post_filter pattern: a filter on a faceted field
+narrows the hits, the total and the other facets, each facet an aggregation under the filters of
+the other faceted fields). So with Nike selected the brand facet still lists Puma with the count
+a click on it would add, and Nike's count equals ``total``. Limit: a kNN search's facets count its
+window, which was retrieved under every filter, so they are not multi-select.
 
 Each facet comes back as a list of buckets ``{"value", "count", "selected"}`` (ranges also carry
 ``from`` and ``to``; a date bucket's value is its first day, ``YYYY-MM-DD``), in OpenSearch's order:
@@ -23,7 +30,7 @@ those bounds).
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -56,8 +63,17 @@ def check(spec: Mapping[str, Any], max_buckets: int) -> None:
             raise ValueError(f"facets.{fld}.interval: only on a date field ({', '.join(DATE_FIELDS)})")
 
 
-def to_aggs(spec: Mapping[str, Any]) -> dict[str, Any]:
-    """OpenSearch aggregations, one per facet, named by its field."""
+def to_aggs(spec: Mapping[str, Any], others: Mapping[str, list[dict[str, Any]]] | None = None) -> dict[str, Any]:
+    """OpenSearch aggregations, one per facet, named by its field; ``others`` (multi-select):
+    per facet, the filter clauses of the other faceted fields, under which it counts."""
+    aggs: dict[str, Any] = {}
+    for fld, agg in _plain_aggs(spec).items():
+        clauses = (others or {}).get(fld)
+        aggs[fld] = {"filter": {"bool": {"filter": clauses}}, "aggs": {fld: agg}} if clauses else agg
+    return aggs
+
+
+def _plain_aggs(spec: Mapping[str, Any]) -> dict[str, Any]:
     aggs: dict[str, Any] = {}
     for fld, f in spec.items():
         if "ranges" in f:
@@ -77,7 +93,10 @@ def from_aggs(spec: Mapping[str, Any], aggs: Mapping[str, Any]) -> dict[str, lis
     """OpenSearch's aggregation results as facets (without ``selected``)."""
     out: dict[str, list[dict[str, Any]]] = {}
     for fld, f in spec.items():
-        buckets = (aggs.get(fld) or {}).get("buckets", [])
+        agg = aggs.get(fld) or {}
+        if fld in agg:  # under a filter of the other facets' selections (``to_aggs``)
+            agg = agg[fld]
+        buckets = agg.get("buckets", [])
         if "ranges" in f:
             by_key = {b.get("key"): b.get("doc_count", 0) for b in buckets}
             out[fld] = [_range_bucket(lo, hi, by_key.get(str(i), 0)) for i, (lo, hi) in enumerate(f["ranges"])]
@@ -88,12 +107,19 @@ def from_aggs(spec: Mapping[str, Any], aggs: Mapping[str, Any]) -> dict[str, lis
     return out
 
 
-def count(spec: Mapping[str, Any], docs: Iterable[Mapping[str, Any]]) -> dict[str, list[dict[str, Any]]]:
-    """The same facets counted over products in memory (the memory backend)."""
-    docs = list(docs)
+def split(spec: Mapping[str, Any], filters: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(the filters on fields that are not faceted, the filters on faceted fields): the first
+    narrow everything, the second the hits and the other facets (multi-select)."""
+    return ({k: v for k, v in filters.items() if k not in spec}, {k: v for k, v in filters.items() if k in spec})
+
+
+def count(spec: Mapping[str, Any], docs_of: Callable[[str], Iterable[Mapping[str, Any]]]
+          ) -> dict[str, list[dict[str, Any]]]:
+    """The same facets counted over products in memory (the memory backend); ``docs_of(field)``:
+    the products that facet counts over."""
     out: dict[str, list[dict[str, Any]]] = {}
     for fld, f in spec.items():
-        values = [v for d in docs for v in _values(d.get(fld))]
+        values = [v for d in docs_of(fld) for v in _values(d.get(fld))]
         if "ranges" in f:
             epochs = [to_epoch(v) for v in values]
             out[fld] = []

@@ -19,7 +19,7 @@ from ..rerank.batch import unit_rows
 from ..rerank.named import Vocabulary
 from ..rerank.properties import to_epoch
 from . import facets
-from .base import NotFound, RetrievalRequest, Retrieved
+from .base import EXACT_TOTAL, NotFound, RetrievalRequest, Retrieved
 from .filters import RANGE_FIELDS, fold, mask
 from .fusion import fuse
 from .hits import Hits
@@ -91,15 +91,14 @@ class MemoryBackend:
             raise NotFound(f"{doc_id} (the catalog was loaded without vectors)")
         return self.vectors[self.pos[doc_id]]
 
-    def _bm25(self, text: str, keep: np.ndarray, k: int) -> tuple[list[tuple[int, float]], np.ndarray]:
-        """The best k matches, and the mask of every product that matches."""
+    def _text_match(self, text: str) -> tuple[np.ndarray, np.ndarray]:
+        """(BM25 scores, the products that match the text: one of its terms)."""
         tokens = bm25s.tokenize([text], stopwords="en", return_ids=False, show_progress=False)[0]
         tokens = [t for t in tokens if t in self.bm25.vocab_dict]
         if not tokens:
-            return [], np.zeros(len(self.docs), dtype=bool)
+            return np.zeros(len(self.docs)), np.zeros(len(self.docs), dtype=bool)
         scores = self.bm25.get_scores(tokens)
-        matched = keep & (scores > 0)
-        return _top(np.where(matched, scores, -np.inf), k), matched
+        return scores, scores > 0
 
     def _knn(self, vector: np.ndarray, keep: np.ndarray, k: int) -> list[tuple[int, float]]:
         if self.vectors is None:
@@ -111,29 +110,46 @@ class MemoryBackend:
         return _top(np.where(keep, scores.astype(np.float64), -np.inf), k)
 
     def retrieve(self, req: RetrievalRequest) -> Retrieved:
+        """As the OpenSearch backend retrieves: the same hits, the same ``total`` (the match set:
+        text and filters for BM25 and hybrid, the window for kNN; past ``EXACT_TOTAL`` without
+        facets, "at least" that) and the same facets (multi-select: ``facets``)."""
         t0 = time.perf_counter()
-        keep = mask(self.columns, req.filters, len(self.docs)) if req.filters else np.ones(len(self.docs), dtype=bool)
-        counted, how = None, None
-        if req.mode == "bm25":
-            ranked, matched = self._bm25(req.text or "", keep, req.window)
-            hits = self._hits(ranked, req)
-            total = int(np.count_nonzero(matched))
-            if req.facets:
-                counted = facets.count(req.facets, (self.docs[i] for i in np.flatnonzero(matched)))
-        elif req.mode == "knn":
+        n = len(self.docs)
+        keep = mask(self.columns, req.filters, n) if req.filters else np.ones(n, dtype=bool)
+        how = None
+        texts = self._text_match(req.text or "") if req.mode != "knn" else None
+        if req.mode == "knn":
             ranked = self._knn(req.vector, keep, req.window)
             hits = self._hits(ranked, req)
-            total = int(np.count_nonzero(keep))  # exact kNN: every product that passes the filters
-            if req.facets:  # kNN's matches are its window, as OpenSearch counts them
-                counted = facets.count(req.facets, (self.docs[i] for i, _ in ranked))
+            total, exhausted = len(ranked), int(np.count_nonzero(keep)) <= req.window
         else:
-            best, matched = self._bm25(req.text or "", keep, req.window)
-            hits, how = fuse(req.text, self._hits(best, req), self._hits(self._knn(req.vector, keep, req.window), req),
-                             req.fusion, req.window)
-            if req.facets:  # the BM25 matches, as the OpenSearch backend counts them
-                counted = facets.count(req.facets, (self.docs[i] for i in np.flatnonzero(matched)))
-            total = int(np.count_nonzero(keep))
-        return Retrieved(hits, (time.perf_counter() - t0) * 1000, total, "eq", exhausted=len(hits) >= total,
+            scores, text_match = texts
+            matched = keep & text_match
+            best = _top(np.where(matched, scores, -np.inf), req.window)
+            total = int(np.count_nonzero(matched))
+            exhausted = total <= req.window
+            hits = self._hits(best, req)
+            if req.mode == "hybrid":
+                near = self._knn(req.vector, keep, req.window)
+                hits, how = fuse(req.text, hits, self._hits(near, req), req.fusion, req.window)
+                exhausted = exhausted and int(np.count_nonzero(keep)) <= req.window
+        counted = None
+        if req.facets:
+            if req.mode == "knn":  # over its window, retrieved under every filter
+                counted = facets.count(req.facets, lambda fld: (self.docs[i] for i, _ in ranked))
+            else:  # each facet over the text's matches and every filter but its own (multi-select)
+                text_match = texts[1]
+
+                def docs_of(fld: str) -> Any:
+                    others = {k: v for k, v in req.filters.items() if k != fld}
+                    m = text_match & mask(self.columns, others, n) if others else text_match
+                    return (self.docs[i] for i in np.flatnonzero(m))
+
+                counted = facets.count(req.facets, docs_of)
+        relation = "eq"
+        if not req.facets and total > EXACT_TOTAL:  # as OpenSearch counts hits (track_total_hits)
+            total, relation = EXACT_TOTAL, "gte"
+        return Retrieved(hits, (time.perf_counter() - t0) * 1000, total, relation, exhausted=exhausted,
                          facets=counted, fusion=how)
 
     def _hits(self, ranked: list[tuple[int, float]], req: RetrievalRequest) -> Hits:

@@ -149,6 +149,22 @@ class OpenSearchBackend:
             body["aggs"] = facets.to_aggs(req.facets)
         return body
 
+    def _facets_body(self, req: RetrievalRequest) -> dict[str, Any]:
+        """The search of no hits that counts a BM25 or hybrid search's match set and its facets,
+        multi-select: the filters on faceted fields go to ``post_filter`` (they narrow the total)
+        and, for each facet, under the aggregation of every other facet (``facets`` module)."""
+        plain, faceted = facets.split(req.facets, req.filters or {})
+        clauses = {fld: to_dsl({fld: cond}, folded=self.folded) for fld, cond in faceted.items()}
+        body: dict[str, Any] = {
+            "size": 0, "track_total_hits": True,
+            "query": {"bool": {"must": [{"match": {"title": {"query": req.text or ""}}}],
+                               "filter": to_dsl(plain, folded=self.folded) if plain else []}},
+            "aggs": facets.to_aggs(req.facets, {f: [c for g, cs in clauses.items() if g != f for c in cs]
+                                                for f in req.facets})}
+        if clauses:
+            body["post_filter"] = {"bool": {"filter": [c for cs in clauses.values() for c in cs]}}
+        return body
+
     def msearch_header(self, req: RetrievalRequest) -> dict[str, Any]:
         """The header line of each of a request's searches in its msearch (see the module)."""
         return {"index": self.index, "allow_partial_search_results": False, "preference": _preference(req)}
@@ -223,9 +239,8 @@ class OpenSearchBackend:
         modes = ["bm25", "knn"] if req.mode == "hybrid" else [req.mode]
         separate = bool(req.facets) and req.mode != "knn"
         bodies = [self._body(req, mode, with_facets=not separate) for mode in modes]
-        if separate:  # modes[0] is bm25 here (bm25 or hybrid): the same query, counted
-            bodies.append({"size": 0, "track_total_hits": False, "query": bodies[0]["query"],
-                           "aggs": facets.to_aggs(req.facets)})
+        if separate:  # modes[0] is bm25 here (bm25 or hybrid): the text's matches, counted
+            bodies.append(self._facets_body(req))
         if len(bodies) == 1:
             responses = [call(self.client.search, index=self.index, body=bodies[0],
                               params={"allow_partial_search_results": "false", "preference": _preference(req)},
@@ -247,20 +262,20 @@ class OpenSearchBackend:
         if req.facets:
             counted = facets.from_aggs(req.facets, (responses[-1] if separate else responses[0]).get("aggregations", {}))
         lists = []
-        totals = []
         for r in responses[:len(modes)]:
             hits = self._hits(r["hits"].get("hits") or [], req)
             if hits is None:
                 return None
             lists.append(hits)
-            totals.append(_total(r, len(hits), req.window))
+        # the match set's size (``Retrieved``): the text's matches under the filters, counted
+        # exactly by the facets' search when there is one; a kNN search's window
+        if req.mode == "knn":
+            total, relation = len(lists[0]), "eq"
+        else:
+            total, relation = _total(responses[-1] if separate else responses[0])
         if len(lists) == 1:
-            (total, relation), hits = totals[0], lists[0]
-            return Retrieved(hits, took, total, relation, exhausted=len(hits) < req.window, facets=counted)
+            return Retrieved(lists[0], took, total, relation, exhausted=len(lists[0]) < req.window, facets=counted)
         fused, how = fuse(req.text, lists[0], lists[1], req.fusion, req.window)
-        # the union of both lists holds at least the larger one
-        total = max(t for t, _ in totals)
-        relation = "gte" if all(t for t, _ in totals) or any(rel == "gte" for _, rel in totals) else "eq"
         return Retrieved(fused, took, total, relation,
                          exhausted=all(len(h) < req.window for h in lists) and len(fused) < req.window, facets=counted,
                          fusion=how)
@@ -283,11 +298,9 @@ def _preference(req: RetrievalRequest) -> str:
     return "srp-" + h.hexdigest()[:16]
 
 
-def _total(resp: dict[str, Any], n_hits: int, window: int) -> tuple[int, str]:
-    """OpenSearch's hit count and relation; a kNN search counts only the k it returned, so a full
-    window means "at least"."""
+def _total(resp: dict[str, Any]) -> tuple[int, str]:
+    """OpenSearch's hit count and relation ("gte" past track_total_hits' bound)."""
     t = resp["hits"].get("total") or {}
-    value, relation = int(t.get("value", n_hits)), t.get("relation", "eq")
-    if n_hits >= window and value <= n_hits:
-        relation = "gte"
-    return value, relation
+    if isinstance(t, int):
+        return t, "eq"
+    return int(t.get("value", 0)), t.get("relation", "eq")
