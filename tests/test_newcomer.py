@@ -215,3 +215,46 @@ def test_pages_never_repeat_and_make_one_list_on_the_memory_backend(rule, body):
 @pytest.mark.parametrize("body", PAGING_BODIES)
 def test_pages_never_repeat_and_make_one_list_on_opensearch(on_opensearch, rule, body):
     _ten_pages_are_one_list(on_opensearch, {**body, **({"rule": rule} if rule else {})})
+
+
+FACETS = {"brand": {"size": 50}, "gender": {"size": 5}, "price": {"ranges": [[0, 500], [500, 1500], [1500, None]]}}
+TOTAL_BODIES = [{"q": "shirt"}, {"q": "shoes", "filters": {"brand": "Nike"}},
+                {"q": "shoes", "filters": {"brand": "Nike", "gender": "Men"}},
+                {"q": "shirt", "filters": {"price": {"gte": 500, "lt": 1500}}},
+                {"q": "shirt", "like": "15970", "mode": "hybrid", "filters": {"brand": "Puma"}},
+                {"q": "xyzzyqwertyfoo", "like": "15970", "mode": "hybrid"},
+                {"like": "15970", "mode": "knn", "filters": {"gender": "Men"}}]
+
+
+@pytest.fixture(scope="module")
+def memory():
+    return create_app(Config.load(environ={}, backend="memory", rules=str(ROOT / "query_rules"), rules_poll_seconds=0,
+                                  catalog=str(ROOT / "demo" / "catalog.jsonl"), vectors=str(ROOT / "demo" / "vectors.npy"),
+                                  encoder="off")).test_client()
+
+
+@pytest.mark.parametrize("body", TOTAL_BODIES)
+def test_total_and_facets_are_the_same_on_both_backends(memory, on_opensearch, body):
+    for with_facets in (True, False):
+        req = {**body, "size": 10, **({"facets": FACETS} if with_facets else {})}
+        a, b = memory.post("/search", json=req).json, on_opensearch.post("/search", json=req).json
+        assert a["total"] == b["total"], (req, a["total"], b["total"])
+        if with_facets:
+            assert a["facets"] == b["facets"], req
+
+
+@pytest.mark.parametrize("backend", ["memory", "opensearch"])
+def test_facets_are_multi_select_and_the_selected_count_is_the_total(memory, on_opensearch, backend):
+    c = memory if backend == "memory" else on_opensearch
+    r = c.post("/search", json={"q": "shoes", "filters": {"brand": "Nike"}, "facets": FACETS, "size": 10}).json
+    brands = {b["value"]: b for b in r["facets"]["brand"]}
+    assert brands["Nike"]["selected"] and brands["Nike"]["count"] == r["total"]["value"] > 0
+    assert len(brands) > 1 and not any(b["selected"] for v, b in brands.items() if v != "Nike")
+    other = next(v for v in brands if v != "Nike")  # selecting it too adds exactly its count
+    both = c.post("/search", json={"q": "shoes", "filters": {"brand": ["Nike", other]}, "size": 0}).json
+    assert both["total"]["value"] == brands["Nike"]["count"] + brands[other]["count"]
+    ranged = c.post("/search", json={"q": "shirt", "filters": {"price": {"gte": 500, "lt": 1500}}, "facets": FACETS,
+                                      "size": 0}).json
+    unfiltered = c.post("/search", json={"q": "shirt", "facets": FACETS, "size": 0}).json
+    assert ranged["facets"]["price"] == [{**b, "selected": b["from"] == 500} for b in unfiltered["facets"]["price"]]
+    assert [b["count"] for b in ranged["facets"]["price"] if b["selected"]] == [ranged["total"]["value"]]
