@@ -42,6 +42,24 @@ MUTATIONS = [
     ("fusion ignoring how well BM25 matched", "sidecar/retrieval/fusion.py",
      "        share = match_share(text, [s.get(\"title\") for s in bm25.sources[:depth]], depth) if spec.adaptive else 1.0",
      "        share = 1.0", ["tests/test_fusion.py"]),
+    # issue 38's list of boundary bugs
+    ("has_next with <= made <", "sidecar/paging.py", "frm + 2 * size <= max_window", "frm + 2 * size < max_window",
+     ["tests/test_boundaries.py"]),
+    ("has_next with > made >=", "sidecar/paging.py", "len(ranked.placed) > frm + size", "len(ranked.placed) >= frm + size",
+     ["tests/test_boundaries.py"]),
+    ("from + size == max_window refused", "sidecar/paging.py", "    if frm + size > max_window:",
+     "    if frm + size >= max_window:", ["tests/test_boundaries.py"]),
+    ("knn k unbounded by the window", "sidecar/server/policy.py",
+     'out[key] = _int(value, f"{kind}.k", lo=1, hi=self.p.max_window, setting="SIDECAR_MAX_WINDOW")',
+     'out[key] = _int(value, f"{kind}.k", lo=1)', ["tests/test_boundaries.py"]),
+    ("MAX_AGGS + 1 aggregations allowed", "sidecar/server/policy.py", "            if self.aggs > MAX_AGGS:",
+     "            if self.aggs > MAX_AGGS + 1:", ["tests/test_boundaries.py"]),
+    ("an inverted filter range accepted", "sidecar/retrieval/filters.py",
+     "            if low is not None and high is not None and (low > high", "            if False and (low > high",
+     ["tests/test_newcomer.py"]),
+    ("a facet counted under its own filter (not multi-select)", "sidecar/retrieval/memory.py",
+     "                    others = {k: v for k, v in req.filters.items() if k != fld}",
+     "                    others = dict(req.filters)", ["tests/test_newcomer.py"]),
 ]
 
 
