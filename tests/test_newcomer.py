@@ -67,9 +67,16 @@ def test_openapi_says_events_answer_202(client):
 
 
 def test_config_says_where_a_default_built_from_env_came_from(tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
     env_file = tmp_path / "custom.env"
     env_file.write_text("OPENSEARCH_PORT=9333\n")
-    res = run_cli("config", env={"SIDECAR_ENV_FILE": str(env_file)}, cwd=tmp_path)
+    env = {k: v for k, v in os.environ.items() if k not in ("SIDECAR_OPENSEARCH_URL", "OPENSEARCH_PORT")}
+    res = subprocess.run([str(Path(sys.executable).parent / "sidecar"), "config"], capture_output=True, text=True,
+                         env={**env, "SIDECAR_ENV_FILE": str(env_file)}, cwd=tmp_path, timeout=60)
     line = next(ln for ln in res.stdout.splitlines() if ln.startswith("SIDECAR_OPENSEARCH_URL"))
     assert "http://127.0.0.1:9333" in line and "default, OPENSEARCH_PORT from .env" in line, line
 
