@@ -251,8 +251,8 @@ def test_total_and_facets_are_the_same_on_both_backends(memory, on_opensearch, b
 
 
 @pytest.mark.parametrize("backend", ["memory", "opensearch"])
-def test_facets_are_multi_select_and_the_selected_count_is_the_total(memory, on_opensearch, backend):
-    c = memory if backend == "memory" else on_opensearch
+def test_facets_are_multi_select_and_the_selected_count_is_the_total(request, backend):
+    c = request.getfixturevalue("memory" if backend == "memory" else "on_opensearch")
     r = c.post("/search", json={"q": "shoes", "filters": {"brand": "Nike"}, "facets": FACETS, "size": 10}).json
     brands = {b["value"]: b for b in r["facets"]["brand"]}
     assert brands["Nike"]["selected"] and brands["Nike"]["count"] == r["total"]["value"] > 0
