@@ -19,8 +19,8 @@ the fashion index (indexed from ../shared/data/fashion when missing; the demo ca
               from /proc) and the run dir's bytes are sampled
 
 Writes bench/results/attack.json (--out) and attack.png (RSS and run-dir size over the soak),
-which scripts/render_docs.py renders into docs/benchmarks.md. It stops what it started (by PID);
-OpenSearch is left running.
+which scripts/render_docs.py renders into docs/benchmarks.md. It stops what it started (by PID)
+and deletes the scratch decision log and events it wrote; OpenSearch is left running.
 """
 from __future__ import annotations
 
@@ -315,6 +315,9 @@ def main() -> int:
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
         shutil.rmtree(run_dir, ignore_errors=True)
+        # the scratch decision log and events it wrote (the products index is left as it was)
+        client.indices.delete(index="bench-attack-log-*,bench-attack-events", ignore_unavailable=True,
+                              allow_no_indices=True)
     log = log_path.read_text(errors="replace")
     command = "python bench/bench_attack.py" + "".join(
         f" --{k.replace('_', '-')} {v:g}" for k, v in (("minutes", args.minutes), ("kill_every", args.kill_every))
