@@ -26,12 +26,13 @@ def start() -> None:
     g.t0 = time.perf_counter()
     # every OpenSearch call of the request shares one deadline, counted from its arrival: at a
     # trusted front proxy that says when (X-Request-Start), so time queued there counts too
-    cfg = services().config
-    g.deadline = deadline.start(cfg.backend_timeout, started=_arrival(cfg.trusted_proxies))
+    s = services()
+    cfg = s.config
+    g.deadline = deadline.start(cfg.backend_timeout, started=_arrival(s.trusted_proxies))
     # the page's identity is the sidecar's own, signed for the client (experiments.identity); a
     # client's X-Request-Id is kept beside it, for its own tracing
     g.client_request_id = request.headers.get("X-Request-Id", "")[:64] or None
-    g.request_id = services().signer.mint(request.headers.get(serve.HEADER))
+    g.request_id = s.signer.mint(request.headers.get(serve.HEADER))
     g.decision = None  # set by a route that reranked (outcome.Decision)
     read_body(cfg.max_body_bytes, cfg.body_timeout)  # whole and bounded, before any route looks at it
 
@@ -91,14 +92,14 @@ def _error_type(resp: Response) -> str | None:
     return err.get("type") if isinstance(err, dict) else None
 
 
-def _arrival(trusted: str) -> float | None:
+def _arrival(trusted: frozenset[str]) -> float | None:
     """time.monotonic() of the request's arrival at a front proxy, from ``X-Request-Start``
     (``t=<epoch seconds>``, or epoch milli- or microseconds, as nginx and load balancers write
     it); None (now) without one, when it is not a time of the last minute, or when the request
     did not come from one of the ``trusted`` addresses (SIDECAR_TRUSTED_PROXIES): a client's own
     header would let anyone turn its request into a 504 that counts as a backend timeout."""
     raw = request.headers.get("X-Request-Start", "")
-    if not raw or request.remote_addr not in {a.strip() for a in trusted.split(",") if a.strip()}:
+    if not raw or request.remote_addr not in trusted:
         return None
     raw = raw.strip().removeprefix("t=")
     try:

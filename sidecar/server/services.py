@@ -69,6 +69,7 @@ class Services:
     _encoding: Offloader = field(default_factory=Offloader)  # the model's runs, one at a time, off the event loop
     events_problem: str | None = None  # why POST /events is off although configured on
     event_buckets: TokenBuckets | None = None  # POST /events' share per client address
+    trusted_proxies: frozenset[str] = frozenset()  # SIDECAR_TRUSTED_PROXIES, read once
 
     @classmethod
     def build(cls, cfg: Config, *, backend: Backend | None = None, store: RuleStore | None = None,
@@ -116,6 +117,7 @@ class Services:
                        Limits.from_config(cfg), ProxyPolicy.from_config(cfg), PageSigner(cfg.secret or random_secret()),
                        encoder)
         services.events_problem = events_problem
+        services.trusted_proxies = frozenset(a.strip() for a in cfg.trusted_proxies.split(",") if a.strip())
         if events is not None:
             # a burst of ten seconds' worth, and at least one whole request (EventsRequest's maxItems)
             services.event_buckets = TokenBuckets(cfg.events_per_client, max(cfg.events_per_client * 10, 1000))
@@ -170,7 +172,6 @@ class Services:
 
             self._client = make_client(self.config.opensearch_url, timeout=self.config.backend_timeout)
         return self._client
-
 
     def proxied(self) -> Any:
         """The OpenSearch client of the proxy's routes, made on first use: answers are read up to

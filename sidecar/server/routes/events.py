@@ -39,9 +39,8 @@ def client_address() -> str:
     """Who is sending: the peer's address, or behind a trusted front proxy
     (SIDECAR_TRUSTED_PROXIES) the address it saw (the last of X-Forwarded-For)."""
     peer = request.remote_addr or ""
-    trusted = {a.strip() for a in services().config.trusted_proxies.split(",") if a.strip()}
     forwarded = request.headers.get("X-Forwarded-For", "")
-    if peer in trusted and forwarded.strip():
+    if peer in services().trusted_proxies and forwarded.strip():
         return forwarded.split(",")[-1].strip()[:64]
     return peer
 
