@@ -122,6 +122,11 @@ PLACEHOLDER_TOKENS = frozenset({"changeme", "change", "secret", "token", "admin"
                                 "replaceme", "yourtoken", "xxx", "todo"})
 
 
+def _placeholder(value: str) -> bool:
+    """A secret that is one of the placeholders people leave in (case, - and _ aside)."""
+    return value.lower().replace("-", "").replace("_", "") in PLACEHOLDER_TOKENS
+
+
 def _load(cls: type, environ: dict[str, str] | None = None, **overrides: Any) -> Any:
     """Defaults, then ``.env``, then environment variables, then explicit overrides (CLI flags);
     ``environ`` replaces the last two sources (tests). ValueError names the variable at fault."""
@@ -131,12 +136,11 @@ def _load(cls: type, environ: dict[str, str] | None = None, **overrides: Any) ->
         raw = overrides.get(s.name)
         values[s.name] = s.parse(_raw(s, env) if raw is None else raw)
     token = values["admin_token"]
-    if token and (token.lower().replace("-", "").replace("_", "") in PLACEHOLDER_TOKENS or len(token) < 16):
+    if token and (_placeholder(token) or len(token) < 16):
         raise ValueError("SIDECAR_ADMIN_TOKEN: looks like a placeholder or is shorter than 16 characters; set a "
                          "secret one (e.g. `openssl rand -hex 16`), or leave it empty to turn /admin off")
     secret = values["secret"]
-    if secret and (len(secret) < 32 or len(set(secret)) < 8 or
-                   secret.lower().replace("-", "").replace("_", "") in PLACEHOLDER_TOKENS):
+    if secret and (len(secret) < 32 or len(set(secret)) < 8 or _placeholder(secret)):
         raise ValueError("SIDECAR_SECRET: looks like a placeholder or is shorter than 32 characters; set a random "
                          "one (e.g. `openssl rand -hex 32`), the same on every replica")
     return cls(**values)
