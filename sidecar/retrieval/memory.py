@@ -117,13 +117,12 @@ class MemoryBackend:
         n = len(self.docs)
         keep = mask(self.columns, req.filters, n) if req.filters else np.ones(n, dtype=bool)
         how = None
-        texts = self._text_match(req.text or "") if req.mode != "knn" else None
         if req.mode == "knn":
             ranked = self._knn(req.vector, keep, req.window)
             hits = self._hits(ranked, req)
             total, exhausted = len(ranked), int(np.count_nonzero(keep)) <= req.window
         else:
-            scores, text_match = texts
+            scores, text_match = self._text_match(req.text or "")
             matched = keep & text_match
             best = _top(np.where(matched, scores, -np.inf), req.window)
             total = int(np.count_nonzero(matched))
@@ -138,8 +137,6 @@ class MemoryBackend:
             if req.mode == "knn":  # over its window, retrieved under every filter
                 counted = facets.count(req.facets, lambda fld: (self.docs[i] for i, _ in ranked))
             else:  # each facet over the text's matches and every filter but its own (multi-select)
-                text_match = texts[1]
-
                 def docs_of(fld: str) -> Any:
                     others = {k: v for k, v in req.filters.items() if k != fld}
                     m = text_match & mask(self.columns, others, n) if others else text_match

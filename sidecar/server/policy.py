@@ -497,9 +497,7 @@ class _Walk:
         if kind in ("terms", "composite"):
             made = spec.get("size", DEFAULTS[kind])
         elif kind in ("range", "date_range"):
-            made = len(spec.get("ranges") or ())
-            if made > MAX_RANGES:
-                raise PolicyRefused("ranges", f"{at}: {made} ranges; the limit is {MAX_RANGES}")
+            made = len(spec.get("ranges") or ())  # at most MAX_RANGES: ``aggregation`` checked it
         elif kind == "filters":
             made = len(spec.get("filters") or ()) + bool(spec.get("other_bucket") or spec.get("other_bucket_key"))
             if made > MAX_NAMED_FILTERS:

@@ -248,8 +248,8 @@ def proxy_search(client: OpenSearch, index: str, body: Any, ruleset: RuleSet, cf
         page.append(hit)
     missing = source.withheld(wanted, rule, legacy_vectors=index in legacy)
     if missing and page:  # the window came without the vectors' float lists: the page's, fetched now
-        got = call(client.mget, index=index, body={"ids": [h["_id"] for h in page]}, params={"_source_includes": ",".join(missing)},
-                   request_timeout=cfg.backend_timeout)
+        got = call(client.mget, index=index, body={"ids": [h["_id"] for h in page]},
+                   params={"_source_includes": ",".join(missing)}, request_timeout=cfg.backend_timeout)
         extra = {d["_id"]: d.get("_source") or {} for d in got.get("docs", []) if d.get("found")}
         for hit in page:
             if "_source" in hit:
