@@ -14,6 +14,7 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+B = "tests/test_boundaries.py::"
 MUTATIONS = [
     ("the proxy's index allow-list switched off", "sidecar/server/policy.py",
      "            if name not in self.indices:\n", "            if False and name not in self.indices:\n",
@@ -61,6 +62,47 @@ MUTATIONS = [
      "                    others = {k: v for k, v in req.filters.items() if k != fld}",
      "                    others = dict(req.filters)",
      ["tests/test_newcomer.py::test_facets_are_multi_select_and_the_selected_count_is_the_total[memory]"]),
+    ("a later window's original_rank counted within the window", "sidecar/paging.py",
+     "position = {i: k + 1 for k, i in enumerate(r.hits.ids)}", "position = {i: k + 1 for k, i in enumerate(new.ids)}",
+     [B + "test_a_later_windows_original_rank_is_its_place_in_retrieval"]),
+    ("a facet range's upper bound made inclusive", "sidecar/retrieval/facets.py", "(b is None or e < b)",
+     "(b is None or e <= b)", [B + "test_a_facet_range_excludes_its_upper_bound"]),
+    ("terms facet ties left unordered", "sidecar/retrieval/facets.py", "key=lambda kv: (-kv[1], str(kv[0]))",
+     "key=lambda kv: -kv[1]", [B + "test_terms_facet_ties_are_ordered_by_value_as_opensearch_does"]),
+    ("weeks starting on Sunday", "sidecar/retrieval/facets.py", "d -= timedelta(days=d.weekday())",
+     "d -= timedelta(days=(d.weekday() + 1) % 7)", [B + "test_weeks_start_on_monday"]),
+    ("two rules listing one exact query: only the first tried", "sidecar/rules/ruleset.py",
+     "for loc in self.exact.get(q, ()):", "for loc in self.exact.get(q, ())[:1]:",
+     [B + "test_a_later_rule_listing_the_same_query_is_tried"]),
+    ("the z-score not divided by the deviation", "sidecar/retrieval/fusion.py", "(s - s.mean()) / sd", "(s - s.mean())",
+     [B + "test_the_z_score_is_divided_by_the_deviation"]),
+    ("the match share over 20 places for a smaller window", "sidecar/retrieval/fusion.py",
+     "depth = min(MATCH_DEPTH, window)", "depth = MATCH_DEPTH",
+     [B + "test_the_match_share_reads_no_more_places_than_the_window"]),
+    ("index allowed inside data parameters", "sidecar/server/policy.py", '{"script", "index", "_index",',
+     '{"script", "_index",', [B + "test_index_is_refused_inside_data_parameters"]),
+    ("bool depth not counted", "sidecar/server/policy.py", 'bools + (kind == "bool")', "bools",
+     [B + "test_bool_nesting_is_counted"]),
+    ("an unparseable event time accepted", "sidecar/server/routes/events.py",
+     "                raise ValueError(f\"events[{i}].timestamp: {event['timestamp']!r} is not an ISO 8601 time\") from None",
+     "                when = now", [B + "test_an_unparseable_event_time_is_refused"]),
+    ("the action_name pattern unanchored", "sidecar/contract.py", '"pattern": "^[a-z][a-z0-9_]{0,63}$"',
+     '"pattern": "[a-z][a-z0-9_]{0,63}"', [B + "test_the_action_name_pattern_is_anchored"]),
+    ("the events batch unbounded", "sidecar/contract.py", '"maxItems": 1000}', '"maxItems": 100000}',
+     [B + "test_an_events_batch_is_bounded"]),
+    ("a pair exactly at the Jaccard threshold not joined", "sidecar/rerank/dedup.py",
+     "return inter >= (threshold - 1e-12) * union", "return inter > threshold * union",
+     [B + "test_a_pair_exactly_at_the_jaccard_threshold_is_joined"]),
+    ("the text check's and made or", "sidecar/rerank/dedup.py", "if ptr[i + 1] > ptr[i] and ptr[j + 1] > ptr[j]:",
+     "if ptr[i + 1] > ptr[i] or ptr[j + 1] > ptr[j]:", [B + "test_a_pair_with_one_text_missing_is_decided_by_the_signatures"]),
+    ("pairs with stored signatures only never joined", "sidecar/rerank/dedup.py", "    return equal >= floor_sig",
+     "    return False", [B + "test_pairs_with_signatures_only_are_joined_by_their_estimate"]),
+    ("the digit 0 dropped from tokens", "sidecar/rerank/tokens.py", "            if (48 <= b <= 57) or",
+     "            if (49 <= b <= 57) or", [B + "test_the_digit_zero_is_a_token"]),
+    ("rule categories compared case-sensitively", "sidecar/rules/ruleset.py", "{fold(c) for c in cats}",
+     "{c for c in cats}", [B + "test_rule_categories_compare_case_blind"]),
+    ("an optional pattern group taken as required", "sidecar/rules/prefilter.py", "av[0] >= 1", "av[0] >= 0",
+     [B + "test_an_optional_group_is_not_required_by_the_prefilter"]),
 ]
 
 
@@ -89,6 +131,10 @@ def main() -> int:
                 finally:
                     path.write_text(source)
                 failed = [line.split(" - ")[0] for line in res.stdout.splitlines() if line.startswith("FAILED")]
+                if res.returncode not in (0, 1):  # 4/5: a test named here is gone; 2/3: pytest broke
+                    print(f"{name}: NOT RUN (pytest exit {res.returncode}): {res.stdout.strip()[-300:]}", flush=True)
+                    missed += 1
+                    continue
                 print(f"{name}: " + (f"CAUGHT by {failed[0][len('FAILED '):]}" if failed else "MISSED"), flush=True)
                 missed += not failed
         finally:
