@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 from numba import njit
 
+from .dates import to_epoch
 from .tokens import encode
 
 NO_SIGNATURE = np.uint32(0xFFFFFFFF)
@@ -88,8 +89,6 @@ class Column:
         """Numbers as they are, ISO dates as epoch seconds (UTC), anything else NaN."""
         if self.numbers is not None:
             return self.numbers
-        from .properties import to_epoch  # properties imports this module
-
         table = np.full(len(self.dictionary) + 1, np.nan)
         for code, v in enumerate(self.dictionary):
             x = to_epoch(v)

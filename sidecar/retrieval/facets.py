@@ -35,7 +35,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from ..catalog import KEYWORD_FIELDS
-from ..rerank.properties import to_epoch
+from ..rerank.dates import to_epoch
 from .filters import RANGE_FIELDS, fold
 
 INTERVALS = ("day", "week", "month", "quarter", "year")

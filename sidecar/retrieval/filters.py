@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from ..rerank.named import fold  # the one definition, also for the named values of a query
-from ..rerank.properties import to_epoch
+from ..rerank.dates import to_epoch
 
 RANGE_FIELDS = ("price", "listed_at")
 RANGE_OPS = ("gt", "gte", "lt", "lte")

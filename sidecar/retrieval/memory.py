@@ -17,7 +17,7 @@ from ..catalog import FIELDS, KEYWORD_FIELDS, BadLine, count_lines, iter_catalog
 from ..rerank import dedup
 from ..rerank.batch import unit_rows
 from ..rerank.named import Vocabulary
-from ..rerank.properties import to_epoch
+from ..rerank.dates import to_epoch
 from . import facets
 from .base import EXACT_TOTAL, NotFound, RetrievalRequest, Retrieved
 from .filters import RANGE_FIELDS, fold, mask

@@ -11,7 +11,6 @@ from typing import Any
 
 from .bands import Bands
 from .base import Property
-from .dates import parse_bound, to_epoch
 from .equals import Equals
 from .one_of import OneOf
 from .per_value import PerValue
@@ -65,4 +64,4 @@ def max_only_keys() -> list[str]:
 
 
 __all__ = ["KEYS", "REGISTERED", "Bands", "Equals", "OneOf", "PerValue", "Property", "Range", "chosen", "label_of",
-           "parse_bound", "parse_property", "schema", "to_epoch"]
+           "parse_property", "schema"]

@@ -11,7 +11,7 @@ import numpy as np
 
 from ..batch import Column
 from .base import Property
-from .dates import bound, parse_bound
+from ..dates import bound, parse_bound
 
 
 @dataclass(frozen=True)
