@@ -14,7 +14,9 @@ from conftest import ROOT, index_demo
 from sidecar import contract
 from sidecar.config import Config
 from sidecar.server import create_app
-from sidecar.server.openapi import EXAMPLES, document
+from sidecar.server.documented import EXAMPLES
+from sidecar.server.openapi import document
+from sidecar.server.routes import routes_only
 
 INDEX = "test-sidecar-contract"
 pytestmark = pytest.mark.opensearch
@@ -40,7 +42,7 @@ def app(os_url, os_client):
 
 def test_the_document_is_served_and_refers_only_to_its_own_schemas(app):
     doc = app.test_client().get("/openapi.json").json
-    assert doc["openapi"] == "3.1.0" and doc == document(app) == document()
+    assert doc["openapi"] == "3.1.0" and doc == document(app) == document(routes_only())
     text = str(doc)
     assert "#/$defs/" not in text
     for ref in {part.split("'")[0] for part in text.split("'$ref': '")[1:]}:
@@ -88,7 +90,7 @@ def test_a_400_names_the_field_the_schema_names(app):
         assert r.status_code == 400 and r.json["error"]["field"] == field, (path, r.json)
 
 
-schema = schemathesis.openapi.from_dict(document())
+schema = schemathesis.openapi.from_dict(document(routes_only()))
 
 
 @schema.parametrize()
@@ -106,9 +108,10 @@ def test_every_route_is_documented_and_a_new_one_without_its_operation_is_refuse
     """The paths come from the routes themselves (no OpenSearch needed)."""
     from flask import Blueprint
 
-    from sidecar.server.openapi import Undocumented, routes_only
+    from sidecar.server.openapi import Undocumented
+    from sidecar.server.routes import routes_only
 
-    doc = document()
+    doc = document(routes_only())
     app = routes_only()
     served = {(re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", r.rule), m.lower()) for r in app.url_map.iter_rules()
               if r.endpoint != "static" for m in r.methods - {"OPTIONS", "HEAD"}}

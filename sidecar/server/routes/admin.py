@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, jsonify
 
 from ..auth import require_admin
-from ..openapi import ADMIN, documented
+from ..documented import ADMIN, documented
 from ..services import services
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")

@@ -25,7 +25,7 @@ from ...contract import validate
 from ...rules.experiments import parse_time
 from ..errors import ApiError, invalid
 from ..jsonio import json_body
-from ..openapi import EXAMPLES, _json, _ref, documented
+from ..documented import EXAMPLES, documented, json_content, ref
 from ..services import services
 from ..spool import SpoolFull
 
@@ -88,8 +88,8 @@ def _no_reserved_keys(node: Any, at: str) -> None:
 
 @bp.post("/events")
 @documented("POST", summary="Record shoppers' actions on search pages (UBI events); 202 once they are stored",
-            ok=_json({"type": "object", "properties": {"accepted": {"type": "integer"}}}), ok_status="202",
-            body=_json(_ref("EventsRequest"), EXAMPLES["EventsRequest"]), errors=("400", "429", "503"))
+            ok=json_content({"type": "object", "properties": {"accepted": {"type": "integer"}}}), ok_status="202",
+            body=json_content(ref("EventsRequest"), EXAMPLES["EventsRequest"]), errors=("400", "429", "503"))
 def events():
     s = services()
     if s.events is None:

@@ -13,7 +13,7 @@ from ...experiments import source
 from ...preview.render import experiments_page
 from ...preview.sources import since_clause
 from ..auth import require_admin
-from ..openapi import HTML, documented
+from ..documented import HTML, documented
 from ..services import services
 from .inspect import PAGE_HEADERS
 

@@ -22,7 +22,7 @@ from ...retrieval import NotFound
 from ...rules import check_draft
 from ...threads import offload
 from ..auth import require_admin
-from ..openapi import HTML, documented
+from ..documented import HTML, documented
 from ..services import Services, services
 
 bp = Blueprint("inspect", __name__)

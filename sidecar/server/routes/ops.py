@@ -5,7 +5,8 @@ from flask import Blueprint, Response, current_app, jsonify
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from ... import __version__
-from ..openapi import TEXT, documented, document
+from ..documented import TEXT, documented
+from ..openapi import document
 from ..services import services
 
 bp = Blueprint("ops", __name__)

@@ -15,7 +15,7 @@ from ...retrieval.opensearch_backend import call
 from ..errors import RETRY_AFTER_SECONDS, ApiError, invalid, opensearch_error, sanitised
 from ..hooks import record_decision
 from ..jsonio import json_body
-from ..openapi import EXAMPLES, NDJSON, PROXY_BODY, _json, documented
+from ..documented import EXAMPLES, NDJSON, PROXY_BODY, documented, json_content
 from ..proxy import msearch_lines, neural_texts, proxy_count, proxy_search
 from ..services import services
 
@@ -102,7 +102,7 @@ def _refuse_system_paths(index: str, api: str) -> None:
 @bp.route("/<index>/_search", methods=["GET", "POST"])
 @documented("GET", summary="OpenSearch _search, passed through", errors=("400", "503", "504"))
 @documented("POST", summary="OpenSearch _search; reranked when ext.rerank is given",
-            body=_json(PROXY_BODY, EXAMPLES["ProxySearch"]), errors=("400", "503", "504"))
+            body=json_content(PROXY_BODY, EXAMPLES["ProxySearch"]), errors=("400", "503", "504"))
 def proxied_search(index: str):
     s = services()
     _refuse_system_paths(index, "_search")

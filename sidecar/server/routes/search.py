@@ -17,7 +17,7 @@ from ...retrieval.hits import Hits
 from ...retrieval.shared import SharedRetrieval
 from ..errors import invalid
 from ..jsonio import json_body
-from ..openapi import EXAMPLES, _json, _ref, documented
+from ..documented import EXAMPLES, documented, json_content, ref
 from ..services import services
 
 bp = Blueprint("search", __name__)
@@ -25,7 +25,7 @@ bp = Blueprint("search", __name__)
 
 @bp.post("/search")
 @documented("POST", summary="Retrieve, rerank under the query's rule, and return one page",
-            ok=_json(_ref("SearchResponse")), body=_json(_ref("SearchRequest"), EXAMPLES["SearchRequest"]),
+            ok=json_content(ref("SearchResponse")), body=json_content(ref("SearchRequest"), EXAMPLES["SearchRequest"]),
             errors=("400", "503", "504"))
 def search():
     s = services()
@@ -68,8 +68,8 @@ def _check_read_fields(candidates: list[dict], rule) -> None:
 
 
 @bp.post("/rerank")
-@documented("POST", summary="Rerank the caller's candidates under a rule", ok=_json(_ref("RerankResponse")),
-            body=_json(_ref("RerankRequest"), EXAMPLES["RerankRequest"]), errors=("400",))
+@documented("POST", summary="Rerank the caller's candidates under a rule", ok=json_content(ref("RerankResponse")),
+            body=json_content(ref("RerankRequest"), EXAMPLES["RerankRequest"]), errors=("400",))
 def rerank_endpoint():
     s = services()
     body = json_body()
