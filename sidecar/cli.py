@@ -445,7 +445,7 @@ def _query_encoder(args: argparse.Namespace) -> Any:
 def cmd_experiments_report(args: argparse.Namespace) -> int:
     from .experiments import report, source
     from .opensearch import make_client
-    from .preview.sources import since_clause
+    from .decision_log import since_clause
 
     try:
         since_clause(args.since)

@@ -17,6 +17,7 @@ import json
 import logging
 import queue
 import random
+import re
 import threading
 import time
 import uuid
@@ -31,6 +32,7 @@ from .outcome import Decision
 from .rerank.shares import measure
 from .rules.normalize import normalize_query
 
+_SINCE = re.compile(r"^(\d+)([mhdw])$")
 log = logging.getLogger(__name__)
 INDEX_PREFIX = "sidecar-decisions"  # the default of SIDECAR_DECISION_LOG_INDEX
 
@@ -256,3 +258,11 @@ class DecisionLogWriter:
         left = self._queue.qsize()
         if left:
             self._drop("overflow", left)
+
+
+def since_clause(since: str) -> str:
+    """A window back from now as OpenSearch date math, for queries over the decision log and the
+    events: '7d' -> 'now-7d' (m, h, d, w); ValueError otherwise."""
+    if not _SINCE.match(since):
+        raise ValueError(f"--since: expected a number and m, h, d or w (7d, 12h), got {since!r}")
+    return f"now-{since}"

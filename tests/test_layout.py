@@ -89,7 +89,7 @@ def test_pyproject_lists_every_package_of_the_tree():
 
     conf = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
     found = {".".join(p.parent.relative_to(ROOT).parts) for p in (ROOT / "sidecar").rglob("__init__.py")}
-    data = {"sidecar.models", "sidecar.preview.templates", "sidecar.schema"}  # folders of data only
+    data = {"sidecar.models", "sidecar.preview.templates", "sidecar.experiments.templates", "sidecar.schema"}  # data only
     assert all((ROOT / Path(*d.split("."))).is_dir() and not (ROOT / Path(*d.split(".")) / "__init__.py").exists()
                for d in data)
     assert set(conf["packages"]) == found | {"sidecar.mappings"} | data

@@ -7,15 +7,13 @@ period with their most frequent filters: the pages that real traffic sees most.
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-_SINCE = re.compile(r"^(\d+)([mhdw])$")
-
+from ..decision_log import since_clause
 
 @dataclass(frozen=True)
 class ReplayQuery:
@@ -44,13 +42,6 @@ def from_file(path: Path, vectors: Path | None = None) -> list[ReplayQuery]:
         raise ValueError(f"{vectors}: {len(vecs)} query vectors for {len(rows)} queries")
     return [ReplayQuery(r["query"], dict(r.get("filters") or {}), {str(k): int(v) for k, v in (r.get("judgments") or {}).items()},
                         None if vecs is None else vecs[i]) for i, r in enumerate(rows)]
-
-
-def since_clause(since: str) -> str:
-    """'7d' -> 'now-7d' (m, h, d, w); ValueError otherwise."""
-    if not _SINCE.match(since):
-        raise ValueError(f"--since: expected a number and m, h, d or w (7d, 12h), got {since!r}")
-    return f"now-{since}"
 
 
 def from_log(client: Any, prefix: str, since: str, top: int) -> list[ReplayQuery]:

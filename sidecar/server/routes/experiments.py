@@ -10,8 +10,8 @@ from flask import Blueprint, Response, request
 from opensearchpy.exceptions import OpenSearchException
 
 from ...experiments import source
-from ...preview.render import experiments_page
-from ...preview.sources import since_clause
+from ...experiments.page import experiments_page
+from ...decision_log import since_clause
 from ..auth import require_admin
 from ..documented import HTML, documented
 from ..services import services
