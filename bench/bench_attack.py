@@ -46,7 +46,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 from bench_faults import QUERIES, Run, free_port, pct, wait_ready  # noqa: E402
 
 from sidecar.config import default  # noqa: E402
-from sidecar.opensearch import make_client  # noqa: E402
+from sidecar.opensearch.client import make_client  # noqa: E402
 
 FASHION = ROOT.parent / "shared" / "data" / "fashion"
 SHOPPERS = 4

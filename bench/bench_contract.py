@@ -1,4 +1,4 @@
-"""What validating a request against its schema (sidecar/contract.py) costs, beside parsing it.
+"""What validating a request against its schema (sidecar/search/contract.py) costs, beside parsing it.
 
     python bench/bench_contract.py [--candidates 1000] [--dim 384] [--rounds 30]
 
@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import orjson
 
-from sidecar import contract
+from sidecar.search import contract
 from sidecar.rerank.api import candidates_batch
 
 OUT = Path(__file__).resolve().parent / "results" / "contract.json"

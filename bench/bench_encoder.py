@@ -34,7 +34,7 @@ from bench_faults import ensure_index  # noqa: E402
 
 from sidecar.config import default  # noqa: E402
 from sidecar.encoder import ALL_CORES, load  # noqa: E402
-from sidecar.opensearch import make_client  # noqa: E402
+from sidecar.opensearch.client import make_client  # noqa: E402
 from sidecar.retrieval.base import RetrievalRequest  # noqa: E402
 from sidecar.retrieval.opensearch_backend import OpenSearchBackend  # noqa: E402
 

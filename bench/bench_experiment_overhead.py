@@ -37,7 +37,7 @@ from bench_experiments import without_dedup  # noqa: E402
 from bench_faults import ensure_index, free_port, wait_ready  # noqa: E402
 
 from sidecar.config import default  # noqa: E402
-from sidecar.opensearch import make_client  # noqa: E402
+from sidecar.opensearch.client import make_client  # noqa: E402
 
 FASHION_QUERIES = ROOT.parent / "shared" / "data" / "fashion" / "queries-dev.jsonl"
 

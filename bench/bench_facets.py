@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 from bench_faults import ensure_index, wait_ready  # noqa: E402
 
 from sidecar.config import default  # noqa: E402
-from sidecar.opensearch import make_client  # noqa: E402
+from sidecar.opensearch.client import make_client  # noqa: E402
 
 FACETS = {"brand": {"size": 10}, "colour": {"size": 10},
           "price": {"ranges": [[0, 500], [500, 1500], [1500, None]]}, "listed_at": {"interval": "month"}}

@@ -42,7 +42,7 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from sidecar.config import default  # noqa: E402
-from sidecar.opensearch import make_client  # noqa: E402
+from sidecar.opensearch.client import make_client  # noqa: E402
 
 SCRIPT = ROOT / "scripts" / "opensearch.sh"
 QUERIES = ["black jacket", "women sandals", "red kurta", "men watch", "blue jeans", "sports shoes", "cotton shirt",

@@ -233,7 +233,7 @@ def main() -> int:
         print(f"the fashion catalog is not at {args.fashion}; pass --fashion", file=sys.stderr)
         return 2
 
-    from sidecar.opensearch import make_client
+    from sidecar.opensearch.client import make_client
 
     client = make_client(args.url, timeout=120)
     ensure_index(client, args)

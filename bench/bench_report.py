@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from sidecar.config import default  # noqa: E402
 from sidecar.experiments.identity import PageSigner  # noqa: E402
-from sidecar.opensearch import load_mapping, make_client  # noqa: E402
+from sidecar.opensearch.client import load_mapping, make_client  # noqa: E402
 
 PREFIX, EVENTS, NAME = "bench-report-log", "bench-report-events", "bench-report"
 SECRET = "bench-report-key-4e8b2a1c9d3f57e0b6a4c2e8f1d39b70"

@@ -60,7 +60,7 @@ def main() -> int:
         return 2
     from opensearchpy import OpenSearch
 
-    from sidecar.opensearch import FastJSONSerializer, make_client
+    from sidecar.opensearch.client import FastJSONSerializer, make_client
 
     keepalive = make_client(args.url, timeout=30)
     urllib3 = OpenSearch(hosts=[args.url], timeout=30, http_compress=False, pool_maxsize=64,

@@ -50,7 +50,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 from bench_faults import QUERIES, Run, ensure_index, free_port, start_server  # noqa: E402
 
 from sidecar.config import default  # noqa: E402
-from sidecar.opensearch import make_client  # noqa: E402
+from sidecar.opensearch.client import make_client  # noqa: E402
 
 MARKER = "bench-soak-marker"
 SECRET = "the-soak-marker-secret"

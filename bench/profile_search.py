@@ -41,12 +41,12 @@ from sidecar.server.app import create_app  # noqa: E402
 PHASES = (  # (label, module, owner in it or None, function): each wrapped while timing
     ("retrieval (the OpenSearch round trip, decoding, columns, fusion)", "sidecar.retrieval.opensearch_backend",
      "OpenSearchBackend", "retrieve"),
-    ("  the round trip on the socket (send, wait, read)", "sidecar.connection", "KeepAliveConnection",
+    ("  the round trip on the socket (send, wait, read)", "sidecar.opensearch.connection", "KeepAliveConnection",
      "perform_request"),
-    ("  decoding the answer (orjson)", "sidecar.opensearch", "FastJSONSerializer", "loads"),
+    ("  decoding the answer (orjson)", "sidecar.opensearch.client", "FastJSONSerializer", "loads"),
     ("  hits to columns", "sidecar.retrieval.opensearch_backend", None, "from_hits"),
     ("  fusion", "sidecar.retrieval.opensearch_backend", None, "fuse"),
-    ("reranking (rerank_batch)", "sidecar.paging", None, "rerank_batch"),
+    ("reranking (rerank_batch)", "sidecar.search.paging", None, "rerank_batch"),
     ("  near-duplicate grouping", "sidecar.rerank.api", None, "dedup_groups"),
 )
 
@@ -92,7 +92,7 @@ def rerank_in_a_loop(client, bodies: list[str]) -> dict[str, float]:
     loop, in turn, with each batch's columns kept and with them dropped first."""
     import time
 
-    from sidecar import paging
+    from sidecar.search import paging
 
     real, calls, in_request = paging.rerank_batch, [], []
 

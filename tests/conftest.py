@@ -114,7 +114,7 @@ def results_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def os_client(os_url: str):
-    from sidecar.opensearch import make_client
+    from sidecar.opensearch.client import make_client
 
     return make_client(os_url, timeout=30)
 

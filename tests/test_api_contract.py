@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, Phase, settings
 from schemathesis.checks import not_a_server_error
 
 from conftest import ROOT, index_demo
-from sidecar import contract
+from sidecar.search import contract
 from sidecar.config import Config
 from sidecar.server import create_app
 from sidecar.server.documented import EXAMPLES

@@ -7,8 +7,8 @@ from datetime import datetime, timezone
 import numpy as np
 import pytest
 
-from sidecar import paging
-from sidecar.contract import validate
+from sidecar.search import paging
+from sidecar.search.contract import validate
 from sidecar.rerank import dedup
 from sidecar.rerank.tokens import jaccard, shingle_set
 from sidecar.retrieval import facets, fusion

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 from opensearchpy.exceptions import TransportError
 
-from sidecar.limits import MAX_ENCODED_PIECES, MAX_ENCODED_TEXTS, LimitExceeded, Limits
+from sidecar.search.limits import MAX_ENCODED_PIECES, MAX_ENCODED_TEXTS, LimitExceeded, Limits
 from sidecar.server.policy import (BUCKETS_PER_SEARCH, MAX_INNER_HITS, MAX_NAMED_FILTERS, MAX_RANGES,
                                    MAX_SKETCH_WORK, PolicyRefused, ProxyPolicy)
 from sidecar.server.proxy import msearch_lines, neural_texts

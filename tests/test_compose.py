@@ -90,7 +90,7 @@ def test_the_cluster_profile_forms_one_cluster_and_its_sidecars_know_every_node(
     """Three nodes seeding each other; the indexer's flags are real `sidecar index` flags; the
     sidecar replicas share one read-only rule directory and list every node."""
     from sidecar.cli import build_parser
-    from sidecar.opensearch import hosts
+    from sidecar.opensearch.client import hosts
 
     services = compose()["services"]
     nodes = [n for n in services if n.startswith("os-node")]

@@ -1,4 +1,4 @@
-"""The keep-alive connection under opensearch-py (sidecar/connection.py): what a Transport relies
+"""The keep-alive connection under opensearch-py (sidecar/opensearch/connection.py): what a Transport relies
 on, against a loopback HTTP server written here whose behaviour each test chooses (keep-alive,
 closing idle connections, silence, garbage, error statuses), then against the real OpenSearch
 with the same answers as opensearch-py's urllib3 connection."""
@@ -16,8 +16,8 @@ from opensearchpy.connection import Urllib3HttpConnection
 from opensearchpy.exceptions import ConnectionError as OSConnectionError
 from opensearchpy.exceptions import ConnectionTimeout, NotFoundError, TransportError
 
-from sidecar.connection import KeepAliveConnection
-from sidecar.opensearch import FastJSONSerializer, make_client
+from sidecar.opensearch.connection import KeepAliveConnection
+from sidecar.opensearch.client import FastJSONSerializer, make_client
 
 
 class Server:

@@ -10,9 +10,9 @@ import pytest
 
 from conftest import ROOT, run_cli
 from sidecar.config import Config
-from sidecar.decision_log import DecisionLogWriter
+from sidecar.opensearch.decision_log import DecisionLogWriter
 from sidecar.evaluation.diversity import holds
-from sidecar.opensearch import load_mapping, make_client
+from sidecar.opensearch.client import load_mapping, make_client
 from sidecar.rules import load_rules_dir
 from sidecar.server import create_app
 
@@ -277,8 +277,8 @@ def test_overflow_is_dropped_and_counted_without_blocking(os_url):
 
 def test_an_empty_page_is_not_a_constraint_failure():
     """A search that matched nothing has no page to judge: held is null, satisfaction is null."""
-    from sidecar.decision_log import build_record
-    from sidecar.outcome import Decision
+    from sidecar.opensearch.decision_log import build_record
+    from sidecar.search.outcome import Decision
 
     rule = load_rules_dir(ROOT / "query_rules").by_id["default"]
     rec = build_record(Decision("search", rule, "default", "bm25", "no such thing", frm=0, size=20), "r1")

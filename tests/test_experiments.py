@@ -368,7 +368,7 @@ def test_two_rankings_of_one_retrieval_read_each_field_once_and_rank_as_alone():
     import numpy as np
     from conftest import ROOT
 
-    from sidecar.paging import reranker
+    from sidecar.search.paging import reranker
     from sidecar.retrieval.hits import Hits
     from sidecar.rules import load_rules_dir
 

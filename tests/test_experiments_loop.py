@@ -9,10 +9,10 @@ import pytest
 
 from conftest import index_demo, run_cli
 from sidecar.config import Config
-from sidecar.decision_log import DecisionLogWriter
+from sidecar.opensearch.decision_log import DecisionLogWriter
 from sidecar.experiments import assign
 from sidecar.experiments.stats import sign_test_p, wilson
-from sidecar.opensearch import make_client
+from sidecar.opensearch.client import make_client
 from sidecar.server import create_app
 from test_experiments import EXPERIMENT, _arms
 

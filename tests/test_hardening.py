@@ -15,9 +15,9 @@ import pytest
 
 from conftest import ROOT, index_demo
 from sidecar.config import Config
-from sidecar.decision_log import DecisionLogWriter
+from sidecar.opensearch.decision_log import DecisionLogWriter
 from sidecar.logs import Throttle
-from sidecar.opensearch import make_client
+from sidecar.opensearch.client import make_client
 from sidecar.retrieval import BackendTimeout, deadline
 from sidecar.server import create_app
 
@@ -143,7 +143,7 @@ def test_no_per_request_data_is_kept_between_inline_rules():
     def sizes() -> dict[str, int]:
         out = {}
         for name, mod in sys.modules.items():
-            if name.startswith(core.__name__) or name.startswith("sidecar.rules") or name == "sidecar.contract":
+            if name.startswith(core.__name__) or name.startswith("sidecar.rules") or name == "sidecar.search.contract":
                 for attr, value in vars(mod).items():
                     if isinstance(value, (dict, list, set)):
                         out[f"{name}.{attr}"] = len(value)

@@ -113,7 +113,7 @@ def test_unreachable_opensearch_is_a_clear_error(fashion_slice):
 def test_index_layout_defaults_suit_one_node_and_a_cluster():
     """Default: 1 shard, replicas auto-expanded 0-1 (green on one node, a copy of every shard on
     a cluster); --shards/--replicas set them."""
-    from sidecar.indexer import index_body
+    from sidecar.opensearch.indexer import index_body
 
     default = index_body(384)["settings"]["index"]
     assert default["number_of_shards"] == 1 and default["auto_expand_replicas"] == "0-1"
@@ -127,8 +127,8 @@ def test_without_vectors_the_titles_are_embedded_and_text_search_is_semantic(os_
     """`sidecar index` with no --vectors embeds each title with the query encoder (progress bar
     on stderr); the index then answers a shopper's word the titles barely use."""
     from conftest import ROOT
-    from sidecar.opensearch import make_client
-    from sidecar.pipeline import run_search
+    from sidecar.opensearch.client import make_client
+    from sidecar.search.pipeline import run_search
     from sidecar.retrieval.opensearch_backend import OpenSearchBackend
     from sidecar.rules import load_rules_dir
 

@@ -12,7 +12,7 @@ import pytest
 
 from conftest import FASHION, ROOT, run_cli
 from sidecar.config import Config
-from sidecar.pipeline import run_search
+from sidecar.search.pipeline import run_search
 from sidecar.retrieval.memory import MemoryBackend
 from sidecar.rules import load_rules_dir
 from sidecar.server import create_app
@@ -53,7 +53,7 @@ def test_a_tightened_brand_cap_changes_the_pages_the_service_would_change(fashio
     through the service's pipeline, with the query encoder as /search has it: hybrid), and its
     constraint rows are those pages' brand shares."""
     from sidecar.encoder import load
-    from sidecar.pipeline import named_values
+    from sidecar.search.pipeline import named_values
     from sidecar.rerank.named import fold
     catalog, vectors = fashion_slice
     old, new = edit

@@ -565,7 +565,7 @@ def test_inline_rule_ids_share_one_metrics_label():
 
 def test_an_oversized_body_is_a_413_with_the_decision_log_on():
     """The error record must not re-read a body over the limit (that was a 500)."""
-    from sidecar.decision_log import DecisionLogWriter
+    from sidecar.opensearch.decision_log import DecisionLogWriter
 
     writer = DecisionLogWriter(lambda: None, flush_interval=0.05)  # records go nowhere: only the answer matters
     c = create_app(make_cfg(backend="memory", max_body_bytes=1000), decision_log=writer).test_client()

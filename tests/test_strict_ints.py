@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sidecar.contract import validate
+from sidecar.search.contract import validate
 
 
 @pytest.mark.parametrize("name, body, field", [

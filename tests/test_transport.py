@@ -146,7 +146,7 @@ NEW, LEGACY = "test-transport-f16", "test-transport-legacy"
 def indices(os_client, os_url):
     """The demo catalog twice: indexed by `sidecar index` (with vector_f16), and as an index
     written before vector_f16 existed (the mapping and documents without it)."""
-    from sidecar.indexer import _document, index_body
+    from sidecar.opensearch.indexer import _document, index_body
     from sidecar.rerank import dedup
 
     res = run_cli("index", "--catalog", str(DEMO_CATALOG), "--vectors", str(DEMO_VECTORS), "--index", NEW,

@@ -21,7 +21,7 @@ import pytest
 import requests
 
 from conftest import ROOT, run_cli
-from sidecar.opensearch import make_client
+from sidecar.opensearch.client import make_client
 from test_zz_processes import SIDECAR, free_port, settled_decision_log_counts, start, stop
 
 pytestmark = pytest.mark.cluster

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from ..pipeline import named_values, run_search
+from ..search.pipeline import named_values, run_search
 from ..preview.sources import from_file
 from ..rerank.rule import Constraint, Rule
 from ..retrieval import Backend

@@ -27,9 +27,9 @@ from typing import Any
 
 import numpy as np
 
-from .. import paging
-from ..outcome import Decision
-from ..pipeline import SearchOutcome, choose_rule, page_size
+from ..search import paging
+from ..search.outcome import Decision
+from ..search.pipeline import SearchOutcome, choose_rule, page_size
 from ..rerank.api import compile_agent, rows_batch
 from ..rerank.rule import Rule
 from ..retrieval.hits import Hits

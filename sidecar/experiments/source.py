@@ -18,7 +18,7 @@ from typing import Any
 
 from opensearchpy.exceptions import NotFoundError
 
-from ..decision_log import since_clause
+from ..opensearch.decision_log import since_clause
 from .report import Tally
 
 PAGE_FIELDS = ["@timestamp", "request_id", "client_id", "experiment", "arm", "from", "ids_after", "teams",

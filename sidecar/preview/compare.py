@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import paging
+from ..search import paging
 from ..rerank.rule import Constraint, Rule
 from ..rerank.shares import measure
 from ..retrieval import Backend, RetrievalRequest, Retrieved

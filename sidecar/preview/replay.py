@@ -13,7 +13,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from ..pipeline import choose_rule, named_values
+from ..search.pipeline import choose_rule, named_values
 from ..retrieval import Backend
 from ..retrieval.filters import validate_filters
 from ..rules import RuleSet

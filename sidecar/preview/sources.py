@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from ..decision_log import since_clause
+from ..opensearch.decision_log import since_clause
 
 @dataclass(frozen=True)
 class ReplayQuery:

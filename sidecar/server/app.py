@@ -8,7 +8,7 @@ from __future__ import annotations
 from flask import Flask
 
 from ..config import Config
-from ..decision_log import DecisionLogWriter
+from ..opensearch.decision_log import DecisionLogWriter
 from ..retrieval import Backend
 from ..rules import RuleStore
 from . import errors, hooks

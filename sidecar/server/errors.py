@@ -11,7 +11,7 @@ from typing import Any
 from flask import Flask, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from ..limits import LimitExceeded
+from ..search.limits import LimitExceeded
 from ..logs import Throttle
 from ..rerank.dedup import TooManyPairs
 from ..retrieval import BackendBusy, BackendTimeout, BackendUnavailable

@@ -6,7 +6,7 @@ import time
 
 from flask import Flask, Response, g, request
 
-from ..decision_log import build_record, error_record
+from ..opensearch.decision_log import build_record, error_record
 from ..experiments import serve
 from ..retrieval import deadline
 from .jsonio import read_body

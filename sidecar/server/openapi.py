@@ -9,7 +9,7 @@ import re
 from typing import Any
 
 from .. import __version__
-from ..contract import definitions
+from ..search.contract import definitions
 from .documented import INDEX, json_content, ref
 
 

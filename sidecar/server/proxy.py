@@ -17,12 +17,12 @@ from typing import Any
 
 from opensearchpy import OpenSearch
 
-from .. import paging
+from ..search import paging
 from ..config import Config
-from ..contract import validate
-from ..limits import Limits
-from ..outcome import Decision
-from ..pipeline import apply_overrides, choose_rule, named_values
+from ..search.contract import validate
+from ..search.limits import Limits
+from ..search.outcome import Decision
+from ..search.pipeline import apply_overrides, choose_rule, named_values
 from ..retrieval import Retrieved
 from ..retrieval.hits import from_hits
 from ..retrieval.opensearch_backend import call, found_legacy_vectors

@@ -20,8 +20,8 @@ from typing import Any
 from flask import current_app
 
 from ..config import Config
-from ..decision_log import DecisionLogWriter
-from ..limits import Limits
+from ..opensearch.decision_log import DecisionLogWriter
+from ..search.limits import Limits
 from ..experiments.identity import PageSigner, random_secret
 from ..retrieval import Backend, BackendTimeout, deadline
 from ..rules import RuleStore
@@ -43,7 +43,7 @@ def build_backend(cfg: Config, encoder: Any = None) -> Backend:
 
         vectors = Path(cfg.vectors) if cfg.vectors and Path(cfg.vectors).exists() else None
         return MemoryBackend(Path(cfg.catalog), vectors, encoder=encoder)
-    from ..opensearch import make_client
+    from ..opensearch.client import make_client
     from ..retrieval.opensearch_backend import OpenSearchBackend
 
     return OpenSearchBackend(make_client(cfg.opensearch_url, timeout=cfg.backend_timeout), cfg.index, cfg.backend_timeout)
@@ -80,7 +80,7 @@ class Services:
                 "ok" if ok else "rejected").inc(), snapshot=snapshot_path(cfg.run_dir))
             store.start_polling(cfg.rules_poll_seconds)
         if decision_log is None and cfg.decision_log == "on":
-            from ..opensearch import make_client
+            from ..opensearch.client import make_client
 
             decision_log = DecisionLogWriter(lambda: make_client(cfg.opensearch_url, timeout=5.0),
                                              prefix=cfg.decision_log_index, sample=cfg.decision_log_sample,
@@ -90,7 +90,7 @@ class Services:
             atexit.register(decision_log.close, 5.0)  # flush within 5 s when the worker exits (SIGTERM)
         events, events_problem = None, None
         if cfg.events == "on" and cfg.backend == "opensearch":
-            from ..opensearch import make_client
+            from ..opensearch.client import make_client
 
             if cfg.run_dir:
                 spool_dir = Path(cfg.run_dir) / "events"
@@ -168,7 +168,7 @@ class Services:
     def opensearch(self) -> Any:
         """The OpenSearch client of /version and the experiments page, made on first use."""
         if self._client is None:
-            from ..opensearch import make_client
+            from ..opensearch.client import make_client
 
             self._client = make_client(self.config.opensearch_url, timeout=self.config.backend_timeout)
         return self._client
@@ -177,7 +177,7 @@ class Services:
         """The OpenSearch client of the proxy's routes, made on first use: answers are read up to
         SIDECAR_PROXY_MAX_RESPONSE_BYTES (``connection.ResponseTooLarge`` past it)."""
         if self._proxy_client is None:
-            from ..opensearch import make_client
+            from ..opensearch.client import make_client
 
             self._proxy_client = make_client(self.config.opensearch_url, timeout=self.config.backend_timeout,
                                              max_response_bytes=self.config.proxy_max_response_bytes)

@@ -34,7 +34,7 @@ from typing import Any
 
 import orjson
 
-from ..decision_log import put_template
+from ..opensearch.decision_log import put_template
 from ..threads import real_lock
 from .workers import alive
 

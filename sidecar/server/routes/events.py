@@ -21,7 +21,7 @@ from typing import Any
 
 from flask import Blueprint, jsonify, request
 
-from ...contract import validate
+from ...search.contract import validate
 from ...rules.experiments import parse_time
 from ..errors import ApiError, invalid
 from ..jsonio import json_body

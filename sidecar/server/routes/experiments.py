@@ -11,7 +11,7 @@ from opensearchpy.exceptions import OpenSearchException
 
 from ...experiments import source
 from ...experiments.page import experiments_page
-from ...decision_log import since_clause
+from ...opensearch.decision_log import since_clause
 from ..auth import require_admin
 from ..documented import HTML, documented
 from ..services import services

@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 
 from flask import Blueprint, Response, request
 
-from ...pipeline import default_mode
+from ...search.pipeline import default_mode
 from ...preview.compare import Comparison
 from ...preview.render import inspect_page
 from ...preview.replay import compare_query

@@ -7,10 +7,10 @@ from datetime import datetime, timezone
 import numpy as np
 from flask import Blueprint, g, jsonify, request
 
-from ...contract import validate
-from ...outcome import Decision
+from ...search.contract import validate
+from ...search.outcome import Decision
 from ...experiments import serve
-from ...pipeline import SearchOutcome, run_search
+from ...search.pipeline import SearchOutcome, run_search
 from ...rerank import rerank
 from ...rerank.api import resolve_rule
 from ...retrieval.hits import Hits

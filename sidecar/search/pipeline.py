@@ -18,14 +18,14 @@ from typing import Any
 import numpy as np
 
 from . import paging
-from .rerank.named import Vocabulary, named_in
-from .rerank.rule import FusionSpec, Rule, parse_rule
-from .retrieval import Backend, NotFound, RetrievalRequest, facets
-from .retrieval.filters import validate_filters
+from ..rerank.named import Vocabulary, named_in
+from ..rerank.rule import FusionSpec, Rule, parse_rule
+from ..retrieval import Backend, NotFound, RetrievalRequest, facets
+from ..retrieval.filters import validate_filters
 from .contract import DEFAULT_SIZE, validate
 from .limits import Limits
 from .outcome import Decision
-from .rules import RuleSet
+from ..rules import RuleSet
 
 
 @dataclass

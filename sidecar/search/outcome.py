@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .rerank.rule import Rule
-from .retrieval.hits import Hits
+from ..rerank.rule import Rule
+from ..retrieval.hits import Hits
 
 
 @dataclass

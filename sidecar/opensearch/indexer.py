@@ -25,10 +25,10 @@ from opensearchpy.exceptions import ConnectionError as OSConnectionError
 from opensearchpy.exceptions import ConnectionTimeout, TransportError
 from tqdm import tqdm
 
-from .catalog import FIELDS, BadLine, count_lines, iter_catalog, load_vectors
-from .opensearch import load_mapping
-from .rerank import dedup, minhash
-from .retrieval.hits import VECTOR_BINARY_FIELD, encode_vector
+from ..catalog import FIELDS, BadLine, count_lines, iter_catalog, load_vectors
+from .client import load_mapping
+from ..rerank import dedup, minhash
+from ..retrieval.hits import VECTOR_BINARY_FIELD, encode_vector
 
 log = logging.getLogger(__name__)
 

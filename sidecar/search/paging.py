@@ -21,10 +21,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from .rerank import CandidateBatch, rerank_batch, rows_batch
-from .rerank.rule import Rule
-from .retrieval import Retrieved
-from .retrieval.hits import Hits
+from ..rerank import CandidateBatch, rerank_batch, rows_batch
+from ..rerank.rule import Rule
+from ..retrieval import Retrieved
+from ..retrieval.hits import Hits
 
 RETRIEVAL_WINDOW = 100  # the window of a search without reranking (one retrieval for its first ten pages of 10)
 Fetch = Callable[[int], Retrieved]

@@ -28,9 +28,9 @@ from typing import Any
 from opensearchpy.exceptions import ConnectionError as OSConnectionError
 
 from .connection import nothing_sent
-from .outcome import Decision
-from .rerank.shares import measure
-from .rules.normalize import normalize_query
+from ..search.outcome import Decision
+from ..rerank.shares import measure
+from ..rules.normalize import normalize_query
 
 _SINCE = re.compile(r"^(\d+)([mhdw])$")
 log = logging.getLogger(__name__)
@@ -113,7 +113,7 @@ def error_record(*, endpoint: str, request_id: str, status: int, query: str | No
 
 def put_template(client: Any, template: str, pattern: str, name: str) -> None:
     """The index template ``template`` of mappings/ over ``pattern``, put as ``name``."""
-    from .opensearch import load_mapping
+    from .client import load_mapping
 
     body = load_mapping(template)
     body["index_patterns"] = [pattern]

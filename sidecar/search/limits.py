@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .config import BY_NAME, Config
+from ..config import BY_NAME, Config
 
 
 MAX_QUERY_TERMS = 1024  # OpenSearch's default indices.query.bool.max_clause_count: a match query's terms

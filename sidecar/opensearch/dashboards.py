@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .config import BY_NAME
+from ..config import BY_NAME
 from .decision_log import INDEX_PREFIX
 
 INDEX_PATTERN_ID = "sidecar-decisions-pattern"
