@@ -28,8 +28,9 @@ from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-FILES = ["sidecar/server/policy.py", "sidecar/search/paging.py", "sidecar/retrieval/facets.py", "sidecar/retrieval/fusion.py",
-         "sidecar/rules/ruleset.py", "sidecar/server/routes/events.py"]
+FILES = ["sidecar/server/policy/walk.py", "sidecar/server/policy/aggregations.py", "sidecar/server/policy/values.py",
+         "sidecar/server/policy/tables.py", "sidecar/search/paging.py", "sidecar/retrieval/facets.py",
+         "sidecar/retrieval/fusion.py", "sidecar/rules/ruleset.py", "sidecar/server/routes/events.py"]
 TESTS = ["tests/test_policy.py", "tests/test_boundaries.py", "tests/test_newcomer.py", "tests/test_fusion.py",
          "tests/test_rules.py", "tests/test_events_door.py", "tests/test_bounded_work.py", "tests/test_named.py",
          "tests/test_server.py", "tests/test_hardening.py"]

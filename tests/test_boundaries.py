@@ -15,7 +15,8 @@ from sidecar.retrieval import facets, fusion
 from sidecar.retrieval.base import Retrieved
 from sidecar.retrieval.hits import Hits
 from sidecar.rules import load_rules_dir
-from sidecar.server.policy import MAX_AGGS, MAX_BOOL_DEPTH, PolicyRefused, ProxyPolicy
+from sidecar.server.policy import PolicyRefused, ProxyPolicy
+from sidecar.server.policy.tables import MAX_AGGS, MAX_BOOL_DEPTH
 
 POLICY = ProxyPolicy(frozenset({"products"}), max_size=100, max_window=1000, max_buckets=100, allow_expensive=False,
                      hidden_prefixes=("sidecar-decisions",))

@@ -9,8 +9,9 @@ import pytest
 from opensearchpy.exceptions import TransportError
 
 from sidecar.search.limits import MAX_ENCODED_PIECES, MAX_ENCODED_TEXTS, LimitExceeded, Limits
-from sidecar.server.policy import (BUCKETS_PER_SEARCH, MAX_INNER_HITS, MAX_NAMED_FILTERS, MAX_RANGES,
-                                   MAX_SKETCH_WORK, PolicyRefused, ProxyPolicy)
+from sidecar.server.policy import PolicyRefused, ProxyPolicy
+from sidecar.server.policy.tables import (BUCKETS_PER_SEARCH, MAX_INNER_HITS, MAX_NAMED_FILTERS, MAX_RANGES,
+                                          MAX_SKETCH_WORK)
 from sidecar.server.proxy import msearch_lines, neural_texts
 
 POLICY = ProxyPolicy(frozenset({"products"}), max_size=100, max_window=1000, max_buckets=100, allow_expensive=False,

@@ -40,7 +40,7 @@ from .filters import RANGE_FIELDS, fold
 
 INTERVALS = ("day", "week", "month", "quarter", "year")
 DATE_FIELDS = ("listed_at",)
-MAX_FACETS = 20  # the proxy policy's bound on aggregations in one search
+MAX_FACETS = 20  # facets of one search; the proxy's bound on aggregations too (server.policy.MAX_AGGS)
 MAX_RANGES = 20
 
 
