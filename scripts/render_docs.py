@@ -19,7 +19,7 @@ sys.path.insert(0, str(ROOT))
 from sidecar.config import SETTINGS  # noqa: E402
 from sidecar.rerank import properties  # noqa: E402
 from sidecar.rerank.strategies import ORDER_KEYS  # noqa: E402
-from sidecar.rules.loader import schema  # noqa: E402
+from sidecar.rules.file_schema import schema  # noqa: E402
 
 
 def config_table() -> str:

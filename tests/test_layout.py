@@ -110,3 +110,10 @@ def test_at_most_six_loose_modules_at_the_top():
     """`ls sidecar` shows the architecture: rooms (packages), and a few modules of process plumbing."""
     loose = sorted(p.name for p in (ROOT / "sidecar").glob("*.py") if p.name != "__init__.py")
     assert len(loose) <= 6, loose
+
+
+def test_no_source_file_is_over_450_lines():
+    """A module a reader can hold: anything longer is split by what it does (issue 39)."""
+    long = {str(p.relative_to(ROOT)): n for p in (ROOT / "sidecar").rglob("*.py")
+            if (n := len(p.read_text().splitlines())) > 450}
+    assert not long, long

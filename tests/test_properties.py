@@ -9,7 +9,7 @@ from sidecar.rerank import CandidateBatch, parse_rule, rerank_batch
 from sidecar.rerank import properties
 from sidecar.rerank.batch import Column
 from sidecar.rerank.rule import CONSTRAINT_KEYS
-from sidecar.rules.loader import schema
+from sidecar.rules.file_schema import schema
 
 
 def test_every_registered_property_reaches_the_schema_and_the_parser():

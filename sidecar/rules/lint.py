@@ -10,7 +10,7 @@
 """
 from __future__ import annotations
 
-from .loader import RuleError
+from .errors import RuleError
 from .normalize import normalize_query
 from .patterns import RulePattern
 from .prefilter import required_runs

@@ -14,221 +14,31 @@ from __future__ import annotations
 import difflib
 import gc
 import hashlib
-import json
-import re
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
-from functools import lru_cache
+from dataclasses import replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-import jsonschema_rs
 import yaml
 import yaml_rs
-from jsonschema import Draft7Validator
 
 from ..catalog import FIELDS
 from ..rerank.rule import parse_constraint, parse_rule
-from ..rerank import properties
-from ..rerank.strategies import ORDER_KEYS, STRATEGIES
+from .errors import NOT_A_DIRECTORY, RuleError, RuleLoadError
 from .experiments import Experiment, parse_experiment
+from .file_schema import schema_errors, schema_message
+from .lines import Lines, RuleLines, SYNTAX_AT, Yaml12Loader, aliases, duplicate_keys, parse_yaml, syntax_error
 from .patterns import RulePattern
 from .ruleset import Located, RuleSet, build_ruleset
-
-SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schema" / "rules.schema.json"
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # error path only: node marks give lines
-_SYNTAX_AT = re.compile(r"at line (\d+), column (\d+)")
-
-
-NOT_A_DIRECTORY = "not a directory of rule files (--rules or SIDECAR_RULES names it)"
-
-
-@dataclass(frozen=True)
-class RuleError:
-    file: str
-    line: int
-    reason: str
-
-    def __str__(self) -> str:
-        return f"{self.file}:{self.line}: {self.reason}" if self.line else f"{self.file}: {self.reason}"
-
-
-class RuleLoadError(Exception):
-    """A rule set that cannot be used; ``errors`` lists every problem found."""
-
-    def __init__(self, errors: list[RuleError]):
-        self.errors = errors
-        super().__init__("\n".join(map(str, errors)))
-
-
-@lru_cache(maxsize=1)
-def schema() -> dict[str, Any]:
-    """The rule file's JSON Schema: the file, with one rule key per base order of the strategy
-    registry (after ``normalize``), each the ``order`` parameters, at most one per rule, and each
-    constraint property's keys from the property registry (a per-value one with ``max`` only)."""
-    s = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
-    rule = s["$defs"]["rule"]
-    props = {}
-    for key, spec in rule["properties"].items():
-        props[key] = spec
-        if key == "normalize":
-            props.update({k: {"$ref": "#/$defs/order", "description": STRATEGIES[k].description} for k in ORDER_KEYS})
-    rule["properties"] = props
-    rule["not"] = {"anyOf": [{"required": [a, b]} for i, a in enumerate(ORDER_KEYS) for b in ORDER_KEYS[i + 1:]]}
-    constraint = s["$defs"]["constraint"]
-    props = dict(constraint["properties"])
-    constraint["properties"] = {"field": props.pop("field"), **properties.schema(), **props}
-    constraint["not"] = {"anyOf": [{"required": [k, "min"]} for k in properties.max_only_keys()]}
-    return s
-
-
-@lru_cache(maxsize=1)
-def _validator() -> Draft7Validator:
-    """Lists every error with its path: used to explain a file that failed the fast check."""
-    return Draft7Validator(schema())
-
-
-@lru_cache(maxsize=1)
-def _fast_check() -> Any:
-    """The same schema compiled in Rust: the happy path's yes/no (10k rules in tens of ms)."""
-    return jsonschema_rs.validator_for(schema())
-
-
-def _schema_errors(data: Any) -> list[Any]:
-    if _fast_check().is_valid(data):
-        return []
-    return sorted(_validator().iter_errors(data), key=lambda e: list(map(str, e.absolute_path)))
-
-
-def _parse_yaml(text: str) -> Any:
-    """The file's data; yaml_rs.YAMLDecodeError on a syntax error or a duplicated key."""
-    return yaml_rs.loads(text, parse_datetime=False)
-
-
-def _syntax_error(exc: Exception, file: str) -> RuleError:
-    """yaml-rs's message, placed on its line and column when it gives them."""
-    message = str(exc)
-    m = _SYNTAX_AT.search(message)
-    if m:
-        reason = message.strip().splitlines()[-1]
-        return RuleError(file, int(m.group(1)), f"YAML syntax error at column {m.group(2)}: {reason}")
-    return RuleError(file, 1, f"YAML syntax error: {message}")
-
-
-def _duplicate_keys(text: str) -> list[tuple[int, str]]:
-    """(line, key) of every repeated key of every mapping, in file order."""
-    try:
-        root = yaml.compose(text, Loader=_Loader)
-    except yaml.YAMLError:
-        return []
-    found = []
-    stack = [root] if root is not None else []
-    while stack:
-        node = stack.pop()
-        if isinstance(node, yaml.MappingNode):
-            seen: set[str] = set()
-            for k, v in node.value:
-                if k.value in seen:
-                    found.append((k.start_mark.line + 1, k.value))
-                seen.add(k.value)
-                stack.append(v)
-        elif isinstance(node, yaml.SequenceNode):
-            stack.extend(node.value)
-    return sorted(found)
-
-
-class _Yaml12Loader(yaml.SafeLoader):
-    """PyYAML read as yaml-rs reads (YAML 1.2 core): dates stay strings, yes/no/on/off are
-    strings. Used only to go on checking a file whose one fault is a duplicated key."""
-
-
-_Yaml12Loader.yaml_implicit_resolvers = {
-    ch: [(tag, rx) for tag, rx in resolvers if tag not in ("tag:yaml.org,2002:timestamp", "tag:yaml.org,2002:bool")]
-    for ch, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
-_Yaml12Loader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
-                                    list("tTfF"))
-
-
-def _line_index(text: str) -> dict[tuple, int]:
-    """path -> 1-based line, for every node; a mapping key's path + ('<key>',) is the key's line."""
-    lines: dict[tuple, int] = {}
-    try:
-        root = yaml.compose(text, Loader=_Loader)
-    except yaml.YAMLError:
-        return lines
-
-    def walk(node: yaml.Node, path: tuple) -> None:
-        lines[path] = node.start_mark.line + 1
-        if isinstance(node, yaml.MappingNode):
-            for k, v in node.value:
-                key = k.value
-                lines[path + (key, "<key>")] = k.start_mark.line + 1
-                walk(v, path + (key,))
-        elif isinstance(node, yaml.SequenceNode):
-            for i, v in enumerate(node.value):
-                walk(v, path + (i,))
-
-    if root is not None:
-        walk(root, ())
-    return lines
-
-
-class _Lines:
-    def __init__(self, text: str):
-        self.text = text
-        self._index: dict[tuple, int] | None = None
-
-    def at(self, path: tuple, key: str | None = None) -> int:
-        if self._index is None:
-            self._index = _line_index(self.text)
-        if key is not None and path + (key, "<key>") in self._index:
-            return self._index[path + (key, "<key>")]
-        p = tuple(path)
-        while p and p not in self._index:
-            p = p[:-1]
-        return self._index.get(p, 1)
-
-
-def _schema_message(err: Any) -> tuple[str, str | None]:
-    """A merchandiser-readable reason for one jsonschema error, and the offending key if any."""
-    where = "/".join(str(p) for p in err.absolute_path) or "file"
-    v = err.validator
-    if v == "additionalProperties":
-        allowed = sorted(err.schema.get("properties", {}))
-        extra = sorted(set(err.instance) - set(allowed))
-        return f"unknown key {extra[0]!r} in {where} (allowed: {', '.join(allowed)})", extra[0]
-    if v == "oneOf" and "min" in json.dumps(err.schema["oneOf"]):
-        return f"{where}: exactly one of 'min' or 'max' is required", None
-    if v == "not" and isinstance(err.instance, dict):
-        per_value = [k for k in properties.max_only_keys() if k in err.instance]
-        if per_value and "min" in err.instance:
-            return f"{where}: '{per_value[0]}' goes with 'max' only (a minimum per value is not defined)", None
-        orders = [k for k in ORDER_KEYS if k in err.instance]
-        if len(orders) > 1:
-            return f"{where}: {' and '.join(orders)} both set a base order; keep one", None
-    if v in ("exclusiveMinimum", "maximum", "minimum") and err.absolute_path and err.absolute_path[-1] in ("min", "max"):
-        return f"{where}: a fraction must be in (0, 1], got {err.instance!r}", None
-    if v == "required" and "match" in err.validator_value and "match" not in err.instance:
-        return f"{where}: a rule in a file needs 'match' (queries, patterns, categories, filters or default: true); " \
-               "without one it never applies", None
-    if v == "minProperties" and err.absolute_path and err.absolute_path[-1] == "match":
-        return f"{where}: an empty match never applies; give queries, patterns, categories, filters or default: true", None
-    if v == "required":
-        return f"{where}: {err.message}", None
-    if v == "const" and err.absolute_path and err.absolute_path[-1] in ("default", "any"):
-        return f"{where}: must be true when given, got {err.instance!r}", None
-    return f"{where}: {err.message}", None
 
 
 _CACHE: dict[tuple[str, str], tuple[list[Located], list[RuleError], list[Experiment]]] = {}
 _CACHE_MAX = 4096
 
-
 def _cache_key(text: str, file: str) -> tuple[str, str]:
     return file, hashlib.sha1(text.encode()).hexdigest()
-
 
 def check_text(text: str, file: str, parsed: Callable[[], Any] | None = None,
                shared: dict[str, Any] | None = None) -> tuple[list[Located], list[RuleError], list[Experiment]]:
@@ -247,7 +57,6 @@ def check_text(text: str, file: str, parsed: Callable[[], Any] | None = None,
         _CACHE[key] = hit
     return list(hit[0]), list(hit[1]), list(hit[2])
 
-
 def check_draft(text: str, file: str = "draft") -> tuple[list[Located], list[RuleError]]:
     """A rule file's text typed into a page (/inspect): checked as a file of the rule directory
     is, with the same line-numbered errors, but never cached (a draft is one person's request).
@@ -255,33 +64,32 @@ def check_draft(text: str, file: str = "draft") -> tuple[list[Located], list[Rul
     size = len(text.encode("utf-8", "replace"))
     if size > MAX_DRAFT_BYTES:
         return [], [RuleError(file, 1, f"{size} bytes: a draft may have at most {MAX_DRAFT_BYTES} bytes")]
-    return ([], bombs) if (bombs := _aliases(text, file)) else _check_text(text, file, None)[:2]
-
+    return ([], bombs) if (bombs := aliases(text, file)) else _check_text(text, file, None)[:2]
 
 def _check_text(text: str, file: str, parsed: Callable[[], Any] | None,
                 shared: dict[str, Any] | None = None) -> tuple[list[Located], list[RuleError], list[Experiment]]:
     """Validate one file's text; returns its rules (with lines), its errors and its experiments."""
-    lines = _Lines(text)
+    lines = Lines(text)
     errors = []
     try:
-        data = parsed() if parsed is not None else _parse_yaml(text)
+        data = parsed() if parsed is not None else parse_yaml(text)
     except yaml_rs.YAMLDecodeError as exc:
         # yaml-rs places syntax errors, but not a duplicated key: those are found in the node tree
-        duplicates = [] if _SYNTAX_AT.search(str(exc)) else _duplicate_keys(text)
+        duplicates = [] if SYNTAX_AT.search(str(exc)) else duplicate_keys(text)
         if not duplicates:
-            return [], [_syntax_error(exc, file)], []
+            return [], [syntax_error(exc, file)], []
         # duplicated keys only: name each, then check the rest as PyYAML reads it (the last
         # value of a duplicated key), so one slip does not hide every other error of the file
         errors += [RuleError(file, line, f"duplicate key {key!r} in one mapping (the first would be silently "
                                          "overwritten)") for line, key in duplicates]
-        data = yaml.load(text, Loader=_Yaml12Loader)
+        data = yaml.load(text, Loader=Yaml12Loader)
     if data is None:
         return [], [RuleError(file, 1, "empty file: expected a mapping with a 'rules' list")], []
     # ("rules" | "experiments", i) with schema errors; a broken rule's constraints are still checked one by one
     broken_rules: set[tuple] = set()
     schema_paths: list[tuple] = []
-    for err in _schema_errors(data):
-        reason, key = _schema_message(err)
+    for err in schema_errors(data):
+        reason, key = schema_message(err)
         errors.append(RuleError(file, lines.at(tuple(err.absolute_path), key), reason))
         path = list(err.absolute_path)
         schema_paths.append(tuple(path))
@@ -292,7 +100,7 @@ def _check_text(text: str, file: str, parsed: Callable[[], Any] | None,
         else:
             return [], errors, []  # the file's shape itself is wrong
     located = []
-    rule_lines = _RuleLines(text, lines)
+    rule_lines = RuleLines(text, lines)
     for i, raw in enumerate(data.get("rules", [])):
         path = ("rules", i)
         compiled, bad_regex = _patterns(raw, file, lines, path)
@@ -320,8 +128,7 @@ def _check_text(text: str, file: str, parsed: Callable[[], Any] | None,
             experiments.append(experiment)
     return located, sorted(errors, key=lambda e: e.line), experiments
 
-
-def _patterns(raw: Any, file: str, lines: _Lines, path: tuple) -> tuple[tuple[RulePattern, ...], list[RuleError]]:
+def _patterns(raw: Any, file: str, lines: Lines, path: tuple) -> tuple[tuple[RulePattern, ...], list[RuleError]]:
     """A rule's compiled match patterns, and an error per pattern that is not a regular expression
     (checked even when the rule has schema errors, so one reading shows all of them)."""
     match = raw.get("match") if isinstance(raw, dict) else None
@@ -338,8 +145,7 @@ def _patterns(raw: Any, file: str, lines: _Lines, path: tuple) -> tuple[tuple[Ru
                                     f"rule {rid!r}: invalid regular expression '{pat}': {exc}"))
     return tuple(compiled), errors
 
-
-def _constraint_errors(raw: Any, file: str, lines: _Lines, path: tuple, schema_paths: list[tuple]) -> list[RuleError]:
+def _constraint_errors(raw: Any, file: str, lines: Lines, path: tuple, schema_paths: list[tuple]) -> list[RuleError]:
     """The core's verdict on each constraint of a rule that its schema let through, each on its own
     line: one reading of a file shows every error, not the first per rule."""
     found = []
@@ -355,8 +161,7 @@ def _constraint_errors(raw: Any, file: str, lines: _Lines, path: tuple, schema_p
             found.append(RuleError(file, lines.at(at), str(exc)))
     return found
 
-
-def _field_errors(raw: Any, file: str, lines: _Lines, path: tuple) -> list[RuleError]:
+def _field_errors(raw: Any, file: str, lines: Lines, path: tuple) -> list[RuleError]:
     """Constraints (and dedup) on a field retrieval never fetches would silently do nothing:
     refused, naming the fields it does fetch (and the likely one meant)."""
     if not isinstance(raw, dict):
@@ -374,47 +179,14 @@ def _field_errors(raw: Any, file: str, lines: _Lines, path: tuple) -> list[RuleE
                                                        f"fetches{hint}; the fields are: {', '.join(FIELDS)}"))
     return found
 
-
-_ID_KEY = re.compile(r"""id[ \t]*:[ \t]*(?:'([^'\n]*)'|"([^"\\\n]*)"|([^'"\s,}#][^,}#\n]*?))[ \t]*(?=$|[,}#\n])""", re.M)
-
-
-class _RuleLines:
-    """Each rule's line, found by one scan of the text for ``id:`` keys, taken in file order.
-
-    Composing the whole node tree for this cost ~0.7 s per 1,000 rules; the scan costs a few ms.
-    When an id is written so that the scan misses it (escapes, odd quoting), the node tree is
-    composed after all.
-    """
-
-    def __init__(self, text: str, lines: _Lines):
-        self.text = text
-        self.lines = lines
-        self.found = [(m.start(), m.group(1) or m.group(2) or m.group(3) or "") for m in _ID_KEY.finditer(text)
-                      if m.start() == 0 or text[m.start() - 1] in " \t\n{,"]  # a key, not the end of 'paid:'
-        self.next = 0  # index into found
-        self.pos = 0  # text position and its 1-based line, advanced together
-        self.line = 1
-
-    def line_of(self, index: int, rule_id: str) -> int:
-        for k in range(self.next, len(self.found)):
-            start, value = self.found[k]
-            if value == rule_id:
-                self.line += self.text.count("\n", self.pos, start)
-                self.pos, self.next = start, k + 1
-                return self.line
-        return self.lines.at(("rules", index))
-
-
 MAX_FILE_BYTES = 8 << 20  # a rule file above this is rejected unread (10k rules take ~2 MB)
-MAX_DRAFT_BYTES = 256 << 10  # a draft pasted into /inspect (about 1,000 rules)
-_ALIAS_HINT = re.compile(r"[&*]")
 
+MAX_DRAFT_BYTES = 256 << 10  # a draft pasted into /inspect (about 1,000 rules)
 
 def rule_files(directory: Path) -> list[Path]:
     """The directory's entries named *.yaml / *.yml, in name order (files or not: a directory or
     a dangling link of that name is an error of ``read_sources``, never silently skipped)."""
     return sorted(p for p in directory.iterdir() if p.suffix in (".yaml", ".yml") and not p.name.startswith("."))
-
 
 def read_sources(directory: Path) -> tuple[list[Path], list[str], list[RuleError]]:
     """Each rule file's path and text, and an error for each entry that cannot be a rule file:
@@ -453,23 +225,6 @@ def read_sources(directory: Path) -> tuple[list[Path], list[str], list[RuleError
         texts.append(text)
     return files, texts, errors
 
-
-def _aliases(text: str, file: str) -> list[RuleError]:
-    """An error for the first YAML anchor or alias: refused before anything expands them (a
-    500-byte alias bomb expands to 10^8 nodes). Scanning is linear; only texts that contain
-    '&' or '*' at all are scanned."""
-    if not _ALIAS_HINT.search(text):
-        return []
-    try:
-        for token in yaml.scan(text, Loader=_Loader):
-            if isinstance(token, (yaml.AliasToken, yaml.AnchorToken)):
-                return [RuleError(file, token.start_mark.line + 1, "YAML anchors and aliases (&name, *name) are not "
-                                                                   "allowed in rule files: write the values out")]
-    except yaml.YAMLError:
-        return []  # a syntax error: the parser reports it with its line
-    return []
-
-
 def load_rules_dir(directory: Path, sources: tuple[list[Path], list[str]] | None = None, *,
                    arm: bool = False) -> RuleSet:
     """Load every *.yaml / *.yml of a directory (in name order); RuleLoadError lists all problems.
@@ -487,7 +242,6 @@ def load_rules_dir(directory: Path, sources: tuple[list[Path], list[str]] | None
         if was_enabled:
             gc.enable()
 
-
 def _load_rules_dir(directory: Path, sources: tuple[list[Path], list[str]] | None, arm: bool) -> RuleSet:
     if sources is None:
         files, texts, errors = read_sources(directory)
@@ -499,11 +253,11 @@ def _load_rules_dir(directory: Path, sources: tuple[list[Path], list[str]] | Non
     all_experiments: list[Experiment] = []
     digest = hashlib.sha1()
     shared: dict[str, Any] = {}  # constraints parsed once per distinct mapping, for this load only
-    bombs = {i: _aliases(text, str(path)) for i, (path, text) in enumerate(zip(files, texts))}
+    bombs = {i: aliases(text, str(path)) for i, (path, text) in enumerate(zip(files, texts))}
     # yaml-rs parses partly without the GIL: files not in the cache are parsed in order by a
     # thread, ahead of this one validating them (a cold load of 10k rules: ~10-15% faster here)
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="rules-yaml") as pool:
-        ahead = {i: pool.submit(_parse_yaml, text) for i, (path, text) in enumerate(zip(files, texts))
+        ahead = {i: pool.submit(parse_yaml, text) for i, (path, text) in enumerate(zip(files, texts))
                  if not bombs[i] and _cache_key(text, str(path)) not in _CACHE}
         for i, (path, text) in enumerate(zip(files, texts)):
             digest.update(path.name.encode() + b"\0" + text.encode())
@@ -537,7 +291,6 @@ def _load_rules_dir(directory: Path, sources: tuple[list[Path], list[str]] | Non
         raise RuleLoadError(errors)
     rules = build_ruleset(all_located, [str(p) for p in files], digest.hexdigest()[:12])
     return with_experiments(rules, directory, all_experiments) if all_experiments else rules
-
 
 def with_experiments(rules: RuleSet, directory: Path, experiments: list[Experiment]) -> RuleSet:
     """The rule set with its experiments and each arm's rule set loaded (``"."``: ``rules``

@@ -20,7 +20,7 @@ from ..rerank.rule import DEFAULT_SIZE
 from ..retrieval import facets
 from ..retrieval.base import MODES
 from ..retrieval.filters import RANGE_FIELDS, RANGE_OPS
-from ..rules.loader import schema as rule_file_schema
+from ..rules.file_schema import schema as rule_file_schema
 from . import strict_ints
 
 _SCALAR = {"type": ["string", "number"]}
