@@ -30,7 +30,7 @@ def saved_objects() -> list[dict]:
 @pytest.fixture(scope="module")
 def logged(os_url, os_client):
     os_client.indices.delete(index=f"{PREFIX}-*", ignore_unavailable=True)
-    writer = DecisionLogWriter(lambda: make_client(os_url), prefix=PREFIX, flush_interval=0.1)
+    writer = DecisionLogWriter(lambda: make_client(os_url), prefix=PREFIX, flush_interval=0.1).start()
     cfg = Config.load(environ={}, backend="memory", catalog=str(ROOT / "demo" / "catalog.jsonl"),
                       vectors=str(ROOT / "demo" / "vectors.npy"), rules=str(ROOT / "query_rules"), rules_poll_seconds=0)
     c = create_app(cfg, decision_log=writer).test_client()
@@ -254,7 +254,7 @@ def test_sampling_and_off_switch(os_url):
     off = Config.load(environ={}, backend="memory", catalog=str(ROOT / "demo" / "catalog.jsonl"), rules=str(ROOT / "query_rules"),
                       rules_poll_seconds=0, decision_log="off")
     assert create_app(off).extensions["sidecar"].decision_log is None
-    writer = DecisionLogWriter(lambda: make_client(os_url), prefix=PREFIX + "-sampled", sample=0.0)
+    writer = DecisionLogWriter(lambda: make_client(os_url), prefix=PREFIX + "-sampled", sample=0.0).start()
     for _ in range(50):
         writer.submit({"timestamp": "2026-01-01T00:00:00+00:00"})
     assert writer._queue.qsize() == 0
@@ -265,7 +265,7 @@ def test_sampling_and_off_switch(os_url):
 
 def test_overflow_is_dropped_and_counted_without_blocking(os_url):
     writer = DecisionLogWriter(lambda: make_client("http://127.0.0.1:9"), prefix=PREFIX + "-never", queue_size=5,
-                               flush_interval=5)
+                               flush_interval=5).start()
     import time
     t0 = time.perf_counter()
     for _ in range(100):

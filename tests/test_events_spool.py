@@ -36,7 +36,7 @@ class FakeOpenSearch:
 
 
 def spool(tmp_path, store, **kw):
-    return EventSpool(tmp_path, lambda: store, "events", retry_max=0.05, **kw)
+    return EventSpool(tmp_path, lambda: store, "events", retry_max=0.05, **kw).start()
 
 
 def wait(check, seconds=10.0):

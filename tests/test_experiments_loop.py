@@ -30,7 +30,7 @@ def demo(os_url, os_client):
 
 
 def _serve(os_url, rules):
-    writer = DecisionLogWriter(lambda: make_client(os_url), prefix=PREFIX, flush_interval=0.1)
+    writer = DecisionLogWriter(lambda: make_client(os_url), prefix=PREFIX, flush_interval=0.1).start()
     cfg = Config.load(environ={}, backend="opensearch", opensearch_url=os_url, index=INDEX, rules=str(rules),
                       rules_poll_seconds=0, events_index=EVENTS, encoder="off", decision_log_index=PREFIX,
                       secret=SECRET)

@@ -471,7 +471,7 @@ def test_a_bulk_without_an_answer_is_counted_unknown_not_dropped(hang_up):
     hole = BlackHole(hang_up)
     try:
         writer = DecisionLogWriter(lambda: make_client(hole.url, timeout=0.5), prefix="test-unknown",
-                                   flush_interval=0.1)
+                                   flush_interval=0.1).start()
         writer._template_ok = True  # straight to the bulk (a template call without an answer drops: no record was sent)
         for i in range(3):
             writer.submit({"@timestamp": "2026-11-22T00:00:00.000+00:00", "request_id": str(i)})
@@ -481,7 +481,7 @@ def test_a_bulk_without_an_answer_is_counted_unknown_not_dropped(hang_up):
     finally:
         hole.close()
     refused = DecisionLogWriter(lambda: make_client("http://127.0.0.1:1", timeout=0.5), prefix="test-unknown",
-                                flush_interval=0.1)
+                                flush_interval=0.1).start()
     refused._template_ok = True
     refused.submit({"@timestamp": "2026-11-22T00:00:00.000+00:00", "request_id": "r"})
     assert refused.flush(10) and refused.dropped["backend"] == 1 and refused.unknown == 0

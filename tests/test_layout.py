@@ -117,3 +117,24 @@ def test_no_source_file_is_over_450_lines():
     long = {str(p.relative_to(ROOT)): n for p in (ROOT / "sidecar").rglob("*.py")
             if (n := len(p.read_text().splitlines())) > 450}
     assert not long, long
+
+
+def test_create_app_starts_no_thread_and_the_first_request_starts_the_services():
+    """Flask's factory pattern: create_app only assembles (no thread, no model loaded); the
+    background work starts with the server's worker or, here, the app's first request."""
+    import os
+
+    from sidecar.config import Config
+    from sidecar.server.app import create_app
+
+    cfg = Config.load(environ={}, backend="memory", catalog=str(ROOT / "demo" / "catalog.jsonl"),
+                      vectors=str(ROOT / "demo" / "vectors.npy"), rules=str(ROOT / "query_rules"),
+                      rules_poll_seconds=1.0, decision_log="off")
+    before = set(os.listdir("/proc/self/task"))
+    app = create_app(cfg)
+    services = app.extensions["sidecar"]
+    assert set(os.listdir("/proc/self/task")) == before, "create_app started a thread"
+    assert not services.started and services.encoder is None and services.backend is None
+    assert app.test_client().get("/healthz").status_code == 200
+    assert services.started and services.backend is not None
+    services.store.stop()

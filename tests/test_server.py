@@ -567,7 +567,7 @@ def test_an_oversized_body_is_a_413_with_the_decision_log_on():
     """The error record must not re-read a body over the limit (that was a 500)."""
     from sidecar.opensearch.decision_log import DecisionLogWriter
 
-    writer = DecisionLogWriter(lambda: None, flush_interval=0.05)  # records go nowhere: only the answer matters
+    writer = DecisionLogWriter(lambda: None, flush_interval=0.05).start()  # records go nowhere: only the answer matters
     c = create_app(make_cfg(backend="memory", max_body_bytes=1000), decision_log=writer).test_client()
     r = c.post("/search", data=json.dumps({"q": "x" * 5000}), content_type="application/json")
     assert r.status_code == 413 and r.json["error"]["type"] == "body_too_large"

@@ -152,7 +152,12 @@ class DecisionLogWriter:
         self.unknown = 0  # sent, but no answer in time: OpenSearch may have indexed them or not
         self._last_warning = 0.0
         self._thread = threading.Thread(target=self._run, name="decision-log", daemon=True)
-        self._thread.start()
+
+    def start(self) -> DecisionLogWriter:
+        """Start the writing thread (records submitted before wait in the queue); idempotent."""
+        if self._thread.ident is None:
+            self._thread.start()
+        return self
 
     def submit(self, record: dict[str, Any]) -> None:
         if self.sample < 1.0 and random.random() >= self.sample:
@@ -243,7 +248,9 @@ class DecisionLogWriter:
                 self._idle.set()
 
     def flush(self, timeout: float = 10.0) -> bool:
-        """Wait until everything queued so far was written or dropped."""
+        """Wait until everything queued so far was written or dropped (not started: no wait)."""
+        if self._thread.ident is None:
+            return self._queue.empty()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self._queue.empty() and self._idle.wait(0.05):
@@ -254,7 +261,8 @@ class DecisionLogWriter:
         """Flush within ``deadline`` seconds, then stop; what is left is dropped and counted."""
         self.flush(deadline)
         self._stop.set()
-        self._thread.join(timeout=max(0.1, deadline / 5))
+        if self._thread.ident is not None:
+            self._thread.join(timeout=max(0.1, deadline / 5))
         left = self._queue.qsize()
         if left:
             self._drop("overflow", left)

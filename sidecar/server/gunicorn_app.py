@@ -84,6 +84,9 @@ class SidecarServer(BaseApplication):
                                run_dir, type(exc).__name__, exc)
 
     def load(self):
+        """The worker's app (after the fork), with its background work started as it boots."""
         from .app import create_app
 
-        return create_app(self.cfg_sidecar)
+        app = create_app(self.cfg_sidecar)
+        app.extensions["sidecar"].start()
+        return app

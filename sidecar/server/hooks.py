@@ -27,6 +27,8 @@ def start() -> None:
     # every OpenSearch call of the request shares one deadline, counted from its arrival: at a
     # trusted front proxy that says when (X-Request-Start), so time queued there counts too
     s = services()
+    if not s.started:  # an app not served by gunicorn (a test client, the development server)
+        s.start()
     cfg = s.config
     g.deadline = deadline.start(cfg.backend_timeout, started=_arrival(s.trusted_proxies))
     # the page's identity is the sidecar's own, signed for the client (experiments.identity); a

@@ -1,9 +1,12 @@
 """The objects every blueprint shares, built once per app: one typed value instead of globals.
 
-``Services.build`` makes what the configuration asks for (the backend, the rule store and its
-poller, the decision-log writer, the events' spool, the page signer, the worker board of a
-multi-worker server) and starts the kernel warm-up; tests pass their own backend, store or
-writer instead.
+``Services.build`` makes what the configuration asks for (the rule store, the decision-log writer,
+the events' spool, the page signer, the worker board of a multi-worker server) and starts nothing:
+``create_app`` only assembles. ``Services.start`` does what runs in the background or is heavy: it
+loads the query encoder, builds the backend (a memory catalog may need the encoder), and starts the
+rule poller, the writer, the spool's shipper, the worker board and the kernel warm-up. A gunicorn
+worker calls it when it boots (``gunicorn_app``); an app served any other way (a test client, the
+development server) starts on its first request. Tests pass their own backend, store or writer.
 """
 from __future__ import annotations
 
@@ -26,7 +29,7 @@ from ..experiments.identity import PageSigner, random_secret
 from ..retrieval import Backend, BackendTimeout, deadline
 from ..rules import RuleStore
 from ..rules.store import snapshot_path
-from ..threads import Offloader, os_thread
+from ..threads import Offloader, os_thread, real_lock
 from .metrics import Metrics
 from .policy import ProxyPolicy
 from .ratelimit import TokenBuckets
@@ -70,28 +73,28 @@ class Services:
     events_problem: str | None = None  # why POST /events is off although configured on
     event_buckets: TokenBuckets | None = None  # POST /events' share per client address
     trusted_proxies: frozenset[str] = frozenset()  # SIDECAR_TRUSTED_PROXIES, read once
+    started: bool = False  # ``start`` ran
+    _starting: Any = field(default_factory=real_lock)
 
     @classmethod
     def build(cls, cfg: Config, *, backend: Backend | None = None, store: RuleStore | None = None,
               decision_log: DecisionLogWriter | None = None) -> Services:
+        """The services of ``cfg``, nothing started (``start``). Raises RuleLoadError when the
+        rule set is invalid and there is no last good one."""
+        from ..opensearch.client import make_client
+
         metrics = Metrics(Path(cfg.run_dir) / "metrics" if cfg.run_dir else None)
         if store is None:
             store = RuleStore(Path(cfg.rules), on_reload=lambda ok: metrics.rule_reloads.labels(
                 "ok" if ok else "rejected").inc(), snapshot=snapshot_path(cfg.run_dir))
-            store.start_polling(cfg.rules_poll_seconds)
         if decision_log is None and cfg.decision_log == "on":
-            from ..opensearch.client import make_client
-
             decision_log = DecisionLogWriter(lambda: make_client(cfg.opensearch_url, timeout=5.0),
                                              prefix=cfg.decision_log_index, sample=cfg.decision_log_sample,
                                              on_drop=lambda reason, n: metrics.decision_log_dropped.labels(reason).inc(n),
                                              on_write=metrics.decision_log_written.inc,
                                              on_unknown=metrics.decision_log_unknown.inc)
-            atexit.register(decision_log.close, 5.0)  # flush within 5 s when the worker exits (SIGTERM)
         events, events_problem = None, None
         if cfg.events == "on" and cfg.backend == "opensearch":
-            from ..opensearch.client import make_client
-
             if cfg.run_dir:
                 spool_dir = Path(cfg.run_dir) / "events"
             else:  # a single process (tests, the development server): its own directory, gone at exit
@@ -102,29 +105,47 @@ class Services:
                                     max_bytes=cfg.events_spool_bytes, on_accept=metrics.events_accepted.inc,
                                     on_write=metrics.events_written.inc,
                                     on_drop=lambda reason, n: metrics.events_dropped.labels(reason).inc(n))
-                atexit.register(events.close, 5.0)  # ship what it can when the worker exits; the rest waits
             except OSError as exc:
                 events_problem = f"events: the run dir takes no writes ({exc}); POST /events answers 503"
                 log.warning("%s", events_problem)
         board = WorkerBoard(Path(cfg.run_dir) / "workers", store) if cfg.run_dir else None
-        from ..encoder import load as load_encoder
-
-        encoder = load_encoder(cfg.encoder)
         if not cfg.secret:
             log.warning("SIDECAR_SECRET is empty: page ids and experiment assignment use a random key of this "
                         "process; set it for several workers, replicas, restarts and reports")
-        services = cls(cfg, backend or build_backend(cfg, encoder), store, metrics, decision_log, events, board,
-                       Limits.from_config(cfg), ProxyPolicy.from_config(cfg), PageSigner(cfg.secret or random_secret()),
-                       encoder)
+        services = cls(cfg, backend, store, metrics, decision_log, events, board,  # type: ignore[arg-type]
+                       Limits.from_config(cfg), ProxyPolicy.from_config(cfg), PageSigner(cfg.secret or random_secret()))
         services.events_problem = events_problem
         services.trusted_proxies = frozenset(a.strip() for a in cfg.trusted_proxies.split(",") if a.strip())
         if events is not None:
             # a burst of ten seconds' worth, and at least one whole request (EventsRequest's maxItems)
             services.event_buckets = TokenBuckets(cfg.events_per_client, max(cfg.events_per_client * 10, 1000))
-        if board is not None:
-            board.start()
-        os_thread(services._warm_kernels)
         return services
+
+    def start(self) -> Services:
+        """Load the encoder, build the backend if none was given, and start the background work:
+        the rule poller, the decision-log writer, the events' shipper, the worker board, the kernel
+        warm-up; each writer flushes when the process exits. Idempotent (a second call returns)."""
+        with self._starting:
+            if self.started:
+                return self
+            self.started = True
+        cfg = self.config
+        from ..encoder import load as load_encoder
+
+        self.encoder = load_encoder(cfg.encoder)
+        if self.backend is None:
+            self.backend = build_backend(cfg, self.encoder)
+        self.store.start_polling(cfg.rules_poll_seconds)
+        if self.decision_log is not None:
+            self.decision_log.start()
+            atexit.register(self.decision_log.close, 5.0)  # flush within 5 s when the worker exits (SIGTERM)
+        if self.events is not None:
+            self.events.start()
+            atexit.register(self.events.close, 5.0)  # ship what it can when the worker exits; the rest waits
+        if self.board is not None:
+            self.board.start()
+        os_thread(self._warm_kernels)
+        return self
 
     def _warm_kernels(self) -> None:
         from ..rerank.warmup import warm

@@ -71,7 +71,12 @@ class EventSpool:
         self._wake = threading.Event()
         self._open()
         self._thread = threading.Thread(target=self._run, name="events-shipper", daemon=True)
-        self._thread.start()
+
+    def start(self) -> EventSpool:
+        """Start the shipper (events accepted before wait in the spool); idempotent."""
+        if self._thread.ident is None:
+            self._thread.start()
+        return self
 
     # --- the door's side ---------------------------------------------------------------------
     def _open(self) -> None:
@@ -222,7 +227,9 @@ class EventSpool:
             log.warning("events: OpenSearch refused %d event(s) of a bulk of %d", failed, len(lines))
 
     def flush(self, timeout: float = 10.0) -> bool:
-        """Wait until this worker's spool is shipped (or the timeout)."""
+        """Wait until this worker's spool is shipped (or the timeout; not started: no wait)."""
+        if self._thread.ident is None:
+            return self.pending() == 0
         deadline = time.monotonic() + timeout
         self._wake.set()
         while time.monotonic() < deadline:
@@ -237,7 +244,8 @@ class EventSpool:
         self.flush(deadline)
         self._stop.set()
         self._wake.set()
-        self._thread.join(timeout=max(0.1, deadline / 5))
+        if self._thread.ident is not None:
+            self._thread.join(timeout=max(0.1, deadline / 5))
 
 
 def _read_offset(path: Path) -> int:
