@@ -18,7 +18,7 @@ sys.path.insert(0, str(ROOT))
 
 from sidecar.config import SETTINGS  # noqa: E402
 from sidecar.rerank import properties  # noqa: E402
-from sidecar.rerank.strategies import ORDER_KEYS  # noqa: E402
+from sidecar.rerank.strategies import BASE_ORDER_KEYS  # noqa: E402
 from sidecar.rules.file_schema import schema  # noqa: E402
 
 
@@ -69,13 +69,13 @@ def rule_reference() -> str:
         for key, spec in props.items():
             default = f"`{spec['default']}`" if "default" in spec else ""
             desc = spec.get("description", "")
-            if key in (*ORDER_KEYS, "dedup", "match", "constraints", "fusion") and title.startswith("rule"):
+            if key in (*BASE_ORDER_KEYS, "dedup", "match", "constraints", "fusion") and title.startswith("rule"):
                 desc = (desc + "; " if desc else "") + "see below"
             out.append(f"| `{key}` | {_type(spec, defs)} | {default} | {desc} |")
         out.append("")
 
     sections = [("rule (an item of `rules:`)", defs["rule"]["properties"]), ("`match`", defs["match"]["properties"]),
-                (f"{', '.join(f'`{k}`' for k in ORDER_KEYS[:-1])} and `{ORDER_KEYS[-1]}` (the base order: at most one "
+                (f"{', '.join(f'`{k}`' for k in BASE_ORDER_KEYS[:-1])} and `{BASE_ORDER_KEYS[-1]}` (the base order: at most one "
                  "of them)",
                  defs["order"]["properties"]),
                 ("`dedup`", defs["rule"]["properties"]["dedup"]["properties"]),

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, run_cli
-from sidecar.rerank.rule import CONSTRAINT_KEYS, DEDUP_KEYS, MATCH_KEYS, ORDER_KEYS, ORDER_KEYS_IN_RULE, RULE_KEYS
+from sidecar.rerank.rule import CONSTRAINT_KEYS, DEDUP_KEYS, MATCH_KEYS, ORDER_PARAMS, RULE_KEYS
+from sidecar.rerank.strategies import BASE_ORDER_KEYS
 from sidecar.rules import RuleLoadError, RuleStore, load_rules_dir, normalize_query, schema
 
 GOOD = """rules:
@@ -39,8 +40,8 @@ def test_schema_keys_match_the_core_parser():
     assert set(defs["rule"]["properties"]) == RULE_KEYS
     assert set(defs["match"]["properties"]) == MATCH_KEYS
     assert set(defs["constraint"]["properties"]) == CONSTRAINT_KEYS
-    assert set(defs["order"]["properties"]) == ORDER_KEYS
-    for strategy in ORDER_KEYS_IN_RULE:  # one rule key per registered base order
+    assert set(defs["order"]["properties"]) == ORDER_PARAMS
+    for strategy in BASE_ORDER_KEYS:  # one rule key per registered base order
         assert defs["rule"]["properties"][strategy]["$ref"] == "#/$defs/order"
     assert set(defs["rule"]["properties"]["dedup"]["properties"]) == DEDUP_KEYS
 

@@ -56,6 +56,8 @@ def rerank(request: Mapping[str, Any], rules: Mapping[str, Rule] | None = None,
 
 
 def resolve_rule(value: Any, rules: Mapping[str, Rule] | None) -> Rule:
+    """The rule a request names: a ``Rule`` as is, an id looked up in ``rules``, or an inline
+    mapping parsed (``parse_rule``). Raises ValueError naming ``rule`` for an unknown id or a bad mapping."""
     if isinstance(value, Rule):
         return value
     if isinstance(value, str):
@@ -298,18 +300,18 @@ def rerank_batch(batch: CandidateBatch, rule: Rule | Mapping[str, Any], *, size:
     if rule.dedup is not None and len(idx):
         n_prior = 0 if prior is None else len(prior)
         groups = dedup_groups(batch, rule.dedup, idx, prior, max_pairs)
-        own = groups[n_prior:]
-        mine = np.arange(n_prior, n_prior + len(idx))
+        group_of = groups[n_prior:]  # this window's rows: the row (prior rows first) that leads each one's group
+        row_of = np.arange(n_prior, n_prior + len(idx))  # this window's rows, numbered after the prior ones
         sizes = np.bincount(groups, minlength=len(groups))
-        n_groups = int(np.count_nonzero(np.bincount(own, minlength=len(groups))))
-        dup_members = int(np.count_nonzero(sizes[own] > 1))
+        n_groups = int(np.count_nonzero(np.bincount(group_of, minlength=len(groups))))
+        dup_members = int(np.count_nonzero(sizes[group_of] > 1))
         if rule.dedup.collapse:
             response["dedup"] = {"groups": n_groups, "duplicates": dup_members,
-                                 "collapsed": [batch.ids[i] for i in idx[own != mine].tolist()]}
-            idx = idx[own == mine]
+                                 "collapsed": [batch.ids[i] for i in idx[group_of != row_of].tolist()]}
+            idx = idx[group_of == row_of]
         else:
             agents.append(Agent(f"near-duplicates max {rule.dedup.max:g}", "any", rule.dedup.max,
-                                codes=own.astype(np.int64), n_values=len(groups)))
+                                codes=group_of.astype(np.int64), n_values=len(groups)))
             response["dedup"] = {"groups": n_groups, "duplicates": dup_members, "collapsed": []}
     named = {f: v for f, v in (named or {}).items() if v} if rule.respect_query else {}
     compiled = [compile_agent(c, batch, now, idx, named.get(c.field, frozenset())) for c in rule.constraints]

@@ -159,6 +159,8 @@ class CandidateBatch:
         return len(self.ids)
 
     def column(self, name: str) -> Column:
+        """The column ``name`` of the batch (its values coded once, kept for later calls); a field no
+        candidate has is a column of missing values."""
         col = self._columns.get(name)
         if col is None:
             if name in self._fields:

@@ -68,6 +68,8 @@ def decode_signatures(values: list, num_perm: int) -> np.ndarray:
 
 
 def decode_signature(value: str | list[int], num_perm: int) -> np.ndarray:
+    """One stored signature (base64 of little-endian uint32, or a list of integers) as
+    ``num_perm`` uint32 values. Raises ValueError for bad base64, values past 32 bits or a wrong length."""
     if isinstance(value, str):
         try:
             sig = np.frombuffer(base64.b64decode(value, validate=True), dtype="<u4")

@@ -14,6 +14,7 @@ MIN, MAX, ANY = 0, 1, 2
 
 
 class AgentArrays(NamedTuple):
+    """The agents of one reranking as arrays the compiled loop reads (one row per constraint)."""
     kind: np.ndarray  # int8[C]: 0 min, 1 max, 2 any (per value)
     frac: np.ndarray  # float64[C]: the constraint's fraction f
     has: np.ndarray  # bool[C, n]: min/max: the item has the property

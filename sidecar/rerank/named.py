@@ -54,6 +54,8 @@ class Vocabulary:
 
     @classmethod
     def of(cls, values: Iterable[Any]) -> Vocabulary:
+        """The vocabulary of ``values`` (strings with at least one word; others are skipped), each
+        kept by its folded words; the first spelling of equal words wins."""
         table: dict[tuple[str, ...], str] = {}
         for v in values:
             if isinstance(v, str) and (w := words(v)):

@@ -19,14 +19,14 @@ from . import minhash
 from .dedup import band_layout
 from .properties import KEYS as PROPERTY_KEYS
 from .properties import Property, label_of, parse_property
-from .strategies import ORDER_KEYS as ORDER_KEYS_IN_RULE
+from .strategies import BASE_ORDER_KEYS
 from .strategies import STRATEGIES
 RULE_KEYS = frozenset(
-    {"id", "description", "match", "window", "size", "lambda", "normalize", *ORDER_KEYS_IN_RULE, "dedup", "constraints",
+    {"id", "description", "match", "window", "size", "lambda", "normalize", *BASE_ORDER_KEYS, "dedup", "constraints",
      "fusion", "respect_query"}
 )
 MATCH_KEYS = frozenset({"queries", "patterns", "categories", "filters", "default"})
-ORDER_KEYS = frozenset({"diversity", "candidates_limit"})
+ORDER_PARAMS = frozenset({"diversity", "candidates_limit"})
 DEDUP_KEYS = frozenset({"field", "threshold", "num_perm", "shingle", "max", "collapse"})
 FUSION_KEYS = frozenset({"method", "normalization", "weights", "adaptive"})
 FUSION_METHODS = ("convex", "rrf")
@@ -65,6 +65,8 @@ class OrderSpec:
 
 @dataclass(frozen=True)
 class DedupSpec:
+    """Near-duplicate handling of a rule: the text field compared, the Jaccard threshold, the
+    MinHash size and shingle, and either a share per group (``max``) or ``collapse``."""
     field: str = "title"
     threshold: float = 0.8
     num_perm: int = 64
@@ -96,6 +98,8 @@ class FusionSpec:
 
 @dataclass(frozen=True)
 class Rule:
+    """A parsed rule: window, page size, lambda, normalisation, base order, dedup and constraints,
+    and how it matches queries. Immutable; built by ``parse_rule``, which checks every value."""
     id: str
     window: int = DEFAULT_WINDOW
     size: int = DEFAULT_SIZE
@@ -112,6 +116,7 @@ class Rule:
 
     @property
     def strategy(self) -> str:
+        """The base order's name (``score`` when the rule sets none)."""
         return "score" if self.order is None else self.order.strategy
 
     @property
@@ -146,6 +151,8 @@ def _number(value: Any, where: str, name: str, *, lo: float | None = None, hi: f
 
 
 def parse_constraint(c: Any, where: str) -> Constraint:
+    """One constraint mapping as a ``Constraint``: its property (from the registry), bound and
+    fraction. Raises ValueError naming ``where`` and the constraint's label for any bad key or value."""
     if not isinstance(c, dict):
         raise ValueError(f"{where}: a constraint must be a mapping, got {c!r}")
     _check_keys(c, CONSTRAINT_KEYS, where)
@@ -202,7 +209,7 @@ def parse_fusion(f: Any, where: str) -> FusionSpec:
 
 
 def _order(raw: dict[str, Any], where: str) -> OrderSpec | None:
-    given = [k for k in ORDER_KEYS_IN_RULE if raw.get(k) is not None]
+    given = [k for k in BASE_ORDER_KEYS if raw.get(k) is not None]
     if len(given) > 1:
         raise ValueError(f"{where}: {' and '.join(given)} both set a base order; keep one")
     if not given:
@@ -211,7 +218,7 @@ def _order(raw: dict[str, Any], where: str) -> OrderSpec | None:
     m = raw[key]
     if not isinstance(m, dict):
         raise ValueError(f"{where}: {key} must be a mapping")
-    _check_keys(m, ORDER_KEYS, f"{where}: {key}")
+    _check_keys(m, ORDER_PARAMS, f"{where}: {key}")
     if "diversity" not in m:
         raise ValueError(f"{where}: {key}.diversity is required")
     limit = m.get("candidates_limit")

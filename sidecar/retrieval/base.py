@@ -35,6 +35,8 @@ class NotFound(Exception):
 
 @dataclass(frozen=True)
 class RetrievalRequest:
+    """What a search asks of a backend: the mode, text and vector, filters, how many hits (the
+    window), whether with vectors, the facets to count and how hybrid fuses."""
     mode: str
     text: str | None
     vector: np.ndarray | None
@@ -67,11 +69,18 @@ class Retrieved:
 
 
 class Backend(Protocol):
+    """A retrieval backend (OpenSearch, or the embedded memory one): the same request gives the
+    same match set, total and facets on both."""
     name: str
 
-    def retrieve(self, req: RetrievalRequest) -> Retrieved: ...
+    def retrieve(self, req: RetrievalRequest) -> Retrieved:
+        """The first ``req.window`` hits in retrieval order, with the match set's total and facets.
+        Raises a BackendError: BackendUnavailable (503), BackendTimeout (504) or BackendBusy."""
+        ...
 
-    def vector_of(self, doc_id: str) -> np.ndarray: ...
+    def vector_of(self, doc_id: str) -> np.ndarray:
+        """A product's vector; raises NotFound when there is no such product or it has none."""
+        ...
 
     def dimension(self) -> int | None:
         """The dimension of the products' vectors (None: the products have none)."""

@@ -29,6 +29,7 @@ def start(seconds: float, started: float | None = None) -> Token:
 
 
 def end(token: Token) -> None:
+    """Forget the deadline ``token`` set (``start``)."""
     _deadline.reset(token)
 
 

@@ -87,6 +87,8 @@ def translated() -> Iterator[None]:
 
 
 class OpenSearchBackend:
+    """Retrieval from an OpenSearch index (BM25, Lucene kNN, hybrid fused here), every call within
+    the request's deadline."""
     name = "opensearch"
 
     def __init__(self, client: OpenSearch, index: str, timeout: float):
@@ -99,6 +101,7 @@ class OpenSearchBackend:
 
     @property
     def legacy_vectors(self) -> bool:
+        """Whether the index predates ``vector_f16`` (its vectors come as JSON float lists, slowly)."""
         return self.index in self.legacy
 
     def health(self) -> str:
@@ -113,6 +116,7 @@ class OpenSearchBackend:
         return str(h.get("status", "red"))
 
     def vector_of(self, doc_id: str) -> np.ndarray:
+        """A product's vector from its stored fields; raises NotFound for an unknown id or one without."""
         try:
             doc = call(self.client.get, index=self.index, id=doc_id,
                        _source_includes=[VECTOR_BINARY_FIELD, VECTOR_FIELD], request_timeout=self.timeout)

@@ -17,6 +17,8 @@ from .base import Backend, RetrievalRequest, Retrieved
 
 
 class SharedRetrieval:
+    """A backend that answers the same request once: an interleaved or A/B page whose arms retrieve
+    alike costs one retrieval (kept for one request only)."""
     def __init__(self, backend: Backend):
         self._backend = backend
         self._answers: dict[tuple, Retrieved] = {}
@@ -27,11 +29,13 @@ class SharedRetrieval:
         return getattr(self._backend, attr)
 
     def vector_of(self, doc_id: str) -> np.ndarray:
+        """The backend's vector of a product, asked once."""
         if doc_id not in self._vectors:
             self._vectors[doc_id] = self._backend.vector_of(doc_id)
         return self._vectors[doc_id]
 
     def retrieve(self, req: RetrievalRequest) -> Retrieved:
+        """The backend's answer to ``req``, asked once per distinct request."""
         key = (req.mode, req.text, None if req.vector is None else req.vector.tobytes(),
                json.dumps(req.filters, sort_keys=True, default=str), req.window, req.with_vectors,
                json.dumps(req.facets, sort_keys=True, default=str), repr(req.fusion))

@@ -17,6 +17,8 @@ METHODS = ("ab", "interleave")
 
 @dataclass(frozen=True)
 class Experiment:
+    """An experiment of a rule file: two rule directories, the share of traffic, the method (A/B
+    or interleaving), the rule it is limited to and its time window."""
     name: str
     a: str  # a rule directory as written, relative to the rules' own ("." = the rules serving now)
     b: str
@@ -34,6 +36,7 @@ class Experiment:
         return None if Path(written) == Path(".") else (Path(rules_dir) / written)
 
     def running(self, now: datetime) -> bool:
+        """Whether ``now`` is inside the start/end window (start inclusive, end exclusive)."""
         return (self.start is None or now >= self.start) and (self.end is None or now < self.end)
 
     def covers(self, rule_id: str | None, now: datetime) -> bool:
@@ -41,6 +44,7 @@ class Experiment:
         return self.share > 0 and self.running(now) and (self.rule is None or self.rule == rule_id)
 
     def status(self) -> dict[str, Any]:
+        """What /admin/rules and `sidecar rules check` show of it."""
         return {"name": self.name, "method": self.method, "share": self.share, "a": self.a, "b": self.b,
                 "rule": self.rule, "start": self.start.isoformat() if self.start else None,
                 "end": self.end.isoformat() if self.end else None, "where": f"{self.file}:{self.line}"}

@@ -12,7 +12,7 @@ import jsonschema_rs
 from jsonschema import Draft7Validator
 
 from ..rerank import properties
-from ..rerank.strategies import ORDER_KEYS, STRATEGIES
+from ..rerank.strategies import BASE_ORDER_KEYS, STRATEGIES
 
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schema" / "rules.schema.json"
 
@@ -27,9 +27,9 @@ def schema() -> dict[str, Any]:
     for key, spec in rule["properties"].items():
         props[key] = spec
         if key == "normalize":
-            props.update({k: {"$ref": "#/$defs/order", "description": STRATEGIES[k].description} for k in ORDER_KEYS})
+            props.update({k: {"$ref": "#/$defs/order", "description": STRATEGIES[k].description} for k in BASE_ORDER_KEYS})
     rule["properties"] = props
-    rule["not"] = {"anyOf": [{"required": [a, b]} for i, a in enumerate(ORDER_KEYS) for b in ORDER_KEYS[i + 1:]]}
+    rule["not"] = {"anyOf": [{"required": [a, b]} for i, a in enumerate(BASE_ORDER_KEYS) for b in BASE_ORDER_KEYS[i + 1:]]}
     constraint = s["$defs"]["constraint"]
     props = dict(constraint["properties"])
     constraint["properties"] = {"field": props.pop("field"), **properties.schema(), **props}
@@ -47,6 +47,8 @@ def fast_check() -> Any:
     return jsonschema_rs.validator_for(schema())
 
 def schema_errors(data: Any) -> list[Any]:
+    """Every schema error of ``data``, in path order (none: the compiled check passed, and the
+    slow validator is not run)."""
     if fast_check().is_valid(data):
         return []
     return sorted(explaining_validator().iter_errors(data), key=lambda e: list(map(str, e.absolute_path)))
@@ -65,7 +67,7 @@ def schema_message(err: Any) -> tuple[str, str | None]:
         per_value = [k for k in properties.max_only_keys() if k in err.instance]
         if per_value and "min" in err.instance:
             return f"{where}: '{per_value[0]}' goes with 'max' only (a minimum per value is not defined)", None
-        orders = [k for k in ORDER_KEYS if k in err.instance]
+        orders = [k for k in BASE_ORDER_KEYS if k in err.instance]
         if len(orders) > 1:
             return f"{where}: {' and '.join(orders)} both set a base order; keep one", None
     if v in ("exclusiveMinimum", "maximum", "minimum") and err.absolute_path and err.absolute_path[-1] in ("min", "max"):

@@ -84,11 +84,14 @@ def line_index(text: str) -> dict[tuple, int]:
     return lines
 
 class Lines:
+    """The line of each node of a file's YAML, found only when an error needs one."""
     def __init__(self, text: str):
         self.text = text
         self._index: dict[tuple, int] | None = None
 
     def at(self, path: tuple, key: str | None = None) -> int:
+        """The 1-based line of the node at ``path`` (of ``key`` in it when given); the nearest
+        enclosing node's line when that path is not in the file; 1 when nothing is."""
         if self._index is None:
             self._index = line_index(self.text)
         if key is not None and path + (key, "<key>") in self._index:
@@ -118,6 +121,8 @@ class RuleLines:
         self.line = 1
 
     def line_of(self, index: int, rule_id: str) -> int:
+        """The line of rule ``index`` whose id is ``rule_id``, scanning forward from the last rule
+        found (rules come in file order); the YAML node index when the scan cannot place it."""
         for k in range(self.next, len(self.found)):
             start, value = self.found[k]
             if value == rule_id:

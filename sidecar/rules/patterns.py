@@ -37,6 +37,7 @@ class RulePattern:
             self.flags = int(re.IGNORECASE)
 
     def search(self, text: str) -> Any:
+        """RE2's search in ``text`` (linear in its length): a match object or None."""
         return self._rx.search(text)
 
     def __repr__(self) -> str:

@@ -86,6 +86,8 @@ class PatternIndex:
             self.by_gram.setdefault(gram, []).append((pos, lit))
 
     def candidates(self, query: str) -> list[int]:
+        """Positions of the patterns that may match ``query``, ascending: every pattern without a
+        required literal, and those whose literal is in the query (a superset of the matching ones)."""
         found = set(self.always)
         get = self.by_gram.get
         for i in range(len(query) - _GRAM + 1):

@@ -31,6 +31,7 @@ class Located:
 
 @dataclass(frozen=True)
 class Match:
+    """The rule a query got, how (exact, pattern, default, explicit), why, and where it is written."""
     rule: Rule
     how: str  # "exact" | "pattern" | "default" | "explicit"
     detail: str
@@ -39,6 +40,8 @@ class Match:
 
 @dataclass(frozen=True)
 class RuleSet:
+    """A loaded, valid rule set: its rules with their file and line, the exact-query table, the
+    patterns in order with their prefilter, the default rule and the experiments' arms. Immutable."""
     located: tuple[Located, ...]
     files: tuple[str, ...]
     version: str
@@ -52,6 +55,7 @@ class RuleSet:
     watched: tuple[str, ...] = ()  # the arms' rule directories (a reload also follows their edits)
 
     def get(self, rule_id: str) -> Rule | None:
+        """The rule of ``rule_id``, or None."""
         return self.by_id.get(rule_id)
 
     @staticmethod
@@ -68,6 +72,10 @@ class RuleSet:
         return all(fold(filters.get(k)) == fold(v) for k, v in (wanted or {}).items())
 
     def match(self, query: str, filters: Mapping[str, Any] | None = None) -> Match | None:
+        """The rule for ``query`` (normalised) and the request's term ``filters``, by precedence: an
+        exact query listed by a rule, then the first pattern found in the query (file and rule order),
+        then the default rule; a rule restricted by ``match.categories``/``match.filters`` applies only
+        to requests filtered alike. None when nothing matches and there is no default."""
         q = normalize_query(query or "")
         for loc in self.exact.get(q, ()):
             if self._applies(loc.rule, filters):
@@ -84,6 +92,8 @@ class RuleSet:
 
 
 def build_ruleset(located: list[Located], files: list[str], version: str) -> RuleSet:
+    """The ``RuleSet`` of rules already validated (``loader``); a later default replaces an
+    earlier one (the loader refuses two)."""
     exact: dict[str, list[Located]] = {}
     patterns = []
     default = None

@@ -31,6 +31,8 @@ log = logging.getLogger(__name__)
 
 
 class RuleStore:
+    """The rule set a process serves, swapped atomically on reload: readers never lock and never
+    see a half-loaded set; a rejected reload keeps the last good set and records why."""
     def __init__(self, directory: Path, on_reload: Callable[[bool], None] | None = None,
                  snapshot: Path | None = None):
         """Loads once now. A broken rule set raises RuleLoadError, unless ``snapshot`` holds a
@@ -137,6 +139,8 @@ class RuleStore:
         return self.reload()
 
     def start_polling(self, interval: float) -> None:
+        """Reload on a thread whenever the directory's listing changes, every ``interval`` seconds
+        (0: never); once per store."""
         if self._thread is not None or interval <= 0:
             return
 
@@ -151,9 +155,11 @@ class RuleStore:
         self._thread.start()
 
     def stop(self) -> None:
+        """Stop polling (a reload in progress finishes)."""
         self._stop.set()
 
     def status(self) -> dict[str, Any]:
+        """The served version, its files and experiments, reload and failure counts, the last errors."""
         rs = self.current
         return {
             "directory": str(self.directory),

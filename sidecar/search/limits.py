@@ -33,6 +33,7 @@ class LimitExceeded(ValueError):
 
 @dataclass(frozen=True)
 class Limits:
+    """The bounds on what one request may make the sidecar do (the SIDECAR_MAX_* settings)."""
     candidates: int = BY_NAME["max_candidates"].default
     constraints: int = BY_NAME["max_constraints"].default
     constraint_values: int = BY_NAME["max_constraint_values"].default
@@ -43,6 +44,7 @@ class Limits:
 
     @classmethod
     def from_config(cls, cfg: Config) -> Limits:
+        """The bounds of ``cfg``."""
         return cls(cfg.max_candidates, cfg.max_constraints, cfg.max_constraint_values, cfg.max_num_perm,
                    cfg.max_dedup_pairs, cfg.max_query_chars, cfg.proxy_max_buckets)
 
@@ -79,6 +81,7 @@ class Limits:
                                     "(the model's tokens) in one request")
 
     def check_candidates(self, candidates: Any, where: str = "candidates") -> None:
+        """Raises ValueError (a 400 naming ``where``) for more candidates than SIDECAR_MAX_CANDIDATES."""
         if isinstance(candidates, list) and len(candidates) > self.candidates:
             _over(where, f"{len(candidates)} candidates", self.candidates, "max_candidates")
 

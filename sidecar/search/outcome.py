@@ -11,6 +11,8 @@ from ..retrieval.hits import Hits
 
 @dataclass
 class Decision:
+    """What one request decided, typed: endpoint, rule and how it was chosen, mode, query, the
+    page and its explanations; read by the decision log, the metrics and the log line."""
     endpoint: str  # search | rerank | proxy
     rule: Rule | None  # None: no reranking
     how: str | None = None  # how the rule was chosen: exact, pattern, default, explicit, none

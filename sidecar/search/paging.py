@@ -48,6 +48,7 @@ class Ranked:
 
     @property
     def candidates(self) -> int:
+        """How many candidates the windows retrieved so far."""
         return 0 if self.pool is None else len(self.pool)
 
 

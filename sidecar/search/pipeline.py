@@ -85,6 +85,8 @@ def page_size(rule: Rule | None, asked: int | None) -> int:
 
 
 def apply_overrides(rule: Rule | None, overrides: Any) -> Rule | None:
+    """``rule`` with the request's ``overrides`` (None removes a key); raises ValueError naming
+    ``overrides.<key>`` for a bad value, or when no rule applies."""
     if overrides is None:
         return rule
     if rule is None:

@@ -53,7 +53,7 @@ COUNT_PARAMS = frozenset({"q", "df", "analyzer", "analyze_wildcard", "default_op
 # search extensions forwarded to OpenSearch besides ext.rerank (the k-NN plugin's native MMR)
 EXT_FORWARDED = frozenset({"mmr"})
 # options that fix the order of the hits: the reranked page could not honour them
-ORDER_KEYS = ("sort", "search_after")
+SORTING_KEYS = ("sort", "search_after")
 REFUSED_PARAMS = {"scroll": "scroll contexts are not proxied (the proxy is stateless); page with from and size",
                   "error_trace": "error_trace is not proxied (stack traces stay inside the cluster)"}
 
@@ -187,7 +187,7 @@ def proxy_search(client: OpenSearch, index: str, body: Any, ruleset: RuleSet, cf
     if "filter_path" in params:
         raise ValueError("filter_path: not with ext.rerank (the reranking reads the hits it would filter away)")
     validate("RerankExt", spec, prefix="ext.rerank")
-    for key in ORDER_KEYS:
+    for key in SORTING_KEYS:
         if key in body or key in params:
             raise ValueError(f"{key}: not with ext.rerank: the rule orders the page, so the order {key} asks for "
                              "would silently not hold (drop one of them)")

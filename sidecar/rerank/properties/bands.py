@@ -16,6 +16,8 @@ from .base import Property
 
 @dataclass(frozen=True)
 class Bands(Property):
+    """Per numeric band of the field (max only): each item's band between increasing edges, so that
+    no band holds more than its share of the page."""
     edges: tuple[float, ...]
     keys: ClassVar[frozenset[str]] = frozenset({"bands"})
     schema: ClassVar[dict[str, dict[str, Any]]] = {
@@ -26,6 +28,7 @@ class Bands(Property):
 
     @classmethod
     def parse(cls, c: dict[str, Any], where: str) -> Bands:
+        """Raises ValueError unless ``bands`` is a non-empty, strictly increasing list of finite numbers."""
         edges = c["bands"]
         if not isinstance(edges, list) or not edges or not all(
                 isinstance(x, (int, float)) and not isinstance(x, bool) and np.isfinite(x) for x in edges):
@@ -36,6 +39,7 @@ class Bands(Property):
 
     @classmethod
     def label_of(cls, field: str, c: dict[str, Any]) -> str:
+        """``price bands [3, 6]``."""
         return f"{field} bands {c['bands']}"
 
     def evaluate(self, column: Column, now: datetime | None) -> np.ndarray:
@@ -45,4 +49,5 @@ class Bands(Property):
         return np.where(np.isnan(x), -1, band)
 
     def n_values(self, column: Column) -> int:
+        """The bands: one more than the edges."""
         return len(self.edges) + 1

@@ -28,6 +28,8 @@ class Property:
 
     @classmethod
     def parse(cls, c: dict[str, Any], where: str) -> Property:
+        """The property of a constraint mapping (its keys are ``keys``); raises ValueError naming
+        ``where`` for a value the schema cannot catch."""
         raise NotImplementedError
 
     @classmethod
@@ -37,6 +39,8 @@ class Property:
         raise NotImplementedError
 
     def evaluate(self, column: Column, now: datetime | None) -> np.ndarray:
+        """Per item: whether it has the property (bool), or for a per-value property its value code
+        (-1: none). ``now`` anchors relative dates; the core reads no clock."""
         raise NotImplementedError
 
     def n_values(self, column: Column) -> int:
@@ -45,4 +49,5 @@ class Property:
 
     @property
     def listed(self) -> tuple[Any, ...]:
+        """The values the constraint names (a named value's cap yields to a query that names it)."""
         return ()

@@ -13,6 +13,7 @@ from .base import Property
 
 @dataclass(frozen=True)
 class Equals(Property):
+    """The field equals ``value`` exactly (a list field: one of its items does)."""
     value: Any
     keys: ClassVar[frozenset[str]] = frozenset({"value"})
     schema: ClassVar[dict[str, dict[str, Any]]] = {
@@ -22,15 +23,19 @@ class Equals(Property):
 
     @classmethod
     def parse(cls, c: dict[str, Any], where: str) -> Equals:
+        """Any scalar ``value`` (the schema checks its type)."""
         return cls(c["value"])
 
     @classmethod
     def label_of(cls, field: str, c: dict[str, Any]) -> str:
+        """``brand=A``."""
         return f"{field}={c['value']}"
 
     def evaluate(self, column: Column, now: datetime | None) -> np.ndarray:
+        """Whether each item's field equals the value."""
         return column.matches({self.value})
 
     @property
     def listed(self) -> tuple[Any, ...]:
+        """The one value."""
         return (self.value,)

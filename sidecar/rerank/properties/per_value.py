@@ -13,6 +13,7 @@ from .base import Property
 
 @dataclass(frozen=True)
 class PerValue(Property):
+    """Per distinct value of the field (``any: true``, max only): no single value above the share."""
     keys: ClassVar[frozenset[str]] = frozenset({"any"})
     schema: ClassVar[dict[str, dict[str, Any]]] = {
         "any": {"const": True, "description": "per distinct value of the field (max only)"}}
@@ -22,12 +23,14 @@ class PerValue(Property):
 
     @classmethod
     def parse(cls, c: dict[str, Any], where: str) -> PerValue:
+        """Raises ValueError unless ``any`` is true."""
         if c["any"] is not True:
             raise ValueError(f"{where}: 'any' must be true when given")
         return cls()
 
     @classmethod
     def label_of(cls, field: str, c: dict[str, Any]) -> str:
+        """``brand=*``."""
         return f"{field}=*"
 
     def evaluate(self, column: Column, now: datetime | None) -> np.ndarray:

@@ -16,6 +16,7 @@ from ..dates import bound, parse_bound
 
 @dataclass(frozen=True)
 class Range(Property):
+    """The field within ``gte``/``lte`` (numbers, ISO dates or ``now-30d``; both ends inclusive)."""
     gte: Any = None
     lte: Any = None
     keys: ClassVar[frozenset[str]] = frozenset({"gte", "lte"})
@@ -26,6 +27,7 @@ class Range(Property):
 
     @classmethod
     def parse(cls, c: dict[str, Any], where: str) -> Range:
+        """Raises ValueError for a bound that is neither a number nor an ISO date / ``now`` expression."""
         for op in ("gte", "lte"):
             if op in c:
                 v = c[op]
@@ -37,9 +39,11 @@ class Range(Property):
 
     @classmethod
     def label_of(cls, field: str, c: dict[str, Any]) -> str:
+        """``listed_at gte now-30d``."""
         return f"{field} " + " ".join(f"{op} {c[op]}" for op in ("gte", "lte") if op in c)
 
     def evaluate(self, column: Column, now: datetime | None) -> np.ndarray:
+        """Whether each item's value lies within both bounds (a missing or non-numeric value never does)."""
         x = column.epochs()
         lo = bound(self.gte, now)
         hi = bound(self.lte, now)

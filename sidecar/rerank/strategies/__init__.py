@@ -20,7 +20,7 @@ from .base import Strategy
 REGISTERED = (score, mmr, dpp, msd)
 STRATEGIES: dict[str, Strategy] = {m.STRATEGY.key: m.STRATEGY for m in REGISTERED}
 _BY_STATE = {s.state: s for s in STRATEGIES.values()}
-ORDER_KEYS = tuple(k for k in STRATEGIES if k != "score")  # the rule keys that pick a base order
+BASE_ORDER_KEYS = tuple(k for k in STRATEGIES if k != "score")  # the rule keys that pick a base order
 
 
 def first(st, ag, c: int, coop: bool) -> int:
@@ -69,4 +69,4 @@ def _add(st, i):
     return lambda st, i: fn(st, i)
 
 
-__all__ = ["ORDER_KEYS", "REGISTERED", "STRATEGIES", "Strategy", "add", "first", "value"]
+__all__ = ["BASE_ORDER_KEYS", "REGISTERED", "STRATEGIES", "Strategy", "add", "first", "value"]

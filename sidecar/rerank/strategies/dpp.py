@@ -22,6 +22,7 @@ EPS32 = float(np.finfo(np.float32).eps)
 
 
 class DPPState(NamedTuple):
+    """The DPP base order's state: weights, residual variances and the placed items' Cholesky rows."""
     rel: np.ndarray  # float64[n]
     vec: np.ndarray  # float32[n, d]: unit vectors
     w: np.ndarray  # float64[n]: the DPP weights (float32 values)
@@ -33,6 +34,7 @@ class DPPState(NamedTuple):
 
 
 def prepare(rel: np.ndarray, vectors: np.ndarray | None, diversity: float, size: int) -> DPPState:
+    """The state for ``rel`` and unit ``vectors``; raises ValueError without vectors."""
     if vectors is None:
         raise ValueError("DPP needs vectors")
     n = len(rel)
@@ -56,6 +58,7 @@ def first(st, ag, c: int, coop: bool) -> int:
 
 @njit(cache=True, inline="always")
 def value(st, i: int) -> float:
+    """Item ``i``'s marginal gain now (its relevance before the first pick)."""
     rel, r, par = st.rel, st.r, st.par
     if par[0] == 0.0:
         return rel[i]
@@ -64,6 +67,7 @@ def value(st, i: int) -> float:
 
 @njit(cache=True, inline="always")
 def add(st, j: int) -> None:
+    """Place item ``j``: update every item's residual variance (a Cholesky step)."""
     vec, w, r, comp, sel, meta, par = st.vec, st.w, st.r, st.comp, st.sel, st.meta, st.par
     t = meta[0]
     sel[t] = j

@@ -19,6 +19,7 @@ from .base import Strategy, placed_buffer
 
 
 class MMRState(NamedTuple):
+    """The MMR base order's state: a lazy max-heap of upper bounds on each item's MMR value."""
     rel: np.ndarray  # float64[n]
     vec: np.ndarray  # float32[n, d]: unit vectors
     a: np.ndarray  # float64[n]: max similarity to the placed items seen so far (-inf: none yet)
@@ -33,6 +34,7 @@ class MMRState(NamedTuple):
 
 
 def prepare(rel: np.ndarray, vectors: np.ndarray | None, diversity: float, size: int) -> MMRState:
+    """The state for ``rel`` and unit ``vectors``; raises ValueError without vectors."""
     if vectors is None:
         raise ValueError("MMR needs vectors")
     n = len(rel)
@@ -180,6 +182,7 @@ def first(st, ag, c: int, coop: bool) -> int:
 
 @njit(cache=True)
 def add(st, i: int) -> None:
+    """Place item ``i`` (bounds of the others are refreshed lazily, when they reach the heap's top)."""
     hkey, sel, meta, par = st.hkey, st.sel, st.meta, st.par
     sel[meta[0]] = i
     meta[0] += 1

@@ -20,6 +20,7 @@ from .base import Strategy, dot32, placed_buffer
 
 
 class MSDState(NamedTuple):
+    """The max-sum-diversity base order's state: each item's summed distance to the placed items."""
     rel: np.ndarray  # float64[n]
     vec: np.ndarray  # float32[n, d]: unit vectors
     rel32: np.ndarray  # float32[n]: (1 - d) * rel, as pyversity rounds it
@@ -31,6 +32,7 @@ class MSDState(NamedTuple):
 
 
 def prepare(rel: np.ndarray, vectors: np.ndarray | None, diversity: float, size: int) -> MSDState:
+    """The state for ``rel`` and unit ``vectors``; raises ValueError without vectors."""
     if vectors is None:
         raise ValueError("MSD needs vectors")
     n = len(rel)
@@ -49,11 +51,13 @@ def first(st, ag, c: int, coop: bool) -> int:
 
 @njit(cache=True, inline="always")
 def value(st, i: int) -> float:
+    """Item ``i``'s score now (its relevance before the first pick)."""
     return np.float64(st.key[i])
 
 
 @njit(cache=True)
 def add(st, j: int) -> None:
+    """Place item ``j``: add its distance to every item's sum and rescore."""
     vec, rel32, dist, key, sel, meta, par = st.vec, st.rel32, st.dist, st.key, st.sel, st.meta, st.par
     sel[meta[0]] = j
     meta[0] += 1

@@ -13,12 +13,14 @@ _ORDERED = np.zeros(0)  # no scores: index order is the order
 
 
 class ScoreState(NamedTuple):
+    """The retrieval-order base order's state: the placed items and the first unplaced index."""
     rel: np.ndarray  # float64[n]: the normalised retrieval score, best first
     sel: np.ndarray  # int64[size]: placed items in order
     meta: np.ndarray  # int64[2]: placed count, first unplaced index
 
 
 def prepare(rel: np.ndarray, vectors: np.ndarray | None, diversity: float, size: int) -> ScoreState:
+    """The state for ``rel`` (vectors and diversity are not read)."""
     rel = np.ascontiguousarray(rel, dtype=np.float64)
     return ScoreState(rel, placed_buffer(len(rel), size), np.zeros(2, dtype=np.int64))
 
@@ -42,11 +44,13 @@ def first(st, ag, c: int, coop: bool) -> int:
 
 @njit(cache=True, inline="always")
 def value(st, i: int) -> float:
+    """Item ``i``'s normalised retrieval score."""
     return st.rel[i]
 
 
 @njit(cache=True, inline="always")
 def add(st, i: int) -> None:
+    """Place item ``i``."""
     st.sel[st.meta[0]] = i
     st.meta[0] += 1
 
