@@ -17,7 +17,7 @@ import numpy as np
 import orjson
 
 from sidecar.search import contract
-from sidecar.rerank.api import candidates_batch
+from sidecar.rerank.reranking import candidates_batch
 
 OUT = Path(__file__).resolve().parent / "results" / "contract.json"
 

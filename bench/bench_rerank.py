@@ -42,7 +42,7 @@ sys.path.insert(0, str(ROOT))
 from sidecar.rerank import CandidateBatch, rerank, rerank_batch  # noqa: E402
 from sidecar.rerank import dedup  # noqa: E402
 from sidecar.rerank.agents import diversify, place  # noqa: E402
-from sidecar.rerank.api import compile_agent, normalized_scores  # noqa: E402
+from sidecar.rerank.reranking import compile_agent, normalized_scores  # noqa: E402
 from sidecar.rerank.batch import unit_rows  # noqa: E402
 from sidecar.rerank.packed import decode_rows  # noqa: E402
 from sidecar.rerank.rule import parse_rule  # noqa: E402

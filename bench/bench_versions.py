@@ -30,8 +30,10 @@ sys.path.insert(0, sys.argv[1])
 import numpy as np
 from sidecar.rerank import CandidateBatch, rerank_batch, dedup
 from sidecar.rerank.agents import place
-from sidecar.rerank.api import dedup_groups
-from sidecar.rerank.api import compile_agent, normalized_scores
+try:  # the core's orchestration module, named rerank/api.py before 2026-12
+    from sidecar.rerank.reranking import compile_agent, dedup_groups, normalized_scores
+except ImportError:
+    from sidecar.rerank.api import compile_agent, dedup_groups, normalized_scores
 from sidecar.rerank.rule import parse_rule
 from sidecar.rerank.strategies import STRATEGIES
 fashion, calls = sys.argv[2], int(sys.argv[3])

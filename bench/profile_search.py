@@ -47,7 +47,7 @@ PHASES = (  # (label, module, owner in it or None, function): each wrapped while
     ("  hits to columns", "sidecar.retrieval.opensearch_backend", None, "from_hits"),
     ("  fusion", "sidecar.retrieval.opensearch_backend", None, "fuse"),
     ("reranking (rerank_batch)", "sidecar.search.paging", None, "rerank_batch"),
-    ("  near-duplicate grouping", "sidecar.rerank.api", None, "dedup_groups"),
+    ("  near-duplicate grouping", "sidecar.rerank.reranking", None, "dedup_groups"),
 )
 
 

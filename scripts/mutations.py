@@ -33,7 +33,7 @@ MUTATIONS = [
     ("exact-Jaccard shingle hashing made case-sensitive", "sidecar/rerank/tokens.py",
      "                    if 65 <= b <= 90:\n", "                    if 65 <= b <= 64:\n",
      ["tests/test_kernels.py::test_hashed_equals_the_hash_of_each_shingle_of_the_plain_shingle_set"]),
-    ("a named value's cap not lifted", "sidecar/rerank/api.py",
+    ("a named value's cap not lifted", "sidecar/rerank/reranking.py",
      "    named = {f: v for f, v in (named or {}).items() if v} if rule.respect_query else {}",
      "    named = {}", ["tests/test_named.py::test_a_named_brand_is_not_capped_and_the_other_brands_still_are"]),
     ("a price band's lower edge counted in the band below", "sidecar/rerank/properties/bands.py",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from sidecar.rerank.api import rerank_batch
+from sidecar.rerank.reranking import rerank_batch
 from sidecar.rerank.batch import CandidateBatch
 from sidecar.rerank.named import Vocabulary, named_in
 from sidecar.rerank.rule import parse_rule

@@ -142,7 +142,7 @@ def test_output_is_a_permutation_prefix_and_deterministic(req):
 
 def specs_of(req: dict) -> tuple[list[Spec], list[float], list[dict]]:
     """The request's constraints as reference specs over its candidates in base order."""
-    from sidecar.rerank.api import normalized_scores
+    from sidecar.rerank.reranking import normalized_scores
     from sidecar.rerank.rule import parse_rule
 
     rule = parse_rule(req["rule"])

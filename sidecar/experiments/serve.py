@@ -30,7 +30,7 @@ import numpy as np
 from ..search import paging
 from ..search.outcome import Decision
 from ..search.pipeline import SearchOutcome, choose_rule, page_size
-from ..rerank.api import compile_agent, rows_batch
+from ..rerank.reranking import compile_agent, rows_batch
 from ..rerank.rule import Rule
 from ..retrieval.hits import Hits
 from ..rules import RuleSet

@@ -3,7 +3,7 @@
 No I/O, no clock, no module-level caches; the hot loops are numba kernels over a columnar
 ``CandidateBatch``. ``rerank(request)`` is the JSON contract; ``rerank_batch(batch, rule, ...)``
 the columnar one."""
-from .api import candidates_batch, rerank, rerank_batch, rows_batch, validate_candidates
+from .reranking import candidates_batch, rerank, rerank_batch, rows_batch, validate_candidates
 from .batch import CandidateBatch
 from .rule import Rule, parse_rule
 

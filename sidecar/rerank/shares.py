@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from .api import compile_agent
+from .reranking import compile_agent
 from .batch import CandidateBatch
 from .rule import Constraint
 

@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 import numpy as np
 
 from . import properties
-from .api import rerank_batch
+from .reranking import rerank_batch
 from .batch import CandidateBatch
 from .packed import decode_rows
 from .strategies import STRATEGIES

@@ -12,7 +12,7 @@ from ...search.outcome import Decision
 from ...experiments import serve
 from ...search.pipeline import SearchOutcome, run_search
 from ...rerank import rerank
-from ...rerank.api import resolve_rule
+from ...rerank.reranking import resolve_rule
 from ...retrieval.hits import Hits
 from ...retrieval.shared import SharedRetrieval
 from ..errors import invalid
