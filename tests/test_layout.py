@@ -6,6 +6,8 @@ import ast
 import sys
 from pathlib import Path
 
+import pytest
+
 from conftest import ROOT
 
 CORE = ROOT / "sidecar" / "rerank"
@@ -156,3 +158,21 @@ def test_every_public_function_of_the_core_rules_retrieval_and_search_says_what_
                             visit(n.body, n.name + ".")
             visit(ast.parse(path.read_text()).body)
     assert not missing, missing
+
+
+def test_the_search_phases_pass_typed_values_and_refuse_to_run_out_of_order():
+    from sidecar.retrieval.memory import MemoryBackend
+    from sidecar.rules import load_rules_dir
+    from sidecar.search import paging, pipeline
+    from sidecar.search.limits import Limits
+
+    backend = MemoryBackend(ROOT / "demo" / "catalog.jsonl")
+    p = pipeline.parse({"q": "shirt", "size": 5, "rule": "none"}, backend, Limits(), None)
+    c = pipeline.choose(p, load_rules_dir(ROOT / "query_rules"), backend, 1000)
+    assert isinstance(c, pipeline.Chosen) and c.rule is None and c.how == "explicit"  # None: no reranking, only that
+    with pytest.raises(RuntimeError, match="before rank"):
+        pipeline.page(p, c, paging.Ranked([]), pipeline.Counted(), 1000, {})
+    import time
+    from datetime import datetime, timezone
+    ranked, counted = pipeline.rank(p, c, backend, 1000, datetime.now(timezone.utc), -1, time.perf_counter)
+    assert counted.done and len(pipeline.page(p, c, ranked, counted, 1000, {})["hits"]) == 5

@@ -1,5 +1,10 @@
 """One search: validate the request, pick the rule, build the ranked list, slice a page.
 
+The phases pass typed values, each a phase's output and the next one's input, so none can run
+before the one it needs: ``parse`` -> ``Parsed``; ``choose(Parsed)`` -> ``Chosen`` (a rule of None
+means no reranking, and only that); ``rank(Parsed, Chosen)`` -> the ranked list and ``Counted``
+(facets, fusion); ``page`` -> the response, each hit's ``Explanation`` typed.
+
 Shared by POST /search and the evaluation harness, so both see exactly the same behaviour.
 Pages are slices of one deterministic ranked list (``paging``): the agent loop is greedy, so
 placing from+size items gives the same first items as placing fewer, page 2 never repeats page 1,
@@ -11,9 +16,9 @@ import re
 import time
 import unicodedata
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Literal, TypedDict
 
 import numpy as np
 
@@ -26,6 +31,9 @@ from .contract import DEFAULT_SIZE, validate
 from .limits import Limits
 from .outcome import Decision
 from ..rules import RuleSet
+
+
+RuleChoice = Literal["exact", "pattern", "default", "explicit", "none"]  # how the rule was chosen
 
 
 @dataclass
@@ -66,11 +74,12 @@ def default_mode(has_vector: bool, has_text: bool, can_encode: bool, backend: Ba
     return "hybrid" if has_text and can_encode and backend.dimension() is not None else "bm25"
 
 
-def choose_rule(ruleset: RuleSet, requested: Any, query: str, filters: dict[str, Any]) -> tuple[Rule | None, str]:
+def choose_rule(ruleset: RuleSet, requested: Any, query: str, filters: dict[str, Any]
+                ) -> tuple[Rule | None, RuleChoice]:
     """(rule or None for no reranking, how it was chosen)."""
     if requested is None:
         m = ruleset.match(query, filters)
-        return (m.rule, m.how) if m else (None, "none")
+        return (m.rule, m.how) if m else (None, "none")  # type: ignore[return-value]
     if requested == "none":
         return None, "explicit"
     rule = ruleset.get(requested)
@@ -101,10 +110,10 @@ def apply_overrides(rule: Rule | None, overrides: Any) -> Rule | None:
         raise ValueError(f"overrides.{key.group(1)}: {exc}" if key else f"overrides: {exc}") from None
 
 
-@dataclass
-class Search:
-    """One /search as its phases fill it in: ``parse`` (the request, checked; the query vector),
-    ``choose`` (the rule and the page's size), ``rank`` (the ranked list), ``page`` (the response)."""
+@dataclass(frozen=True)
+class Parsed:
+    """Phase 1 (``parse``): the request, checked against the contract and the limits, the query
+    vector found and the mode settled."""
 
     body: dict[str, Any]
     q: str
@@ -115,14 +124,38 @@ class Search:
     vector: np.ndarray | None
     mode: str
     facets: dict[str, Any] | None
-    rule: Rule | None = None
-    how: str = "none"
-    size: int = DEFAULT_SIZE
-    named: dict[str, frozenset[str]] = field(default_factory=dict)
-    counted: dict[str, Any] = field(default_factory=dict)  # what the first window brought: facets, fusion
 
 
-def parse(body: Any, backend: Backend, limits: Limits, encode: Callable[[str], np.ndarray] | None) -> Search:
+@dataclass(frozen=True)
+class Chosen:
+    """Phase 2 (``choose``): the rule (None: no reranking, whatever ``how`` says why), how it was
+    chosen, the page's size and the values the query names."""
+
+    rule: Rule | None
+    how: RuleChoice
+    size: int
+    named: dict[str, frozenset[str]]
+
+
+@dataclass
+class Counted:
+    """What the first retrieval window brought besides hits: the facets asked for and, for a
+    hybrid search, how its two lists were fused. Filled by ``rank`` (once)."""
+
+    facets: dict[str, list[dict[str, Any]]] | None = None
+    fusion: dict[str, Any] | None = None
+    done: bool = False
+
+
+class Explanation(TypedDict, total=False):
+    """A hit's ``explanation`` (``"explain": true``): its place in retrieval order, and the
+    reason the core gives for its place on the page (``{"type": ...}`` and that type's keys)."""
+
+    original_rank: int
+    reason: dict[str, Any]
+
+
+def parse(body: Any, backend: Backend, limits: Limits, encode: Callable[[str], np.ndarray] | None) -> Parsed:
     """The request checked against the contract and the limits, the query vector found (given,
     ``like``, or the encoded text) and the mode settled; ValueError names the field."""
     validate("SearchRequest", body)
@@ -153,82 +186,92 @@ def parse(body: Any, backend: Backend, limits: Limits, encode: Callable[[str], n
     wanted = body.get("facets") or None
     if wanted:
         facets.check(wanted, limits.facet_buckets)
-    return Search(body, q, text, body.get("from", 0), body.get("explain", False), filters, vector, mode, wanted)
+    return Parsed(body, q, text, body.get("from", 0), body.get("explain", False), filters, vector, mode, wanted)
 
 
-def choose(s: Search, ruleset: RuleSet, backend: Backend, max_window: int) -> None:
+def choose(p: Parsed, ruleset: RuleSet, backend: Backend, max_window: int) -> Chosen:
     """The rule (matched or named, with the request's overrides), the page size (the request's,
-    else the rule's) and the values the query names."""
-    s.rule, s.how = choose_rule(ruleset, s.body.get("rule"), s.q, s.filters)
-    s.rule = apply_overrides(s.rule, s.body.get("overrides"))
-    s.size = page_size(s.rule, s.body.get("size"))
-    paging.check_window(s.frm, s.size, max_window)
-    s.named = named_values(s.rule, s.q, backend.vocabulary)
+    else the rule's) and the values the query names. ValueError: an unknown rule, bad overrides,
+    a page past the window."""
+    rule, how = choose_rule(ruleset, p.body.get("rule"), p.q, p.filters)
+    rule = apply_overrides(rule, p.body.get("overrides"))
+    size = page_size(rule, p.body.get("size"))
+    paging.check_window(p.frm, size, max_window)
+    return Chosen(rule, how, size, named_values(rule, p.q, backend.vocabulary))
 
 
-def rank(s: Search, backend: Backend, max_window: int, now: datetime, max_pairs: int,
-         clock: Callable[[], float]) -> paging.Ranked:
+def rank(p: Parsed, c: Chosen, backend: Backend, max_window: int, now: datetime, max_pairs: int,
+         clock: Callable[[], float]) -> tuple[paging.Ranked, Counted]:
     """The ranked list, window by window, through the first item of the next page; facets and
     the fusion's account come with the first window (one round trip)."""
-    rule = s.rule
+    rule = c.rule
+    counted = Counted()
 
     def fetch(window: int) -> Any:
-        first = "facets" not in s.counted
-        r = backend.retrieve(RetrievalRequest(s.mode, s.text, s.vector, s.filters, window,
+        first = not counted.done
+        r = backend.retrieve(RetrievalRequest(p.mode, p.text, p.vector, p.filters, window,
                                               with_vectors=bool(rule and rule.needs_vectors),
-                                              facets=s.facets if first else None,
+                                              facets=p.facets if first else None,
                                               fusion=rule.fusion if rule else FusionSpec()))
         if first:
-            s.counted["facets"], s.counted["fusion"] = r.facets, r.fusion
-        seed = s.body.get("like")
+            counted.facets, counted.fusion, counted.done = r.facets, r.fusion, True
+        seed = p.body.get("like")
         if seed is not None and str(seed) in r.hits.ids:  # "more like this" never offers this itself
             keep = [k for k, doc_id in enumerate(r.hits.ids) if doc_id != str(seed)]
             r = replace(r, hits=r.hits.take(keep), total=max(0, r.total - 1))
         return r
 
-    if s.size == 0:  # the total and the facets alone (a filters panel): nothing to rank
-        return paging.rank(fetch, None, 1, max_window, 1, clock)
+    if c.size == 0:  # the total and the facets alone (a filters panel): nothing to rank
+        return paging.rank(fetch, None, 1, max_window, 1, clock), counted
     # MMR/DPP relevance: the cosine to the query vector for a vector-only search, else the
     # normalised retrieval score (BM25, or the fused hybrid score)
-    rerank = None if rule is None else paging.reranker(rule, explain=s.explain, now=now,
-                                                       query_vector=s.vector if s.mode == "knn" else None,
-                                                       max_pairs=max_pairs, named=s.named)
-    return paging.rank(fetch, rerank, rule.window if rule else paging.RETRIEVAL_WINDOW, max_window, s.frm + s.size + 1,
-                       clock)
+    rerank = None if rule is None else paging.reranker(rule, explain=p.explain, now=now,
+                                                       query_vector=p.vector if p.mode == "knn" else None,
+                                                       max_pairs=max_pairs, named=c.named)
+    ranked = paging.rank(fetch, rerank, rule.window if rule else paging.RETRIEVAL_WINDOW, max_window,
+                         p.frm + c.size + 1, clock)
+    return ranked, counted
 
 
-def page(s: Search, ranked: paging.Ranked, max_window: int, timings: dict[str, float]) -> dict[str, Any]:
+def page(p: Parsed, c: Chosen, ranked: paging.Ranked, counted: Counted, max_window: int,
+         timings: dict[str, float]) -> dict[str, Any]:
     """The response: the page's slice of the ranked list with each hit's fields (and reasons),
-    the counts, and what the request's options asked for (facets) or brought about (named, fusion)."""
+    the counts, and what the request's options asked for (facets) or brought about (named, fusion).
+    Raises RuntimeError when ``counted`` was not filled by ``rank`` (a phase skipped)."""
+    if not counted.done:
+        raise RuntimeError("page() before rank() brought the first window")
     pool = ranked.pool
     row = {doc_id: k for k, doc_id in enumerate(pool.ids)} if pool is not None else {}
     hits = []
-    for h in ranked.placed[s.frm:s.frm + s.size]:
+    for h in ranked.placed[p.frm:p.frm + c.size]:
         k = row[h["id"]]
         hit = {"id": h["id"], "score": float(pool.scores[k]), "rank": h["rank"], "fields": pool.sources[k]}
-        if s.explain:
-            hit["explanation"] = {"original_rank": h["original_rank"], **({"reason": h["reason"]} if "reason" in h else {})}
+        if p.explain:
+            explanation: Explanation = {"original_rank": h["original_rank"]}
+            if "reason" in h:
+                explanation["reason"] = h["reason"]
+            hit["explanation"] = explanation
         hits.append(hit)
     response = {
-        "rule": s.rule.id if s.rule else None,
-        "rule_match": s.how,
-        "mode": s.mode,
-        "from": s.frm,
-        "size": s.size,
+        "rule": c.rule.id if c.rule else None,
+        "rule_match": c.how,
+        "mode": p.mode,
+        "from": p.frm,
+        "size": c.size,
         "total": {"value": ranked.total, "relation": ranked.relation},
-        "has_next": paging.has_next(ranked, s.frm, s.size, max_window),
+        "has_next": paging.has_next(ranked, p.frm, c.size, max_window),
         "window": ranked.window,
         "candidates": ranked.candidates,
         "hits": hits,
         "timings": timings,
         "backend_took_ms": ranked.took_ms,
     }
-    if s.named:
-        response["named"] = {f: sorted(v) for f, v in s.named.items()}
-    if s.counted.get("fusion"):
-        response["fusion"] = s.counted["fusion"]
-    if s.facets:
-        response["facets"] = facets.mark_selected(s.counted.get("facets") or {f: [] for f in s.facets}, s.filters)
+    if c.named:
+        response["named"] = {f: sorted(v) for f, v in c.named.items()}
+    if counted.fusion:
+        response["fusion"] = counted.fusion
+    if p.facets:
+        response["facets"] = facets.mark_selected(counted.facets or {f: [] for f in p.facets}, p.filters)
     return response
 
 
@@ -241,15 +284,15 @@ def run_search(body: Any, backend: Backend, ruleset: RuleSet, max_window: int,
     query is embedded (the default mode for text alone, or ``mode`` knn or hybrid)."""
     t0 = clock()
     limits = limits or Limits()
-    s = parse(body, backend, limits, encode)
-    choose(s, ruleset, backend, max_window)
+    p = parse(body, backend, limits, encode)
+    c = choose(p, ruleset, backend, max_window)
     t_ret = clock()
-    ranked = rank(s, backend, max_window, now or datetime.now(timezone.utc), limits.dedup_pairs, clock)
+    ranked, counted = rank(p, c, backend, max_window, now or datetime.now(timezone.utc), limits.dedup_pairs, clock)
     t_done = clock()
     timings = {"retrieval_ms": round((t_done - t_ret - ranked.rerank_seconds) * 1000, 3),
                "rerank_ms": round(ranked.rerank_seconds * 1000, 3), "total_ms": round((t_done - t0) * 1000, 3)}
-    response = page(s, ranked, max_window, timings)
-    decision = Decision("search", s.rule, s.how, s.mode, s.q or None, index, ranked.window, s.frm, s.size, ranked.pool,
-                        ranked.placed[s.frm:s.frm + s.size], ranked.dedup, timings["rerank_ms"],
-                        timings["retrieval_ms"], timings["total_ms"], ranked.took_ms, s.filters or None)
+    response = page(p, c, ranked, counted, max_window, timings)
+    decision = Decision("search", c.rule, c.how, p.mode, p.q or None, index, ranked.window, p.frm, c.size, ranked.pool,
+                        ranked.placed[p.frm:p.frm + c.size], ranked.dedup, timings["rerank_ms"],
+                        timings["retrieval_ms"], timings["total_ms"], ranked.took_ms, p.filters or None)
     return SearchOutcome(response, decision)
