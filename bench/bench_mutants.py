@@ -31,9 +31,10 @@ ROOT = Path(__file__).resolve().parent.parent
 FILES = ["sidecar/server/policy/walk.py", "sidecar/server/policy/aggregations.py", "sidecar/server/policy/values.py",
          "sidecar/server/policy/tables.py", "sidecar/search/paging.py", "sidecar/retrieval/facets.py",
          "sidecar/retrieval/fusion.py", "sidecar/rules/ruleset.py", "sidecar/server/routes/events.py"]
-TESTS = ["tests/test_policy.py", "tests/test_boundaries.py", "tests/test_newcomer.py", "tests/test_fusion.py",
-         "tests/test_rules.py", "tests/test_events_door.py", "tests/test_bounded_work.py", "tests/test_named.py",
-         "tests/test_server.py", "tests/test_hardening.py"]
+TESTS = ["tests/test_policy.py", "tests/test_policy_cases.py", "tests/test_boundaries.py", "tests/test_newcomer.py",
+         "tests/test_fusion.py", "tests/test_rules.py", "tests/test_events_door.py", "tests/test_bounded_work.py",
+         "tests/test_named.py", "tests/test_server.py", "tests/test_hardening.py", "tests/test_search_cases.py",
+         "tests/test_docs.py"]
 COPY = ["query_rules/", "mappings/", "demo/", "docs/", "scripts/", "bench/", "README.md", "Dockerfile",
         "docker-compose.yml", ".env.example"]
 GOAL = 0.90

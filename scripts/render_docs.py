@@ -1,6 +1,7 @@
 """Render the generated parts of README.md and docs/*.md between their markers: the configuration
-table (from sidecar.config.SETTINGS), the rule reference (from sidecar/schema/rules.schema.json)
-and the tables of benchmark figures (from the bench/results/*.json their scripts write).
+table (from sidecar.config.SETTINGS), the rule reference (from sidecar/schema/rules.schema.json),
+the tables of benchmark figures (from the bench/results/*.json their scripts write), and
+docs/openapi.json (the OpenAPI document GET /openapi.json serves).
 
     python scripts/render_docs.py          # rewrite README.md and docs/*.md
     python scripts/render_docs.py --check  # exit 1 if one is out of date (used by the tests)
@@ -401,6 +402,16 @@ def render(text: str) -> str:
     return text
 
 
+def openapi_text() -> str:
+    """The OpenAPI document of the routes as served (GET /openapi.json), as docs/openapi.json holds it."""
+    import json
+
+    from sidecar.server.openapi import document
+    from sidecar.server.routes import routes_only
+
+    return json.dumps(document(routes_only()), indent=1, sort_keys=True, ensure_ascii=False) + "\n"
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--check", action="store_true")
@@ -413,6 +424,12 @@ def main() -> int:
             stale.append(path)
             if not args.check:
                 path.write_text(new, encoding="utf-8")
+    openapi = ROOT / "docs" / "openapi.json"  # the API's contract, readable without a running server
+    document = openapi_text()
+    if not openapi.exists() or openapi.read_text(encoding="utf-8") != document:
+        stale.append(openapi)
+        if not args.check:
+            openapi.write_text(document, encoding="utf-8")
     if args.check and stale:
         print(f"{', '.join(p.relative_to(ROOT).as_posix() for p in stale)} out of date: run python scripts/render_docs.py",
               file=sys.stderr)

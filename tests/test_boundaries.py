@@ -187,3 +187,105 @@ def test_pairs_with_signatures_only_are_joined_by_their_estimate():
 def test_the_digit_zero_is_a_token():
     assert shingle_set("size 0") == {"size", "0"}
     assert shingle_set("0 10 a0") == {"0", "10", "a0"}
+
+
+@pytest.mark.parametrize("interval, start", [("day", "2026-08-15"), ("week", "2026-08-10"), ("month", "2026-08-01"),
+                                             ("quarter", "2026-07-01"), ("year", "2026-01-01")])
+def test_each_calendar_bucket_starts_where_opensearch_starts_it(interval, start):
+    epoch = datetime(2026, 8, 15, 23, 59, tzinfo=timezone.utc).timestamp()  # a Saturday in Q3
+    assert facets._bucket_start(epoch, interval) == start
+
+
+@pytest.mark.parametrize("spec, message", [
+    ({f"f{i}": {"size": 1} for i in range(21)}, "facets: 21 facets; at most 20"),
+    ({"brand": {"size": 101}}, "facets.brand.size: 101 is over 100 (SIDECAR_PROXY_MAX_BUCKETS)"),
+    ({"price": {"ranges": [[i, i + 1] for i in range(21)]}}, "facets.price.ranges: at most 20 ranges"),
+    ({"price": {"ranges": [[0, "soon"]]}}, "facets.price.ranges[0]: 'soon' is not a number or an ISO date"),
+    ({"price": {"ranges": [[5, 5]]}}, "facets.price.ranges[0]: [5, 5) is empty: its start must be below its end"),
+    ({"brand": {"interval": "month"}}, "facets.brand.interval: only on a date field (listed_at)"),
+])
+def test_facet_bounds_are_refused_naming_the_facet(spec, message):
+    with pytest.raises(ValueError) as err:
+        facets.check(spec, 100)
+    assert str(err.value) == message
+    facets.check({"brand": {"size": 100}, "price": {"ranges": [[None, 5], [5, None]]}, "listed_at": {"interval": "week"}},
+                 100)
+
+
+def test_selected_buckets_are_marked_as_the_filters_hold_them():
+    counted = {"brand": [{"value": "Puma", "count": 3}, {"value": "Nike", "count": 2}],
+               "price": [{"value": [0, 500], "from": 0, "to": 500, "count": 4},
+                         {"value": [500, None], "from": 500, "to": None, "count": 1}],
+               "colour": [{"value": "Red", "count": 1}], "season": [{"value": "Summer", "count": 1}]}
+    marked = facets.mark_selected(counted, {"brand": ["puma"], "price": {"gte": 500}, "colour": "RED",
+                                            "season": {"gte": 1}})
+    assert [b["selected"] for b in marked["brand"]] == [True, False]  # folded as filters match
+    assert [b["selected"] for b in marked["price"]] == [False, True]
+    assert [b["selected"] for b in marked["colour"]] == [True]
+    assert [b["selected"] for b in marked["season"]] == [False]  # a range on a terms facet selects no value
+    again = facets.mark_selected({"price": [{"value": [0, 500], "from": 0, "to": 500, "count": 4}]},
+                                 {"price": {"gte": 0, "lt": 500, "boost": 1}})
+    assert again["price"][0]["selected"] is False  # only gte/lt bounds compare with a [from, to) bucket
+
+
+def test_counts_in_memory_over_list_values_and_missing_ones():
+    docs = [{"colour": ["Red", "Blue"], "price": 10}, {"colour": "Red", "price": None}, {"colour": None},
+            {"listed_at": "2026-08-15T10:00:00Z"}, {"listed_at": "2026-08-01"}, {"listed_at": "not a date"}]
+    out = facets.count({"colour": {"size": 1}, "price": {"ranges": [[None, 10], [10, None]]},
+                        "listed_at": {"interval": "month"}}, lambda f: docs)
+    assert out["colour"] == [{"value": "Red", "count": 2}]
+    assert [b["count"] for b in out["price"]] == [0, 1]
+    assert out["listed_at"] == [{"value": "2026-08-01", "count": 2}]
+
+
+def test_windows_add_up_their_time_their_dedup_and_stop_when_retrieval_runs_dry():
+    ids = [str(i) for i in range(30)]
+    calls: list[int] = []
+
+    def fetch(w: int) -> Retrieved:
+        calls.append(w)
+        w = min(w, 30)
+        return Retrieved(Hits(ids[:w], np.arange(w, 0, -1, dtype=np.float32), [{} for _ in range(w)], None, [None] * w),
+                         took_ms=2.5, total=30, exhausted=w >= 30)
+
+    ticks = iter(range(100))
+    seen_prior: list[int] = []
+
+    def rerank(hits: Hits, n: int, prior: Hits | None) -> dict:
+        seen_prior.append(0 if prior is None else len(prior))
+        keep = hits.ids[::2][:n]  # half of each window survives, as a collapse would leave it
+        return {"hits": [{"id": i} for i in keep], "dedup": {"groups": len(keep), "duplicates": len(hits) - len(keep),
+                                                             "collapsed": hits.ids[1::2]}}
+
+    r = paging.rank(fetch, rerank, 10, 1000, 12, clock=lambda: float(next(ticks)))
+    assert calls == [10, 20, 30]  # each window larger, until retrieval has no more
+    assert seen_prior == [0, 10, 20]  # each later window sees the earlier ones as prior
+    assert r.took_ms == 7.5 and r.rerank_seconds == 3.0 and r.window == 30
+    assert [p["id"] for p in r.placed] == [str(i) for i in range(0, 24, 2)]  # 5 + 5 + the 2 still needed
+    assert r.dedup == {"groups": 12, "duplicates": 18, "collapsed": [str(i) for i in range(1, 30, 2)]}
+
+
+def test_retrieval_order_pages_say_so():
+    r = paging.rank(_window_fetch(5), None, 0, 1000, 3)
+    assert [p["reason"] for p in r.placed] == [{"type": "retrieval"}] * 3
+
+
+def test_hybrid_fusion_weights_at_their_edges():
+    titles = [{"title": "black jacket"}, {"title": "red coat"}]
+    bm25 = Hits(["a", "b"], np.array([3.0, 1.0], dtype=np.float32), titles, None, [None, None])
+    knn = Hits(["b", "c"], np.array([0.9, 0.5], dtype=np.float32), [titles[1], {"title": "x"}], None, [None, None])
+    none = Hits([], np.zeros(0, dtype=np.float32), [], None, [])
+    _, info = fusion.fuse("black jacket", bm25, knn, fusion.FusionSpec(method="rrf"), 10)
+    assert info == {"method": "rrf"}
+    _, info = fusion.fuse("black jacket", bm25, none, fusion.FusionSpec(), 10)
+    assert info["weights"] == {"bm25": 1.0, "knn": 0.0}  # no kNN list: BM25 alone, whatever its match share
+    fused, info = fusion.fuse("green hat", bm25, knn, fusion.FusionSpec(bm25=1.0, knn=0.0), 10)
+    assert info["weights"] == {"bm25": 0.0, "knn": 1.0} and fused.ids[0] == "b"  # no weight left: kNN decides
+    _, info = fusion.fuse("green hat", bm25, none, fusion.FusionSpec(bm25=1.0, knn=0.0), 10)
+    assert info["weights"] == {"bm25": 1.0, "knn": 0.0}
+    _, info = fusion.fuse("black jacket", bm25, knn, fusion.FusionSpec(normalization="zscore"), 10)
+    assert info["normalization"] == "zscore"
+    positions, scores = fusion.convex([["a", "b"], ["b", "c"]], [np.array([3.0, 1.0]), np.array([0.9, 0.5])],
+                                      [0.5, 0.5])
+    # b is in both lists (0.5 x 0 + 0.5 x 1); a hit missing from a list counts just below its lowest
+    assert positions.tolist() == [1, 0, 3] and scores.round(4).tolist() == [0.5, 0.4995, -0.0005]

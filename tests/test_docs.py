@@ -46,3 +46,15 @@ def test_every_relative_link_and_image_in_the_docs_resolves():
             if not (page.parent / path).exists():
                 broken.append(f"{page.relative_to(ROOT)}: {target}")
     assert not broken, broken
+
+
+def test_the_published_openapi_document_is_the_served_one():
+    """docs/openapi.json (scripts/render_docs.py) is what GET /openapi.json answers: frontend teams
+    read the contract without running a server, and it cannot drift from the code."""
+    import json
+
+    from sidecar.server.openapi import document
+    from sidecar.server.routes import routes_only
+
+    published = json.loads((ROOT / "docs" / "openapi.json").read_text(encoding="utf-8"))
+    assert published == document(routes_only()), "docs/openapi.json is stale: run python scripts/render_docs.py"

@@ -132,3 +132,62 @@ def test_the_merge_joins_three_sorted_streams_in_one_pass():
            merge(iter(events), iter(pages), iter(owners))]
     assert got == [("a", [0, 1], False, "of-a"), ("b", [], True, "of-b"), ("c", [2], True, "of-c"),
                    ("d", [3, 4], False, False), ("f", [5], True, "of-f"), ("g", [], True, "of-g")]
+
+
+NOW = __import__("datetime").datetime(2026, 12, 7, 12, 0, tzinfo=__import__("datetime").timezone.utc)
+
+
+@pytest.mark.parametrize("stamp, kept", [
+    ("2026-12-07T12:00:00+18:00", "2026-12-07T12:00:00.000+18:00"),   # the widest offset OpenSearch reads
+    ("2026-12-07T12:00:00-18:00", None),                                # 18 h ahead of now: past the window
+    ("2026-11-07T12:00:00Z", "2026-11-07T12:00:00.000+00:00"),          # exactly 30 days ago
+    ("2026-12-07T12:10:00Z", "2026-12-07T12:10:00.000+00:00"),          # exactly 10 minutes ahead
+    ("2026-12-07T12:10:00.001Z", None), ("2026-11-07T11:59:59.999Z", None),
+    ("2026-12-07T11:00:00.123456", "2026-12-07T11:00:00.123+00:00"),    # naive: UTC; milliseconds kept
+])
+def test_an_events_time_window_and_offsets_at_their_edges(stamp, kept):
+    from sidecar.server.routes.events import checked
+
+    event = {"action_name": "click", "query_id": "q", "message": "m"}
+    if kept is None:
+        with pytest.raises(ValueError) as err:
+            checked([event, {**event, "timestamp": stamp}], NOW)
+        assert str(err.value).startswith("events[1].timestamp: ") and "30 days ago or more than 10 minutes ahead" in str(err.value)
+    else:
+        (record,) = checked([{**event, "timestamp": stamp}], NOW)
+        assert record == {**event, "timestamp": kept}
+
+
+def test_an_offset_past_18_hours_and_an_event_without_time():
+    from sidecar.server.routes.events import checked
+
+    with pytest.raises(ValueError, match=r"^events\[0\]\.timestamp: a UTC offset of at most ±18:00"):
+        checked([{"action_name": "click", "query_id": "q", "timestamp": "2026-12-07T12:00:00+18:01"}], NOW)
+    assert checked([{"action_name": "click", "query_id": "q"}], NOW) == [
+        {"action_name": "click", "query_id": "q", "timestamp": "2026-12-07T12:00:00.000+00:00"}]
+
+
+def test_reserved_keys_are_found_inside_lists_and_named_by_path():
+    from sidecar.server.routes.events import checked
+
+    with pytest.raises(ValueError) as err:
+        checked([{"action_name": "click", "query_id": "q", "event_attributes": {"items": [{"ok": 1}, {"_id": 2}]}}], NOW)
+    assert str(err.value) == ("events[0].event_attributes.items._id: keys starting with _ are OpenSearch's own (_id, "
+                              "_index, _source, _routing) and are refused")
+
+
+@pytest.mark.parametrize("peer, forwarded, address", [
+    ("10.0.0.1", "203.0.113.9, 198.51.100.7", "198.51.100.7"),  # behind the trusted proxy: the address it saw
+    ("10.0.0.1", "  ", "10.0.0.1"),                              # it sent none: the proxy itself
+    ("10.0.0.2", "203.0.113.9", "10.0.0.2"),                      # anyone else's header is not believed
+    ("10.0.0.1", "x" * 100, "x" * 64),                            # bounded
+])
+def test_the_client_address_behind_a_trusted_proxy(peer, forwarded, address):
+    from sidecar.server.routes.events import client_address
+
+    app = create_app(Config.load(environ={}, backend="memory", catalog=str(ROOT / "demo" / "catalog.jsonl"),
+                                 rules=str(ROOT / "query_rules"), rules_poll_seconds=0, secret=SECRET,
+                                 trusted_proxies="10.0.0.1"))
+    with app.test_request_context("/events", environ_base={"REMOTE_ADDR": peer},
+                                  headers={"X-Forwarded-For": forwarded}):
+        assert client_address() == address
