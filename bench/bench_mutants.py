@@ -35,7 +35,7 @@ TESTS = ["tests/test_policy.py", "tests/test_policy_cases.py", "tests/test_bound
          "tests/test_fusion.py", "tests/test_rules.py", "tests/test_events_door.py", "tests/test_bounded_work.py",
          "tests/test_named.py", "tests/test_server.py", "tests/test_hardening.py", "tests/test_search_cases.py",
          "tests/test_docs.py"]
-COPY = ["query_rules/", "mappings/", "demo/", "docs/", "scripts/", "bench/", "README.md", "Dockerfile",
+COPY = [".ci/", "query_rules/", "mappings/", "demo/", "docs/", "scripts/", "bench/", "README.md", "Dockerfile",
         "docker-compose.yml", ".env.example"]
 GOAL = 0.90
 
@@ -82,7 +82,10 @@ def main() -> int:
         killed = sum(c.get("killed", 0) for c in per_file.values())
         judged = sum(c.get("killed", 0) + c.get("survived", 0) for c in per_file.values())
         total = sum(sum(c.values()) for c in per_file.values())
-        score = killed / judged if judged else 0.0
+        if not judged:
+            print(f"mutmut judged no mutant (exit {run.returncode}): its output above says why", file=sys.stderr)
+            return 2
+        score = killed / judged
         out = {"command": "python bench/bench_mutants.py", "commit": commit, "tool": "mutmut " + _version(),
                "files": per_file, "killed": killed, "judged": judged, "mutants": total, "score": round(score, 4),
                "goal": GOAL, "seconds": round(seconds), "mutmut_exit": run.returncode, "survivors": survivors}
