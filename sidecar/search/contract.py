@@ -53,6 +53,9 @@ DEFS: dict[str, Any] = {
             "size": {"type": "integer", "minimum": 0, "description": f"default: the rule's size, {DEFAULT_SIZE} without a "
                      "rule; 0: no hits, the total and the facets alone (a filters panel)"},
             "explain": {"type": "boolean", "default": False},
+            "understand": {"type": "boolean", "default": True,
+                           "description": "read prices and the catalog's values (colour, gender) in q as filters "
+                                          "(the rule set's understanding); false: the words alone"},
             "rule": {"type": "string", "minLength": 1, "description": "a rule id, or 'none' for no reranking"},
             "overrides": {"type": "object", "description": "rule keys for this request (not id or match); null removes one"},
             "facets": {"$ref": "#/$defs/Facets"},

@@ -31,6 +31,7 @@ from .contract import DEFAULT_SIZE, validate
 from .limits import Limits
 from .outcome import Decision
 from ..rules import RuleSet
+from ..understand import Policy, Understood, understand
 
 
 RuleChoice = Literal["exact", "pattern", "default", "explicit", "none"]  # how the rule was chosen
@@ -124,6 +125,7 @@ class Parsed:
     vector: np.ndarray | None
     mode: str
     facets: dict[str, Any] | None
+    understood: Understood | None = None  # what the query was read to ask (None: nothing, or off)
 
 
 @dataclass(frozen=True)
@@ -155,8 +157,10 @@ class Explanation(TypedDict, total=False):
     reason: dict[str, Any]
 
 
-def parse(body: Any, backend: Backend, limits: Limits, encode: Callable[[str], np.ndarray] | None) -> Parsed:
-    """The request checked against the contract and the limits, the query vector found (given,
+def parse(body: Any, backend: Backend, limits: Limits, encode: Callable[[str], np.ndarray] | None,
+          understanding: Policy | None = None) -> Parsed:
+    """The request checked against the contract and the limits, the query understood (prices and
+    the catalog's values as filters, under ``understanding``), the query vector found (given,
     ``like``, or the encoded text) and the mode settled; ValueError names the field."""
     validate("SearchRequest", body)
     limits.check_rule(body.get("overrides"), "overrides")
@@ -172,6 +176,13 @@ def parse(body: Any, backend: Backend, limits: Limits, encode: Callable[[str], n
         except NotFound as exc:
             raise ValueError(f"like: no product with a vector: {exc}") from None
     text = unicodedata.normalize("NFKC", q) if q and not q.isascii() else q  # ｐｕｍａ is puma to the analyzer too
+    understood = None
+    if understanding is not None and body.get("understand", True) and text.strip():
+        understood = understand(text, backend.vocabulary, understanding, filters)
+        if understood.filters:
+            text, filters = understood.text, {**understood.filters, **filters}
+        else:
+            understood = None
     if body.get("mode") is None and vector is None and not q.strip():
         raise ValueError("q: a search needs a query text 'q', a 'vector' or 'like' (a product id)")
     mode = body.get("mode") or default_mode(vector is not None, bool(q.strip()), encode is not None, backend)
@@ -186,7 +197,8 @@ def parse(body: Any, backend: Backend, limits: Limits, encode: Callable[[str], n
     wanted = body.get("facets") or None
     if wanted:
         facets.check(wanted, limits.facet_buckets)
-    return Parsed(body, q, text, body.get("from", 0), body.get("explain", False), filters, vector, mode, wanted)
+    return Parsed(body, q, text, body.get("from", 0), body.get("explain", False), filters, vector, mode, wanted,
+                  understood)
 
 
 def choose(p: Parsed, ruleset: RuleSet, backend: Backend, max_window: int) -> Chosen:
@@ -266,6 +278,8 @@ def page(p: Parsed, c: Chosen, ranked: paging.Ranked, counted: Counted, max_wind
         "timings": timings,
         "backend_took_ms": ranked.took_ms,
     }
+    if p.understood is not None:
+        response["understood"] = p.understood.shown()
     if c.named:
         response["named"] = {f: sorted(v) for f, v in c.named.items()}
     if counted.fusion:
@@ -284,7 +298,7 @@ def run_search(body: Any, backend: Backend, ruleset: RuleSet, max_window: int,
     query is embedded (the default mode for text alone, or ``mode`` knn or hybrid)."""
     t0 = clock()
     limits = limits or Limits()
-    p = parse(body, backend, limits, encode)
+    p = parse(body, backend, limits, encode, ruleset.understanding)
     c = choose(p, ruleset, backend, max_window)
     t_ret = clock()
     ranked, counted = rank(p, c, backend, max_window, now or datetime.now(timezone.utc), limits.dedup_pairs, clock)
