@@ -16,7 +16,7 @@ import gc
 import hashlib
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -24,7 +24,7 @@ from typing import Any
 import yaml
 import yaml_rs
 
-from ..catalog import FIELDS
+from ..catalog import FIELDS, KEYWORD_FIELDS
 from ..rerank.rule import parse_constraint, parse_rule
 from .errors import NOT_A_DIRECTORY, RuleError, RuleLoadError
 from .experiments import Experiment, parse_experiment
@@ -32,16 +32,27 @@ from .file_schema import schema_errors, schema_message
 from .lines import Lines, RuleLines, SYNTAX_AT, Yaml12Loader, aliases, duplicate_keys, parse_yaml, syntax_error
 from .patterns import RulePattern
 from .ruleset import Located, RuleSet, build_ruleset
+from ..understand import DEFAULT_POLICY, Policy
 
 
-_CACHE: dict[tuple[str, str], tuple[list[Located], list[RuleError], list[Experiment]]] = {}
+@dataclass(frozen=True)
+class Declared:
+    """A file's ``understanding`` section and where it is written."""
+
+    policy: Policy
+    file: str
+    line: int
+
+
+Checked = tuple[list[Located], list[RuleError], list[Experiment], "Declared | None"]
+_CACHE: dict[tuple[str, str], Checked] = {}
 _CACHE_MAX = 4096
 
 def _cache_key(text: str, file: str) -> tuple[str, str]:
     return file, hashlib.sha1(text.encode()).hexdigest()
 
 def check_text(text: str, file: str, parsed: Callable[[], Any] | None = None,
-               shared: dict[str, Any] | None = None) -> tuple[list[Located], list[RuleError], list[Experiment]]:
+               shared: dict[str, Any] | None = None) -> Checked:
     """Validate one file's text (cached by content: a reload re-parses only edited files): its
     rules, its errors and its experiments.
 
@@ -55,7 +66,7 @@ def check_text(text: str, file: str, parsed: Callable[[], Any] | None = None,
         if len(_CACHE) >= _CACHE_MAX:
             _CACHE.clear()
         _CACHE[key] = hit
-    return list(hit[0]), list(hit[1]), list(hit[2])
+    return list(hit[0]), list(hit[1]), list(hit[2]), hit[3]
 
 def check_draft(text: str, file: str = "draft") -> tuple[list[Located], list[RuleError]]:
     """A rule file's text typed into a page (/inspect): checked as a file of the rule directory
@@ -67,7 +78,7 @@ def check_draft(text: str, file: str = "draft") -> tuple[list[Located], list[Rul
     return ([], bombs) if (bombs := aliases(text, file)) else _check_text(text, file, None)[:2]
 
 def _check_text(text: str, file: str, parsed: Callable[[], Any] | None,
-                shared: dict[str, Any] | None = None) -> tuple[list[Located], list[RuleError], list[Experiment]]:
+                shared: dict[str, Any] | None = None) -> Checked:
     """Validate one file's text; returns its rules (with lines), its errors and its experiments."""
     lines = Lines(text)
     errors = []
@@ -77,14 +88,14 @@ def _check_text(text: str, file: str, parsed: Callable[[], Any] | None,
         # yaml-rs places syntax errors, but not a duplicated key: those are found in the node tree
         duplicates = [] if SYNTAX_AT.search(str(exc)) else duplicate_keys(text)
         if not duplicates:
-            return [], [syntax_error(exc, file)], []
+            return [], [syntax_error(exc, file)], [], None
         # duplicated keys only: name each, then check the rest as PyYAML reads it (the last
         # value of a duplicated key), so one slip does not hide every other error of the file
         errors += [RuleError(file, line, f"duplicate key {key!r} in one mapping (the first would be silently "
                                          "overwritten)") for line, key in duplicates]
         data = yaml.load(text, Loader=Yaml12Loader)
     if data is None:
-        return [], [RuleError(file, 1, "empty file: expected a mapping with a 'rules' list")], []
+        return [], [RuleError(file, 1, "empty file: expected a mapping with a 'rules' list")], [], None
     # ("rules" | "experiments", i) with schema errors; a broken rule's constraints are still checked one by one
     broken_rules: set[tuple] = set()
     schema_paths: list[tuple] = []
@@ -98,7 +109,7 @@ def _check_text(text: str, file: str, parsed: Callable[[], Any] | None,
         if len(path) >= 2 and path[0] in ("rules", "experiments") and isinstance(path[1], int):
             broken_rules.add(tuple(path[:2]))
         else:
-            return [], errors, []  # the file's shape itself is wrong
+            return [], errors, [], None  # the file's shape itself is wrong
     located = []
     rule_lines = RuleLines(text, lines)
     for i, raw in enumerate(data.get("rules", [])):
@@ -126,7 +137,17 @@ def _check_text(text: str, file: str, parsed: Callable[[], Any] | None,
         errors += [RuleError(file, lines.at(("experiments", i), key), reason) for key, reason in problems]
         if experiment is not None:
             experiments.append(experiment)
-    return located, sorted(errors, key=lambda e: e.line), experiments
+    understanding = None
+    if isinstance(data.get("understanding"), dict) and not any(p[:1] == ("understanding",) for p in schema_paths):
+        raw = data["understanding"]
+        unknown = [f for f in raw.get("fields", {}) if f not in KEYWORD_FIELDS]
+        errors += [RuleError(file, lines.at(("understanding", "fields"), f),
+                             f"understanding.fields: {f!r} is not a keyword field of the catalog "
+                             f"({', '.join(KEYWORD_FIELDS)})") for f in unknown]
+        if not unknown:
+            understanding = Declared(Policy(dict(raw.get("fields", DEFAULT_POLICY.fields)),
+                                            raw.get("prices", DEFAULT_POLICY.prices)), file, lines.at((), "understanding"))
+    return located, sorted(errors, key=lambda e: e.line), experiments, understanding
 
 def _patterns(raw: Any, file: str, lines: Lines, path: tuple) -> tuple[tuple[RulePattern, ...], list[RuleError]]:
     """A rule's compiled match patterns, and an error per pattern that is not a regular expression
@@ -251,6 +272,7 @@ def _load_rules_dir(directory: Path, sources: tuple[list[Path], list[str]] | Non
         (files, texts), errors = sources, []
     all_located: list[Located] = []
     all_experiments: list[Experiment] = []
+    understanding: Declared | None = None
     digest = hashlib.sha1()
     shared: dict[str, Any] = {}  # constraints parsed once per distinct mapping, for this load only
     bombs = {i: aliases(text, str(path)) for i, (path, text) in enumerate(zip(files, texts))}
@@ -264,7 +286,13 @@ def _load_rules_dir(directory: Path, sources: tuple[list[Path], list[str]] | Non
             if bombs[i]:
                 errors += bombs[i]
                 continue
-            located, errs, experiments = check_text(text, str(path), ahead[i].result if i in ahead else None, shared)
+            located, errs, experiments, declared = check_text(text, str(path), ahead[i].result if i in ahead else None,
+                                                              shared)
+            if declared is not None:
+                if understanding is not None:
+                    errs.append(RuleError(declared.file, declared.line, "a second understanding section (the first is "
+                                                                         f"at {understanding.file}:{understanding.line})"))
+                understanding = declared
             all_located += located
             all_experiments += experiments
             errors += errs
@@ -289,7 +317,8 @@ def _load_rules_dir(directory: Path, sources: tuple[list[Path], list[str]] | Non
                    for ex in all_experiments]
     if errors:
         raise RuleLoadError(errors)
-    rules = build_ruleset(all_located, [str(p) for p in files], digest.hexdigest()[:12])
+    rules = build_ruleset(all_located, [str(p) for p in files], digest.hexdigest()[:12],
+                          understanding.policy if understanding else DEFAULT_POLICY)
     return with_experiments(rules, directory, all_experiments) if all_experiments else rules
 
 def with_experiments(rules: RuleSet, directory: Path, experiments: list[Experiment]) -> RuleSet:

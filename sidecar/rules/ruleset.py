@@ -17,6 +17,7 @@ from .experiments import Experiment
 from .normalize import normalize_query
 from .patterns import RulePattern
 from .prefilter import PatternIndex
+from ..understand import DEFAULT_POLICY, Policy
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,7 @@ class RuleSet:
     experiments: tuple[Experiment, ...] = ()  # declared in the files, in file order
     arms: Mapping[str, tuple[RuleSet, RuleSet]] = field(default_factory=dict)  # experiment name -> (a, b)
     watched: tuple[str, ...] = ()  # the arms' rule directories (a reload also follows their edits)
+    understanding: Policy = DEFAULT_POLICY  # what a query is read to ask (the files' understanding section)
 
     def get(self, rule_id: str) -> Rule | None:
         """The rule of ``rule_id``, or None."""
@@ -91,7 +93,8 @@ class RuleSet:
         return None
 
 
-def build_ruleset(located: list[Located], files: list[str], version: str) -> RuleSet:
+def build_ruleset(located: list[Located], files: list[str], version: str,
+                  understanding: Policy = DEFAULT_POLICY) -> RuleSet:
     """The ``RuleSet`` of rules already validated (``loader``); a later default replaces an
     earlier one (the loader refuses two)."""
     exact: dict[str, list[Located]] = {}
@@ -107,4 +110,4 @@ def build_ruleset(located: list[Located], files: list[str], version: str) -> Rul
             default = loc
     by_id = MappingProxyType({loc.rule.id: loc.rule for loc in located})
     return RuleSet(tuple(located), tuple(files), version, {k: tuple(v) for k, v in exact.items()}, tuple(patterns),
-                   default, by_id, PatternIndex([rx for rx, _, _ in patterns]))
+                   default, by_id, PatternIndex([rx for rx, _, _ in patterns]), understanding=understanding)
