@@ -119,20 +119,31 @@ def test_each_query_is_retrieved_once_for_both_sides(edit):
         assert Counting.calls == 1 and len(c.before.ids) == len(c.after.ids) == 10
 
 
+WORDS_ONLY = ("understanding:\n  fields: {gender: filter, colour: filter}\n  prices: filter\n",
+              "understanding:\n  fields: {}\n  prices: none\n")
+
+
 def test_fail_on_broken_gates_an_edit_that_removes_a_constraint(tmp_path):
     """Removing the brand cap lets one brand take over a page: exit 1. (A query naming the brand,
-    "puma shoes", is no longer capped at all: the cap yields to the shopper's words.)"""
-    removed = rules_copy(tmp_path, "removed", f"      - {CAP_30}\n")
-    harmless = rules_copy(tmp_path, "harmless", "description: brand and seller variety",
-                          "description: brand and seller variety (reworded)")
+    "puma shoes", is no longer capped at all: the cap yields to the shopper's words.) The sets read
+    queries as words only, so that "white" is the search's and not a filter."""
+    base = rules_copy(tmp_path, "base", *WORDS_ONLY)
+    removed = rules_copy(tmp_path, "removed", *WORDS_ONLY)
+    (removed / "00-default.yaml").write_text((removed / "00-default.yaml").read_text().replace(f"      - {CAP_30}\n", ""))
+    harmless = rules_copy(tmp_path, "harmless", *WORDS_ONLY)
+    (harmless / "00-default.yaml").write_text((harmless / "00-default.yaml").read_text().replace(
+        "description: brand and seller variety", "description: brand and seller variety (reworded)"))
     queries = tmp_path / "q.jsonl"
     queries.write_text('{"query": "white tshirt"}\n{"query": "black jacket"}\n')
     common = ["--queries", str(queries), "--backend", "memory", "--mode", "bm25", "--fail-on", "broken", "--quiet"]
-    broken = run_cli("rules", "diff", str(ROOT / "query_rules"), str(removed), *common)
+    broken = run_cli("rules", "diff", str(base), str(removed), *common)
     assert broken.returncode == 1, broken.stdout + broken.stderr
     assert "broken: one brand <= 30% on 'white tshirt'" in broken.stdout
-    ok = run_cli("rules", "diff", str(ROOT / "query_rules"), str(harmless), *common)
+    ok = run_cli("rules", "diff", str(base), str(harmless), *common)
     assert ok.returncode == 0 and "0 broken" in ok.stdout, ok.stdout + ok.stderr
+    read = rules_copy(tmp_path, "read", *WORDS_ONLY)  # only the understanding differs: pages change, no rule
+    words = run_cli("rules", "diff", str(ROOT / "query_rules"), str(read), *common)
+    assert words.returncode == 0 and "0 matched a different rule" in words.stdout and "2 pages changed" in words.stdout
     bad = run_cli("rules", "diff", str(ROOT / "query_rules"), str(tmp_path / "nope"), *common)
     assert bad.returncode == 2 and "not a directory" in bad.stderr
 

@@ -61,12 +61,15 @@ def cmd_eval(args: argparse.Namespace) -> int:
     report = {"config": {"queries": len(queries), "mode": args.mode or "default", "modes": evaluator.modes, "k": args.k, "backend": args.backend,
                          "rules": args.rules, "rules_version": ruleset.version,
                          "command": "sidecar " + " ".join(sys.argv[1:])},
-              "strategies": results}
+              "strategies": results,
+              "understood": evaluator.understood}  # per query: what /search read in it (rules strategy)
     if sweep:
         report["sweep"] = {"param": sweep[0], "values": sweep[1], "strategy": "rules",
                            "points": [f"rules[{sweep[0]}={v:g}]" for v in sweep[1]]}
     Path(args.out).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     print(table(results, args.k))
+    print(f"\nunderstood something in {len(evaluator.understood)} of {len(queries)} queries "
+          f"(rules against rules-words: understanding on and off; the report lists each)")
     print(f"\nreport written to {args.out}")
     if args.plot:
         plot(report, Path(args.plot))

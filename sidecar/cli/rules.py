@@ -101,7 +101,13 @@ def cmd_rules_diff(args: argparse.Namespace) -> int:
         # encoder is on and the index has vectors, else bm25
         mode = args.mode or default_mode(False, True, encode is not None or bool(args.query_vectors), backend)
         if mode != "bm25" and encode is not None:
-            queries = [q if q.vector is not None else dataclasses.replace(q, vector=encode(q.text)) for q in queries]
+            from ..preview.replay import understood
+            from ..retrieval.filters import validate_filters
+
+            # the encoder reads what /search's encoder reads: the text as the new rules understand it
+            queries = [q if q.vector is not None else dataclasses.replace(
+                q, vector=encode(understood(backend, rulesets[1], q.text, validate_filters(q.filters))[0]))
+                for q in queries]
         report, comparisons = replay(backend, rulesets[0], rulesets[1], queries, k=args.k, mode=mode,
                                      progress=not args.quiet)
     except (OSError, ValueError) as exc:

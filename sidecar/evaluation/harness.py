@@ -27,7 +27,8 @@ from ..retrieval import Backend
 from ..rules import RuleSet
 from . import diversity as dv
 
-STRATEGIES = ("baseline", "mmr", "rules", "agents", "agents+dedup", "agents+mmr")
+STRATEGIES = ("baseline", "mmr", "rules", "rules-words", "agents", "agents+dedup", "agents+mmr")
+WORDS_ONLY = "rules-words"  # the shipped rules with query understanding off: what understanding adds
 DEFAULT_DIVERSITY = 0.3
 DEFAULT_DEDUP = {"field": "title", "threshold": 0.8, "max": 0.02}
 
@@ -47,7 +48,10 @@ def load_queries(path: Path, vectors: Path | None) -> list[Query]:
 
 
 def strategy_body(name: str, rule: Rule | None, sweep: tuple[str, float] | None = None) -> dict[str, Any]:
-    """The /search 'rule' and 'overrides' fields that make a strategy out of the matched rule."""
+    """The /search 'rule', 'overrides' and 'understand' fields that make a strategy out of the
+    matched rule (every strategy reads the query as /search does, but ``rules-words``)."""
+    if name == WORDS_ONLY:
+        return {**strategy_body("rules", rule, sweep), "understand": False}
     if rule is None:
         return {"rule": "none"}
     if name == "baseline":
@@ -81,6 +85,7 @@ class Evaluator:
         self.vector_of = vector_of  # id -> vector, for ILD (None: ILD not reported)
         self.encode = encode
         self.modes: dict[str, int] = {}
+        self.understood: dict[str, Any] = {}  # query text -> what /search understood (the rules strategy)
 
     def page(self, q: Query, body: dict[str, Any]) -> tuple[dict[str, Any], Any]:
         req = {"q": q.text, "size": self.k, **({"mode": self.mode} if self.mode else {}), **body}
@@ -137,6 +142,8 @@ class Evaluator:
                 strategy = "rules" if sw is not None else name
                 response, outcome = self.page(q, strategy_body(strategy, rule, sw))
                 per[name].append((q, self.score_page(q, response, outcome, constraints, named)))
+                if name == "rules" and response.get("understood"):
+                    self.understood[q.text] = response["understood"]
                 bar.update(1)
         bar.close()
         return {name: aggregate(rows, self.k) for name, rows in per.items()}

@@ -1,4 +1,5 @@
-"""Replay queries under an old and a new rule set: one retrieval each, two pages, one report.
+"""Replay queries under an old and a new rule set: one retrieval each (two when the sets read the
+query differently: their understanding sections), two pages, one report.
 
 The report says, per query, which rule matched before and after, how many items moved, entered
 or left the first page, each constraint's share and hold on both pages, and nDCG when the query
@@ -17,6 +18,7 @@ from ..search.pipeline import choose_rule, named_values
 from ..retrieval import Backend
 from ..retrieval.filters import validate_filters
 from ..rules import RuleSet
+from ..understand import understand
 from .compare import Comparison, compare, rank_side, retrieve_once
 from .sources import ReplayQuery
 
@@ -36,14 +38,31 @@ def compare_query(backend: Backend, before: RuleSet | None, after: RuleSet, q: R
         right = choose_rule(after, rule, q.text, filters)
     else:
         right = (rule, "draft")
-    fetch = retrieve_once(backend, mode, q.text, q.vector, filters,
-                          with_vectors=any(r is not None and r.needs_vectors for r, _ in (left, right)))
-    fetch(min(max_window, max(r.window if r is not None else k for r, _ in (left, right))))  # the one retrieval
+    # what /search retrieves for each side: the query as its rule set's understanding reads it
+    # (rules are matched on the words and the request's filters, as /search matches them)
+    sides = [understood(backend, before or after, q.text, filters), understood(backend, after, q.text, filters)]
+    vectors = any(r is not None and r.needs_vectors for r, _ in (left, right))
+    window = min(max_window, max(r.window if r is not None else k for r, _ in (left, right)))
+    fetches = {}
+    for text, wanted in sides:
+        key = (text, repr(sorted(wanted.items())))
+        if key not in fetches:
+            fetches[key] = retrieve_once(backend, mode, text, q.vector, wanted, with_vectors=vectors)
+            fetches[key](window)  # the one retrieval of this reading
+    left_fetch, right_fetch = (fetches[(t, repr(sorted(w.items())))] for t, w in sides)
     qv = q.vector if mode == "knn" else None
     return compare(q.text, filters,
-                   rank_side(fetch, *left, k, now, max_window, qv, max_pairs, named_values(left[0], q.text, backend.vocabulary)),
-                   rank_side(fetch, *right, k, now, max_window, qv, max_pairs, named_values(right[0], q.text, backend.vocabulary)),
+                   rank_side(left_fetch, *left, k, now, max_window, qv, max_pairs,
+                             named_values(left[0], q.text, backend.vocabulary)),
+                   rank_side(right_fetch, *right, k, now, max_window, qv, max_pairs,
+                             named_values(right[0], q.text, backend.vocabulary)),
                    q.judgments)
+
+
+def understood(backend: Backend, rules: RuleSet, text: str, filters: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """(the text, the filters) /search retrieves with for ``text`` under ``rules``' understanding."""
+    u = understand(text, backend.vocabulary, rules.understanding, filters)
+    return (u.text, {**u.filters, **filters}) if u.filters else (text, filters)
 
 
 def replay(backend: Backend, before: RuleSet, after: RuleSet, queries: list[ReplayQuery], *, k: int = 10,
