@@ -95,3 +95,15 @@ def test_the_evaluation_judges_a_page_as_the_rule_does_the_named_values_left_alo
     assert not dv.holds(titan, page) and dv.holds(titan, page, frozenset({"fastrack"}))
     assert not dv.feasible(titan, page, 10, frozenset({"fastrack"}))  # dropped: no page to count
     assert dv.feasible(cap, page * 3, 10, frozenset({"fastrack"}))
+
+
+def test_the_vocabulary_keeps_the_first_spelling_and_never_confuses_two_values(monkeypatch):
+    from sidecar.rerank import named
+
+    voc = named.Vocabulary.of(["Navy Blue", "NAVY  blue", "Red", 3, None, "", "ｒｅｄ tape"])
+    assert len(voc) == 3 and voc.longest == 2
+    assert voc.get(("navy", "blue")) == "navy blue" and ("red", "tape") in voc and voc.get(("green",)) is None
+    monkeypatch.setattr(named, "_key", lambda w: 7)  # every value's key the same: a collision
+    clash = named.Vocabulary.of(["Red", "Blue"])
+    assert clash.get(("red",)) == "red" and clash.get(("blue",)) is None  # never answered with the wrong value
+    assert named.Vocabulary.of([]).get(("red",)) is None

@@ -45,22 +45,70 @@ def words(text: str | None) -> tuple[str, ...]:
     return tuple(_WORD.findall(fold(text or "")))
 
 
-@dataclass(frozen=True)
-class Vocabulary:
-    """The values of one field, by their folded words, for finding them in a query."""
+_MASK = (1 << 64) - 1
 
-    values: Mapping[tuple[str, ...], str]  # folded words -> folded value
+
+def _key(words_: tuple[str, ...]) -> int:
+    """A value's words as the 64-bit number the vocabulary sorts by (Python's tuple hash: stable
+    within the process that built the vocabulary, which is the only one that reads it)."""
+    return hash(words_) & _MASK
+
+
+@dataclass(frozen=True, eq=False)
+class Vocabulary:
+    """The values of one field, by their folded words, for finding them in a query.
+
+    Kept compact, since a field may hold a million values: a sorted array of each value's words
+    as a 64-bit key, and the folded values' UTF-8 bytes in one buffer (about 30 bytes a value
+    beside the values' own bytes; 1 M two- and three-word values: bench/bench_understand.py). A
+    lookup is one binary search; a key that matches is checked against the value's own words, so
+    two values whose keys collide are never confused (the second is not found)."""
+
+    keys: np.ndarray  # uint64, sorted
+    starts: np.ndarray  # int64: value i is blob[starts[i]:ends[i]]
+    ends: np.ndarray
+    blob: bytes
     longest: int
 
     @classmethod
     def of(cls, values: Iterable[Any]) -> Vocabulary:
         """The vocabulary of ``values`` (strings with at least one word; others are skipped), each
         kept by its folded words; the first spelling of equal words wins."""
-        table: dict[tuple[str, ...], str] = {}
+        keys: list[int] = []
+        folded: list[bytes] = []
+        longest = 0
         for v in values:
             if isinstance(v, str) and (w := words(v)):
-                table.setdefault(w, fold(v))
-        return cls(table, max(map(len, table), default=0))
+                keys.append(_key(w))
+                folded.append(fold(v).encode("utf-8", "surrogatepass"))
+                longest = max(longest, len(w))
+        k = np.fromiter(keys, dtype=np.uint64, count=len(keys))
+        order = np.argsort(k, kind="stable")  # equal words: the first spelling first
+        k = k[order]
+        first = np.ones(len(k), dtype=bool)
+        first[1:] = k[1:] != k[:-1]
+        order, k = order[first], k[first]
+        blob = b"".join(folded[i] for i in order.tolist())
+        lengths = np.fromiter((len(folded[i]) for i in order.tolist()), dtype=np.int64, count=len(order))
+        ends = np.cumsum(lengths)
+        return cls(k, ends - lengths, ends, blob, longest)
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def get(self, key: tuple[str, ...]) -> str | None:
+        """The folded value whose words are ``key``, or None."""
+        if not len(self.keys):
+            return None
+        h = np.uint64(_key(key))
+        i = int(np.searchsorted(self.keys, h))
+        if i == len(self.keys) or self.keys[i] != h:
+            return None
+        value = self.blob[int(self.starts[i]):int(self.ends[i])].decode("utf-8", "surrogatepass")
+        return value if words(value) == key else None
+
+    def __contains__(self, key: tuple[str, ...]) -> bool:
+        return self.get(key) is not None
 
     def find(self, query: str) -> frozenset[str]:
         """The folded values whose words appear in a row in the query."""
@@ -68,7 +116,7 @@ class Vocabulary:
         found = set()
         for n in range(1, min(self.longest, len(q)) + 1):
             for i in range(len(q) - n + 1):
-                v = self.values.get(q[i:i + n])
+                v = self.get(q[i:i + n])
                 if v is not None:
                     found.add(v)
         return frozenset(found)

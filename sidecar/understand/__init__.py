@@ -78,6 +78,6 @@ def understand(text: str, vocabulary: Callable[[str], Vocabulary] | None, policy
             filters[f.field] = [f.value] if held is None else [*held, f.value]
         for name in {f.field for f in found}:
             values = filters[name]
-            extra = [a for a in policy.admit.get(name, ()) if a not in values and words(a) in vocabulary(name).values]
+            extra = [a for a in policy.admit.get(name, ()) if a not in values and words(a) in vocabulary(name)]
             filters[name] = values[0] if len(values) == 1 and not extra else [*values, *extra]
     return Understood(rest, filters, found, price)

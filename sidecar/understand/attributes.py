@@ -54,14 +54,14 @@ def find_attributes(query: str, vocabularies: Mapping[str, Vocabulary], order: S
     candidates = []
     for f in fields:
         voc = vocabularies.get(f)
-        if voc is None or not voc.values:
+        if voc is None or not len(voc):
             continue
         for n in range(min(voc.longest, len(q)), 0, -1):
             for i in range(len(q) - n + 1):
                 span = q[i:i + n]
-                value = voc.values.get(span)
+                value = voc.get(span)
                 if value is None:
-                    value = voc.values.get((*span[:-1], singular(span[-1])))
+                    value = voc.get((*span[:-1], singular(span[-1])))
                 if value is not None:
                     candidates.append((-n, rank[f], i, f, value))
     taken = [False] * len(q)
