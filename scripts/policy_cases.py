@@ -24,7 +24,8 @@ from sidecar.server.policy import PolicyRefused, ProxyPolicy  # noqa: E402
 from sidecar.server.policy import tables as t  # noqa: E402
 
 GOLDEN = ROOT / "tests" / "data" / "policy_cases.json"
-VALUES = (3, "abc", {"script": "x"}, [1, "a"])  # a number, a string, an object with a forbidden key, a list
+# a number, a string, an object with a forbidden key, a plain object, a list, a negative number
+VALUES = (3, "abc", {"script": "x"}, {"x": 1}, [1, "a"], -5)
 
 
 def policies() -> dict[str, ProxyPolicy]:
@@ -118,6 +119,28 @@ def cases() -> list[dict[str, Any]]:
                    {"q": "title:shirt"}, {"request_cache": "true"}, {"allow_partial_search_results": "false"},
                    {"search_type": "dfs_query_then_fetch"}, {"nope": "1"}):
         add({"query": {"match_all": {}}}, params)
+    # values of the wrong shape where one scalar stands
+    for bad in ({"x": 1}, [1], None):
+        add({"collapse": {"field": bad}})
+        add({"suggest": {"text": bad, "s": {"term": {"field": "title"}}}})
+        add({"query": {"match": {"title": {"query": bad}}}})
+        add({"query": {"term": {"brand": bad}}})
+        add({"highlight": {"fields": {"title": {"highlight_query": bad}}}})
+        add({"query": {"nested": {"path": "p", "query": {"match_all": {}}, "inner_hits": {"name": bad}}}})
+        add({"query": {"knn": {"vector": bad}}})
+        add({"query": {"function_score": {"functions": [{"weight": bad}]}}})
+    for key in ("name", "version", "seq_no_primary_term", "track_scores", "ignore_unmapped", "explain", "highlight",
+                "docvalue_fields", "stored_fields", "fields", "script_fields", "collapse", "nope"):
+        add({"query": {"nested": {"path": "p", "query": {"match_all": {}}, "inner_hits": {key: True}}}})
+    for deep in (10, 40, 70):
+        node: Any = 1
+        for _ in range(deep):
+            node = {"a": node}
+        add({"query": {"range": {"price": {"gte": node}}}})
+        add({"sort": [node]})
+    for q in ("shirt", "shi*", "title:(a OR b)", "~", "a/b"):
+        add({"query": {"match_all": {}}}, {"q": q})
+        add({"query": {"match_all": {}}}, {"q": q}, policy="expensive")
     # sort, _source and the field lists
     for sort in ("price", ["price", {"brand": "asc"}], [{"price": {"order": "desc", "mode": "min"}}],
                  [{"_score": "desc"}], [{"_script": {"script": "x"}}], [{"price": {"nested": {"path": "p"}}}],
@@ -190,6 +213,23 @@ def cases() -> list[dict[str, Any]]:
                  {"a": {"terms": {"field": "brand"}, "avg": {"field": "price"}}},
                  {"a": {}}, {"a": "x"}, {f"a{i}": {"avg": {"field": "price"}} for i in range(21)}, "x"):
         add({"size": 0, "aggs": aggs})
+    # the budget each kind of bucket aggregation charges, nested under 50 terms buckets
+    for inner in ({"filters": {"filters": {"a": {"match_all": {}}, "b": {"match_all": {}}}, "other_bucket": True}},
+                  {"filters": {"filters": [{"match_all": {}}], "other_bucket_key": "rest"}},
+                  {"top_hits": {"size": 5, "from": 15}}, {"top_hits": {}}, {"global": {}}, {"missing": {"field": "x"}},
+                  {"nested": {"path": "p"}}, {"reverse_nested": {}}, {"filter": {"match_all": {}}},
+                  {"range": {"field": "price", "ranges": [{"to": 1}, {"from": 1}]}},
+                  {"date_range": {"field": "listed_at", "ranges": [{"to": "now"}]}},
+                  {"composite": {"sources": [{"b": {"terms": {"field": "brand"}}}]}},
+                  {"composite": {"size": 40, "sources": [{"b": {"terms": {"field": "brand"}}}]}},
+                  {"terms": {"field": "c"}}, {"terms": {"field": "c", "size": 60}}, {"histogram": {"field": "price", "interval": 5,
+                                                                                                     "min_doc_count": 1}},
+                  {"cardinality": {"field": "c"}}, {"cardinality": {"field": "c", "precision_threshold": 9000}},
+                  {"cardinality": {"field": "c", "precision_threshold": -1}}, {"avg": {"field": "price"}}):
+        for outer in (50, 2):
+            add({"size": 0, "aggs": {"a": {"terms": {"field": "brand", "size": outer}, "aggs": {"b": inner}}}})
+    for hits in ({"size": 10}, {"size": 10, "from": 5}, {"from": 990}):
+        add({"size": 0, "aggs": {"a": {"terms": {"field": "brand", "size": 100}, "aggs": {"t": {"top_hits": hits}}}}})
     add({"size": 0, "aggregations": {"a": {"avg": {"field": "price"}}}})
     add({"size": 0, "aggs": {"a": {"avg": {"field": "price"}}}, "aggregations": {}})
     # numbers as OpenSearch reads them, and their bounds

@@ -58,3 +58,15 @@ def test_the_published_openapi_document_is_the_served_one():
 
     published = json.loads((ROOT / "docs" / "openapi.json").read_text(encoding="utf-8"))
     assert published == document(routes_only()), "docs/openapi.json is stale: run python scripts/render_docs.py"
+
+
+def test_the_published_facets_schema_is_the_one_facets_builds():
+    """The Facets component of docs/openapi.json is what ``facets.schema()`` builds now (the
+    request's facets, their sizes, ranges and intervals, as a frontend reads them)."""
+    import json
+
+    from sidecar.retrieval import facets
+
+    published = json.loads((ROOT / "docs" / "openapi.json").read_text(encoding="utf-8"))
+    fresh = json.loads(json.dumps(facets.schema()).replace('"#/$defs/', '"#/components/schemas/'))
+    assert published["components"]["schemas"]["Facets"] == fresh
