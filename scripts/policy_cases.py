@@ -141,6 +141,46 @@ def cases() -> list[dict[str, Any]]:
     for q in ("shirt", "shi*", "title:(a OR b)", "~", "a/b"):
         add({"query": {"match_all": {}}}, {"q": q})
         add({"query": {"match_all": {}}}, {"q": q}, policy="expensive")
+    # every bounded number at its bounds (bounds of these policies: size 100, window 1000, buckets 100)
+    ih = lambda v: {"query": {"nested": {"path": "p", "query": {"match_all": {}}, "inner_hits": v}}}  # noqa: E731
+    for v in (-1, 0, 1, 16, 17, 100, 101, 1000, 1001, 40_000, 40_001):
+        add(ih({"size": v}))
+        add(ih({"from": v}))
+        add({"collapse": {"field": "brand", "max_concurrent_group_searches": v}})
+        add({"collapse": {"field": "brand", "inner_hits": {"name": "a", "size": v}}})
+        add({"rescore": {"window_size": v, "query": {"rescore_query": {"match_all": {}}}}})
+        add({"size": 0, "aggs": {"a": {"top_hits": {"size": v}}}})
+        add({"size": 0, "aggs": {"a": {"top_hits": {"from": v}}}})
+        add({"size": 0, "aggs": {"a": {"terms": {"field": "brand", "size": v}}}})
+        add({"size": 0, "aggs": {"a": {"terms": {"field": "brand", "shard_size": v}}}})
+        add({"size": 0, "aggs": {"a": {"cardinality": {"field": "brand", "precision_threshold": v}}}})
+        add({"suggest": {"s": {"text": "abc", "term": {"field": "title", "size": v}}}})
+        add({"highlight": {"fields": {"title": {}}, "number_of_fragments": v}})
+        add({"track_total_hits": v})
+        add({"terminate_after": v})
+    # terms: listed values, a lookup, the wrong shapes
+    for terms in ({"brand": ["a", "b"]}, {"brand": ["a"], "boost": 2}, {"brand": "a"}, {"brand": {"index": "products",
+                  "id": "1", "path": "brand"}}, {}, {"brand": ["a"], "_name": "t", "x": ["b"]}, {"brand": [["a"]]},
+                  {"brand": [{"x": 1}]}, "x"):
+        add({"query": {"terms": terms}})
+    # scripts in every place one can stand, with and without the setting
+    for body in ({"query": {"script": {"script": "doc['price'].value > 1"}}},
+                 {"query": {"script_score": {"query": {"match_all": {}}, "script": "1"}}},
+                 {"query": {"function_score": {"query": {"match_all": {}}, "script_score": {"script": "1"}}}},
+                 {"query": {"function_score": {"functions": [{"script_score": {"script": "1"}}]}}},
+                 {"sort": [{"_script": {"type": "number", "script": "1"}}]},
+                 {"size": 0, "aggs": {"a": {"terms": {"script": "1"}}}},
+                 {"size": 0, "aggs": {"a": {"bucket_script": {"script": "1"}}}},
+                 {"size": 0, "aggs": {"a": {"scripted_metric": {}}}},
+                 {"script_fields": {"x": {"script": "1"}}}, {"runtime_mappings": {"x": {"type": "long"}}},
+                 {"query": {"bool": {"filter": [{"script": {"script": "1"}}]}}}):
+        add(body)
+        add(body, policy="expensive")
+    for depth in (10, 11):
+        q: Any = {"match_all": {}}
+        for _ in range(depth):
+            q = {"bool": {"must": [q]}}
+        add({"query": q})
     # sort, _source and the field lists
     for sort in ("price", ["price", {"brand": "asc"}], [{"price": {"order": "desc", "mode": "min"}}],
                  [{"_score": "desc"}], [{"_script": {"script": "x"}}], [{"price": {"nested": {"path": "p"}}}],
