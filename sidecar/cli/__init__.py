@@ -11,6 +11,7 @@ from .common import EXIT_ERROR, EXIT_USAGE, backend_failure, formatter
 
 COMMANDS = (index, rerank, serve, dashboards, evaluate, experiments, settings, rules)  # in `sidecar --help` order
 
+
 def build_parser() -> argparse.ArgumentParser:
     """The `sidecar` command: each command group adds its own parser (``COMMANDS``)."""
     p = argparse.ArgumentParser(
@@ -29,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     for command in COMMANDS:
         command.register(sub)
     return p
+
 
 def main(argv: list[str] | None = None) -> int:
     try:  # the CLI's defaults are the settings: a value that does not fit is one line naming it

@@ -55,6 +55,7 @@ def make_backend(args: argparse.Namespace):
 
     return OpenSearchBackend(make_client(args.url, timeout=30), args.index, 30.0)
 
+
 def retrieval_arguments(p: argparse.ArgumentParser) -> None:
     """The queries and the retrieval of `sidecar eval` and `sidecar experiments simulate`."""
     p.add_argument("--queries", required=True, metavar="Q.jsonl", help="queries with judgments (queries-dev.jsonl format)")
@@ -65,10 +66,15 @@ def retrieval_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--vectors", metavar="V.npy", help="catalog vectors")
     index_option(p, "index (opensearch backend)")
     url_option(p)
-    p.add_argument("--mode", choices=["bm25", "knn", "hybrid"],
-                   help="retrieval mode (default: what /search does for a text query: hybrid with the query encoder "
-                        "on and catalog vectors, else bm25)")
+    mode_option(p)
     p.add_argument("--k", type=int, default=10, help="page size K (default: %(default)s)")
+
+
+def mode_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--mode", choices=["bm25", "knn", "hybrid"],
+                   help="retrieval mode (default: what /search does for a text query: hybrid on the encoded text "
+                        "with the query encoder on and catalog vectors, else bm25)")
+
 
 def rules_and_queries(args: argparse.Namespace, dirs: list[str]) -> tuple[list[Any], list[Any]] | None:
     """The rule sets of ``dirs`` and the queries file of `sidecar eval` and `experiments
@@ -85,6 +91,7 @@ def rules_and_queries(args: argparse.Namespace, dirs: list[str]) -> tuple[list[A
         print(f"error: {exc}", file=sys.stderr)
     return None
 
+
 def query_encoder(args: argparse.Namespace) -> Any:
     """What embeds the query texts as /search does (None: the given --query-vectors, or BM25);
     False after saying that --mode needs vectors the encoder (off) cannot give."""
@@ -97,6 +104,7 @@ def query_encoder(args: argparse.Namespace) -> Any:
         print(f"error: --mode {args.mode} needs --query-vectors when SIDECAR_ENCODER=off", file=sys.stderr)
         return False
     return None if encoder is None else encoder.query
+
 
 def backend_failure(exc: BaseException, args: argparse.Namespace) -> str | None:
     """One line for a failure of OpenSearch seen by any command (None: not such a failure)."""

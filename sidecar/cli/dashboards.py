@@ -8,6 +8,7 @@ from typing import Any
 
 from .common import EXIT_OK, events_index_option, formatter, prefix_option
 
+
 def cmd_dashboards(args: argparse.Namespace) -> int:
     from ..opensearch.dashboards import ndjson
 

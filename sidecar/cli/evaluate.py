@@ -11,6 +11,7 @@ from .. import config
 from .common import (EXIT_OK, EXIT_USAGE, formatter, make_backend, query_encoder, quiet_option, retrieval_arguments,
                      rules_and_queries)
 
+
 def cmd_eval(args: argparse.Namespace) -> int:
     from ..evaluation.harness import STRATEGIES, Evaluator
     from ..evaluation.report import plot, table

@@ -9,6 +9,7 @@ from typing import Any
 from .common import (EXIT_ERROR, EXIT_OK, EXIT_USAGE, events_index_option, formatter, make_backend, prefix_option,
                      query_encoder, quiet_option, retrieval_arguments, rules_and_queries, url_option)
 
+
 def cmd_experiments_report(args: argparse.Namespace) -> int:
     from ..experiments import report, source
     from ..opensearch.client import make_client
@@ -41,6 +42,7 @@ def cmd_experiments_report(args: argparse.Namespace) -> int:
     print(report.text(out))
     return EXIT_OK
 
+
 def _plot_report(out: dict[str, Any], path: str) -> None:
     try:
         import matplotlib
@@ -67,6 +69,7 @@ def _plot_report(out: dict[str, Any], path: str) -> None:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     print(f"wrote {path}", file=sys.stderr)
+
 
 def cmd_experiments_simulate(args: argparse.Namespace) -> int:
     import statistics
@@ -148,6 +151,7 @@ def cmd_experiments_simulate(args: argparse.Namespace) -> int:
               f"runs of {args.aa_sessions} sessions (A/B of A against A {by['ab']:.1%}, interleaving of A against B "
               f"for position-only shoppers {by['interleaving']:.1%})")
     return EXIT_OK
+
 
 def _better(pages: dict[str, dict[str, list[str]]], grades: dict[str, dict[str, int]], k: int) -> str | None:
     """The rule set whose pages have the higher mean nDCG@k by the judgments (None: equal)."""

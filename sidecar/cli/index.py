@@ -9,6 +9,7 @@ from typing import Any
 from .. import config
 from .common import EXIT_ERROR, EXIT_OK, EXIT_USAGE, formatter, index_option, quiet_option, url_option
 
+
 def cmd_index(args: argparse.Namespace) -> int:
     from opensearchpy.exceptions import ConnectionError as OSConnectionError
 

@@ -11,6 +11,7 @@ from typing import Any
 from .. import config
 from .common import EXIT_OK, EXIT_USAGE, formatter
 
+
 def cmd_rerank(args: argparse.Namespace) -> int:
     from ..search.contract import validate
     from ..rerank import rerank

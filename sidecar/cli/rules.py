@@ -8,7 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from .. import config
-from .common import EXIT_ERROR, EXIT_OK, EXIT_USAGE, formatter, index_option, make_backend, query_encoder, quiet_option, url_option
+from .common import (EXIT_ERROR, EXIT_OK, EXIT_USAGE, formatter, index_option, make_backend, mode_option,
+                     query_encoder, quiet_option, url_option)
+
 
 def cmd_rules_check(args: argparse.Namespace) -> int:
     from ..rules import RuleLoadError, load_rules_dir
@@ -38,6 +40,7 @@ def cmd_rules_check(args: argparse.Namespace) -> int:
               + (f", from {ex.start.isoformat()}" if ex.start else "") + (f" until {ex.end.isoformat()}" if ex.end else ""))
     return EXIT_OK
 
+
 def cmd_rules_explain(args: argparse.Namespace) -> int:
     from ..rules import RuleLoadError, load_rules_dir, normalize_query
 
@@ -65,6 +68,7 @@ def cmd_rules_explain(args: argparse.Namespace) -> int:
     for c in r.constraints:
         print(f"constraint: {c.label}")
     return EXIT_OK
+
 
 def cmd_rules_diff(args: argparse.Namespace) -> int:
     import dataclasses
@@ -183,9 +187,7 @@ def register(sub: Any) -> None:
                     help="catalog vectors (memory backend, default: %(default)s)")
     index_option(rd, "index (opensearch backend)")
     url_option(rd)
-    rd.add_argument("--mode", choices=["bm25", "knn", "hybrid"],
-                    help="retrieval mode (default: what /search does for a text query: hybrid on the encoded text "
-                         "with the query encoder on and catalog vectors, else bm25)")
+    mode_option(rd)
     rd.add_argument("--k", type=int, default=10, help="first page size compared (default: %(default)s)")
     rd.add_argument("--out", metavar="report.json", help="write the full report as JSON")
     rd.add_argument("--html", metavar="report.html", help="write the changed pages as an HTML report")

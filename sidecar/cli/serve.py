@@ -10,6 +10,7 @@ from typing import Any
 from .. import config
 from .common import EXIT_OK, EXIT_USAGE, formatter
 
+
 def cmd_warm(args: argparse.Namespace) -> int:
     import time
 
@@ -25,6 +26,7 @@ def cmd_warm(args: argparse.Namespace) -> int:
     print(f"reranking kernels ready ({', '.join(ran)}) in {time.perf_counter() - t0:.1f} s: {loaded} loaded from "
           f"the cache, {compiled} compiled; cache: {numba_config.CACHE_DIR or 'none (no writable directory)'}")
     return 0
+
 
 def cmd_serve(args: argparse.Namespace) -> int:
     import os
@@ -99,6 +101,7 @@ except EncoderError as exc:
     sys.exit(2)
 """
 
+
 def _encoder_problem(setting: str) -> str | None:
     """What is wrong with the configured encoder, found by loading it in a child process (None:
     it loads). Not in the gunicorn master itself: onnxruntime loaded before the fork leaves every
@@ -113,6 +116,7 @@ def _encoder_problem(setting: str) -> str | None:
         return res.stdout.strip().splitlines()[-1]
     tail = (res.stderr.strip().splitlines() or ["no output"])[-1][:200]
     return f"SIDECAR_ENCODER={setting}: the model could not be loaded (exit {res.returncode}: {tail})"
+
 
 def _warm_before_fork() -> None:
     """Compile (or load from the cache) every kernel in the master, before gunicorn forks: each
@@ -133,6 +137,7 @@ def _warm_before_fork() -> None:
 
     warm()
     log.info("reranking kernels ready in %.1f s", time.perf_counter() - t0)
+
 
 def _with_run_dir(cfg: "config.Config") -> "config.Config":
     """The directory the workers share (metrics, rule status), made empty, and prometheus-client
@@ -164,6 +169,7 @@ def _register_warm(sub: Any) -> None:
                                     "at build time.",
                         epilog="example: sidecar warm")
     wm.set_defaults(func=cmd_warm)
+
 
 def register(sub: Any) -> None:
     """`sidecar warm` and `sidecar serve`."""

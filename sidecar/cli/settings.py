@@ -9,6 +9,7 @@ from typing import Any
 from .. import config
 from .common import EXIT_OK, EXIT_USAGE, formatter
 
+
 def cmd_config(args: argparse.Namespace) -> int:
     """Every setting's effective value and where it came from."""
     try:

@@ -15,6 +15,7 @@ import numpy as np
 
 from ..opensearch.decision_log import since_clause
 
+
 @dataclass(frozen=True)
 class ReplayQuery:
     text: str

@@ -16,6 +16,7 @@ from ..rerank.strategies import BASE_ORDER_KEYS, STRATEGIES
 
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schema" / "rules.schema.json"
 
+
 @lru_cache(maxsize=1)
 def schema() -> dict[str, Any]:
     """The rule file's JSON Schema: the file, with one rule key per base order of the strategy
@@ -36,15 +37,18 @@ def schema() -> dict[str, Any]:
     constraint["not"] = {"anyOf": [{"required": [k, "min"]} for k in properties.max_only_keys()]}
     return s
 
+
 @lru_cache(maxsize=1)
 def explaining_validator() -> Draft7Validator:
     """Lists every error with its path: used to explain a file that failed the fast check."""
     return Draft7Validator(schema())
 
+
 @lru_cache(maxsize=1)
 def fast_check() -> Any:
     """The same schema compiled in Rust: the happy path's yes/no (10k rules in tens of ms)."""
     return jsonschema_rs.validator_for(schema())
+
 
 def schema_errors(data: Any) -> list[Any]:
     """Every schema error of ``data``, in path order (none: the compiled check passed, and the
@@ -52,6 +56,7 @@ def schema_errors(data: Any) -> list[Any]:
     if fast_check().is_valid(data):
         return []
     return sorted(explaining_validator().iter_errors(data), key=lambda e: list(map(str, e.absolute_path)))
+
 
 def schema_message(err: Any) -> tuple[str, str | None]:
     """A merchandiser-readable reason for one jsonschema error, and the offending key if any."""

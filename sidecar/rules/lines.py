@@ -15,9 +15,11 @@ NodeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # error path only: n
 
 SYNTAX_AT = re.compile(r"at line (\d+), column (\d+)")
 
+
 def parse_yaml(text: str) -> Any:
     """The file's data; yaml_rs.YAMLDecodeError on a syntax error or a duplicated key."""
     return yaml_rs.loads(text, parse_datetime=False)
+
 
 def syntax_error(exc: Exception, file: str) -> RuleError:
     """yaml-rs's message, placed on its line and column when it gives them."""
@@ -27,6 +29,7 @@ def syntax_error(exc: Exception, file: str) -> RuleError:
         reason = message.strip().splitlines()[-1]
         return RuleError(file, int(m.group(1)), f"YAML syntax error at column {m.group(2)}: {reason}")
     return RuleError(file, 1, f"YAML syntax error: {message}")
+
 
 def duplicate_keys(text: str) -> list[tuple[int, str]]:
     """(line, key) of every repeated key of every mapping, in file order."""
@@ -49,6 +52,7 @@ def duplicate_keys(text: str) -> list[tuple[int, str]]:
             stack.extend(node.value)
     return sorted(found)
 
+
 class Yaml12Loader(yaml.SafeLoader):
     """PyYAML read as yaml-rs reads (YAML 1.2 core): dates stay strings, yes/no/on/off are
     strings. Used only to go on checking a file whose one fault is a duplicated key."""
@@ -59,6 +63,7 @@ Yaml12Loader.yaml_implicit_resolvers = {
 
 Yaml12Loader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
                                     list("tTfF"))
+
 
 def line_index(text: str) -> dict[tuple, int]:
     """path -> 1-based line, for every node; a mapping key's path + ('<key>',) is the key's line."""
@@ -83,6 +88,7 @@ def line_index(text: str) -> dict[tuple, int]:
         walk(root, ())
     return lines
 
+
 class Lines:
     """The line of each node of a file's YAML, found only when an error needs one."""
     def __init__(self, text: str):
@@ -102,6 +108,7 @@ class Lines:
         return self._index.get(p, 1)
 
 ID_KEY = re.compile(r"""id[ \t]*:[ \t]*(?:'([^'\n]*)'|"([^"\\\n]*)"|([^'"\s,}#][^,}#\n]*?))[ \t]*(?=$|[,}#\n])""", re.M)
+
 
 class RuleLines:
     """Each rule's line, found by one scan of the text for ``id:`` keys, taken in file order.
@@ -132,6 +139,7 @@ class RuleLines:
         return self.lines.at(("rules", index))
 
 ALIAS_HINT = re.compile(r"[&*]")
+
 
 def aliases(text: str, file: str) -> list[RuleError]:
     """An error for the first YAML anchor or alias: refused before anything expands them (a

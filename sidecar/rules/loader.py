@@ -48,8 +48,10 @@ Checked = tuple[list[Located], list[RuleError], list[Experiment], "Declared | No
 _CACHE: dict[tuple[str, str], Checked] = {}
 _CACHE_MAX = 4096
 
+
 def _cache_key(text: str, file: str) -> tuple[str, str]:
     return file, hashlib.sha1(text.encode()).hexdigest()
+
 
 def check_text(text: str, file: str, parsed: Callable[[], Any] | None = None,
                shared: dict[str, Any] | None = None) -> Checked:
@@ -68,6 +70,7 @@ def check_text(text: str, file: str, parsed: Callable[[], Any] | None = None,
         _CACHE[key] = hit
     return list(hit[0]), list(hit[1]), list(hit[2]), hit[3]
 
+
 def check_draft(text: str, file: str = "draft") -> tuple[list[Located], list[RuleError]]:
     """A rule file's text typed into a page (/inspect): checked as a file of the rule directory
     is, with the same line-numbered errors, but never cached (a draft is one person's request).
@@ -76,6 +79,7 @@ def check_draft(text: str, file: str = "draft") -> tuple[list[Located], list[Rul
     if size > MAX_DRAFT_BYTES:
         return [], [RuleError(file, 1, f"{size} bytes: a draft may have at most {MAX_DRAFT_BYTES} bytes")]
     return ([], bombs) if (bombs := aliases(text, file)) else _check_text(text, file, None)[:2]
+
 
 def _check_text(text: str, file: str, parsed: Callable[[], Any] | None,
                 shared: dict[str, Any] | None = None) -> Checked:
@@ -149,6 +153,7 @@ def _check_text(text: str, file: str, parsed: Callable[[], Any] | None,
                                             raw.get("prices", DEFAULT_POLICY.prices)), file, lines.at((), "understanding"))
     return located, sorted(errors, key=lambda e: e.line), experiments, understanding
 
+
 def _patterns(raw: Any, file: str, lines: Lines, path: tuple) -> tuple[tuple[RulePattern, ...], list[RuleError]]:
     """A rule's compiled match patterns, and an error per pattern that is not a regular expression
     (checked even when the rule has schema errors, so one reading shows all of them)."""
@@ -166,6 +171,7 @@ def _patterns(raw: Any, file: str, lines: Lines, path: tuple) -> tuple[tuple[Rul
                                     f"rule {rid!r}: invalid regular expression '{pat}': {exc}"))
     return tuple(compiled), errors
 
+
 def _constraint_errors(raw: Any, file: str, lines: Lines, path: tuple, schema_paths: list[tuple]) -> list[RuleError]:
     """The core's verdict on each constraint of a rule that its schema let through, each on its own
     line: one reading of a file shows every error, not the first per rule."""
@@ -181,6 +187,7 @@ def _constraint_errors(raw: Any, file: str, lines: Lines, path: tuple, schema_pa
         except ValueError as exc:
             found.append(RuleError(file, lines.at(at), str(exc)))
     return found
+
 
 def _field_errors(raw: Any, file: str, lines: Lines, path: tuple) -> list[RuleError]:
     """Constraints (and dedup) on a field retrieval never fetches would silently do nothing:
@@ -204,10 +211,12 @@ MAX_FILE_BYTES = 8 << 20  # a rule file above this is rejected unread (10k rules
 
 MAX_DRAFT_BYTES = 256 << 10  # a draft pasted into /inspect (about 1,000 rules)
 
+
 def rule_files(directory: Path) -> list[Path]:
     """The directory's entries named *.yaml / *.yml, in name order (files or not: a directory or
     a dangling link of that name is an error of ``read_sources``, never silently skipped)."""
     return sorted(p for p in directory.iterdir() if p.suffix in (".yaml", ".yml") and not p.name.startswith("."))
+
 
 def read_sources(directory: Path) -> tuple[list[Path], list[str], list[RuleError]]:
     """Each rule file's path and text, and an error for each entry that cannot be a rule file:
@@ -246,6 +255,7 @@ def read_sources(directory: Path) -> tuple[list[Path], list[str], list[RuleError
         texts.append(text)
     return files, texts, errors
 
+
 def load_rules_dir(directory: Path, sources: tuple[list[Path], list[str]] | None = None, *,
                    arm: bool = False) -> RuleSet:
     """Load every *.yaml / *.yml of a directory (in name order); RuleLoadError lists all problems.
@@ -262,6 +272,7 @@ def load_rules_dir(directory: Path, sources: tuple[list[Path], list[str]] | None
     finally:
         if was_enabled:
             gc.enable()
+
 
 def _load_rules_dir(directory: Path, sources: tuple[list[Path], list[str]] | None, arm: bool) -> RuleSet:
     if sources is None:
@@ -320,6 +331,7 @@ def _load_rules_dir(directory: Path, sources: tuple[list[Path], list[str]] | Non
     rules = build_ruleset(all_located, [str(p) for p in files], digest.hexdigest()[:12],
                           understanding.policy if understanding else DEFAULT_POLICY)
     return with_experiments(rules, directory, all_experiments) if all_experiments else rules
+
 
 def with_experiments(rules: RuleSet, directory: Path, experiments: list[Experiment]) -> RuleSet:
     """The rule set with its experiments and each arm's rule set loaded (``"."``: ``rules``

@@ -30,6 +30,7 @@ from ..rules import RuleSet
 from . import source
 from .policy import ProxyPolicy, data_only, strip_hit, strip_node_ids
 
+
 @dataclass
 class ProxyOutcome:
     response: dict[str, Any]

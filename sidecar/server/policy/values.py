@@ -11,6 +11,7 @@ from ..source import client_spec
 
 from .tables import DATA_FORBIDDEN, EXPENSIVE, INT64, MAX_JSON_DEPTH, MIN_PREFIX
 
+
 class PolicyRefused(ValueError):
     """The request breaks ``rule`` of the proxy policy."""
 
