@@ -605,7 +605,7 @@ def test_facets_equal_opensearchs_own_aggregations(os_url, os_client, demo_index
     c = create_app(make_cfg(backend="opensearch", opensearch_url=os_url, index=demo_index)).test_client()
     memory = create_app(make_cfg(backend="memory")).test_client()
     for q, filters in (("black jacket", {}), ("puma tshirt", {"colour": ["Black", "white"]}), ("shoes", {"gender": "MEN"})):
-        body = {"q": q, "mode": "bm25", "size": 10, "filters": filters, "facets": FACETS}
+        body = {"q": q, "mode": "bm25", "size": 10, "filters": filters, "facets": FACETS, "understand": False}
         got = post(c, "/search", body).json
         query = {"bool": {"must": [{"match": {"title": {"query": q}}}],
                           "filter": [{"terms": {f"{k}.folded": [v.lower() for v in (vs if isinstance(vs, list) else [vs])]}}

@@ -160,3 +160,15 @@ def test_search_understands_alike_on_both_backends(on_opensearch, body):
     a, b = _memory().post("/search", json=req).json, on_opensearch.post("/search", json=req).json
     assert a.get("understood") == b.get("understood") and a["total"] == b["total"], (req, a.get("understood"),
                                                                                      b.get("understood"))
+
+
+def test_the_decision_records_the_requests_own_filters_not_the_understood_ones():
+    from sidecar.retrieval.memory import MemoryBackend
+    from sidecar.search.pipeline import run_search
+
+    backend = MemoryBackend(ROOT / "demo" / "catalog.jsonl")
+    rules = load_rules_dir(ROOT / "query_rules")
+    out = run_search({"q": "black jacket", "filters": {"condition": "new"}}, backend, rules, 1000)
+    assert out.response["understood"]["filters"] == {"colour": "black"}
+    assert out.decision.filters == {"condition": "new"}  # what `rules diff --from-log` replays: the shopper's own
+    assert run_search({"q": "black jacket"}, backend, rules, 1000).decision.filters is None

@@ -29,7 +29,8 @@ class Decision:
     retrieval_ms: float | None = None
     total_ms: float | None = None
     took_ms: float | None = None  # OpenSearch's own "took"
-    filters: dict[str, Any] | None = None  # the request's filters (/search): replayed by `sidecar rules diff`
+    # the request's own filters (/search), not the understood ones: `sidecar rules diff` replays them
+    filters: dict[str, Any] | None = None
     experiment: dict[str, str] | None = None  # name, method, arm (experiments.serve)
     teams: list[str] | None = None  # an interleaved page: the arm of each placed item
     client_id: str | None = None  # the client the page was served to (its request id is signed for it)

@@ -126,6 +126,7 @@ class Parsed:
     mode: str
     facets: dict[str, Any] | None
     understood: Understood | None = None  # what the query was read to ask (None: nothing, or off)
+    asked: dict[str, Any] | None = None  # the request's own filters (``filters`` adds the understood ones)
 
 
 @dataclass(frozen=True)
@@ -176,7 +177,7 @@ def parse(body: Any, backend: Backend, limits: Limits, encode: Callable[[str], n
         except NotFound as exc:
             raise ValueError(f"like: no product with a vector: {exc}") from None
     text = unicodedata.normalize("NFKC", q) if q and not q.isascii() else q  # ｐｕｍａ is puma to the analyzer too
-    understood = None
+    understood, asked = None, filters
     if understanding is not None and body.get("understand", True) and text.strip():
         understood = understand(text, backend.vocabulary, understanding, filters)
         if understood.filters:
@@ -198,7 +199,7 @@ def parse(body: Any, backend: Backend, limits: Limits, encode: Callable[[str], n
     if wanted:
         facets.check(wanted, limits.facet_buckets)
     return Parsed(body, q, text, body.get("from", 0), body.get("explain", False), filters, vector, mode, wanted,
-                  understood)
+                  understood, asked)
 
 
 def choose(p: Parsed, ruleset: RuleSet, backend: Backend, max_window: int) -> Chosen:
@@ -308,5 +309,5 @@ def run_search(body: Any, backend: Backend, ruleset: RuleSet, max_window: int,
     response = page(p, c, ranked, counted, max_window, timings)
     decision = Decision("search", c.rule, c.how, p.mode, p.q or None, index, ranked.window, p.frm, c.size, ranked.pool,
                         ranked.placed[p.frm:p.frm + c.size], ranked.dedup, timings["rerank_ms"],
-                        timings["retrieval_ms"], timings["total_ms"], ranked.took_ms, p.filters or None)
+                        timings["retrieval_ms"], timings["total_ms"], ranked.took_ms, p.asked or None)
     return SearchOutcome(response, decision)
