@@ -27,6 +27,7 @@ from sidecar.understand.prices import find_price
     ("shoes ₹500-₹800", 500, 800, "shoes"), ("bags 2k to 3k rs", 2000, 3000, "bags"),
     ("tops from 300 to 700", 300, 700, "tops"), ("max 999 rupees shirt", None, 999, "shirt"),
     ("shirt UNDER 500", None, 500, "shirt"), ("at least 400 watch", 400, None, "watch"),
+    ("shirt  under\t\t 500 ", None, 500, "shirt"),                     # read with its spaces collapsed
 ])
 def test_prices_in_words(query, gte, lte, rest):
     price, text = find_price(query)

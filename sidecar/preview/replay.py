@@ -18,7 +18,7 @@ from ..search.pipeline import choose_rule, named_values
 from ..retrieval import Backend
 from ..retrieval.filters import validate_filters
 from ..rules import RuleSet
-from ..understand import understand
+from ..understand import read
 from .compare import Comparison, compare, rank_side, retrieve_once
 from .sources import ReplayQuery
 
@@ -61,8 +61,8 @@ def compare_query(backend: Backend, before: RuleSet | None, after: RuleSet, q: R
 
 def understood(backend: Backend, rules: RuleSet, text: str, filters: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     """(the text, the filters) /search retrieves with for ``text`` under ``rules``' understanding."""
-    u = understand(text, backend.vocabulary, rules.understanding, filters)
-    return (u.text, {**u.filters, **filters}) if u.filters else (text, filters)
+    text, filters, _ = read(text, backend.vocabulary, rules.understanding, filters)
+    return text, filters
 
 
 def replay(backend: Backend, before: RuleSet, after: RuleSet, queries: list[ReplayQuery], *, k: int = 10,

@@ -44,7 +44,7 @@ class Declared:
     line: int
 
 
-Checked = tuple[list[Located], list[RuleError], list[Experiment], "Declared | None"]
+Checked = tuple[list[Located], list[RuleError], list[Experiment], Declared | None]
 _CACHE: dict[tuple[str, str], Checked] = {}
 _CACHE_MAX = 4096
 

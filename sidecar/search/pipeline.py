@@ -31,7 +31,7 @@ from .contract import DEFAULT_SIZE, validate
 from .limits import Limits
 from .outcome import Decision
 from ..rules import RuleSet
-from ..understand import Policy, Understood, understand
+from ..understand import Policy, Understood, read
 
 
 RuleChoice = Literal["exact", "pattern", "default", "explicit", "none"]  # how the rule was chosen
@@ -179,11 +179,7 @@ def parse(body: Any, backend: Backend, limits: Limits, encode: Callable[[str], n
     text = unicodedata.normalize("NFKC", q) if q and not q.isascii() else q  # ｐｕｍａ is puma to the analyzer too
     understood, asked = None, filters
     if understanding is not None and body.get("understand", True) and text.strip():
-        understood = understand(text, backend.vocabulary, understanding, filters)
-        if understood.filters:
-            text, filters = understood.text, {**understood.filters, **filters}
-        else:
-            understood = None
+        text, filters, understood = read(text, backend.vocabulary, understanding, filters)
     if body.get("mode") is None and vector is None and not q.strip():
         raise ValueError("q: a search needs a query text 'q', a 'vector' or 'like' (a product id)")
     mode = body.get("mode") or default_mode(vector is not None, bool(q.strip()), encode is not None, backend)

@@ -81,3 +81,14 @@ def understand(text: str, vocabulary: Callable[[str], Vocabulary] | None, policy
             extra = [a for a in policy.admit.get(name, ()) if a not in values and words(a) in vocabulary(name)]
             filters[name] = values[0] if len(values) == 1 and not extra else [*values, *extra]
     return Understood(rest, filters, found, price)
+
+
+def read(text: str, vocabulary: Callable[[str], Vocabulary] | None, policy: Policy, given: dict[str, Any]
+         ) -> tuple[str, dict[str, Any], Understood | None]:
+    """What retrieval reads for ``text`` under ``policy``: (the text, every filter: the understood
+    ones and ``given``, the request's own, which win; what was understood, None when nothing was).
+    The one place /search, `rules diff` and /inspect apply understanding."""
+    u = understand(text, vocabulary, policy, given)
+    if not u.filters:
+        return text, given, None
+    return u.text, {**u.filters, **given}, u

@@ -46,7 +46,9 @@ def _number(digits: str, k: str | None) -> float:
 
 def find_price(text: str) -> tuple[Price | None, str]:
     """(the price range the text asks for, or None; the text without the words that said it,
-    spaces collapsed)."""
+    spaces collapsed). Matched on the text with its spaces collapsed: a run of spaces between a
+    currency and a number costs linear time, not quadratic."""
+    given, text = text, " ".join(text.split())
     m = _BETWEEN.search(text)
     if m:
         lo, hi = _number(m.group(1), m.group(2)), _number(m.group(3), m.group(4))
@@ -63,7 +65,7 @@ def find_price(text: str) -> tuple[Price | None, str]:
         value = _number(m.group(2), m.group(3))
         upper = bool(_UPPER_RX.match(re.sub(r"\s+", " ", m.group(1).strip())))
         return _cut(text, m, Price(None, value, m.group(0)) if upper else Price(value, None, m.group(0)))
-    return None, text
+    return None, given
 
 
 def _cut(text: str, m: re.Match[str], price: Price) -> tuple[Price, str]:
