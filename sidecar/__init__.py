@@ -1,5 +1,7 @@
-"""SRP diversity sidecar: reranks OpenSearch candidates under per-query YAML rules."""
-from .jit_cache import configure as _configure_jit_cache
+"""SRP diversity sidecar: reranks OpenSearch candidates under per-query YAML rules.
+
+Importing it does nothing else: where numba keeps the compiled kernels is set by numba's own
+extension hook (``sidecar/jit_cache.py``).
+"""
 
 __version__ = "0.1.0"
-_configure_jit_cache()  # before the reranking core's kernels are defined

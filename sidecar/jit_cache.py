@@ -2,8 +2,17 @@
 
 numba invalidates a cached kernel when its own file changes, but not when a kernel it calls in
 another file does; a stale cache would then run old code. Keying the directory by a hash of every
-file of ``sidecar/rerank`` makes any edit start a fresh cache. Set before the core is imported
-(``sidecar/__init__.py``).
+file of ``sidecar/rerank`` makes any edit start a fresh cache.
+
+How it is put in place: ``install`` is numba's own extension hook (the ``numba_extensions``
+entry point ``init`` in pyproject.toml), which numba runs once per process when it creates its
+compilation context, before the first ``@njit(cache=True)`` chooses where its cache lives. It
+puts a cache locator first in numba's list that answers only for the files of this install's
+``sidecar/rerank``; every other numba function of the process keeps numba's own choice
+(``numba.config.CACHE_DIR`` is never touched). ``import sidecar`` does none of this: the
+directory is chosen, and the sources hashed, when the first kernel of the core is decorated.
+Limit: from a source tree that was never installed the entry point does not exist, and the
+core's kernels get numba's default cache (beside each file), with the stale-cache risk above.
 
 Where, in order of preference:
 
@@ -16,8 +25,8 @@ directory that already holds a cache for this source but is read-only (an instal
 read-only ``NUMBA_CACHE_DIR``) seeds the first writable one: its files are copied there (a few
 MB) and the kernels load instead of compiling. With nothing writable at all, the read-only cache
 is read in place and kernels missing from it are compiled in memory for this process only.
-Guarantees: never raises (an import of ``sidecar`` must not fail on a cache), never deletes a
-directory (another process may be using its own version's).
+Guarantees: never raises (a cache must not fail a compile), never deletes a directory (another
+process may be using its own version's).
 """
 from __future__ import annotations
 
@@ -82,88 +91,91 @@ def choose(parents: Callable[[], Iterator[Path]] = _parents) -> tuple[Path | Non
     return None, seed
 
 
-def configure() -> Path | None:
-    """Point numba's cache at the chosen directory; returns it (None: no cache usable)."""
-    from numba.core import config
+def install() -> None:
+    """numba's extension hook: put the core's locator first in numba's list (once per process)."""
+    try:
+        from numba.core import caching
+    except ImportError:
+        return
+    impl = _impl_class(caching)
+    if any(getattr(cls, "sidecar_core", False) for cls in impl._locator_classes):
+        return
+    impl._locator_classes = [_core_locator(caching), *impl._locator_classes]
 
+    def load_overload(self, sig, target_context, _load=caching.Cache.load_overload):
+        if getattr(self._impl.locator, "nowhere", False):
+            return None
+        return _load(self, sig, target_context)
+
+    def save_overload(self, sig, data, _save=caching.Cache.save_overload):
+        if not getattr(self._impl.locator, "read_only", False):
+            _save(self, sig, data)
+
+    caching.Cache.load_overload = load_overload
+    caching.Cache.save_overload = save_overload
+
+
+def _core_locator(caching):
+    """The locator class for the core's files; it decides the directory when first asked."""
+
+    class CoreLocator(caching.UserProvidedCacheLocator):
+        sidecar_core = True
+        chosen: tuple[Path | None, bool] | None = None  # (directory, writable), once decided
+
+        def __init__(self, py_func, py_file, root: Path | None, writable: bool):
+            self._py_file = py_file
+            self._lineno = py_func.__code__.co_firstlineno
+            self.nowhere = root is None  # no cache at all: compiled in memory, nothing loaded
+            self.read_only = not writable  # loaded from, never saved to
+            self._cache_path = (os.devnull if root is None
+                                else os.path.join(root, self.get_suitable_cache_subpath(py_file)))
+
+        @classmethod
+        def from_function(cls, py_func, py_file):
+            try:
+                if not Path(py_file).resolve().is_relative_to(CORE):
+                    return None
+            except (OSError, ValueError):
+                return None
+            return cls(py_func, py_file, *cls.decided())
+
+        @classmethod
+        def decided(cls) -> tuple[Path | None, bool]:
+            if cls.chosen is None:
+                cls.chosen = _decide()
+            return cls.chosen
+
+    return CoreLocator
+
+
+def _decide() -> tuple[Path | None, bool]:
+    """(the cache directory, whether it is writable); (None, False) when none is usable."""
     try:
         target, seed = choose()
         if target is not None and seed is not None and not _populated(target):
             shutil.copytree(seed, target, dirs_exist_ok=True)
     except OSError:
         target, seed = None, None
-    if target is None and seed is not None:
-        _read_only(seed)
-        target = seed
-    if target is None:
-        _memory_only()
-        return None
-    config.CACHE_DIR = str(target)
-    return target
+    return (target, True) if target is not None else (seed, False)
 
 
-def _read_only(directory: Path) -> None:
-    """numba reads ``directory`` although it cannot write there; a kernel missing from it is
-    compiled for this process and its save (which would raise) is skipped."""
+def cache_dir() -> tuple[Path | None, bool]:
+    """The core's cache directory and whether it is writable (decided now if no kernel did yet)."""
     from numba.core import caching
 
-    class ReadOnlyLocator(caching.UserProvidedCacheLocator):
-        def ensure_cache_path(self) -> None:
-            if not os.path.isdir(self.get_cache_path()):
-                raise OSError(f"{self.get_cache_path()}: no cache here")
-
-    def save_overload(self, sig, data, _save=caching.Cache.save_overload):
-        try:
-            _save(self, sig, data)
-        except OSError:
-            pass
-
-    caching.Cache.save_overload = save_overload
-    impl = _impl_class(caching)
-    impl._locator_classes = [ReadOnlyLocator, *impl._locator_classes]
-    _memory_only()  # for kernels of files the read-only cache does not hold
-
-
-def _memory_only() -> None:
-    """A last locator that always answers, so ``cache=True`` kernels compile (uncached) instead of
-    numba raising "no locator available" where no directory is writable."""
-    from numba.core import caching
-
-    class NowhereLocator(caching._SourceFileBackedLocatorMixin, caching._CacheLocator):
-        def __init__(self, py_func, py_file):
-            self._py_file = py_file
-            self._lineno = py_func.__code__.co_firstlineno
-
-        def ensure_cache_path(self) -> None:
-            raise OSError("no writable cache directory")
-
-        def get_cache_path(self) -> str:
-            return os.devnull
-
-        @classmethod
-        def from_function(cls, py_func, py_file):
-            return cls(py_func, py_file) if os.path.exists(py_file) else None
-
-    def load_overload(self, sig, target_context, _load=caching.Cache.load_overload):
-        return None if isinstance(self._impl.locator, NowhereLocator) else _load(self, sig, target_context)
-
-    def save_overload(self, sig, data, _save=caching.Cache.save_overload):
-        if not isinstance(self._impl.locator, NowhereLocator):
-            _save(self, sig, data)
-
-    caching.Cache.load_overload = load_overload
-    caching.Cache.save_overload = save_overload
-    impl = _impl_class(caching)
-    impl._locator_classes = [*impl._locator_classes, NowhereLocator]
+    install()
+    core = next(c for c in _impl_class(caching)._locator_classes if getattr(c, "sidecar_core", False))
+    return core.decided()
 
 
 def cache_state() -> str:
-    """'ready' when the configured cache holds kernels of this source, else what is missing."""
-    from numba.core import config
-
-    if not config.CACHE_DIR:
-        return "no writable cache directory: compiled in memory for each process"
-    return "ready" if _populated(Path(config.CACHE_DIR)) else f"cache empty: {config.CACHE_DIR}"
+    """'ready' when the core's cache holds kernels of this source, else what is missing."""
+    directory, writable = cache_dir()
+    if directory is None:
+        return "no cache directory usable: compiled in memory for each process"
+    if _populated(directory):
+        return "ready"
+    return f"cache empty: {directory}" + ("" if writable else " (read-only: kernels compile in memory)")
 
 
 def kernel_stats() -> tuple[int, int]:

@@ -156,8 +156,8 @@ def test_no_writable_directory_at_all_still_imports_and_reranks(tmp_path):
     nowhere = tmp_path / "ro"
     nowhere.mkdir()
     ro = [PKG_CACHE, Path("/tmp"), Path("/var/tmp"), nowhere] + ([Path("/usr/tmp")] if Path("/usr/tmp").is_dir() else [])
-    code = ("import sidecar.config, numba.core.config as c; from sidecar.rerank.warmup import warm; "
-            "from sidecar.jit_cache import kernel_stats; warm(); print('cache', c.CACHE_DIR, kernel_stats())")
+    code = ("from sidecar.rerank.warmup import warm; "
+            "from sidecar.jit_cache import cache_dir, kernel_stats; warm(); print('cache', cache_dir()[0], kernel_stats())")
     res = _read_only_run(tmp_path, f"'{sys.executable}' -c \"{code}\"", ro,
                          {"TMPDIR": str(nowhere / "missing"), "NUMBA_CACHE_DIR": ""}, nowhere)
     assert res.returncode == 0, res.stderr[-3000:]
@@ -225,3 +225,29 @@ def test_a_rejected_rule_file_and_a_dead_worker_do_not_halt_the_server(tmp_path)
     finally:
         log = stop(proc)
     assert "Worker failed to boot" not in log and "Traceback" not in log, log[-3000:]
+
+
+def test_importing_sidecar_has_no_side_effects_and_other_numba_code_keeps_its_cache(tmp_path):
+    """``import sidecar`` imports no numba and touches no cache; numba's extension hook (the
+    installed entry point, loaded by the core before it decorates its kernels) gives the core's
+    kernels the source-keyed directory and leaves every other numba function of the process
+    where numba itself puts it (``numba.config.CACHE_DIR`` as numba read it)."""
+    import json
+    from importlib.metadata import entry_points
+
+    from sidecar.jit_cache import source_hash
+
+    assert [e.value for e in entry_points(group="numba_extensions", name="init") if e.value.startswith("sidecar")] \
+        == ["sidecar.jit_cache:install"]
+    (tmp_path / "other.py").write_text("from numba import njit\n\n@njit(cache=True)\ndef f(x):\n    return x + 1\n")
+    cache = tmp_path / "cache"
+    code = ("import json, sys, sidecar, sidecar.config, sidecar.cli; before = 'numba' in sys.modules; "
+            "import numba.core.config as c; from sidecar.rerank import minhash; import other; "
+            "print(json.dumps([before, c.CACHE_DIR, other.f(1), other.f._cache.cache_path, minhash._signatures._cache.cache_path]))")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=tmp_path,
+                         env={**os.environ, "NUMBA_CACHE_DIR": str(cache), "PYTHONPATH": str(tmp_path)})
+    assert res.returncode == 0, res.stderr[-3000:]
+    before, numba_dir, two, other_path, core_path = json.loads(res.stdout)
+    assert (before, numba_dir, two) == (False, str(cache), 2)
+    core_dir = cache / f"rerank-{source_hash()}"
+    assert Path(core_path).parent == core_dir and not Path(other_path).is_relative_to(core_dir), (core_path, other_path)

@@ -14,9 +14,7 @@ from .common import EXIT_OK, EXIT_USAGE, formatter
 def cmd_warm(args: argparse.Namespace) -> int:
     import time
 
-    from numba.core import config as numba_config
-
-    from ..jit_cache import kernel_stats
+    from ..jit_cache import cache_dir, kernel_stats
 
     t0 = time.perf_counter()
     from ..rerank.warmup import warm
@@ -24,7 +22,7 @@ def cmd_warm(args: argparse.Namespace) -> int:
     ran = warm()
     loaded, compiled = kernel_stats()
     print(f"reranking kernels ready ({', '.join(ran)}) in {time.perf_counter() - t0:.1f} s: {loaded} loaded from "
-          f"the cache, {compiled} compiled; cache: {numba_config.CACHE_DIR or 'none (no writable directory)'}")
+          f"the cache, {compiled} compiled; cache: {cache_dir()[0] or 'none (no usable directory)'}")
     return 0
 
 
