@@ -58,9 +58,15 @@ def main() -> int:
                        and (lo is None or h["fields"]["price"] >= lo) and h["fields"]["price"] <= hi)
             out["three"].setdefault(q, {})["on" if on else "off"] = f"{held}/{len(hits)}"
     queries = load_queries(FASHION / "queries-dev.jsonl", FASHION / "query-vectors-dev.f16.npy")
+    # every policy with the shipped rewrites (query_rules/20-rewrites.yaml), but the last
+    shipped = rules.understanding.rewrites
     policies = {"none": Policy({}, prices="none"), "gender": Policy({"gender": "filter"}),
                 "gender without unisex": Policy({"gender": "filter"}, admit={}), "colour": Policy({"colour": "filter"}),
+                "colour boosted": Policy({"colour": "boost"}),
+                "gender filtered, colour boosted": Policy({"gender": "filter", "colour": "boost"}),
                 "gender and colour (shipped)": Policy({"gender": "filter", "colour": "filter"})}
+    policies = {k: dataclasses.replace(v, rewrites=shipped) for k, v in policies.items()}
+    policies["gender and colour, no rewrites"] = Policy({"gender": "filter", "colour": "filter"})
     for name, policy in policies.items():
         rs = dataclasses.replace(rules, understanding=policy)
         scores = [ndcg([h["id"] for h in run_search({"q": q.text, "size": 10, "vector": q.vector.tolist()}, backend, rs,

@@ -172,7 +172,7 @@ def test_shipped_rules_are_valid_and_cover_the_asked_cases():
 
 def test_cli_check_and_explain(tmp_path):
     ok = run_cli("rules", "check", str(ROOT / "query_rules"))
-    assert ok.returncode == 0 and ok.stdout.startswith("OK: 5 rules in 2 files")
+    assert ok.returncode == 0 and ok.stdout.startswith("OK: 5 rules in 3 files") and " 14 rewrites, " in ok.stdout
     write(tmp_path, "bad.yaml", "rules:\n  - id: a\n    constraints:\n      - {field: b, value: x, mni: 0.1}\n")
     bad = run_cli("rules", "check", str(tmp_path))
     assert bad.returncode == 1

@@ -30,7 +30,7 @@ def cmd_rules_check(args: argparse.Namespace) -> int:
         print(w)
     n_exact = sum(len(v) for v in rs.exact.values())
     print(f"OK{f' with {len(warnings)} warning(s)' if warnings else ''}: {len(rs.located)} rules in {len(rs.files)} files (version {rs.version}); "
-          f"{n_exact} exact queries, {len(rs.patterns)} patterns, "
+          f"{n_exact} exact queries, {len(rs.patterns)} patterns, {len(rs.understanding.rewrites)} rewrites, "
           f"default: {rs.default.rule.id if rs.default else 'none (unmatched queries are not reranked)'}")
     for ex in rs.experiments:
         a, b = rs.arms[ex.name]
@@ -105,12 +105,13 @@ def cmd_rules_diff(args: argparse.Namespace) -> int:
         # encoder is on and the index has vectors, else bm25
         mode = args.mode or default_mode(False, True, encode is not None or bool(args.query_vectors), backend)
         if mode != "bm25" and encode is not None:
-            from ..preview.replay import understood
             from ..retrieval.filters import validate_filters
+            from ..understand import read
 
             # the encoder reads what /search's encoder reads: the text as the new rules understand it
             queries = [q if q.vector is not None else dataclasses.replace(
-                q, vector=encode(understood(backend, rulesets[1], q.text, validate_filters(q.filters))[0]))
+                q, vector=encode(read(q.text, backend.vocabulary, rulesets[1].understanding,
+                                      validate_filters(q.filters))[0]))
                 for q in queries]
         report, comparisons = replay(backend, rulesets[0], rulesets[1], queries, k=args.k, mode=mode,
                                      progress=not args.quiet)

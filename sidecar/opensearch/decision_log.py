@@ -70,6 +70,8 @@ def build_record(d: Decision, request_id: str, status: int = 200, rules_version:
         "index": d.index,
         "query": normalize_query(d.query) if d.query else None,
         "filters": json.dumps(d.filters, sort_keys=True, separators=(",", ":")) if d.filters else None,
+        "understood_text": d.understood["text"] if d.understood else None,  # what the query became
+        "rewrites": (d.understood or {}).get("rewrites", []) + (d.understood or {}).get("boosts", []),
         "rule": d.rule.id if d.rule else "none",
         "rule_match": d.how,
         "mode": d.mode,
@@ -118,6 +120,14 @@ def put_template(client: Any, template: str, pattern: str, name: str) -> None:
     body = load_mapping(template)
     body["index_patterns"] = [pattern]
     client.indices.put_index_template(name=name, body=body)
+
+
+def added_fields() -> dict[str, Any]:
+    """The template's fields added after its first version, as a put-mapping body."""
+    from .client import load_mapping
+
+    props = load_mapping("decision-log-template.json")["template"]["mappings"]["properties"]
+    return {"properties": {k: props[k] for k in ("understood_text", "rewrites")}}
 
 
 def _first_line(exc: Exception) -> str:
@@ -183,6 +193,10 @@ class DecisionLogWriter:
         # and two templates over one pattern are refused, so that one goes
         client.indices.delete_index_template(name=f"{INDEX_PREFIX}-{self.prefix}", ignore=[404])
         put_template(client, "decision-log-template.json", f"{self.prefix}-*", self.prefix)
+        try:  # fields added since an existing day's index was made: it takes them too (strict mapping)
+            client.indices.put_mapping(index=f"{self.prefix}-*", body=added_fields(), allow_no_indices=True)
+        except Exception as exc:  # noqa: BLE001 - that day's records with the new fields are refused, counted
+            log.warning("%s: existing indices keep their mapping: %s", self.name, _first_line(exc))
         self._template_ok = True
 
     def _write(self, batch: list[dict[str, Any]]) -> None:

@@ -10,8 +10,8 @@ after is *broken*; one that did not hold and now does is *newly met*.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -21,6 +21,7 @@ from ..search import paging
 from ..rerank.rule import Constraint, Rule
 from ..rerank.shares import measure
 from ..retrieval import Backend, RetrievalRequest, Retrieved
+from ..retrieval.boosts import Boost, boosted
 
 
 @dataclass
@@ -47,6 +48,8 @@ class Comparison:
     sources: dict[str, dict[str, Any]]  # id -> fields, for every item of either page
     constraints: list[dict[str, Any]] = field(default_factory=list)
     ndcg: tuple[float, float] | None = None  # (before, after) when the query has judgments
+    # what the query became on each side (``Understood.shown``; None: read as typed)
+    read: tuple[dict[str, Any] | None, dict[str, Any] | None] = (None, None)
 
     @property
     def entered(self) -> list[str]:
@@ -77,6 +80,9 @@ class Comparison:
             "page_changed": self.changed, "moved": self.moved, "entered": self.entered, "left": self.left,
             "constraints": self.constraints,
         }
+        for side, shown in zip(("read_before", "read_after"), self.read):
+            if shown is not None:
+                out[side] = shown
         if self.ndcg is not None:
             out["ndcg_before"], out["ndcg_after"] = round(self.ndcg[0], 4), round(self.ndcg[1], 4)
         return out
@@ -87,14 +93,16 @@ def _rule_id(rule: Rule | None) -> str:
 
 
 def retrieve_once(backend: Backend, mode: str, text: str, vector: np.ndarray | None, filters: dict[str, Any],
-                  with_vectors: bool) -> Callable[[int], Retrieved]:
+                  with_vectors: bool, boosts: Sequence[Boost] = ()) -> Callable[[int], Retrieved]:
     """A ``paging.Fetch`` that asks the backend only when a larger window than any so far is
-    wanted, and otherwise cuts the largest one: both sides of a comparison see one retrieval."""
+    wanted, and otherwise cuts the largest one: both sides of a comparison see one retrieval
+    (``boosts``: the reading's boosts and buries, applied to each window as /search applies them)."""
     got: list[Retrieved] = []
 
     def fetch(window: int) -> Retrieved:
         if not got or len(got[-1].hits) < window and not got[-1].exhausted:
-            got.append(backend.retrieve(RetrievalRequest(mode, text, vector, filters, window, with_vectors=with_vectors)))
+            r = backend.retrieve(RetrievalRequest(mode, text, vector, filters, window, with_vectors=with_vectors))
+            got.append(replace(r, hits=boosted(r.hits, boosts)) if boosts else r)
         r = got[-1]
         if len(r.hits) <= window:
             return r

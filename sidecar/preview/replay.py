@@ -40,29 +40,28 @@ def compare_query(backend: Backend, before: RuleSet | None, after: RuleSet, q: R
         right = (rule, "draft")
     # what /search retrieves for each side: the query as its rule set's understanding reads it
     # (rules are matched on the words and the request's filters, as /search matches them)
-    sides = [understood(backend, before or after, q.text, filters), understood(backend, after, q.text, filters)]
+    sides = [read(q.text, backend.vocabulary, (before or after).understanding, filters),
+             read(q.text, backend.vocabulary, after.understanding, filters)]
     vectors = any(r is not None and r.needs_vectors for r, _ in (left, right))
     window = min(max_window, max(r.window if r is not None else k for r, _ in (left, right)))
     fetches = {}
-    for text, wanted in sides:
-        key = (text, repr(sorted(wanted.items())))
+    keys = []
+    for text, wanted, u in sides:
+        boosts = u.boosts if u is not None else ()
+        key = (text, repr(sorted(wanted.items())), boosts)
+        keys.append(key)
         if key not in fetches:
-            fetches[key] = retrieve_once(backend, mode, text, q.vector, wanted, with_vectors=vectors)
+            fetches[key] = retrieve_once(backend, mode, text, q.vector, wanted, with_vectors=vectors, boosts=boosts)
             fetches[key](window)  # the one retrieval of this reading
-    left_fetch, right_fetch = (fetches[(t, repr(sorted(w.items())))] for t, w in sides)
     qv = q.vector if mode == "knn" else None
-    return compare(q.text, filters,
-                   rank_side(left_fetch, *left, k, now, max_window, qv, max_pairs,
-                             named_values(left[0], q.text, backend.vocabulary)),
-                   rank_side(right_fetch, *right, k, now, max_window, qv, max_pairs,
-                             named_values(right[0], q.text, backend.vocabulary)),
-                   q.judgments)
-
-
-def understood(backend: Backend, rules: RuleSet, text: str, filters: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-    """(the text, the filters) /search retrieves with for ``text`` under ``rules``' understanding."""
-    text, filters, _ = read(text, backend.vocabulary, rules.understanding, filters)
-    return text, filters
+    cmp = compare(q.text, filters,
+                  rank_side(fetches[keys[0]], *left, k, now, max_window, qv, max_pairs,
+                            named_values(left[0], q.text, backend.vocabulary)),
+                  rank_side(fetches[keys[1]], *right, k, now, max_window, qv, max_pairs,
+                            named_values(right[0], q.text, backend.vocabulary)),
+                  q.judgments)
+    cmp.read = tuple(u.shown() if u is not None else None for _, _, u in sides)  # type: ignore[assignment]
+    return cmp
 
 
 def replay(backend: Backend, before: RuleSet, after: RuleSet, queries: list[ReplayQuery], *, k: int = 10,
@@ -86,6 +85,7 @@ def summarize(results: list[dict[str, Any]]) -> dict[str, Any]:
     judged = [r for r in results if "ndcg_before" in r]
     out: dict[str, Any] = {
         "pages_changed": sum(r["page_changed"] for r in results),
+        "readings_changed": sum(r.get("read_before") != r.get("read_after") for r in results),
         "rules_changed": sum(r["rule_changed"] for r in results),
         "items_moved": sum(r["moved"] for r in results),
         "items_entered": sum(len(r["entered"]) for r in results),

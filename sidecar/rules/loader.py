@@ -33,6 +33,7 @@ from .lines import Lines, RuleLines, SYNTAX_AT, Yaml12Loader, aliases, duplicate
 from .patterns import RulePattern
 from .ruleset import Located, RuleSet, build_ruleset
 from ..understand import DEFAULT_POLICY, Policy
+from ..understand.rewrites import parse_rewrite, Rewrite
 
 
 @dataclass(frozen=True)
@@ -44,7 +45,17 @@ class Declared:
     line: int
 
 
-Checked = tuple[list[Located], list[RuleError], list[Experiment], Declared | None]
+@dataclass(frozen=True)
+class Sections:
+    """A file's sections beside its rules and experiments: ``understanding`` (at most one in a
+    set) and ``rewrites`` (every file's, in file order)."""
+
+    understanding: Declared | None = None
+    rewrites: tuple[Rewrite, ...] = ()
+
+
+NO_SECTIONS = Sections()
+Checked = tuple[list[Located], list[RuleError], list[Experiment], Sections]
 _CACHE: dict[tuple[str, str], Checked] = {}
 _CACHE_MAX = 4096
 
@@ -92,14 +103,14 @@ def _check_text(text: str, file: str, parsed: Callable[[], Any] | None,
         # yaml-rs places syntax errors, but not a duplicated key: those are found in the node tree
         duplicates = [] if SYNTAX_AT.search(str(exc)) else duplicate_keys(text)
         if not duplicates:
-            return [], [syntax_error(exc, file)], [], None
+            return [], [syntax_error(exc, file)], [], NO_SECTIONS
         # duplicated keys only: name each, then check the rest as PyYAML reads it (the last
         # value of a duplicated key), so one slip does not hide every other error of the file
         errors += [RuleError(file, line, f"duplicate key {key!r} in one mapping (the first would be silently "
                                          "overwritten)") for line, key in duplicates]
         data = yaml.load(text, Loader=Yaml12Loader)
     if data is None:
-        return [], [RuleError(file, 1, "empty file: expected a mapping with a 'rules' list")], [], None
+        return [], [RuleError(file, 1, "empty file: expected a mapping with a 'rules' list")], [], NO_SECTIONS
     # ("rules" | "experiments", i) with schema errors; a broken rule's constraints are still checked one by one
     broken_rules: set[tuple] = set()
     schema_paths: list[tuple] = []
@@ -110,10 +121,10 @@ def _check_text(text: str, file: str, parsed: Callable[[], Any] | None,
         schema_paths.append(tuple(path))
         if len(path) == 2 and err.validator == "required" and "match" in err.validator_value:
             continue  # no match: the rest of the rule is still checked
-        if len(path) >= 2 and path[0] in ("rules", "experiments") and isinstance(path[1], int):
+        if len(path) >= 2 and path[0] in ("rules", "experiments", "rewrites") and isinstance(path[1], int):
             broken_rules.add(tuple(path[:2]))
         else:
-            return [], errors, [], None  # the file's shape itself is wrong
+            return [], errors, [], NO_SECTIONS  # the file's shape itself is wrong
     located = []
     rule_lines = RuleLines(text, lines)
     for i, raw in enumerate(data.get("rules", [])):
@@ -151,7 +162,16 @@ def _check_text(text: str, file: str, parsed: Callable[[], Any] | None,
         if not unknown:
             understanding = Declared(Policy(dict(raw.get("fields", DEFAULT_POLICY.fields)),
                                             raw.get("prices", DEFAULT_POLICY.prices)), file, lines.at((), "understanding"))
-    return located, sorted(errors, key=lambda e: e.line), experiments, understanding
+    rewrites = []
+    for i, raw in enumerate(data.get("rewrites", [])):
+        if ("rewrites", i) in broken_rules:
+            continue
+        line = lines.at(("rewrites", i))
+        rw, problems = parse_rewrite(raw, f"{file}:{line}", KEYWORD_FIELDS)
+        errors += [RuleError(file, lines.at(("rewrites", i), key), f"rewrites[{i}]: {reason}") for key, reason in problems]
+        if rw is not None:
+            rewrites.append(rw)
+    return located, sorted(errors, key=lambda e: e.line), experiments, Sections(understanding, tuple(rewrites))
 
 
 def _patterns(raw: Any, file: str, lines: Lines, path: tuple) -> tuple[tuple[RulePattern, ...], list[RuleError]]:
@@ -284,6 +304,7 @@ def _load_rules_dir(directory: Path, sources: tuple[list[Path], list[str]] | Non
     all_located: list[Located] = []
     all_experiments: list[Experiment] = []
     understanding: Declared | None = None
+    rewrites: list[Rewrite] = []
     digest = hashlib.sha1()
     shared: dict[str, Any] = {}  # constraints parsed once per distinct mapping, for this load only
     bombs = {i: aliases(text, str(path)) for i, (path, text) in enumerate(zip(files, texts))}
@@ -297,8 +318,10 @@ def _load_rules_dir(directory: Path, sources: tuple[list[Path], list[str]] | Non
             if bombs[i]:
                 errors += bombs[i]
                 continue
-            located, errs, experiments, declared = check_text(text, str(path), ahead[i].result if i in ahead else None,
+            located, errs, experiments, sections = check_text(text, str(path), ahead[i].result if i in ahead else None,
                                                               shared)
+            rewrites += sections.rewrites
+            declared = sections.understanding
             if declared is not None:
                 if understanding is not None:
                     errs.append(RuleError(declared.file, declared.line, "a second understanding section (the first is "
@@ -328,8 +351,9 @@ def _load_rules_dir(directory: Path, sources: tuple[list[Path], list[str]] | Non
                    for ex in all_experiments]
     if errors:
         raise RuleLoadError(errors)
+    policy = understanding.policy if understanding else DEFAULT_POLICY
     rules = build_ruleset(all_located, [str(p) for p in files], digest.hexdigest()[:12],
-                          understanding.policy if understanding else DEFAULT_POLICY)
+                          replace(policy, rewrites=tuple(rewrites)) if rewrites else policy)
     return with_experiments(rules, directory, all_experiments) if all_experiments else rules
 
 

@@ -159,6 +159,15 @@ DEFS: dict[str, Any] = {
                                                         "weights, and the share of the query's words BM25 matched)"},
             "named": {"type": "object", "description": "the values of constrained fields the query names, per field: "
                                                        "their constraints do not push them down (respect_query)"},
+            "understood": {"type": "object", "description": "what the query became under the rule set's understanding "
+                                                            "(absent: read as typed): the text searched, the filters added, "
+                                                            "each finding, the rewrites applied (file:line) and the boosts; "
+                                                            "a hit's explanation.boosted names the boosts that moved it",
+                           "required": ["text", "filters", "found"],
+                           "properties": {"text": {"type": "string"}, "filters": {"type": "object"},
+                                          "found": {"type": "array"},
+                                          "rewrites": {"type": "array", "items": {"type": "string"}},
+                                          "boosts": {"type": "array", "items": {"type": "string"}}}},
             "facets": {"type": "object", "description": "per field, buckets {value, count, selected} (ranges also "
                                                          "from, to): counts over the matches, not the page",
                        "additionalProperties": {"type": "array", "items": {

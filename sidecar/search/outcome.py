@@ -34,3 +34,4 @@ class Decision:
     experiment: dict[str, str] | None = None  # name, method, arm (experiments.serve)
     teams: list[str] | None = None  # an interleaved page: the arm of each placed item
     client_id: str | None = None  # the client the page was served to (its request id is signed for it)
+    understood: dict[str, Any] | None = None  # what the query became (/search): text, filters added, rewrites

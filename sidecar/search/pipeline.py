@@ -26,6 +26,7 @@ from . import paging
 from ..rerank.named import Vocabulary, named_in
 from ..rerank.rule import FusionSpec, Rule, parse_rule
 from ..retrieval import Backend, NotFound, RetrievalRequest, facets
+from ..retrieval.boosts import boosted, moved_by
 from ..retrieval.filters import validate_filters
 from .contract import DEFAULT_SIZE, validate
 from .limits import Limits
@@ -156,6 +157,7 @@ class Explanation(TypedDict, total=False):
 
     original_rank: int
     reason: dict[str, Any]
+    boosted: list[str]  # the boosts and buries that moved it in retrieval order (rewrites, understanding)
 
 
 def parse(body: Any, backend: Backend, limits: Limits, encode: Callable[[str], np.ndarray] | None,
@@ -215,6 +217,7 @@ def rank(p: Parsed, c: Chosen, backend: Backend, max_window: int, now: datetime,
     the fusion's account come with the first window (one round trip)."""
     rule = c.rule
     counted = Counted()
+    boosts = p.understood.boosts if p.understood is not None else ()
 
     def fetch(window: int) -> Any:
         first = not counted.done
@@ -224,6 +227,8 @@ def rank(p: Parsed, c: Chosen, backend: Backend, max_window: int, now: datetime,
                                               fusion=rule.fusion if rule else FusionSpec()))
         if first:
             counted.facets, counted.fusion, counted.done = r.facets, r.fusion, True
+        if boosts:
+            r = replace(r, hits=boosted(r.hits, boosts))
         seed = p.body.get("like")
         if seed is not None and str(seed) in r.hits.ids:  # "more like this" never offers this itself
             keep = [k for k, doc_id in enumerate(r.hits.ids) if doc_id != str(seed)]
@@ -259,6 +264,9 @@ def page(p: Parsed, c: Chosen, ranked: paging.Ranked, counted: Counted, max_wind
             explanation: Explanation = {"original_rank": h["original_rank"]}
             if "reason" in h:
                 explanation["reason"] = h["reason"]
+            moved = moved_by(pool.sources[k], p.understood.boosts) if p.understood is not None else []
+            if moved:
+                explanation["boosted"] = moved
             hit["explanation"] = explanation
         hits.append(hit)
     response = {
@@ -305,5 +313,6 @@ def run_search(body: Any, backend: Backend, ruleset: RuleSet, max_window: int,
     response = page(p, c, ranked, counted, max_window, timings)
     decision = Decision("search", c.rule, c.how, p.mode, p.q or None, index, ranked.window, p.frm, c.size, ranked.pool,
                         ranked.placed[p.frm:p.frm + c.size], ranked.dedup, timings["rerank_ms"],
-                        timings["retrieval_ms"], timings["total_ms"], ranked.took_ms, p.asked or None)
+                        timings["retrieval_ms"], timings["total_ms"], ranked.took_ms, p.asked or None,
+                        understood=p.understood.shown() if p.understood is not None else None)
     return SearchOutcome(response, decision)

@@ -1,10 +1,13 @@
-"""Query understanding: what the shopper asked for beyond the words to match. Prices in words
-become a price range (``prices``), values of the catalog's own keyword fields found in the query
-become filters (``attributes``), each by the rule set's ``understanding`` (a field's found value:
-``filter`` or ``none``; defaults below, chosen by measurement: docs/understanding.md).
+"""Query understanding: what the shopper asked for beyond the words to match. The rule files'
+rewrites apply first (``rewrites``: synonyms, deletions, boost/bury, filters); then prices in
+words become a price range (``prices``) and values of the catalog's own keyword fields found in
+the query become filters or boosts (``attributes``), each by the rule set's ``understanding`` (a
+field's found value: ``filter``, ``boost`` or ``none``; defaults below, chosen by measurement:
+docs/understanding.md).
 
 A request's own filters always win over understood ones on the same field; ``"understand":
-false`` turns it off for one request. The text retrieval reads loses only the price words.
+false`` turns it off for one request. The text retrieval reads loses the price words and the
+words a rewrite deletes, and gains the synonyms a rewrite adds.
 """
 from __future__ import annotations
 
@@ -15,24 +18,34 @@ from typing import Any
 from ..rerank.named import Vocabulary, words
 from .attributes import Found, find_attributes
 from .prices import Price, find_price
+from ..retrieval.boosts import Boost
+from .rewrites import Rewrite, rewrite
 
-ACTIONS = ("filter", "none")
+ACTIONS = ("filter", "boost", "none")
+BOOST_FACTOR = 2.0  # a found value's products, with action boost: their retrieval score doubled
 PRICE_FIELD = "price"
 
 
 @dataclass(frozen=True)
 class Policy:
-    """What a rule set does with what is understood: per keyword field, ``filter`` or ``none``
-    (fields not listed: none), in priority order for overlapping values; and for prices."""
+    """What a rule set does with what is understood: per keyword field, ``filter``, ``boost`` or
+    ``none`` (fields not listed: none), in priority order for overlapping values; for prices; and
+    the rewrites of its files, in file order."""
 
     fields: Mapping[str, str] = field(default_factory=lambda: {"gender": "filter", "colour": "filter"})
     prices: str = "filter"
     admit: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: {"gender": ("unisex",)})  # kept by any value
+    rewrites: tuple[Rewrite, ...] = ()
 
     @property
     def filtered(self) -> list[str]:
         """The fields whose found values filter, in priority order."""
         return [f for f, action in self.fields.items() if action == "filter"]
+
+    @property
+    def read(self) -> list[str]:
+        """The fields whose values are looked for in the query (filter or boost), in priority order."""
+        return [f for f, action in self.fields.items() if action != "none"]
 
 
 DEFAULT_POLICY = Policy()
@@ -40,27 +53,41 @@ DEFAULT_POLICY = Policy()
 
 @dataclass(frozen=True)
 class Understood:
-    """What a query was understood to ask: the text retrieval reads, the filters added, and what
-    was found (for the response, ``explain`` and the decision log)."""
+    """What a query was understood to ask: the text retrieval reads, the filters added, what was
+    found, the rewrites applied and the boosts asked (for the response, ``explain``, /inspect and
+    the decision log)."""
 
     text: str
     filters: dict[str, Any]
     found: tuple[Found, ...] = ()
     price: Price | None = None
+    rewrites: tuple[str, ...] = ()  # each applied rewrite: "file:line: what it did"
+    boosts: tuple[Boost, ...] = ()
 
     def shown(self) -> dict[str, Any]:
-        """The response's ``understood``: the text searched, the filters added, each finding."""
+        """The response's ``understood``: the text searched, the filters added, each finding, the
+        rewrites applied and the boosts."""
         found = [{"field": f.field, "value": f.value, "said": f.said} for f in self.found]
         if self.price is not None:
             found.append({"field": PRICE_FIELD, "value": self.price.as_filter(), "said": self.price.said})
-        return {"text": self.text, "filters": self.filters, "found": found}
+        out: dict[str, Any] = {"text": self.text, "filters": self.filters, "found": found}
+        if self.rewrites:
+            out["rewrites"] = list(self.rewrites)
+        if self.boosts:
+            out["boosts"] = [b.shown() for b in self.boosts]
+        return out
 
 
 def understand(text: str, vocabulary: Callable[[str], Vocabulary] | None, policy: Policy,
                given: Mapping[str, Any]) -> Understood:
-    """``text`` understood under ``policy``; ``given``: the request's own filters (a field it
-    filters is not filtered again). Nothing found: the text as it is and no filters."""
-    filters: dict[str, Any] = {}
+    """``text`` understood under ``policy``: its rewrites first, then prices and attributes on
+    the text they leave; ``given``: the request's own filters (a field it filters is not filtered
+    again). Nothing found: the text as it is and no filters."""
+    rewritten = rewrite(text, policy.rewrites, given)
+    text = rewritten.text
+    filters: dict[str, Any] = dict(rewritten.filters)
+    boosts = list(rewritten.boosts)
+    given = {**filters, **given}  # a rewrite's filter is not filtered again either
     price = None
     rest = text
     if policy.prices == "filter" and PRICE_FIELD not in given:
@@ -70,17 +97,19 @@ def understand(text: str, vocabulary: Callable[[str], Vocabulary] | None, policy
             if not rest.strip():  # "under 500" alone: the words stay the search
                 rest = text
     found: tuple[Found, ...] = ()
-    wanted = [f for f in policy.filtered if f not in given]
+    wanted = [f for f in policy.read if f not in given]
     if wanted and vocabulary is not None:
         found = tuple(find_attributes(rest, {f: vocabulary(f) for f in wanted}, wanted))
-        for f in found:  # two values of one field ("red or black"): either
+        boosts += [Boost(f.field, f.value, BOOST_FACTOR, f"understanding.fields.{f.field}")
+                   for f in found if policy.fields[f.field] == "boost"]
+        for f in (f for f in found if policy.fields[f.field] == "filter"):  # "red or black": either
             held = filters.get(f.field)
             filters[f.field] = [f.value] if held is None else [*held, f.value]
-        for name in {f.field for f in found}:
+        for name in {f.field for f in found if policy.fields[f.field] == "filter"}:
             values = filters[name]
             extra = [a for a in policy.admit.get(name, ()) if a not in values and words(a) in vocabulary(name)]
             filters[name] = values[0] if len(values) == 1 and not extra else [*values, *extra]
-    return Understood(rest, filters, found, price)
+    return Understood(rest, filters, found, price, rewritten.applied, tuple(boosts))
 
 
 def read(text: str, vocabulary: Callable[[str], Vocabulary] | None, policy: Policy, given: dict[str, Any]
@@ -89,6 +118,6 @@ def read(text: str, vocabulary: Callable[[str], Vocabulary] | None, policy: Poli
     ones and ``given``, the request's own, which win; what was understood, None when nothing was).
     The one place /search, `rules diff` and /inspect apply understanding."""
     u = understand(text, vocabulary, policy, given)
-    if not u.filters:
+    if not u.filters and not u.rewrites and not u.boosts:
         return text, given, None
     return u.text, {**u.filters, **given}, u

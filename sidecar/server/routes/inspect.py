@@ -19,8 +19,10 @@ from ...preview.render import inspect_page
 from ...preview.replay import compare_query
 from ...preview.sources import ReplayQuery
 from ...retrieval import NotFound
+from ...retrieval.filters import validate_filters
 from ...rules import check_draft
 from ...threads import offload
+from ...understand import read
 from ..auth import require_admin
 from ..documented import HTML, documented
 from ..services import Services, services
@@ -97,7 +99,8 @@ def _compare(s: Services, ctx: dict) -> Comparison:
     if asked == MODES[0]:  # what /search would do with this request
         asked = default_mode(vector is not None, bool(ctx["q"].strip()), s.encode is not None, s.backend)
     if vector is None and asked != "bm25" and ctx["q"].strip() and s.encode is not None:
-        vector = s.encode(ctx["q"])  # the words embedded, as /search embeds them
+        text = read(ctx["q"], s.backend.vocabulary, s.store.current.understanding, validate_filters(filters))[0]
+        vector = s.encode(text)  # the words as the rules read them, embedded as /search embeds them
     mode = "bm25" if vector is None else ("knn" if asked == "bm25" or not ctx["q"] else asked)
     ctx["used_mode"] = mode
     return compare_query(s.backend, None, s.store.current, ReplayQuery(ctx["q"], filters, vector=vector), k=k,
