@@ -289,3 +289,26 @@ def test_an_empty_page_is_not_a_constraint_failure():
 def test_the_template_is_named_by_the_prefix(logged, os_client):
     names = {t["name"] for t in os_client.indices.get_index_template()["index_templates"]}
     assert PREFIX in names and f"sidecar-decisions-{PREFIX}" not in names
+
+
+def test_a_day_index_made_before_the_rewrite_fields_takes_records_with_them(os_url, os_client):
+    """A day's index created from the template before ``understood_text`` and ``rewrites`` existed
+    (strict mapping) gets them when the writer starts, so that day's records with them are kept."""
+    prefix = "test-older-decisions"  # a pattern no other test's template covers
+    os_client.indices.delete(index=f"{prefix}-*", ignore_unavailable=True)
+    old = load_mapping("decision-log-template.json")["template"]["mappings"]
+    for field in ("understood_text", "rewrites"):
+        old["properties"].pop(field)
+    os_client.indices.create(index=f"{prefix}-2026.12.06", body={"mappings": old})
+    writer = DecisionLogWriter(lambda: make_client(os_url), prefix=prefix, flush_interval=0.1).start()
+    try:
+        writer.submit({"@timestamp": "2026-12-06T10:00:00.000+00:00", "request_id": "r1", "endpoint": "search",
+                       "understood_text": "office shirt", "rewrites": ["query_rules/20-rewrites.yaml:33: office -> boost"]})
+        assert writer.flush(30)
+        os_client.indices.refresh(index=f"{prefix}-*")
+        docs = [h["_source"] for h in os_client.search(index=f"{prefix}-*", body={"size": 10})["hits"]["hits"]]
+        assert [d["understood_text"] for d in docs] == ["office shirt"] and not any(writer.dropped.values()), writer.dropped
+    finally:
+        writer.close(5)
+        os_client.indices.delete(index=f"{prefix}-*", ignore_unavailable=True)
+        os_client.indices.delete_index_template(name=prefix, ignore=[404])
