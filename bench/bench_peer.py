@@ -13,7 +13,9 @@ dev query (MiniLM vector, text; cycled) sends, in rotating order over keep-alive
   b  sidecar /search kNN, rule bench-mmr: window 200, MMR diversity 0.5, brand <= 50%,
      seller <= 20%, near-duplicates collapsed; size 20
   c  plain kNN top-20 straight to OpenSearch (the floor)
-  d  hybrid, window 200, default rule: sidecar /search vs the msearch its backend sends, straight
+  d  hybrid, window 200, default rule: sidecar /search vs the msearch its backend builds for the query
+     as the shipped rules read it (understood text and filters), sent straight; d_words the same
+     with understanding off on both sides (the raw text, no filters)
   e  GET /healthz on the sidecar: what the extra HTTP hop through gunicorn and Flask costs alone
 
 Every response is read and JSON-decoded, as a client would. Reports p50/p99 of each, the ratios
@@ -50,6 +52,8 @@ from sidecar.catalog import FIELDS  # noqa: E402
 from sidecar.retrieval.base import RetrievalRequest  # noqa: E402
 from sidecar.retrieval.hits import VECTOR_BINARY_FIELD  # noqa: E402
 from sidecar.retrieval.opensearch_backend import OpenSearchBackend  # noqa: E402
+from sidecar.rules import load_rules_dir  # noqa: E402
+from sidecar.understand import read  # noqa: E402
 
 BENCH_RULES = """\
 rules:
@@ -242,7 +246,9 @@ def main() -> int:
     qvecs = np.load(args.fashion / "query-vectors-dev.f16.npy").astype(np.float32)
     backend = OpenSearchBackend(client, args.index, 10.0)
     src = list(FIELDS)  # what the sidecar's /search returns for each hit
-    bodies: dict[str, list[bytes]] = {k: [] for k in ("a", "b", "c", "d_direct", "d_sidecar", "b_plain")}
+    bodies: dict[str, list[bytes]] = {k: [] for k in ("a", "b", "c", "d_direct", "d_sidecar", "b_plain",
+                                                      "d_words_direct", "d_words_sidecar")}
+    understanding = load_rules_dir(ROOT / "query_rules").understanding
     for q, v in zip(queries, qvecs):
         vec = v.tolist()
         bodies["a"].append(orjson.dumps({"size": 20, "_source": src, "query": {"knn": {"vector": {"vector": vec, "k": 20}}},
@@ -250,10 +256,14 @@ def main() -> int:
         bodies["b"].append(orjson.dumps({"vector": vec, "mode": "knn", "rule": "bench-mmr", "size": 20}))
         bodies["b_plain"].append(orjson.dumps({"vector": vec, "mode": "knn", "rule": "bench-mmr-only", "size": 20}))
         bodies["c"].append(orjson.dumps({"size": 20, "_source": src, "query": {"knn": {"vector": {"vector": vec, "k": 20}}}}))
-        req = RetrievalRequest("hybrid", q, v, {}, 200)
-        lines = [{"index": args.index}, backend._body(req, "bm25"), {"index": args.index}, backend._body(req, "knn")]
-        bodies["d_direct"].append(b"".join(orjson.dumps(x) + b"\n" for x in lines))
+        text, filters, _ = read(q, backend.vocabulary, understanding, {})  # as the sidecar reads q
+        for case, req in (("d_direct", RetrievalRequest("hybrid", text, v, filters, 200)),
+                          ("d_words_direct", RetrievalRequest("hybrid", q, v, {}, 200))):
+            lines = [{"index": args.index}, backend._body(req, "bm25"), {"index": args.index}, backend._body(req, "knn")]
+            bodies[case].append(b"".join(orjson.dumps(x) + b"\n" for x in lines))
         bodies["d_sidecar"].append(orjson.dumps({"q": q, "vector": vec, "mode": "hybrid", "rule": "default", "size": 20}))
+        bodies["d_words_sidecar"].append(orjson.dumps({"q": q, "vector": vec, "mode": "hybrid", "rule": "default",
+                                                       "size": 20, "understand": False}))
 
     rules_dir = Path(tempfile.mkdtemp(prefix="bench-peer-rules-"))
     for f in (ROOT / "query_rules").glob("*.yaml"):
@@ -263,16 +273,17 @@ def main() -> int:
     server, port = start_sidecar(args, rules_dir)
     paths = {"a": ("os", f"/{args.index}/_search"), "b": ("side", "/search"), "c": ("os", f"/{args.index}/_search"),
              "d_direct": ("os", "/_msearch"), "d_sidecar": ("side", "/search"), "b_plain": ("side", "/search"),
-             "e": ("side", "/healthz")}
+             "d_words_direct": ("os", "/_msearch"), "d_words_sidecar": ("side", "/search"), "e": ("side", "/healthz")}
     bodies["e"] = [None] * len(queries)
-    timed = ["a", "b", "c", "d_direct", "d_sidecar", "e"]
+    timed = ["a", "b", "c", "d_direct", "d_sidecar", "d_words_direct", "d_words_sidecar", "e"]
     try:
         conns = {"os": Client(os_host, int(os_port)), "side": Client("127.0.0.1", port)}
 
         def send(case: str, k: int, conn: Client | None = None) -> tuple[bool, object]:
             where, path = paths[case]
             st, body = (conn or conns[where]).post(path, bodies[case][k % len(queries)],
-                                                   "application/x-ndjson" if case == "d_direct" else "application/json")
+                                                   "application/x-ndjson" if where == "os" and "msearch" in path
+                                                   else "application/json")
             return st == 200, body
 
         for i in range(40):  # warm-up: caches, JIT, connection pools
@@ -309,7 +320,7 @@ def main() -> int:
         pools = {w: [Client(os_host, int(os_port)) if w == "os" else Client("127.0.0.1", port)
                      for _ in range(args.concurrency)] for w in ("os", "side")}
         for rnd in range(args.rounds):  # each pair back to back, every round
-            for case in ("d_direct", "d_sidecar", "a", "b", "c", "e"):
+            for case in ("d_direct", "d_sidecar", "d_words_direct", "d_words_sidecar", "a", "b", "c", "e"):
                 where = paths[case][0]
                 side0, os0 = tree_cpu(server.pid), tree_cpu(jvm)
                 got = throughput(lambda t, j, c=case, w=where: send(c, j * 7 + t + rnd, pools[w][t])[0],
@@ -336,6 +347,7 @@ def main() -> int:
         "cpus": os.cpu_count(),
         "latency": {"a_opensearch_native_mmr": p["a"], "b_sidecar_mmr_caps_dedup": p["b"], "c_plain_knn_top20": p["c"],
                     "d_direct_msearch": p["d_direct"], "d_sidecar_hybrid_default_rule": p["d_sidecar"],
+                    "d_words_direct_msearch": p["d_words_direct"], "d_words_sidecar": p["d_words_sidecar"],
                     "e_sidecar_healthz_hop": p["e"]},
         "ratios": {"b_over_a_p50": round(p["b"]["p50_ms"] / p["a"]["p50_ms"], 3),
                    "b_over_a_p99": round(p["b"]["p99_ms"] / p["a"]["p99_ms"], 3),
@@ -360,6 +372,10 @@ def main() -> int:
         "d: sidecar / opensearch (target <= 0.2)": round(c_["d_sidecar"]["sidecar_ms"] / c_["d_sidecar"]["opensearch_ms"], 3),
         "d: opensearch for the sidecar's search / direct (target <= 1.05)":
             round(c_["d_sidecar"]["opensearch_ms"] / c_["d_direct"]["opensearch_ms"], 3),
+        "d_words: the same, understanding off on both sides (target <= 1.05)":
+            round(c_["d_words_sidecar"]["opensearch_ms"] / c_["d_words_direct"]["opensearch_ms"], 3),
+        "d: opensearch for the query as read / for the raw words, direct (understanding's own cost)":
+            round(c_["d_direct"]["opensearch_ms"] / c_["d_words_direct"]["opensearch_ms"], 3),
         "b total / a total (target <= 0.25)":
             round((c_["b"]["sidecar_ms"] + c_["b"]["opensearch_ms"]) / (c_["a"]["sidecar_ms"] + c_["a"]["opensearch_ms"]), 3),
     }
@@ -367,6 +383,7 @@ def main() -> int:
     args.out.write_text(json.dumps(results, indent=2) + "\n")
     names = {"a": "a  OpenSearch native MMR", "b": "b  sidecar MMR + caps + dedup", "c": "c  plain kNN top-20",
              "d_direct": "d  hybrid msearch, direct", "d_sidecar": "d  hybrid /search, sidecar",
+             "d_words_direct": "d  words only, direct", "d_words_sidecar": "d  words only, sidecar",
              "e": "e  sidecar GET /healthz (the hop)"}
     plot({names[k]: v for k, v in lat.items()}, args.out.with_suffix(".png"),
          f"{results['command']}  ({results['documents']:,} products, {args.requests} requests a case, interleaved)")

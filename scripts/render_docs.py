@@ -116,7 +116,10 @@ def peer_table() -> str:
             ("c. plain kNN top-20, direct", "c_plain_knn_top20", "c"),
             ("d. hybrid msearch, direct", "d_direct_msearch", "d_direct"),
             ("d. hybrid `/search`, sidecar", "d_sidecar_hybrid_default_rule", "d_sidecar"),
+            ("d. words only (understanding off), direct", "d_words_direct_msearch", "d_words_direct"),
+            ("d. words only (understanding off), sidecar", "d_words_sidecar", "d_words_sidecar"),
             ("e. `GET /healthz`, sidecar", "e_sidecar_healthz_hop", "e")]
+    rows = [row for row in rows if row[1] in lat]  # a run before the words-only cases has none
     out = [f"`{r['command'].strip()}` ({r['documents']:,} products, {r['workers']} workers, concurrency "
            f"{r['throughput_concurrency']}; CPU from /proc, the mean of the rounds):", "",
            "| case | p50 ms | p99 ms | req/s | sidecar CPU ms/req | OpenSearch CPU ms/req |",

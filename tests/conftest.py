@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -147,3 +148,26 @@ def index_demo(os_url: str, index: str) -> None:
     res = run_cli("index", "--catalog", str(ROOT / "demo" / "catalog.jsonl"), "--vectors", str(ROOT / "demo" / "vectors.npy"),
                   "--index", index, "--recreate", "--url", os_url, "--quiet")
     assert res.returncode == 0, res.stderr
+
+
+DEMO_INDEX = "test-demo-app"  # the demo catalog on OpenSearch, for ``demo_on_opensearch``
+
+
+def demo_app(**settings: Any):
+    """A test client of an app over the demo catalog: the memory backend, the shipped rules, the
+    encoder off, unless ``settings`` say otherwise (``Config.load`` keys)."""
+    from sidecar.config import Config
+    from sidecar.server import create_app
+
+    base: dict[str, Any] = {"backend": "memory", "rules": str(ROOT / "query_rules"), "rules_poll_seconds": 0, "encoder": "off"}
+    if settings.get("backend", "memory") == "memory":
+        base.update(catalog=str(ROOT / "demo" / "catalog.jsonl"), vectors=str(ROOT / "demo" / "vectors.npy"))
+    return create_app(Config.load(environ={}, **{**base, **settings})).test_client()
+
+
+@pytest.fixture(scope="session")
+def demo_on_opensearch(os_url: str, os_client):
+    """The demo catalog indexed on OpenSearch (``DEMO_INDEX``) and ``demo_app`` over it."""
+    index_demo(os_url, DEMO_INDEX)
+    yield demo_app(backend="opensearch", opensearch_url=os_url, index=DEMO_INDEX)
+    os_client.indices.delete(index=DEMO_INDEX, ignore_unavailable=True)

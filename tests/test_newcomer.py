@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import ROOT, run_cli
+from conftest import DEMO_INDEX, ROOT, demo_app, run_cli
 from sidecar.config import Config
 from sidecar.server import create_app
 
@@ -101,33 +101,21 @@ def test_like_never_returns_its_seed_on_the_memory_backend():
     assert all(len(p) == 10 and "15970" not in p for p in pages), pages
 
 
-@pytest.fixture(scope="module")
-def on_opensearch(os_url, os_client):
-    """The demo catalog indexed, and an app over it."""
-    from conftest import index_demo
-
-    index_demo(os_url, "test-newcomer")
-    app = create_app(Config.load(environ={}, backend="opensearch", opensearch_url=os_url, index="test-newcomer",
-                                 rules=str(ROOT / "query_rules"), rules_poll_seconds=0, encoder="off"))
-    yield app.test_client()
-    os_client.indices.delete(index="test-newcomer", ignore_unavailable=True)
-
-
-def test_like_never_returns_its_seed_on_opensearch(on_opensearch):
-    pages = _like_pages(on_opensearch)
+def test_like_never_returns_its_seed_demo_on_opensearch(demo_on_opensearch):
+    pages = _like_pages(demo_on_opensearch)
     assert all(len(p) == 10 and "15970" not in p for p in pages), pages
 
 
-def test_a_reranked_proxy_search_keeps_the_whole_source(on_opensearch, os_client):
+def test_a_reranked_proxy_search_keeps_the_whole_source(demo_on_opensearch, os_client):
     """ext.rerank fetches its window without the vectors' float lists, then the page's: a client
     asking for the whole `_source` gets it whole, vector included; one excluding it does not."""
     body = {"size": 5, "query": {"match": {"title": "shoes"}}, "ext": {"rerank": {"rule": "default"}}}
-    hits = on_opensearch.post("/test-newcomer/_search", json=body).json["hits"]["hits"]
+    hits = demo_on_opensearch.post(f"/{DEMO_INDEX}/_search", json=body).json["hits"]["hits"]
     assert len(hits) == 5
     for hit in hits:
-        own = os_client.get(index="test-newcomer", id=hit["_id"])["_source"]
+        own = os_client.get(index=DEMO_INDEX, id=hit["_id"])["_source"]
         assert hit["_source"] == own and len(hit["_source"]["vector"]) == 384
-    lean = on_opensearch.post("/test-newcomer/_search", json={**body, "_source": {"excludes": ["vector"]}}).json
+    lean = demo_on_opensearch.post(f"/{DEMO_INDEX}/_search", json={**body, "_source": {"excludes": ["vector"]}}).json
     assert all("vector" not in h["_source"] and "title" in h["_source"] for h in lean["hits"]["hits"])
 
 
@@ -220,8 +208,8 @@ def test_pages_never_repeat_and_make_one_list_on_the_memory_backend(rule, body):
 
 @pytest.mark.parametrize("rule", ["none", None])
 @pytest.mark.parametrize("body", PAGING_BODIES)
-def test_pages_never_repeat_and_make_one_list_on_opensearch(on_opensearch, rule, body):
-    _ten_pages_are_one_list(on_opensearch, {**body, **({"rule": rule} if rule else {})})
+def test_pages_never_repeat_and_make_one_list_demo_on_opensearch(demo_on_opensearch, rule, body):
+    _ten_pages_are_one_list(demo_on_opensearch, {**body, **({"rule": rule} if rule else {})})
 
 
 FACETS = {"brand": {"size": 50}, "gender": {"size": 5}, "price": {"ranges": [[0, 500], [500, 1500], [1500, None]]}}
@@ -235,16 +223,14 @@ TOTAL_BODIES = [{"q": "shirt"}, {"q": "shoes", "filters": {"brand": "Nike"}},
 
 @pytest.fixture(scope="module")
 def memory():
-    return create_app(Config.load(environ={}, backend="memory", rules=str(ROOT / "query_rules"), rules_poll_seconds=0,
-                                  catalog=str(ROOT / "demo" / "catalog.jsonl"), vectors=str(ROOT / "demo" / "vectors.npy"),
-                                  encoder="off")).test_client()
+    return demo_app()
 
 
 @pytest.mark.parametrize("body", TOTAL_BODIES)
-def test_total_and_facets_are_the_same_on_both_backends(memory, on_opensearch, body):
+def test_total_and_facets_are_the_same_on_both_backends(memory, demo_on_opensearch, body):
     for with_facets in (True, False):
         req = {**body, "size": 10, **({"facets": FACETS} if with_facets else {})}
-        a, b = memory.post("/search", json=req).json, on_opensearch.post("/search", json=req).json
+        a, b = memory.post("/search", json=req).json, demo_on_opensearch.post("/search", json=req).json
         assert a["total"] == b["total"], (req, a["total"], b["total"])
         if with_facets:
             assert a["facets"] == b["facets"], req
@@ -252,7 +238,7 @@ def test_total_and_facets_are_the_same_on_both_backends(memory, on_opensearch, b
 
 @pytest.mark.parametrize("backend", ["memory", "opensearch"])
 def test_facets_are_multi_select_and_the_selected_count_is_the_total(request, backend):
-    c = request.getfixturevalue("memory" if backend == "memory" else "on_opensearch")
+    c = request.getfixturevalue("memory" if backend == "memory" else "demo_on_opensearch")
     r = c.post("/search", json={"q": "shoes", "filters": {"brand": "Nike"}, "facets": FACETS, "size": 10}).json
     brands = {b["value"]: b for b in r["facets"]["brand"]}
     assert brands["Nike"]["selected"] and brands["Nike"]["count"] == r["total"]["value"] > 0

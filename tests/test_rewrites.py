@@ -9,16 +9,13 @@ import time
 import numpy as np
 import pytest
 
-from conftest import ROOT
-from sidecar.config import Config
+from conftest import ROOT, demo_app
 from sidecar.rerank.named import Vocabulary
 from sidecar.retrieval.boosts import Boost, boosted
 from sidecar.retrieval.hits import Hits
 from sidecar.rules import RuleLoadError, RuleStore, load_rules_dir
-from sidecar.server import create_app
 from sidecar.understand import Policy, understand
 from sidecar.understand.rewrites import parse_rewrite, rewrite
-from test_understand import on_opensearch  # noqa: F401 - the demo index on OpenSearch, one definition
 
 FIELDS = ("brand", "colour", "gender", "usage")
 
@@ -136,14 +133,8 @@ def test_every_files_rewrites_join_in_file_order_and_an_edit_is_served_without_a
     assert not store.reload() and store.current.understanding.rewrites[1].boosts[0].value == "sports"
 
 
-def _app(rules):
-    return create_app(Config.load(environ={}, backend="memory", rules=str(rules), rules_poll_seconds=0,
-                                  catalog=str(ROOT / "demo" / "catalog.jsonl"), vectors=str(ROOT / "demo" / "vectors.npy"),
-                                  encoder="off")).test_client()
-
-
 def test_search_shows_the_rewrites_and_each_boosted_hit_says_why():
-    c = _app(ROOT / "query_rules")
+    c = demo_app()
     r = c.post("/search", json={"q": "buy office shirt online", "size": 10, "explain": True, "rule": "none"}).json
     u = r["understood"]
     assert u["text"] == "office shirt" and any("deleted" in line for line in u["rewrites"])
@@ -187,18 +178,18 @@ def test_rules_diff_and_inspect_show_what_the_query_became(tmp_path):
     assert "read_before" not in first and first["read_after"]["text"] == "office shirt" and first["page_changed"]
     assert second["read_before"] == second["read_after"]  # both sets read 'black' alike
     assert report["summary"]["readings_changed"] == 1
-    page = _app(ROOT / "query_rules").get("/inspect", query_string={"q": "buy office shirt online"})
+    page = demo_app().get("/inspect", query_string={"q": "buy office shirt online"})
     html = page.get_data(as_text=True)
     assert page.status_code == 200 and 'id="became"' in html and "office shirt" in html and "20-rewrites.yaml" in html
 
 
 @pytest.mark.parametrize("q", ["buy office shirt online", "gym shorts for gents", "blue saree", "ladies tee under 500"])
-def test_rewrites_read_and_rank_alike_on_both_backends(on_opensearch, q):
+def test_rewrites_read_and_rank_alike_on_both_backends(demo_on_opensearch, q):
     """The same reading on both; on each, exactly the hits holding a boosted value say they were
     moved. (Pages and totals may differ where the two BM25 analyzers differ, rewrites or not:
     'men' matches 729 demo products in memory, 651 in OpenSearch.)"""
     req = {"q": q, "size": 10, "rule": "none", "explain": True}
-    pages = [_app(ROOT / "query_rules").post("/search", json=req).json, on_opensearch.post("/search", json=req).json]
+    pages = [demo_app().post("/search", json=req).json, demo_on_opensearch.post("/search", json=req).json]
     assert pages[0]["understood"] == pages[1]["understood"], [p["understood"] for p in pages]
     for page in pages:
         usage = {b.split()[1].split("=")[1] for b in page["understood"].get("boosts", [])}

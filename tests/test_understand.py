@@ -8,11 +8,9 @@ from dataclasses import replace
 
 import pytest
 
-from conftest import ROOT
-from sidecar.config import Config
+from conftest import ROOT, demo_app
 from sidecar.rerank.named import Vocabulary
 from sidecar.rules import RuleLoadError, RuleStore, load_rules_dir
-from sidecar.server import create_app
 from sidecar.understand import DEFAULT_POLICY, Policy, understand
 from sidecar.understand.attributes import find_attributes, singular
 from sidecar.understand.prices import find_price
@@ -122,19 +120,13 @@ def test_an_edit_of_the_section_is_picked_up_without_a_restart(tmp_path):
     assert store.reload() and store.current.understanding.prices == "none"
 
 
-def _memory():
-    return create_app(Config.load(environ={}, backend="memory", rules=str(ROOT / "query_rules"), rules_poll_seconds=0,
-                                  catalog=str(ROOT / "demo" / "catalog.jsonl"), vectors=str(ROOT / "demo" / "vectors.npy"),
-                                  encoder="off")).test_client()
-
-
 BODIES = [{"q": "red tshirts for women under 500"}, {"q": "blue jeans for men below 1500"},
           {"q": "men black formal shoes between 1000 and 3000"}, {"q": "not black shoes"},
           {"q": "black shoes", "filters": {"colour": "Brown"}}]
 
 
 def test_search_says_what_it_understood_and_every_hit_holds_it():
-    c = _memory()
+    c = demo_app()
     r = c.post("/search", json={"q": "red tshirts for women under 500", "size": 10, "explain": True}).json
     assert r["understood"]["filters"] == {"price": {"lte": 500.0}, "colour": "red", "gender": ["women", "unisex"]}
     assert r["hits"] and all(h["fields"]["colour"] == "Red" and h["fields"]["gender"] in ("Women", "Unisex")
@@ -146,21 +138,10 @@ def test_search_says_what_it_understood_and_every_hit_holds_it():
     assert all(h["fields"]["colour"] == "Brown" for h in mine["hits"])  # the request's own filter wins
 
 
-@pytest.fixture(scope="module")
-def on_opensearch(os_url, os_client):
-    from conftest import index_demo
-
-    index_demo(os_url, "test-understand")
-    app = create_app(Config.load(environ={}, backend="opensearch", opensearch_url=os_url, index="test-understand",
-                                 rules=str(ROOT / "query_rules"), rules_poll_seconds=0, encoder="off"))
-    yield app.test_client()
-    os_client.indices.delete(index="test-understand", ignore_unavailable=True)
-
-
 @pytest.mark.parametrize("body", BODIES)
-def test_search_understands_alike_on_both_backends(on_opensearch, body):
+def test_search_understands_alike_on_both_backends(demo_on_opensearch, body):
     req = {**body, "size": 10, "rule": "none"}
-    a, b = _memory().post("/search", json=req).json, on_opensearch.post("/search", json=req).json
+    a, b = demo_app().post("/search", json=req).json, demo_on_opensearch.post("/search", json=req).json
     assert a.get("understood") == b.get("understood") and a["total"] == b["total"], (req, a.get("understood"),
                                                                                      b.get("understood"))
 

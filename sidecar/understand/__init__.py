@@ -21,7 +21,6 @@ from .prices import Price, find_price
 from ..retrieval.boosts import Boost
 from .rewrites import Rewrite, rewrite
 
-ACTIONS = ("filter", "boost", "none")
 BOOST_FACTOR = 2.0  # a found value's products, with action boost: their retrieval score doubled
 PRICE_FIELD = "price"
 
@@ -43,7 +42,7 @@ class Policy:
         return [f for f, action in self.fields.items() if action == "filter"]
 
     @property
-    def read(self) -> list[str]:
+    def sought(self) -> list[str]:
         """The fields whose values are looked for in the query (filter or boost), in priority order."""
         return [f for f, action in self.fields.items() if action != "none"]
 
@@ -97,7 +96,7 @@ def understand(text: str, vocabulary: Callable[[str], Vocabulary] | None, policy
             if not rest.strip():  # "under 500" alone: the words stay the search
                 rest = text
     found: tuple[Found, ...] = ()
-    wanted = [f for f in policy.read if f not in given]
+    wanted = [f for f in policy.sought if f not in given]
     if wanted and vocabulary is not None:
         found = tuple(find_attributes(rest, {f: vocabulary(f) for f in wanted}, wanted))
         boosts += [Boost(f.field, f.value, BOOST_FACTOR, f"understanding.fields.{f.field}")
