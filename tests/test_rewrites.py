@@ -197,3 +197,62 @@ def test_rewrites_read_and_rank_alike_on_both_backends(demo_on_opensearch, q):
                    for h in page["hits"])
     if q in ("buy office shirt online", "blue saree"):  # words both analyzers read alike
         assert pages[0]["total"] == pages[1]["total"] and pages[0]["total"]["value"] > 0
+
+
+RULE_OWN = """rules:
+  - id: d
+    match: {default: true}
+  - id: jeans
+    match: {patterns: ['\\bjeans\\b']}
+    rewrites:
+      - when: jeans
+        synonyms: [denim]
+      - when: skinny
+        boost: {field: usage, value: Casual}
+rewrites:
+  - when: buy
+    delete: true
+"""
+
+
+def test_a_rules_own_rewrites_apply_after_the_sets_only_when_it_serves(tmp_path):
+    from sidecar.retrieval.memory import MemoryBackend
+    from sidecar.search.pipeline import run_search
+
+    write(tmp_path, "a.yaml", RULE_OWN)
+    rs, backend = load_rules_dir(tmp_path), MemoryBackend(ROOT / "demo" / "catalog.jsonl")
+    u = run_search({"q": "buy blue jeans", "size": 3}, backend, rs, 1000).response
+    assert u["rule"] == "jeans" and u["understood"]["text"] == "blue jeans denim"
+    assert [r.split(": ", 1)[0] for r in u["understood"]["rewrites"]] == [f"{tmp_path}/a.yaml:12", f"{tmp_path}/a.yaml:7"]
+    other = run_search({"q": "buy blue shirt", "size": 3}, backend, rs, 1000).response
+    assert other["rule"] == "d" and other["understood"]["text"] == "blue shirt"  # the set's only
+    named = run_search({"q": "buy jeans", "size": 3, "rule": "jeans", "overrides": {"size": 5}}, backend, rs, 1000).response
+    assert named["understood"]["text"] == "jeans denim"  # named by id, with overrides: still its own
+    assert "understood" not in run_search({"q": "buy jeans", "size": 3, "understand": False}, backend, rs, 1000).response
+
+
+def test_a_rules_rewrites_are_checked_where_written_and_only_files_take_them(tmp_path):
+    write(tmp_path, "a.yaml", RULE_OWN.replace("boost: {field: usage, value: Casual}", "boost: {field: fabric, value: silk}"))
+    with pytest.raises(RuleLoadError) as err:
+        load_rules_dir(tmp_path)
+    assert [str(e) for e in err.value.errors] == [
+        f"{tmp_path}/a.yaml:10: rules[1].rewrites[1]: boost.field: 'fabric' is not a keyword field of the catalog "
+        "(brand, seller, condition, category, master_category, colour, gender, season, usage)"]
+    r = demo_app().post("/rerank", json={"candidates": [{"id": "a", "score": 1.0}], "size": 1,
+                                         "rule": {"id": "x", "rewrites": [{"when": "a", "delete": True}]}})
+    assert r.status_code == 400 and r.json["error"]["field"] == "rule.rewrites"  # /rerank takes the core's shape
+
+
+def test_rules_diff_reads_each_side_with_its_serving_rules_rewrites(tmp_path):
+    from sidecar.preview.replay import replay
+    from sidecar.preview.sources import ReplayQuery
+    from sidecar.retrieval.memory import MemoryBackend
+
+    old, new = tmp_path / "old", tmp_path / "new"
+    old.mkdir(), new.mkdir()
+    write(new, "a.yaml", RULE_OWN)
+    write(old, "a.yaml", RULE_OWN.split("    rewrites:\n      - when: jeans")[0] + "rewrites:\n  - when: buy\n    delete: true\n")
+    report, _ = replay(MemoryBackend(ROOT / "demo" / "catalog.jsonl"), load_rules_dir(old), load_rules_dir(new),
+                       [ReplayQuery("buy jeans", {})], k=5, progress=False)
+    (result,) = report["results"]
+    assert result["read_before"]["text"] == "jeans" and result["read_after"]["text"] == "jeans denim"

@@ -105,13 +105,12 @@ def cmd_rules_diff(args: argparse.Namespace) -> int:
         # encoder is on and the index has vectors, else bm25
         mode = args.mode or default_mode(False, True, encode is not None or bool(args.query_vectors), backend)
         if mode != "bm25" and encode is not None:
+            from ..preview.replay import encoded_text
             from ..retrieval.filters import validate_filters
-            from ..understand import read
 
-            # the encoder reads what /search's encoder reads: the text as the new rules understand it
+            # the encoder reads what /search's encoder reads: the text as the new rules read it
             queries = [q if q.vector is not None else dataclasses.replace(
-                q, vector=encode(read(q.text, backend.vocabulary, rulesets[1].understanding,
-                                      validate_filters(q.filters))[0]))
+                q, vector=encode(encoded_text(backend, rulesets[1], q.text, validate_filters(q.filters))))
                 for q in queries]
         report, comparisons = replay(backend, rulesets[0], rulesets[1], queries, k=args.k, mode=mode,
                                      progress=not args.quiet)

@@ -15,6 +15,7 @@ from typing import Any
 from tqdm import tqdm
 
 from ..search.pipeline import choose_rule, named_values
+from ..rerank.rule import Rule
 from ..retrieval import Backend
 from ..retrieval.filters import validate_filters
 from ..rules import RuleSet
@@ -40,8 +41,11 @@ def compare_query(backend: Backend, before: RuleSet | None, after: RuleSet, q: R
         right = (rule, "draft")
     # what /search retrieves for each side: the query as its rule set's understanding reads it
     # (rules are matched on the words and the request's filters, as /search matches them)
-    sides = [read(q.text, backend.vocabulary, (before or after).understanding, filters),
-             read(q.text, backend.vocabulary, after.understanding, filters)]
+    # (a rule's own rewrites join its set's; a draft rule given as a Rule has none)
+    right_reading = after.reading(right[0]) if not isinstance(rule, Rule) else after.understanding
+    left_reading = before.reading(left[0]) if before is not None else right_reading
+    sides = [read(q.text, backend.vocabulary, left_reading, filters),
+             read(q.text, backend.vocabulary, right_reading, filters)]
     vectors = any(r is not None and r.needs_vectors for r, _ in (left, right))
     window = min(max_window, max(r.window if r is not None else k for r, _ in (left, right)))
     fetches = {}
@@ -62,6 +66,16 @@ def compare_query(backend: Backend, before: RuleSet | None, after: RuleSet, q: R
                   q.judgments)
     cmp.read = tuple(u.shown() if u is not None else None for _, _, u in sides)  # type: ignore[assignment]
     return cmp
+
+
+def encoded_text(backend: Backend, rules: RuleSet, text: str, filters: dict[str, Any], rule: Any = None) -> str:
+    """The text /search embeds for ``text`` under ``rules``: as read with the serving rule's
+    rewrites (``rule``: an id, None for the rule the query matches, or a draft ``Rule``, which
+    has none), as ``compare_query`` reads it."""
+    if isinstance(rule, Rule):
+        return read(text, backend.vocabulary, rules.understanding, filters)[0]
+    chosen, _ = choose_rule(rules, rule, text, filters)
+    return read(text, backend.vocabulary, rules.reading(chosen), filters)[0]
 
 
 def replay(backend: Backend, before: RuleSet, after: RuleSet, queries: list[ReplayQuery], *, k: int = 10,

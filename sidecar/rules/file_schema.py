@@ -3,6 +3,7 @@ registries' keys), its compiled yes/no for the happy path, and a merchandiser-re
 for each error of a file that failed it."""
 from __future__ import annotations
 
+import copy
 import json
 from functools import lru_cache
 from pathlib import Path
@@ -35,6 +36,14 @@ def schema() -> dict[str, Any]:
     props = dict(constraint["properties"])
     constraint["properties"] = {"field": props.pop("field"), **properties.schema(), **props}
     constraint["not"] = {"anyOf": [{"required": [k, "min"]} for k in properties.max_only_keys()]}
+    # a rule in a file may carry rewrites applied when it serves a query; the rule shape the core
+    # parses (and /rerank and overrides take) has no such key: the loader takes them off first
+    file_rule = copy.deepcopy(rule)
+    file_rule["properties"]["rewrites"] = {"type": "array", "items": {"$ref": "#/$defs/rewrite"},
+                                           "description": "rewrites applied after the set's when this rule serves "
+                                                          "the query (docs/understanding.md)"}
+    s["$defs"]["file_rule"] = file_rule
+    s["properties"]["rules"]["items"]["allOf"][0] = {"$ref": "#/$defs/file_rule"}
     return s
 
 

@@ -133,17 +133,23 @@ def _check_text(text: str, file: str, parsed: Callable[[], Any] | None,
         errors += bad_regex
         fields = _field_errors(raw, file, lines, path)
         errors += fields
+        own = raw.get("rewrites") if isinstance(raw, dict) else None
+        own_rewrites, problems = _rewrites(list(enumerate(own)) if isinstance(own, list) else [], file, lines,
+                                           (*path, "rewrites"))
+        errors += problems
         if ("rules", i) in broken_rules:
             errors += _constraint_errors(raw, file, lines, path, schema_paths)
             continue
+        if "rewrites" in raw:  # the sidecar's, not the core's: the rule shape the core parses has none
+            raw = {k: v for k, v in raw.items() if k != "rewrites"}
         try:
             rule = parse_rule(raw, shared=shared)
         except ValueError as exc:
             each = _constraint_errors(raw, file, lines, path, schema_paths)
             errors += each or [RuleError(file, lines.at(path), str(exc))]
             continue
-        if not bad_regex and not fields:
-            located.append(Located(rule, file, rule_lines.line_of(i, rule.id), compiled))
+        if not bad_regex and not fields and not problems:
+            located.append(Located(rule, file, rule_lines.line_of(i, rule.id), compiled, own_rewrites))
     experiments = []
     for i, raw in enumerate(data.get("experiments", [])):
         if ("experiments", i) in broken_rules:
@@ -162,16 +168,25 @@ def _check_text(text: str, file: str, parsed: Callable[[], Any] | None,
         if not unknown:
             understanding = Declared(Policy(dict(raw.get("fields", DEFAULT_POLICY.fields)),
                                             raw.get("prices", DEFAULT_POLICY.prices)), file, lines.at((), "understanding"))
-    rewrites = []
-    for i, raw in enumerate(data.get("rewrites", [])):
-        if ("rewrites", i) in broken_rules:
-            continue
-        line = lines.at(("rewrites", i))
-        rw, problems = parse_rewrite(raw, f"{file}:{line}", KEYWORD_FIELDS)
-        errors += [RuleError(file, lines.at(("rewrites", i), key), f"rewrites[{i}]: {reason}") for key, reason in problems]
+    rewrites, problems = _rewrites([(i, raw) for i, raw in enumerate(data.get("rewrites", []))
+                                    if ("rewrites", i) not in broken_rules], file, lines, ("rewrites",))
+    errors += problems
+    return located, sorted(errors, key=lambda e: e.line), experiments, Sections(understanding, rewrites)
+
+
+def _rewrites(entries: list[tuple[int, Any]], file: str, lines: Lines, path: tuple
+              ) -> tuple[tuple[Rewrite, ...], list[RuleError]]:
+    """The rewrites (index, entry) of the list at ``path`` (the file's, or a rule's), each knowing
+    its file:line, and an error per problem, named by its place."""
+    out, errors = [], []
+    for j, raw in entries:
+        at = (*path, j)
+        rw, problems = parse_rewrite(raw, f"{file}:{lines.at(at)}", KEYWORD_FIELDS)
+        label = f"rules[{path[1]}].rewrites[{j}]" if path[0] == "rules" else f"rewrites[{j}]"
+        errors += [RuleError(file, lines.at(at, key), f"{label}: {reason}") for key, reason in problems]
         if rw is not None:
-            rewrites.append(rw)
-    return located, sorted(errors, key=lambda e: e.line), experiments, Sections(understanding, tuple(rewrites))
+            out.append(rw)
+    return tuple(out), errors
 
 
 def _patterns(raw: Any, file: str, lines: Lines, path: tuple) -> tuple[tuple[RulePattern, ...], list[RuleError]]:

@@ -7,7 +7,7 @@ query are run, see prefilter.py), then the default rule.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any
 
@@ -18,6 +18,7 @@ from .normalize import normalize_query
 from .patterns import RulePattern
 from .prefilter import PatternIndex
 from ..understand import DEFAULT_POLICY, Policy
+from ..understand.rewrites import Rewrite
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,7 @@ class Located:
     file: str
     line: int
     patterns: tuple[RulePattern, ...]  # match.patterns, compiled once by the loader (RE2)
+    rewrites: tuple[Rewrite, ...] = ()  # applied after the set's when this rule serves the query
 
 
 @dataclass(frozen=True)
@@ -55,10 +57,17 @@ class RuleSet:
     arms: Mapping[str, tuple[RuleSet, RuleSet]] = field(default_factory=dict)  # experiment name -> (a, b)
     watched: tuple[str, ...] = ()  # the arms' rule directories (a reload also follows their edits)
     understanding: Policy = DEFAULT_POLICY  # what a query is read to ask (the files' understanding section)
+    rule_rewrites: Mapping[str, tuple[Rewrite, ...]] = field(default_factory=dict)  # rule id -> its own
 
     def get(self, rule_id: str) -> Rule | None:
         """The rule of ``rule_id``, or None."""
         return self.by_id.get(rule_id)
+
+    def reading(self, rule: Rule | None) -> Policy:
+        """How a query is read when ``rule`` serves it: the set's understanding, the rule's own
+        rewrites (by its id: overrides keep them) after the set's."""
+        own = self.rule_rewrites.get(rule.id, ()) if rule is not None else ()
+        return replace(self.understanding, rewrites=(*self.understanding.rewrites, *own)) if own else self.understanding
 
     @staticmethod
     def _applies(rule: Rule, filters: Mapping[str, Any] | None) -> bool:
@@ -109,5 +118,7 @@ def build_ruleset(located: list[Located], files: list[str], version: str,
         if m.get("default"):
             default = loc
     by_id = MappingProxyType({loc.rule.id: loc.rule for loc in located})
+    own = MappingProxyType({loc.rule.id: loc.rewrites for loc in located if loc.rewrites})
     return RuleSet(tuple(located), tuple(files), version, {k: tuple(v) for k, v in exact.items()}, tuple(patterns),
-                   default, by_id, PatternIndex([rx for rx, _, _ in patterns]), understanding=understanding)
+                   default, by_id, PatternIndex([rx for rx, _, _ in patterns]), understanding=understanding,
+                   rule_rewrites=own)

@@ -305,6 +305,9 @@ def run_search(body: Any, backend: Backend, ruleset: RuleSet, max_window: int,
     limits = limits or Limits()
     p = parse(body, backend, limits, encode, ruleset.understanding)
     c = choose(p, ruleset, backend, max_window)
+    reading = ruleset.reading(c.rule)
+    if reading is not ruleset.understanding:  # the serving rule's own rewrites: the query read again with them
+        p = parse(body, backend, limits, encode, reading)
     t_ret = clock()
     ranked, counted = rank(p, c, backend, max_window, now or datetime.now(timezone.utc), limits.dedup_pairs, clock)
     t_done = clock()

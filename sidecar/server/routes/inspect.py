@@ -16,13 +16,12 @@ from flask import Blueprint, Response, request
 from ...search.pipeline import default_mode
 from ...preview.compare import Comparison
 from ...preview.render import inspect_page
-from ...preview.replay import compare_query
+from ...preview.replay import compare_query, encoded_text
 from ...preview.sources import ReplayQuery
 from ...retrieval import NotFound
 from ...retrieval.filters import validate_filters
 from ...rules import check_draft
 from ...threads import offload
-from ...understand import read
 from ..auth import require_admin
 from ..documented import HTML, documented
 from ..services import Services, services
@@ -99,7 +98,7 @@ def _compare(s: Services, ctx: dict) -> Comparison:
     if asked == MODES[0]:  # what /search would do with this request
         asked = default_mode(vector is not None, bool(ctx["q"].strip()), s.encode is not None, s.backend)
     if vector is None and asked != "bm25" and ctx["q"].strip() and s.encode is not None:
-        text = read(ctx["q"], s.backend.vocabulary, s.store.current.understanding, validate_filters(filters))[0]
+        text = encoded_text(s.backend, s.store.current, ctx["q"], validate_filters(filters), rule)
         vector = s.encode(text)  # the words as the rules read them, embedded as /search embeds them
     mode = "bm25" if vector is None else ("knn" if asked == "bm25" or not ctx["q"] else asked)
     ctx["used_mode"] = mode
