@@ -256,7 +256,7 @@ def main() -> int:
         bodies["b"].append(orjson.dumps({"vector": vec, "mode": "knn", "rule": "bench-mmr", "size": 20}))
         bodies["b_plain"].append(orjson.dumps({"vector": vec, "mode": "knn", "rule": "bench-mmr-only", "size": 20}))
         bodies["c"].append(orjson.dumps({"size": 20, "_source": src, "query": {"knn": {"vector": {"vector": vec, "k": 20}}}}))
-        text, filters, _ = read(q, backend.vocabulary, understanding, {})  # as the sidecar reads q
+        text, filters, _ = read(q, backend, understanding, {})  # as the sidecar reads q
         for case, req in (("d_direct", RetrievalRequest("hybrid", text, v, filters, 200)),
                           ("d_words_direct", RetrievalRequest("hybrid", q, v, {}, 200))):
             lines = [{"index": args.index}, backend._body(req, "bm25"), {"index": args.index}, backend._body(req, "knn")]

@@ -49,6 +49,7 @@ def main() -> int:
     from sidecar.search.pipeline import run_search
     from sidecar.understand import DEFAULT_POLICY, understand
     from sidecar.understand.attributes import find_attributes
+    from sidecar.retrieval.product_types import TYPE_FIELD, TypeWords
 
     backend = MemoryBackend(FASHION / "catalog.jsonl", FASHION / "vectors-minilm.f16.npy")
     ruleset = load_rules_dir(ROOT / "query_rules")
@@ -58,14 +59,19 @@ def main() -> int:
 
     # 1. understand() alone, the catalog's vocabularies
     for t in texts[:20]:
-        understand(t, backend.vocabulary, DEFAULT_POLICY, {})  # vocabularies built once
+        understand(t, backend.vocabulary, DEFAULT_POLICY, {}, backend.type_words)  # vocabularies, types built once
     times = []
     for _ in range(20):
         for t in texts:
             t0 = time.perf_counter()
-            understand(t, backend.vocabulary, DEFAULT_POLICY, {})
+            understand(t, backend.vocabulary, DEFAULT_POLICY, {}, backend.type_words)
             times.append((time.perf_counter() - t0) * 1000)
     out["understand_ms"] = {"p50": pct(times, 50), "p99": pct(times, 99)}
+    tracemalloc.start()
+    types = TypeWords.train((d.get("title"), d.get(TYPE_FIELD)) for d in backend.docs)
+    current, _ = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    out["type_words"] = {"words": len(types), "memory_mb": round(current / 2**20, 2)}
 
     # 2. vocabularies of N values
     rng = random.Random(7)

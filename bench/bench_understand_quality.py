@@ -60,13 +60,19 @@ def main() -> int:
     queries = load_queries(FASHION / "queries-dev.jsonl", FASHION / "query-vectors-dev.f16.npy")
     # every policy with the shipped rewrites (query_rules/20-rewrites.yaml), but the last
     shipped = rules.understanding.rewrites
-    policies = {"none": Policy({}, prices="none"), "gender": Policy({"gender": "filter"}),
-                "gender without unisex": Policy({"gender": "filter"}, admit={}), "colour": Policy({"colour": "filter"}),
-                "colour boosted": Policy({"colour": "boost"}),
-                "gender filtered, colour boosted": Policy({"gender": "filter", "colour": "boost"}),
-                "gender and colour (shipped)": Policy({"gender": "filter", "colour": "filter"})}
+    no_type = {"product_type": "none"}
+    policies = {"none": Policy({}, prices="none", **no_type), "gender": Policy({"gender": "filter"}, **no_type),
+                "gender without unisex": Policy({"gender": "filter"}, admit={}, **no_type),
+                "colour": Policy({"colour": "filter"}, **no_type), "colour boosted": Policy({"colour": "boost"}, **no_type),
+                "gender filtered, colour boosted": Policy({"gender": "filter", "colour": "boost"}, **no_type),
+                "gender and colour": Policy({"gender": "filter", "colour": "filter"}, **no_type),
+                "product type alone": Policy({}, prices="none", product_type="filter"),
+                "product type boosted, gender and colour": Policy({"gender": "filter", "colour": "filter"},
+                                                                 product_type="boost"),
+                "gender, colour and product type (shipped)": Policy({"gender": "filter", "colour": "filter"}),
+                "gender filtered, colour boosted, product type": Policy({"gender": "filter", "colour": "boost"})}
     policies = {k: dataclasses.replace(v, rewrites=shipped) for k, v in policies.items()}
-    policies["gender and colour, no rewrites"] = Policy({"gender": "filter", "colour": "filter"})
+    policies["shipped, no rewrites"] = Policy({"gender": "filter", "colour": "filter"})
     for name, policy in policies.items():
         rs = dataclasses.replace(rules, understanding=policy)
         scores = [ndcg([h["id"] for h in run_search({"q": q.text, "size": 10, "vector": q.vector.tolist()}, backend, rs,

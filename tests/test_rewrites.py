@@ -175,7 +175,8 @@ def test_rules_diff_and_inspect_show_what_the_query_became(tmp_path):
     report, _ = replay(MemoryBackend(ROOT / "demo" / "catalog.jsonl"), load_rules_dir(old), load_rules_dir(ROOT / "query_rules"),
                        [ReplayQuery("buy office shirt online", {}), ReplayQuery("black jacket", {})], k=10, progress=False)
     first, second = report["results"]
-    assert "read_before" not in first and first["read_after"]["text"] == "office shirt" and first["page_changed"]
+    assert first["read_before"]["text"] == "buy office shirt online" and first["read_after"]["text"] == "office shirt"
+    assert "rewrites" not in first["read_before"] and first["page_changed"]
     assert second["read_before"] == second["read_after"]  # both sets read 'black' alike
     assert report["summary"]["readings_changed"] == 1
     page = demo_app().get("/inspect", query_string={"q": "buy office shirt online"})

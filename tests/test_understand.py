@@ -128,7 +128,8 @@ BODIES = [{"q": "red tshirts for women under 500"}, {"q": "blue jeans for men be
 def test_search_says_what_it_understood_and_every_hit_holds_it():
     c = demo_app()
     r = c.post("/search", json={"q": "red tshirts for women under 500", "size": 10, "explain": True}).json
-    assert r["understood"]["filters"] == {"price": {"lte": 500.0}, "colour": "red", "gender": ["women", "unisex"]}
+    assert r["understood"]["filters"] == {"price": {"lte": 500.0}, "colour": "red", "gender": ["women", "unisex"],
+                                          "category": "topwear"}  # "tshirts" names the type
     assert r["hits"] and all(h["fields"]["colour"] == "Red" and h["fields"]["gender"] in ("Women", "Unisex")
                              and h["fields"]["price"] <= 500 for h in r["hits"])
     assert r["total"]["value"] == len(r["hits"]) or r["total"]["value"] > len(r["hits"])

@@ -44,8 +44,8 @@ def compare_query(backend: Backend, before: RuleSet | None, after: RuleSet, q: R
     # (a rule's own rewrites join its set's; a draft rule given as a Rule has none)
     right_reading = after.reading(right[0]) if not isinstance(rule, Rule) else after.understanding
     left_reading = before.reading(left[0]) if before is not None else right_reading
-    sides = [read(q.text, backend.vocabulary, left_reading, filters),
-             read(q.text, backend.vocabulary, right_reading, filters)]
+    sides = [read(q.text, backend, left_reading, filters),
+             read(q.text, backend, right_reading, filters)]
     vectors = any(r is not None and r.needs_vectors for r, _ in (left, right))
     window = min(max_window, max(r.window if r is not None else k for r, _ in (left, right)))
     fetches = {}
@@ -73,9 +73,9 @@ def encoded_text(backend: Backend, rules: RuleSet, text: str, filters: dict[str,
     rewrites (``rule``: an id, None for the rule the query matches, or a draft ``Rule``, which
     has none), as ``compare_query`` reads it."""
     if isinstance(rule, Rule):
-        return read(text, backend.vocabulary, rules.understanding, filters)[0]
+        return read(text, backend, rules.understanding, filters)[0]
     chosen, _ = choose_rule(rules, rule, text, filters)
-    return read(text, backend.vocabulary, rules.reading(chosen), filters)[0]
+    return read(text, backend, rules.reading(chosen), filters)[0]
 
 
 def replay(backend: Backend, before: RuleSet, after: RuleSet, queries: list[ReplayQuery], *, k: int = 10,

@@ -45,6 +45,18 @@ def words(text: str | None) -> tuple[str, ...]:
     return tuple(_WORD.findall(fold(text or "")))
 
 
+def singular(word: str) -> str:
+    """A plural read as its singular by suffix: tshirts -> tshirt, dresses -> dress, accessories
+    -> accessory; a word that is not plural by these rules is itself."""
+    if len(word) > 4 and word.endswith("ies"):
+        return word[:-3] + "y"
+    if len(word) > 3 and word.endswith(("sses", "xes", "ches", "shes")):
+        return word[:-2]
+    if len(word) > 2 and word.endswith("s") and not word.endswith("ss"):
+        return word[:-1]
+    return word
+
+
 _MASK = (1 << 64) - 1
 
 

@@ -9,6 +9,7 @@ import numpy as np
 from ..rerank.named import Vocabulary
 from ..rerank.rule import FusionSpec
 from .hits import Hits
+from .product_types import TypeWords
 
 MODES = ("bm25", "knn", "hybrid")
 
@@ -88,6 +89,11 @@ class Backend(Protocol):
 
     def vocabulary(self, field: str) -> Vocabulary:
         """The values a keyword field holds, for finding the ones a query names."""
+        ...
+
+    def type_words(self) -> TypeWords:
+        """The title words that name a product type, trained from the products
+        (``product_types``), for finding the type a query names."""
         ...
 
     def health(self) -> str:

@@ -23,6 +23,7 @@ from .base import EXACT_TOTAL, NotFound, RetrievalRequest, Retrieved
 from .filters import RANGE_FIELDS, fold, mask
 from .fusion import fuse
 from .hits import Hits
+from .product_types import SAMPLE, TYPE_FIELD, TypeWords
 
 log = logging.getLogger(__name__)
 logging.getLogger("bm25s").setLevel(logging.WARNING)  # it logs every index build at DEBUG
@@ -66,6 +67,7 @@ class MemoryBackend:
         sigs = dedup.signatures([d.get("title") for d in docs], num_perm)
         self.signatures = [dedup.encode_signature(s) if ok else None for s, ok in zip(sigs, dedup.has_signature(sigs))]
         self._vocabularies: dict[str, Vocabulary] = {}
+        self._types: TypeWords | None = None
         self.bm25 = bm25s.BM25()
         self.bm25.index(bm25s.tokenize([d["title"] for d in docs], stopwords="en", show_progress=False), show_progress=False)
         log.info("memory backend: %d products%s loaded from %s in %.1fs", len(docs),
@@ -82,6 +84,13 @@ class MemoryBackend:
             voc = self._vocabularies[field] = Vocabulary.of(dict.fromkeys(self.columns[field].tolist())
                                                             if field in KEYWORD_FIELDS else ())
         return voc
+
+    def type_words(self) -> TypeWords:
+        """The title words that name a product type (``product_types``), trained once from the
+        first ``SAMPLE`` products, as the OpenSearch backend trains it."""
+        if self._types is None:
+            self._types = TypeWords.train((d.get("title"), d.get(TYPE_FIELD)) for d in self.docs[:SAMPLE])
+        return self._types
 
     def dimension(self) -> int | None:
         """The catalog's vector dimension (None when it was loaded without vectors)."""

@@ -33,6 +33,7 @@ from . import facets
 from .filters import to_dsl
 from .fusion import fuse
 from .hits import VECTOR_BINARY_FIELD, VECTOR_FIELD, Hits, decode_vectors, from_hits
+from .product_types import SAMPLE, TYPE_FIELD, TypeWords
 
 log = logging.getLogger(__name__)
 VOCABULARY_SIZE = 10_000  # values of a field read for recognising them in queries
@@ -98,6 +99,7 @@ class OpenSearchBackend:
         self.legacy: set[str] = set()  # holds the index once it turns out to have no vector_f16 field
         self._props: dict[str, Any] | None = None  # the index's mapped fields, read on first use
         self._vocabularies: dict[str, tuple[float, Vocabulary]] = {}  # field -> (read at, values)
+        self._types: tuple[float, TypeWords] | None = None  # (read at, the words naming product types)
 
     @property
     def legacy_vectors(self) -> bool:
@@ -212,6 +214,33 @@ class OpenSearchBackend:
         voc = Vocabulary.of(b["key"] for b in resp.get("aggregations", {}).get("v", {}).get("buckets", []))
         self._vocabularies[field] = (now, voc)
         return voc
+
+    def type_words(self) -> TypeWords:
+        """The title words that name a product type (``product_types``), trained from the first
+        ``SAMPLE`` products in index order (pages of 5,000 titles and types), kept
+        ``VOCABULARY_TTL`` seconds. OpenSearch failing to answer names no type (the search
+        itself reports the failure), and is asked again next time."""
+        now = time.monotonic()
+        if self._types is not None and now - self._types[0] < VOCABULARY_TTL:
+            return self._types[1]
+        pairs: list[tuple[str | None, str | None]] = []
+        body: dict[str, Any] = {"size": 5000, "sort": ["_doc"], "track_total_hits": False,
+                                "_source": ["title", TYPE_FIELD]}
+        try:
+            while len(pairs) < SAMPLE:
+                hits = call(self.client.search, index=self.index, body=body, request_timeout=min(self.timeout, 5.0),
+                            cancellable=True)["hits"]["hits"]
+                pairs += [(h["_source"].get("title"), h["_source"].get(TYPE_FIELD)) for h in hits]
+                if len(hits) < body["size"]:
+                    break
+                body["search_after"] = hits[-1]["sort"]
+        except Exception as exc:  # noqa: BLE001 - no type is named; the search reports failures
+            log.warning("could not read the titles of index %s (%s): no product type is recognised in queries",
+                        self.index, str(exc).splitlines()[0][:120])
+            return TypeWords()
+        types = TypeWords.train(pairs[:SAMPLE])
+        self._types = (now, types)
+        return types
 
     def dimension(self) -> int | None:
         """The index's vector dimension (None when the mapping does not say)."""

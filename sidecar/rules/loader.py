@@ -167,7 +167,9 @@ def _check_text(text: str, file: str, parsed: Callable[[], Any] | None,
                              f"({', '.join(KEYWORD_FIELDS)})") for f in unknown]
         if not unknown:
             understanding = Declared(Policy(dict(raw.get("fields", DEFAULT_POLICY.fields)),
-                                            raw.get("prices", DEFAULT_POLICY.prices)), file, lines.at((), "understanding"))
+                                            raw.get("prices", DEFAULT_POLICY.prices),
+                                            raw.get("product_type", DEFAULT_POLICY.product_type)),
+                                     file, lines.at((), "understanding"))
     rewrites, problems = _rewrites([(i, raw) for i, raw in enumerate(data.get("rewrites", []))
                                     if ("rewrites", i) not in broken_rules], file, lines, ("rewrites",))
     errors += problems

@@ -13,12 +13,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from ..rerank.named import Vocabulary, words
-from .attributes import Found, find_attributes
+from .attributes import NEGATIONS, Found, find_attributes
 from .prices import Price, find_price
 from ..retrieval.boosts import Boost
+from ..retrieval.product_types import TYPE_FIELD, TypeWords
 from .rewrites import Rewrite, rewrite
 
 BOOST_FACTOR = 2.0  # a found value's products, with action boost: their retrieval score doubled
@@ -33,6 +34,7 @@ class Policy:
 
     fields: Mapping[str, str] = field(default_factory=lambda: {"gender": "filter", "colour": "filter"})
     prices: str = "filter"
+    product_type: str = "filter"  # the type a title word names (retrieval.product_types): filter, boost, none
     admit: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: {"gender": ("unisex",)})  # kept by any value
     rewrites: tuple[Rewrite, ...] = ()
 
@@ -78,10 +80,11 @@ class Understood:
 
 
 def understand(text: str, vocabulary: Callable[[str], Vocabulary] | None, policy: Policy,
-               given: Mapping[str, Any]) -> Understood:
-    """``text`` understood under ``policy``: its rewrites first, then prices and attributes on
-    the text they leave; ``given``: the request's own filters (a field it filters is not filtered
-    again). Nothing found: the text as it is and no filters."""
+               given: Mapping[str, Any], types: Callable[[], TypeWords] | None = None) -> Understood:
+    """``text`` understood under ``policy``: its rewrites first, then prices, attributes and the
+    product type on the text they leave; ``given``: the request's own filters (a field it filters
+    is not filtered again); ``types``: the backend's type words. Nothing found: the text as it
+    is and no filters."""
     rewritten = rewrite(text, policy.rewrites, given)
     text = rewritten.text
     filters: dict[str, Any] = dict(rewritten.filters)
@@ -108,15 +111,45 @@ def understand(text: str, vocabulary: Callable[[str], Vocabulary] | None, policy
             values = filters[name]
             extra = [a for a in policy.admit.get(name, ()) if a not in values and words(a) in vocabulary(name)]
             filters[name] = values[0] if len(values) == 1 and not extra else [*values, *extra]
+    if policy.product_type != "none" and types is not None and TYPE_FIELD not in given and TYPE_FIELD not in filters:
+        kind = product_type(rest, types(), found)
+        if kind is not None:
+            found = (*found, kind)
+            if policy.product_type == "filter":
+                filters[TYPE_FIELD] = kind.value
+            else:
+                boosts.append(Boost(TYPE_FIELD, kind.value, BOOST_FACTOR, "understanding.product_type"))
     return Understood(rest, filters, found, price, rewritten.applied, tuple(boosts))
 
 
-def read(text: str, vocabulary: Callable[[str], Vocabulary] | None, policy: Policy, given: dict[str, Any]
+def product_type(text: str, types: TypeWords, found: tuple[Found, ...]) -> Found | None:
+    """The one product type the text's words name (``retrieval.product_types``), or None: none
+    named, two different ones named, or only by a word right after a negation or inside a value
+    already found ("red tape": a brand)."""
+    q = words(text)
+    used = {i for f in found for i in range(f.start, f.end)}
+    named = [n for n in types.named(q) if n.at not in used and not (n.at > 0 and q[n.at - 1] in NEGATIONS)]
+    if len({n.value for n in named}) != 1:
+        return None
+    n = named[0]
+    return Found(TYPE_FIELD, n.value, n.said, n.at, n.at + 1)
+
+
+class Catalog(Protocol):
+    """What understanding reads of the products: a backend (``retrieval.Backend``)."""
+
+    def vocabulary(self, field: str) -> Vocabulary: ...
+
+    def type_words(self) -> TypeWords: ...
+
+
+def read(text: str, catalog: Catalog, policy: Policy, given: dict[str, Any]
          ) -> tuple[str, dict[str, Any], Understood | None]:
-    """What retrieval reads for ``text`` under ``policy``: (the text, every filter: the understood
-    ones and ``given``, the request's own, which win; what was understood, None when nothing was).
-    The one place /search, `rules diff` and /inspect apply understanding."""
-    u = understand(text, vocabulary, policy, given)
+    """What retrieval reads for ``text`` under ``policy`` over ``catalog`` (a backend): (the
+    text, every filter: the understood ones and ``given``, the request's own, which win; what was
+    understood, None when nothing was). The one place /search, `rules diff` and /inspect apply
+    understanding."""
+    u = understand(text, catalog.vocabulary, policy, given, catalog.type_words)
     if not u.filters and not u.rewrites and not u.boosts:
         return text, given, None
     return u.text, {**u.filters, **given}, u

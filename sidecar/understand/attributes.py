@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from ..rerank.named import Vocabulary, words
+from ..rerank.named import Vocabulary, singular, words
 
 NEGATIONS = frozenset({"not", "no", "without", "non", "except", "excluding"})
 
@@ -28,18 +28,6 @@ class Found:
     said: str
     start: int
     end: int
-
-
-def singular(word: str) -> str:
-    """A plural read as its singular by suffix: tshirts -> tshirt, dresses -> dress, accessories
-    -> accessory; a word that is not plural by these rules is itself."""
-    if len(word) > 4 and word.endswith("ies"):
-        return word[:-3] + "y"
-    if len(word) > 3 and word.endswith(("sses", "xes", "ches", "shes")):
-        return word[:-2]
-    if len(word) > 2 and word.endswith("s") and not word.endswith("ss"):
-        return word[:-1]
-    return word
 
 
 def find_attributes(query: str, vocabularies: Mapping[str, Vocabulary], order: Sequence[str] | None = None

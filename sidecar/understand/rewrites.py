@@ -19,9 +19,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..rerank.named import fold, words
+from ..rerank.named import fold, singular, words
 from ..retrieval.boosts import Boost
-from .attributes import singular
+
 
 _WORD = re.compile(r"\w+")
 
