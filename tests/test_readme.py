@@ -44,6 +44,8 @@ def test_each_curl_of_the_readme_is_answered(demo, command):
     if body.get("q") == "sneakers":
         assert r.json["mode"] == "hybrid"
         assert [h["fields"]["master_category"] for h in r.json["hits"]].count("Footwear") >= 8
+        assert r.json["understood"]["filters"] == {"category": "shoes"}  # as the README's comment says
+        assert any("also searches casual shoes" in line for line in r.json["understood"]["rewrites"])
     if body.get("q") == "puma shoes":
         assert r.json["named"] == {"brand": ["puma"]}
 
