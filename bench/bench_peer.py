@@ -319,6 +319,8 @@ def main() -> int:
         jvm = opensearch_pid()
         pools = {w: [Client(os_host, int(os_port)) if w == "os" else Client("127.0.0.1", port)
                      for _ in range(args.concurrency)] for w in ("os", "side")}
+        for case in ("d_sidecar", "d_words_sidecar", "b"):  # every worker warm: vocabularies, type words
+            throughput(lambda t, j, c=case: send(c, j, pools["side"][t])[0], 8 * args.concurrency, args.concurrency)
         for rnd in range(args.rounds):  # each pair back to back, every round
             for case in ("d_direct", "d_sidecar", "d_words_direct", "d_words_sidecar", "a", "b", "c", "e"):
                 where = paths[case][0]
