@@ -94,7 +94,23 @@ def main() -> int:
         del voc, values
     out["vocabulary"] = sizes
 
-    # 3. CPU per search, understanding on and off, interleaved
+    # 3. rewrites: a query against sets of N (random one-way synonyms over a 50,000-word lexicon)
+    from sidecar.understand.rewrites import RewriteSet, parse_rewrite, rewrite
+
+    lex = [f"w{i:05d}" for i in range(50_000)]
+    out["rewrites"] = {}
+    for n in (100, 10_000, 100_000):
+        rset = RewriteSet.of(parse_rewrite({"when": [rng.choice(lex)], "synonyms": [rng.choice(lex)]}, f"bench:{i}",
+                                           ("brand",))[0] for i in range(n))
+        probe = [" ".join(rng.sample(lex, 6)) for _ in range(2000)]
+        t = []
+        for q in probe:
+            t0 = time.perf_counter()
+            rewrite(q, (rset,), {})
+            t.append((time.perf_counter() - t0) * 1000)
+        out["rewrites"][str(n)] = {"p50_ms": pct(t, 50), "p99_ms": pct(t, 99)}
+
+    # 4. CPU per search, understanding on and off, interleaved
     cpu: dict[str, list[float]] = {"on": [], "off": []}
     for r in range(args.rounds):
         for mode in (("on", "off") if r % 2 == 0 else ("off", "on")):

@@ -104,6 +104,15 @@ MUTATIONS = [
      "{c for c in cats}", [B + "test_rule_categories_compare_case_blind"]),
     ("an optional pattern group taken as required", "sidecar/rules/prefilter.py", "av[0] >= 1", "av[0] >= 0",
      [B + "test_an_optional_group_is_not_required_by_the_prefilter"]),
+    ("a rewrite triggered by a word an earlier rewrite added skipped", "sidecar/understand/rewrites.py",
+     "                    heapq.heappush(pending, later)", "                    pass",
+     ["tests/test_rewrites.py::test_the_index_gives_what_applying_every_rewrite_in_order_gives"]),
+    ("a two-way group's other members not searched", "sidecar/understand/rewrites.py",
+     "        added = [s for s, ws in members if s not in present]", "        added = []",
+     ["tests/test_rewrites.py::test_a_two_way_group_searches_every_other_member"]),
+    ("a product type named by two different words guessed", "sidecar/understand/__init__.py",
+     "    if len({n.value for n in named}) != 1:", "    if not named:",
+     ["tests/test_product_types.py::test_the_query_names_one_type_or_none"]),
 ]
 
 

@@ -15,9 +15,14 @@ from sidecar.retrieval.boosts import Boost, boosted
 from sidecar.retrieval.hits import Hits
 from sidecar.rules import RuleLoadError, RuleStore, load_rules_dir
 from sidecar.understand import Policy, understand
-from sidecar.understand.rewrites import parse_rewrite, rewrite
+from sidecar.understand.rewrites import RewriteSet, parse_rewrite, rewrite
 
 FIELDS = ("brand", "colour", "gender", "usage")
+
+
+def rewritten(text, rewrites, given):
+    """``rewrite`` with one stage of ``rewrites``."""
+    return rewrite(text, (RewriteSet.of(rewrites),), given)
 
 
 def rw(**raw):
@@ -28,41 +33,41 @@ def rw(**raw):
 
 def test_one_way_synonyms_add_the_catalogs_word_once_and_only_on_whole_words():
     tee = rw(when=["tee", "t shirt"], synonyms=["tshirt"])
-    assert rewrite("red tees", [tee], {}).text == "red tees tshirt"          # plural read as singular
-    assert rewrite("Red T-Shirt", [tee], {}).text == "red t-shirt tshirt"    # folded, punctuation between words
-    assert rewrite("teeth whitening", [tee], {}).text == "teeth whitening"   # a part of a word is not the word
-    assert rewrite("tee tshirt", [tee], {}).text == "tee tshirt"             # already there: not added again
-    assert rewrite("tshirt", [tee], {}).applied == ()                        # one way only
-    assert rewrite("red tee", [tee], {}).applied == ("f.yaml:1: tee -> also searches tshirt",)
+    assert rewritten("red tees", [tee], {}).text == "red tees tshirt"          # plural read as singular
+    assert rewritten("Red T-Shirt", [tee], {}).text == "red t-shirt tshirt"    # folded, punctuation between words
+    assert rewritten("teeth whitening", [tee], {}).text == "teeth whitening"   # a part of a word is not the word
+    assert rewritten("tee tshirt", [tee], {}).text == "tee tshirt"             # already there: not added again
+    assert rewritten("tshirt", [tee], {}).applied == ()                        # one way only
+    assert rewritten("red tee", [tee], {}).applied == ("f.yaml:1: tee -> also searches tshirt",)
 
 
 def test_a_two_way_group_searches_every_other_member():
     group = rw(synonyms=["sari", "saree"])
-    assert rewrite("blue saree", [group], {}).text == "blue saree sari"
-    assert rewrite("blue sari", [group], {}).text == "blue sari saree"
-    assert rewrite("blue dress", [group], {}).text == "blue dress"
+    assert rewritten("blue saree", [group], {}).text == "blue saree sari"
+    assert rewritten("blue sari", [group], {}).text == "blue sari saree"
+    assert rewritten("blue dress", [group], {}).text == "blue dress"
 
 
 def test_deleted_words_leave_the_text_but_never_all_of_it():
     noise = rw(when=["buy", "online"], delete=True)
-    out = rewrite("buy red shoes online", [noise], {})
+    out = rewritten("buy red shoes online", [noise], {})
     assert out.text == "red shoes" and out.applied == ("f.yaml:1: buy, online -> deleted",)
-    assert rewrite("buy online", [noise], {}).text == "buy online"  # nothing would be left: as typed
+    assert rewritten("buy online", [noise], {}).text == "buy online"  # nothing would be left: as typed
 
 
 def test_rewrites_apply_in_order_each_to_the_text_the_earlier_left():
     first, second = rw(when="crimson", synonyms=["red"]), rw(when="red", delete=True)
-    assert rewrite("crimson dress", [first, second], {}).text == "crimson dress"  # 'red' added, then deleted
-    assert rewrite("crimson dress", [second, first], {}).text == "crimson dress red"
+    assert rewritten("crimson dress", [first, second], {}).text == "crimson dress"  # 'red' added, then deleted
+    assert rewritten("crimson dress", [second, first], {}).text == "crimson dress red"
 
 
 def test_boost_bury_and_filters_are_collected_and_the_requests_filter_wins():
     both = rw(when="office", boost={"field": "usage", "value": "Formal"}, filter={"gender": "Men"})
-    out = rewrite("office shirt", [both], {})
+    out = rewritten("office shirt", [both], {})
     assert out.boosts == (Boost("usage", "formal", 2.0, "f.yaml:1"),) and out.filters == {"gender": "Men"}
-    assert rewrite("office shirt", [both], {"gender": "Women"}).filters == {}
+    assert rewritten("office shirt", [both], {"gender": "Women"}).filters == {}
     bury = rw(when="party", bury={"field": "usage", "value": "Sports", "weight": 3})
-    assert rewrite("party", [bury], {}).boosts[0].factor == 0.25
+    assert rewritten("party", [bury], {}).boosts[0].factor == 0.25
 
 
 def test_a_synonym_feeds_what_understanding_finds_and_a_rewrite_filter_is_not_found_again():
@@ -257,3 +262,36 @@ def test_rules_diff_reads_each_side_with_its_serving_rules_rewrites(tmp_path):
                        [ReplayQuery("buy jeans", {})], k=5, progress=False)
     (result,) = report["results"]
     assert result["read_before"]["text"] == "jeans" and result["read_after"]["text"] == "jeans denim"
+
+
+def test_the_index_gives_what_applying_every_rewrite_in_order_gives():
+    """``RewriteSet``'s word index only skips rewrites no word can trigger: random sets and
+    queries (chains of synonyms, deletions, groups) get what the plain in-order walk gets."""
+    import random
+
+    from sidecar.understand.rewrites import _apply
+
+    def plain(text, rewrites):
+        current, lines, filters = text.lower(), [], {}
+        for r in rewrites:
+            current, line, _ = _apply(r, current, {}, filters)
+            if line is not None:
+                lines.append(line)
+        return (current if lines else text), tuple(lines)
+
+    rng = random.Random(40)
+    lex = [f"w{i}" for i in range(12)]
+    for _ in range(300):
+        raws = []
+        for i in range(rng.randint(1, 12)):
+            kind = rng.random()
+            if kind < 0.3:
+                raws.append({"synonyms": rng.sample(lex, 2)})
+            elif kind < 0.5:
+                raws.append({"when": rng.choice(lex), "delete": True})
+            else:
+                raws.append({"when": [" ".join(rng.sample(lex, rng.choice((1, 1, 2))))], "synonyms": rng.sample(lex, 1)})
+        rules = [parse_rewrite(raw, f"f:{i}", FIELDS)[0] for i, raw in enumerate(raws)]
+        query = " ".join(rng.choices(lex, k=rng.randint(1, 5)))
+        got = rewritten(query, rules, {})
+        assert (got.text, got.applied) == plain(query, rules), (query, raws)

@@ -33,7 +33,7 @@ from .lines import Lines, RuleLines, SYNTAX_AT, Yaml12Loader, aliases, duplicate
 from .patterns import RulePattern
 from .ruleset import Located, RuleSet, build_ruleset
 from ..understand import DEFAULT_POLICY, Policy
-from ..understand.rewrites import parse_rewrite, Rewrite
+from ..understand.rewrites import Rewrite, RewriteSet, parse_rewrite
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,7 @@ class Sections:
     set) and ``rewrites`` (every file's, in file order)."""
 
     understanding: Declared | None = None
-    rewrites: tuple[Rewrite, ...] = ()
+    rewrites: tuple[Rewrite, ...] = ()  # the file's, in order
 
 
 NO_SECTIONS = Sections()
@@ -149,7 +149,7 @@ def _check_text(text: str, file: str, parsed: Callable[[], Any] | None,
             errors += each or [RuleError(file, lines.at(path), str(exc))]
             continue
         if not bad_regex and not fields and not problems:
-            located.append(Located(rule, file, rule_lines.line_of(i, rule.id), compiled, own_rewrites))
+            located.append(Located(rule, file, rule_lines.line_of(i, rule.id), compiled, RewriteSet.of(own_rewrites)))
     experiments = []
     for i, raw in enumerate(data.get("experiments", [])):
         if ("experiments", i) in broken_rules:
@@ -370,7 +370,7 @@ def _load_rules_dir(directory: Path, sources: tuple[list[Path], list[str]] | Non
         raise RuleLoadError(errors)
     policy = understanding.policy if understanding else DEFAULT_POLICY
     rules = build_ruleset(all_located, [str(p) for p in files], digest.hexdigest()[:12],
-                          replace(policy, rewrites=tuple(rewrites)) if rewrites else policy)
+                          replace(policy, rewrites=RewriteSet.of(rewrites)) if rewrites else policy)
     return with_experiments(rules, directory, all_experiments) if all_experiments else rules
 
 

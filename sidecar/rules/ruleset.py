@@ -18,7 +18,7 @@ from .normalize import normalize_query
 from .patterns import RulePattern
 from .prefilter import PatternIndex
 from ..understand import DEFAULT_POLICY, Policy
-from ..understand.rewrites import Rewrite
+from ..understand.rewrites import RewriteSet
 
 
 @dataclass(frozen=True)
@@ -29,7 +29,7 @@ class Located:
     file: str
     line: int
     patterns: tuple[RulePattern, ...]  # match.patterns, compiled once by the loader (RE2)
-    rewrites: tuple[Rewrite, ...] = ()  # applied after the set's when this rule serves the query
+    rewrites: RewriteSet = field(default_factory=RewriteSet)  # applied after the set's when this rule serves
 
 
 @dataclass(frozen=True)
@@ -57,7 +57,7 @@ class RuleSet:
     arms: Mapping[str, tuple[RuleSet, RuleSet]] = field(default_factory=dict)  # experiment name -> (a, b)
     watched: tuple[str, ...] = ()  # the arms' rule directories (a reload also follows their edits)
     understanding: Policy = DEFAULT_POLICY  # what a query is read to ask (the files' understanding section)
-    rule_rewrites: Mapping[str, tuple[Rewrite, ...]] = field(default_factory=dict)  # rule id -> its own
+    rule_rewrites: Mapping[str, RewriteSet] = field(default_factory=dict)  # rule id -> its own
 
     def get(self, rule_id: str) -> Rule | None:
         """The rule of ``rule_id``, or None."""
@@ -66,8 +66,8 @@ class RuleSet:
     def reading(self, rule: Rule | None) -> Policy:
         """How a query is read when ``rule`` serves it: the set's understanding, the rule's own
         rewrites (by its id: overrides keep them) after the set's."""
-        own = self.rule_rewrites.get(rule.id, ()) if rule is not None else ()
-        return replace(self.understanding, rewrites=(*self.understanding.rewrites, *own)) if own else self.understanding
+        own = self.rule_rewrites.get(rule.id) if rule is not None else None
+        return replace(self.understanding, own=own) if own else self.understanding
 
     @staticmethod
     def _applies(rule: Rule, filters: Mapping[str, Any] | None) -> bool:

@@ -20,7 +20,7 @@ from .attributes import NEGATIONS, Found, find_attributes
 from .prices import Price, find_price
 from ..retrieval.boosts import Boost
 from ..retrieval.product_types import TYPE_FIELD, TypeWords
-from .rewrites import Rewrite, rewrite
+from .rewrites import RewriteSet, rewrite
 
 BOOST_FACTOR = 2.0  # a found value's products, with action boost: their retrieval score doubled
 PRICE_FIELD = "price"
@@ -36,7 +36,12 @@ class Policy:
     prices: str = "filter"
     product_type: str = "filter"  # the type a title word names (retrieval.product_types): filter, boost, none
     admit: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: {"gender": ("unisex",)})  # kept by any value
-    rewrites: tuple[Rewrite, ...] = ()
+    rewrites: RewriteSet = field(default_factory=RewriteSet)  # the rule set's (any sequence of Rewrite is taken)
+    own: RewriteSet = field(default_factory=RewriteSet)  # the serving rule's, applied after (RuleSet.reading)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "rewrites", RewriteSet.of(self.rewrites))
+        object.__setattr__(self, "own", RewriteSet.of(self.own))
 
     @property
     def filtered(self) -> list[str]:
@@ -85,7 +90,7 @@ def understand(text: str, vocabulary: Callable[[str], Vocabulary] | None, policy
     product type on the text they leave; ``given``: the request's own filters (a field it filters
     is not filtered again); ``types``: the backend's type words. Nothing found: the text as it
     is and no filters."""
-    rewritten = rewrite(text, policy.rewrites, given)
+    rewritten = rewrite(text, (policy.rewrites, policy.own), given)
     text = rewritten.text
     filters: dict[str, Any] = dict(rewritten.filters)
     boosts = list(rewritten.boosts)

@@ -14,8 +14,9 @@ they do not bring products into it (a filter does); negations ("not cheap") are 
 """
 from __future__ import annotations
 
+import heapq
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,6 +46,42 @@ class Rewrite:
 
 
 @dataclass(frozen=True)
+class RewriteSet:
+    """Rewrites in their order, indexed by the first word of each trigger (each member's, for a
+    two-way group), so a query is checked against the rewrites its words can trigger only: the
+    cost of a query does not grow with the number of rewrites (bench/bench_understand.py)."""
+
+    rules: tuple[Rewrite, ...] = ()
+    by_word: dict[str, tuple[int, ...]] = field(default_factory=dict, compare=False, repr=False)
+
+    @classmethod
+    def of(cls, rewrites: Iterable[Rewrite]) -> RewriteSet:
+        """The set of ``rewrites`` (an existing set is itself)."""
+        if isinstance(rewrites, RewriteSet):
+            return rewrites
+        rules = tuple(rewrites)
+        index: dict[str, list[int]] = {}
+        for pos, rw in enumerate(rules):
+            for first in {ws[0] for ws in (rw.when or tuple(phrase(m) for m in rw.synonyms)) if ws}:
+                index.setdefault(first, []).append(pos)
+        return cls(rules, {w: tuple(v) for w, v in index.items()})
+
+    def __len__(self) -> int:
+        return len(self.rules)
+
+    def __iter__(self) -> Iterator[Rewrite]:
+        return iter(self.rules)
+
+    def __getitem__(self, i: int) -> Rewrite:
+        return self.rules[i]
+
+    def triggered(self, text: str, after: int = -1) -> list[int]:
+        """The positions after ``after`` of the rewrites a word of ``text`` may trigger."""
+        return [pos for w in {singular(m.group()) for m in _WORD.finditer(text)} for pos in self.by_word.get(w, ())
+                if pos > after]
+
+
+@dataclass(frozen=True)
 class Rewritten:
     """The text the rewrites left, what applied (``file:line: what``), the boosts and filters added."""
 
@@ -70,54 +107,75 @@ def _spans(text: str, wanted: tuple[str, ...]) -> list[tuple[int, int]]:
     return out
 
 
-def rewrite(text: str, rewrites: Sequence[Rewrite], given: Mapping[str, Any]) -> Rewritten:
-    """``text`` (folded) after ``rewrites`` in order; ``given``: the request's own filters (a
-    rewrite's filter on one of their fields is not added). Nothing applies: the text unchanged."""
-    if not rewrites or not text.strip():
+def rewrite(text: str, stages: Sequence[RewriteSet], given: Mapping[str, Any]) -> Rewritten:
+    """``text`` (folded) after each set of ``stages`` in turn (the rule set's, then a rule's own),
+    each set's rewrites in order, each applied to the text the earlier ones left; ``given``: the
+    request's own filters (a rewrite's filter on one of their fields is not added). Nothing
+    applies: the text unchanged."""
+    if not any(stages) or not text.strip():
         return Rewritten(text)
     current = fold(text)
     applied: list[str] = []
     boosts: list[Boost] = []
     filters: dict[str, Any] = {}
-    for rw in rewrites:
-        if rw.two_way:
-            members = [(s, phrase(s)) for s in rw.synonyms]
-            present = {s for s, ws in members if _spans(current, ws)}
-            if not present:
+    for stage in stages:
+        pending = stage.triggered(current)
+        heapq.heapify(pending)
+        done = -1
+        while pending:
+            pos = heapq.heappop(pending)
+            if pos <= done:
                 continue
-            added = [s for s, ws in members if s not in present]
-            if added:
-                current = f"{current} {' '.join(added)}"
-                applied.append(f"{rw.where}: {' / '.join(sorted(present))} also searches {', '.join(added)}")
-            continue
-        spans = sorted(s for ws in rw.when for s in _spans(current, ws))
-        if not spans:
-            continue
-        said = ", ".join(dict.fromkeys(current[a:b] for a, b in spans))
-        did = []
-        if rw.delete:
-            kept = current
-            for a, b in reversed(spans):
-                kept = kept[:a] + " " + kept[b:]
-            kept = " ".join(kept.split())
-            if kept:
-                current = kept
-                did.append("deleted")
-        if rw.synonyms:
-            added = [s for s in rw.synonyms if not _spans(current, phrase(s))]
-            if added:
-                current = f"{current} {' '.join(added)}"
-                did.append(f"also searches {', '.join(added)}")
-        for b in rw.boosts:
-            boosts.append(b)
-            did.append(b.shown().split(" (")[0])
-        new = {k: v for k, v in rw.filters.items() if k not in given and k not in filters}
-        if new:
-            filters.update(new)
-            did.append("filters " + ", ".join(f"{k}={v}" for k, v in new.items()))
-        if did:
-            applied.append(f"{rw.where}: {said} -> {'; '.join(did)}")
+            done = pos
+            before = current
+            current, line, added = _apply(stage[pos], current, given, filters)
+            if line is None:
+                continue
+            applied.append(line)
+            boosts += added
+            if current != before:  # the words it added may trigger later rewrites of the stage
+                new = " ".join(set(current.split()) - set(before.split()))
+                for later in stage.triggered(new, after=pos):
+                    heapq.heappush(pending, later)
     return Rewritten(current if applied else text, tuple(applied), tuple(boosts), filters)
+
+
+def _apply(rw: Rewrite, current: str, given: Mapping[str, Any], filters: dict[str, Any]
+           ) -> tuple[str, str | None, list[Boost]]:
+    """One rewrite on the text: (the text after it, the line saying what it did or None when it
+    did nothing, the boosts it adds); the filters it adds go into ``filters``."""
+    if rw.two_way:
+        members = [(s, phrase(s)) for s in rw.synonyms]
+        present = {s for s, ws in members if _spans(current, ws)}
+        added = [s for s, ws in members if s not in present]
+        if not present or not added:
+            return current, None, []
+        return (f"{current} {' '.join(added)}",
+                f"{rw.where}: {' / '.join(sorted(present))} also searches {', '.join(added)}", [])
+    spans = sorted(s for ws in rw.when for s in _spans(current, ws))
+    if not spans:
+        return current, None, []
+    said = ", ".join(dict.fromkeys(current[a:b] for a, b in spans))
+    did = []
+    if rw.delete:
+        kept = current
+        for a, b in reversed(spans):
+            kept = kept[:a] + " " + kept[b:]
+        kept = " ".join(kept.split())
+        if kept:
+            current = kept
+            did.append("deleted")
+    if rw.synonyms:
+        added = [s for s in rw.synonyms if not _spans(current, phrase(s))]
+        if added:
+            current = f"{current} {' '.join(added)}"
+            did.append(f"also searches {', '.join(added)}")
+    did += [b.shown().split(" (")[0] for b in rw.boosts]
+    new = {k: v for k, v in rw.filters.items() if k not in given and k not in filters}
+    if new:
+        filters.update(new)
+        did.append("filters " + ", ".join(f"{k}={v}" for k, v in new.items()))
+    return current, (f"{rw.where}: {said} -> {'; '.join(did)}" if did else None), list(rw.boosts)
 
 
 DEFAULT_WEIGHT = 1.0  # boost: score x 2; bury: score / 2
