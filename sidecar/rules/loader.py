@@ -111,7 +111,7 @@ def _check_text(text: str, file: str, parsed: Callable[[], Any] | None,
         data = yaml.load(text, Loader=Yaml12Loader)
     if data is None:
         return [], [RuleError(file, 1, "empty file: expected a mapping with a 'rules' list")], [], NO_SECTIONS
-    # ("rules" | "experiments", i) with schema errors; a broken rule's constraints are still checked one by one
+    # ("rules" | "experiments" | "rewrites", i) with schema errors; a broken rule's constraints are still checked one by one
     broken_rules: set[tuple] = set()
     schema_paths: list[tuple] = []
     for err in schema_errors(data):

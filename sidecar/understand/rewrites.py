@@ -48,8 +48,10 @@ class Rewrite:
 @dataclass(frozen=True)
 class RewriteSet:
     """Rewrites in their order, indexed by the first word of each trigger (each member's, for a
-    two-way group), so a query is checked against the rewrites its words can trigger only: the
-    cost of a query does not grow with the number of rewrites (bench/bench_understand.py)."""
+    two-way group), so a query is checked only against the rewrites its words can trigger, and
+    those the words they add can trigger after them. The cost of a query follows that chain, not
+    the size of the set (bench/bench_understand.py: 10,000 rewrites 0.03 ms p50; 100,000 random
+    synonyms over a 50,000-word lexicon chain long, 2.7 ms)."""
 
     rules: tuple[Rewrite, ...] = ()
     by_word: dict[str, tuple[int, ...]] = field(default_factory=dict, compare=False, repr=False)
