@@ -249,6 +249,9 @@ def main() -> int:
     bodies: dict[str, list[bytes]] = {k: [] for k in ("a", "b", "c", "d_direct", "d_sidecar", "b_plain",
                                                       "d_words_direct", "d_words_sidecar")}
     understanding = load_rules_dir(ROOT / "query_rules").understanding
+    from sidecar.encoder import load as load_encoder
+
+    encoder = load_encoder(config.default("encoder"))  # the sidecar's: the type a shopper's words name
     for q, v in zip(queries, qvecs):
         vec = v.tolist()
         bodies["a"].append(orjson.dumps({"size": 20, "_source": src, "query": {"knn": {"vector": {"vector": vec, "k": 20}}},
@@ -256,7 +259,7 @@ def main() -> int:
         bodies["b"].append(orjson.dumps({"vector": vec, "mode": "knn", "rule": "bench-mmr", "size": 20}))
         bodies["b_plain"].append(orjson.dumps({"vector": vec, "mode": "knn", "rule": "bench-mmr-only", "size": 20}))
         bodies["c"].append(orjson.dumps({"size": 20, "_source": src, "query": {"knn": {"vector": {"vector": vec, "k": 20}}}}))
-        text, filters, _ = read(q, backend, understanding, {})  # as the sidecar reads q
+        text, filters, _ = read(q, backend, understanding, {}, encoder.query if encoder else None)  # as the sidecar
         for case, req in (("d_direct", RetrievalRequest("hybrid", text, v, filters, 200)),
                           ("d_words_direct", RetrievalRequest("hybrid", q, v, {}, 200))):
             lines = [{"index": args.index}, backend._body(req, "bm25"), {"index": args.index}, backend._body(req, "knn")]

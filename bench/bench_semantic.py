@@ -63,7 +63,8 @@ def rules_with(tmp: Path, name: str, **keys) -> Path:
     out.mkdir()
     for f in sorted((ROOT / "query_rules").glob("*.yaml")):
         doc = yaml.safe_load(f.read_text())
-        doc["rules"] = [{**r, **json.loads(json.dumps(keys))} for r in doc["rules"]]  # no shared objects: no YAML aliases
+        if "rules" in doc:  # a file of rewrites alone has none
+            doc["rules"] = [{**r, **json.loads(json.dumps(keys))} for r in doc["rules"]]  # no shared objects: no YAML aliases
         (out / f.name).write_text(yaml.safe_dump(doc, sort_keys=False))
     return out
 

@@ -78,6 +78,22 @@ def main() -> int:
         scores = [ndcg([h["id"] for h in run_search({"q": q.text, "size": 10, "vector": q.vector.tolist()}, backend, rs,
                                                      1000).response["hits"]], q.judgments) for q in queries]
         out["policies"][name] = round(float(np.mean(scores)), 4)
+    # the vote's share (retrieval.product_types.VOTE_SHARE), chosen on the catalog itself: each of
+    # 3,000 products' vectors as the query, the product left out, its VOTE_K nearest products' type
+    from sidecar.retrieval.product_types import TYPE_FIELD, VOTE_K, vote
+
+    rng = np.random.default_rng(0)
+    sample = rng.choice(len(backend.docs), 3000, replace=False)
+    votes = []
+    for i in sample:
+        keep = np.ones(len(backend.docs), dtype=bool)
+        keep[i] = False
+        votes.append((vote(backend.columns[TYPE_FIELD][j] for j, _ in backend._knn(backend.vectors[i], keep, VOTE_K)),
+                      backend.columns[TYPE_FIELD][i]))
+    out["type_vote_on_the_catalog"] = {
+        str(share): {"covered": sum(1 for (t, sh), _ in votes if sh >= share),
+                     "precision": round(float(np.mean([t == own for (t, sh), own in votes if sh >= share])), 4)}
+        for share in (0.5, 0.6, 0.7, 0.8, 0.9, 1.0)}
     OUT.parent.mkdir(exist_ok=True)
     OUT.write_text(json.dumps(out, indent=1) + "\n")
     print(json.dumps(out, indent=1))

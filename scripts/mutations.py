@@ -113,6 +113,13 @@ MUTATIONS = [
     ("a product type named by two different words guessed", "sidecar/understand/__init__.py",
      "    if len({n.value for n in named}) != 1:", "    if not named:",
      ["tests/test_product_types.py::test_the_query_names_one_type_or_none"]),
+    ("a word the titles spread over types sent to the vote", "sidecar/understand/__init__.py",
+     "            if i not in used and w not in FUNCTION_WORDS and singular(w) not in spread]",
+     "            if i not in used and w not in FUNCTION_WORDS]",
+     ["tests/test_product_types.py::test_a_word_the_titles_spread_over_types_is_not_sent_to_the_vote"]),
+    ("the vote's share not required", "sidecar/understand/__init__.py",
+     "    if got is None or got[1] < VOTE_SHARE:", "    if got is None:",
+     ["tests/test_product_types.py::test_a_shoppers_words_name_a_type_by_the_vote_of_the_products_nearest_them"]),
 ]
 
 

@@ -72,3 +72,60 @@ def test_both_backends_learn_the_same_types_and_read_alike(demo_on_opensearch, q
     req = {"q": q, "size": 10, "rule": "none"}
     a, b = demo_app().post("/search", json=req).json, demo_on_opensearch.post("/search", json=req).json
     assert a.get("understood") == b.get("understood")
+
+
+def test_a_shoppers_words_name_a_type_by_the_vote_of_the_products_nearest_them():
+    from sidecar.understand import voted_type
+
+    asked: list[str] = []
+
+    def vote(words_):
+        asked.append(words_)
+        return ("fragrance", 0.9) if "scent" in words_ else ("gadgets", 0.5) if "gizmo" in words_ else None
+
+    policy = Policy({"colour": "filter"}, prices="none")
+    voc = {"colour": Vocabulary.of(["Red"])}
+    u = understand("red scent for men", voc.get, policy, {}, lambda: TypeWords(), vote)
+    assert u.filters == {"colour": "red", "category": "fragrance"}  # asked with the words naming nothing else
+    assert asked == ["scent men"]  # not 'red' (a value found), not 'for' (a function word)
+    assert understand("gizmo", None, policy, {}, lambda: TypeWords(), vote).filters == {}  # half the votes: none
+    assert understand("not scent", None, policy, {}, lambda: TypeWords(), vote).filters == {}  # a negation
+    types = TypeWords({"tshirt": ("topwear", 1.0)})
+    asked.clear()
+    assert understand("scent tshirt", None, policy, {}, lambda: types, vote).filters == {"category": "topwear"}
+    assert asked == []  # a title word named the type: the encoder is not asked
+    assert voted_type("for the", (), vote) is None
+
+
+def test_the_vote_is_the_same_on_both_backends(demo_on_opensearch, os_url):
+    import numpy as np
+
+    from sidecar.opensearch.client import make_client
+    from sidecar.retrieval.memory import MemoryBackend
+    from sidecar.retrieval.opensearch_backend import OpenSearchBackend
+    from conftest import DEMO_INDEX
+
+    memory = MemoryBackend(ROOT / "demo" / "catalog.jsonl", ROOT / "demo" / "vectors.npy")
+    remote = OpenSearchBackend(make_client(os_url), DEMO_INDEX, 10.0)
+    rng = np.random.default_rng(3)
+    for row in rng.choice(len(memory.docs), 5, replace=False):
+        v = memory.vectors[row] + rng.normal(0, 0.01, memory.vectors.shape[1]).astype(np.float32)
+        a, b = memory.type_vote(v), remote.type_vote(v)
+        assert a[0] == b[0] and abs(a[1] - b[1]) <= 0.05, (a, b)  # HNSW may differ by a neighbour
+    assert memory.type_vote(np.ones(3, np.float32)) is None and remote.type_vote(np.ones(3, np.float32)) is None
+
+
+def test_a_word_the_titles_spread_over_types_is_not_sent_to_the_vote():
+    types = TypeWords.train([(f"Sports Sandals {i}", "Sandal") for i in range(15)] + [(f"Sandals Shoes {i}", "Shoes") for i in range(15)])
+    assert "sandal" in types.spread and "sandal" not in types.words  # 30 products, half and half
+    asked: list[str] = []
+
+    def vote(words_):
+        asked.append(words_)
+        return ("shoes", 0.95)
+
+    policy = Policy({}, prices="none")
+    assert understand("comfy sandals", None, policy, {}, lambda: types, vote).filters == {"category": "shoes"}
+    assert asked == ["comfy"]  # only the word the catalog knows nothing of
+    asked.clear()
+    assert understand("sandals", None, policy, {}, lambda: types, vote).filters == {} and asked == []

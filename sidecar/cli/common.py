@@ -93,14 +93,13 @@ def rules_and_queries(args: argparse.Namespace, dirs: list[str]) -> tuple[list[A
 
 
 def query_encoder(args: argparse.Namespace) -> Any:
-    """What embeds the query texts as /search does (None: the given --query-vectors, or BM25);
-    False after saying that --mode needs vectors the encoder (off) cannot give."""
-    if args.mode == "bm25" or args.query_vectors:
-        return None
+    """The query encoder as /search has it (None: SIDECAR_ENCODER=off): it embeds the query texts
+    that have no given vector, and the words understanding reads a product type from, in every
+    mode; False after saying that --mode needs vectors the encoder (off) cannot give."""
     from ..encoder import load as load_encoder
 
     encoder = load_encoder(config.default("encoder"))  # EncoderError: main says it
-    if encoder is None and args.mode is not None:
+    if encoder is None and args.mode not in (None, "bm25") and not args.query_vectors:
         print(f"error: --mode {args.mode} needs --query-vectors when SIDECAR_ENCODER=off", file=sys.stderr)
         return False
     return None if encoder is None else encoder.query

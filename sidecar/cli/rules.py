@@ -110,10 +110,10 @@ def cmd_rules_diff(args: argparse.Namespace) -> int:
 
             # the encoder reads what /search's encoder reads: the text as the new rules read it
             queries = [q if q.vector is not None else dataclasses.replace(
-                q, vector=encode(encoded_text(backend, rulesets[1], q.text, validate_filters(q.filters))))
+                q, vector=encode(encoded_text(backend, rulesets[1], q.text, validate_filters(q.filters), embed=encode)))
                 for q in queries]
         report, comparisons = replay(backend, rulesets[0], rulesets[1], queries, k=args.k, mode=mode,
-                                     progress=not args.quiet)
+                                     progress=not args.quiet, embed=encode)
     except (OSError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -25,10 +25,11 @@ from .sources import ReplayQuery
 
 
 def compare_query(backend: Backend, before: RuleSet | None, after: RuleSet, q: ReplayQuery, *, k: int, mode: str,
-                  max_window: int, now: datetime, rule: Any = None, max_pairs: int = -1) -> Comparison:
+                  max_window: int, now: datetime, rule: Any = None, max_pairs: int = -1, embed: Any = None) -> Comparison:
     """One query's comparison. ``before`` None: retrieval order (no reranking) on the left;
     ``rule``: the right side's rule given (an id of ``after``, or a parsed Rule) instead of matched;
-    ``max_pairs``: the near-duplicate bound of ``rerank_batch`` (a page's drafts are bounded)."""
+    ``max_pairs``: the near-duplicate bound of ``rerank_batch`` (a page's drafts are bounded);
+    ``embed``: the query encoder (understanding reads a shopper's words with it, as /search does)."""
     if mode in ("knn", "hybrid") and q.vector is None:
         raise ValueError(f"query {q.text!r}: mode {mode} needs a query vector (--query-vectors)")
     filters = validate_filters(q.filters)
@@ -44,8 +45,8 @@ def compare_query(backend: Backend, before: RuleSet | None, after: RuleSet, q: R
     # (a rule's own rewrites join its set's; a draft rule given as a Rule has none)
     right_reading = after.reading(right[0]) if not isinstance(rule, Rule) else after.understanding
     left_reading = before.reading(left[0]) if before is not None else right_reading
-    sides = [read(q.text, backend, left_reading, filters),
-             read(q.text, backend, right_reading, filters)]
+    sides = [read(q.text, backend, left_reading, filters, embed),
+             read(q.text, backend, right_reading, filters, embed)]
     vectors = any(r is not None and r.needs_vectors for r, _ in (left, right))
     window = min(max_window, max(r.window if r is not None else k for r, _ in (left, right)))
     fetches = {}
@@ -68,24 +69,26 @@ def compare_query(backend: Backend, before: RuleSet | None, after: RuleSet, q: R
     return cmp
 
 
-def encoded_text(backend: Backend, rules: RuleSet, text: str, filters: dict[str, Any], rule: Any = None) -> str:
+def encoded_text(backend: Backend, rules: RuleSet, text: str, filters: dict[str, Any], rule: Any = None,
+                 embed: Any = None) -> str:
     """The text /search embeds for ``text`` under ``rules``: as read with the serving rule's
     rewrites (``rule``: an id, None for the rule the query matches, or a draft ``Rule``, which
     has none), as ``compare_query`` reads it."""
     if isinstance(rule, Rule):
-        return read(text, backend, rules.understanding, filters)[0]
+        return read(text, backend, rules.understanding, filters, embed)[0]
     chosen, _ = choose_rule(rules, rule, text, filters)
-    return read(text, backend, rules.reading(chosen), filters)[0]
+    return read(text, backend, rules.reading(chosen), filters, embed)[0]
 
 
 def replay(backend: Backend, before: RuleSet, after: RuleSet, queries: list[ReplayQuery], *, k: int = 10,
            mode: str = "bm25", max_window: int = 1000, now: datetime | None = None,
-           progress: bool = True) -> tuple[dict[str, Any], list[Comparison]]:
+           progress: bool = True, embed: Any = None) -> tuple[dict[str, Any], list[Comparison]]:
     """(report, comparisons): the JSON report and the comparisons it was made from (for HTML)."""
     now = now or datetime.now(timezone.utc)
     comparisons = []
     for q in tqdm(queries, desc="replaying", unit="query", disable=not progress, file=sys.stderr):
-        comparisons.append(compare_query(backend, before, after, q, k=k, mode=mode, max_window=max_window, now=now))
+        comparisons.append(compare_query(backend, before, after, q, k=k, mode=mode, max_window=max_window, now=now,
+                                         embed=embed))
     results = [c.to_json() for c in comparisons]
     for r, q in zip(results, queries):
         r["count"] = q.count

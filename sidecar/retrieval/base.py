@@ -96,6 +96,11 @@ class Backend(Protocol):
         (``product_types``), for finding the type a query names."""
         ...
 
+    def type_vote(self, vector: np.ndarray) -> tuple[str, float] | None:
+        """The type most of the products nearest ``vector`` hold and its share of them (None:
+        the products have no vectors of that dimension)."""
+        ...
+
     def health(self) -> str:
         """'green', 'yellow' (searches succeed), 'red' (some cannot) or 'unreachable'."""
         ...

@@ -23,7 +23,7 @@ from .base import EXACT_TOTAL, NotFound, RetrievalRequest, Retrieved
 from .filters import RANGE_FIELDS, fold, mask
 from .fusion import fuse
 from .hits import Hits
-from .product_types import SAMPLE, TYPE_FIELD, TypeWords
+from .product_types import SAMPLE, TYPE_FIELD, VOTE_K, TypeWords, vote
 
 log = logging.getLogger(__name__)
 logging.getLogger("bm25s").setLevel(logging.WARNING)  # it logs every index build at DEBUG
@@ -112,6 +112,14 @@ class MemoryBackend:
             return np.zeros(len(self.docs)), np.zeros(len(self.docs), dtype=bool)
         scores = self.bm25.get_scores(tokens)
         return scores, scores > 0
+
+    def type_vote(self, vector: np.ndarray) -> tuple[str, float] | None:
+        """The type most of the ``VOTE_K`` products nearest ``vector`` hold, and its share of them
+        (``product_types``); None without vectors or of another dimension."""
+        if self.vectors is None or len(vector) != self.vectors.shape[1]:
+            return None
+        nearest = self._knn(vector, np.ones(len(self.docs), dtype=bool), VOTE_K)
+        return vote(self.columns[TYPE_FIELD][i] for i, _ in nearest)
 
     def _knn(self, vector: np.ndarray, keep: np.ndarray, k: int) -> list[tuple[int, float]]:
         if self.vectors is None:

@@ -33,7 +33,7 @@ from . import facets
 from .filters import to_dsl
 from .fusion import fuse
 from .hits import VECTOR_BINARY_FIELD, VECTOR_FIELD, Hits, decode_vectors, from_hits
-from .product_types import SAMPLE, TYPE_FIELD, TypeWords
+from .product_types import SAMPLE, TYPE_FIELD, VOTE_K, TypeWords, vote
 
 log = logging.getLogger(__name__)
 VOCABULARY_SIZE = 10_000  # values of a field read for recognising them in queries
@@ -243,6 +243,23 @@ class OpenSearchBackend:
         types = TypeWords.train(pairs[:SAMPLE])
         self._types = (now, types)
         return types
+
+    def type_vote(self, vector: np.ndarray) -> tuple[str, float] | None:
+        """The type most of the ``VOTE_K`` products nearest ``vector`` hold, and its share of them
+        (``product_types``): one kNN search of their types alone. None when the index has no
+        vectors of this dimension; OpenSearch failing to answer names no type (the search itself
+        reports the failure)."""
+        if self.dimension() != len(vector):
+            return None
+        body = {"size": VOTE_K, "_source": [TYPE_FIELD], "track_total_hits": False,
+                "query": {"knn": {VECTOR_FIELD: {"vector": np.asarray(vector, dtype=np.float32).tolist(), "k": VOTE_K}}}}
+        try:
+            hits = call(self.client.search, index=self.index, body=body, request_timeout=self.timeout,
+                        cancellable=True)["hits"]["hits"]
+        except Exception as exc:  # noqa: BLE001 - no type is named; the search reports failures
+            log.warning("could not ask index %s for the types near a query (%s)", self.index, str(exc).splitlines()[0][:120])
+            return None
+        return vote(h.get("_source", {}).get(TYPE_FIELD) for h in hits)
 
     def dimension(self) -> int | None:
         """The index's vector dimension (None when the mapping does not say)."""

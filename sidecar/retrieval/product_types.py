@@ -8,9 +8,16 @@ catalog's ``category``) and keeps the words held by at least ``MIN_PRODUCTS`` pr
 shoes and shirts) names none. Both backends train it the same way from their products (the
 OpenSearch one from a sample of at most ``SAMPLE`` of them).
 
-Guarantees: only words of the catalog's titles name a type (a shopper's word no title uses
-names nothing: rewrites can map it to the catalog's); where two words of one query name two
-different types, none is named (the query is not guessed). Limits: a type is only as fine as the
+Where no title word names a type, the query's words the catalog has no evidence for (no value
+already found, and no word the titles spread over several types, which says the word names no
+one type: "women red tees" -> "tees") may, through the encoder: embedded, the ``VOTE_K`` products
+nearest them vote by their type, and a type with ``VOTE_SHARE`` of the votes is named (a
+backend's ``type_vote``). The share was chosen on the catalog itself: a product's title as the
+query, its own product left out, the type of its 20 nearest products is its own for 98.8% of
+3,000 sampled products at a share of 0.7 or more (bench/bench_understand_quality.py).
+
+Guarantees: where two title words of one query name two different types, none is named (the
+query is not guessed); the vote is asked only when no title word names one. Limits: a type is only as fine as the
 catalog's ``category`` field; measured on the fashion dev queries (docs/understanding.md), not
 on every catalog.
 """
@@ -23,6 +30,8 @@ from dataclasses import dataclass, field
 from ..rerank.named import fold, singular, words
 
 TYPE_FIELD = "category"  # the catalog's product type field
+VOTE_K = 20  # a shopper's words name a type by the types of the products nearest their embedding
+VOTE_SHARE = 0.7  # ... when at least this share of those VOTE_K products is of one type
 MIN_PRODUCTS = 20  # a word held by fewer products names nothing (too little evidence)
 MIN_SHARE = 0.9  # the share of its products one type must hold for a word to name it
 SAMPLE = 50_000  # the most products a backend reads to train it
@@ -45,6 +54,7 @@ class TypeWords:
     """Title words that name a product type: word (folded, singular) -> (type, share)."""
 
     words: dict[str, tuple[str, float]] = field(default_factory=dict)
+    spread: frozenset[str] = frozenset()  # words of >= MIN_PRODUCTS products spread over types: no type
 
     @classmethod
     def train(cls, products: Iterable[tuple[str | None, str | None]]) -> TypeWords:
@@ -55,13 +65,15 @@ class TypeWords:
                 continue
             for w in {singular(x) for x in words(title)}:
                 counts[w][fold(kind)] += 1
-        kept = {}
+        kept, spread = {}, set()
         for w, c in counts.items():
             n = sum(c.values())
             kind, k = c.most_common(1)[0]
             if n >= MIN_PRODUCTS and k / n >= MIN_SHARE and not w.isdigit():
                 kept[w] = (kind, round(k / n, 4))
-        return cls(kept)
+            elif n >= MIN_PRODUCTS:
+                spread.add(w)
+        return cls(kept, frozenset(spread))
 
     def __len__(self) -> int:
         return len(self.words)
@@ -74,3 +86,13 @@ class TypeWords:
             if hit is not None:
                 out.append(Named(hit[0], w, i, hit[1]))
         return out
+
+
+def vote(types: Iterable[str | None]) -> tuple[str, float] | None:
+    """The type most of ``types`` are (folded) and its share of them; None when there are none."""
+    held = [fold(t) for t in types]
+    counts = Counter(t for t in held if t)
+    if not counts:
+        return None
+    kind, n = counts.most_common(1)[0]
+    return kind, n / len(held)

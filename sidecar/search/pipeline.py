@@ -181,7 +181,7 @@ def parse(body: Any, backend: Backend, limits: Limits, encode: Callable[[str], n
     text = unicodedata.normalize("NFKC", q) if q and not q.isascii() else q  # ｐｕｍａ is puma to the analyzer too
     understood, asked = None, filters
     if understanding is not None and body.get("understand", True) and text.strip():
-        text, filters, understood = read(text, backend, understanding, filters)
+        text, filters, understood = read(text, backend, understanding, filters, encode)
     if body.get("mode") is None and vector is None and not q.strip():
         raise ValueError("q: a search needs a query text 'q', a 'vector' or 'like' (a product id)")
     mode = body.get("mode") or default_mode(vector is not None, bool(q.strip()), encode is not None, backend)

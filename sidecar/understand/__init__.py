@@ -15,11 +15,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from ..rerank.named import Vocabulary, words
+from ..rerank.named import Vocabulary, singular, words
 from .attributes import NEGATIONS, Found, find_attributes
 from .prices import Price, find_price
 from ..retrieval.boosts import Boost
-from ..retrieval.product_types import TYPE_FIELD, TypeWords
+from ..retrieval.product_types import TYPE_FIELD, VOTE_SHARE, TypeWords
 from .rewrites import RewriteSet, rewrite
 
 BOOST_FACTOR = 2.0  # a found value's products, with action boost: their retrieval score doubled
@@ -84,12 +84,17 @@ class Understood:
         return out
 
 
+FUNCTION_WORDS = frozenset({"a", "an", "and", "by", "for", "in", "of", "on", "or", "the", "to", "with"})
+
+
 def understand(text: str, vocabulary: Callable[[str], Vocabulary] | None, policy: Policy,
-               given: Mapping[str, Any], types: Callable[[], TypeWords] | None = None) -> Understood:
+               given: Mapping[str, Any], types: Callable[[], TypeWords] | None = None,
+               vote: Callable[[str], tuple[str, float] | None] | None = None) -> Understood:
     """``text`` understood under ``policy``: its rewrites first, then prices, attributes and the
     product type on the text they leave; ``given``: the request's own filters (a field it filters
-    is not filtered again); ``types``: the backend's type words. Nothing found: the text as it
-    is and no filters."""
+    is not filtered again); ``types``: the backend's type words; ``vote``: the type the products
+    nearest some words hold, and its share (``retrieval.product_types``). Nothing found: the text
+    as it is and no filters."""
     rewritten = rewrite(text, (policy.rewrites, policy.own), given)
     text = rewritten.text
     filters: dict[str, Any] = dict(rewritten.filters)
@@ -117,7 +122,8 @@ def understand(text: str, vocabulary: Callable[[str], Vocabulary] | None, policy
             extra = [a for a in policy.admit.get(name, ()) if a not in values and words(a) in vocabulary(name)]
             filters[name] = values[0] if len(values) == 1 and not extra else [*values, *extra]
     if policy.product_type != "none" and types is not None and TYPE_FIELD not in given and TYPE_FIELD not in filters:
-        kind = product_type(rest, types(), found)
+        known = types()
+        kind = product_type(rest, known, found) or voted_type(rest, found, vote, known.spread)
         if kind is not None:
             found = (*found, kind)
             if policy.product_type == "filter":
@@ -125,6 +131,27 @@ def understand(text: str, vocabulary: Callable[[str], Vocabulary] | None, policy
             else:
                 boosts.append(Boost(TYPE_FIELD, kind.value, BOOST_FACTOR, "understanding.product_type"))
     return Understood(rest, filters, found, price, rewritten.applied, tuple(boosts))
+
+
+def voted_type(text: str, found: tuple[Found, ...], vote: Callable[[str], tuple[str, float] | None] | None,
+               spread: frozenset[str] = frozenset()) -> Found | None:
+    """The type the query's words the catalog has no evidence for name through the encoder
+    (words naming no value found, no function word, none of ``spread``: the title words spread
+    over several types): the products nearest them vote, and a type with ``VOTE_SHARE`` of the
+    votes is named. None without ``vote``, without such words, or in a query with a negation."""
+    q = words(text)
+    if vote is None or any(w in NEGATIONS for w in q):
+        return None
+    used = {i for f in found for i in range(f.start, f.end)}
+    rest = [i for i, w in enumerate(q)
+            if i not in used and w not in FUNCTION_WORDS and singular(w) not in spread]
+    if not rest:
+        return None
+    said = " ".join(q[i] for i in rest)
+    got = vote(said)
+    if got is None or got[1] < VOTE_SHARE:
+        return None
+    return Found(TYPE_FIELD, got[0], said, rest[0], rest[-1] + 1)
 
 
 def product_type(text: str, types: TypeWords, found: tuple[Found, ...]) -> Found | None:
@@ -147,14 +174,18 @@ class Catalog(Protocol):
 
     def type_words(self) -> TypeWords: ...
 
+    def type_vote(self, vector: Any) -> tuple[str, float] | None: ...
 
-def read(text: str, catalog: Catalog, policy: Policy, given: dict[str, Any]
-         ) -> tuple[str, dict[str, Any], Understood | None]:
+
+def read(text: str, catalog: Catalog, policy: Policy, given: dict[str, Any],
+         embed: Callable[[str], Any] | None = None) -> tuple[str, dict[str, Any], Understood | None]:
     """What retrieval reads for ``text`` under ``policy`` over ``catalog`` (a backend): (the
     text, every filter: the understood ones and ``given``, the request's own, which win; what was
-    understood, None when nothing was). The one place /search, `rules diff` and /inspect apply
+    understood, None when nothing was). ``embed``: the query encoder, for the type a shopper's
+    words name (none without it). The one place /search, `rules diff` and /inspect apply
     understanding."""
-    u = understand(text, catalog.vocabulary, policy, given, catalog.type_words)
+    vote = (lambda words_: catalog.type_vote(embed(words_))) if embed is not None else None
+    u = understand(text, catalog.vocabulary, policy, given, catalog.type_words, vote)
     if not u.filters and not u.rewrites and not u.boosts:
         return text, given, None
     return u.text, {**u.filters, **given}, u

@@ -98,10 +98,10 @@ def _compare(s: Services, ctx: dict) -> Comparison:
     if asked == MODES[0]:  # what /search would do with this request
         asked = default_mode(vector is not None, bool(ctx["q"].strip()), s.encode is not None, s.backend)
     if vector is None and asked != "bm25" and ctx["q"].strip() and s.encode is not None:
-        text = encoded_text(s.backend, s.store.current, ctx["q"], validate_filters(filters), rule)
+        text = encoded_text(s.backend, s.store.current, ctx["q"], validate_filters(filters), rule, s.encode)
         vector = s.encode(text)  # the words as the rules read them, embedded as /search embeds them
     mode = "bm25" if vector is None else ("knn" if asked == "bm25" or not ctx["q"] else asked)
     ctx["used_mode"] = mode
     return compare_query(s.backend, None, s.store.current, ReplayQuery(ctx["q"], filters, vector=vector), k=k,
                          mode=mode, max_window=s.config.max_window, now=datetime.now(timezone.utc), rule=rule,
-                         max_pairs=s.limits.dedup_pairs)
+                         max_pairs=s.limits.dedup_pairs, embed=s.encode)
