@@ -94,6 +94,8 @@ def test_a_shoppers_words_name_a_type_by_the_vote_of_the_products_nearest_them()
     asked.clear()
     assert understand("scent tshirt", None, policy, {}, lambda: types, vote).filters == {"category": "topwear"}
     assert asked == []  # a title word named the type: the encoder is not asked
+    two = TypeWords({"tshirt": ("topwear", 1.0), "shoe": ("shoes", 1.0)})
+    assert understand("tshirt shoes", None, policy, {}, lambda: two, vote).filters == {} and asked == []  # not guessed
     assert voted_type("for the", (), vote) is None
 
 

@@ -123,7 +123,9 @@ def understand(text: str, vocabulary: Callable[[str], Vocabulary] | None, policy
             filters[name] = values[0] if len(values) == 1 and not extra else [*values, *extra]
     if policy.product_type != "none" and types is not None and TYPE_FIELD not in given and TYPE_FIELD not in filters:
         known = types()
-        kind = product_type(rest, known, found) or voted_type(rest, found, vote, known.spread)
+        kind = product_type(rest, known, found)
+        if kind is None and not known.named(words(rest)):  # no title word names one: the encoder may
+            kind = voted_type(rest, found, vote, known.spread)
         if kind is not None:
             found = (*found, kind)
             if policy.product_type == "filter":
