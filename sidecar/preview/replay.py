@@ -19,7 +19,7 @@ from ..rerank.rule import Rule
 from ..retrieval import Backend
 from ..retrieval.filters import validate_filters
 from ..rules import RuleSet
-from ..understand import read
+from ..understand import Policy, read
 from .compare import Comparison, compare, rank_side, retrieve_once
 from .sources import ReplayQuery
 
@@ -33,20 +33,15 @@ def compare_query(backend: Backend, before: RuleSet | None, after: RuleSet, q: R
     if mode in ("knn", "hybrid") and q.vector is None:
         raise ValueError(f"query {q.text!r}: mode {mode} needs a query vector (--query-vectors)")
     filters = validate_filters(q.filters)
-    left = (None, "none") if before is None else choose_rule(before, None, q.text, filters)
-    if rule is None:
-        right = choose_rule(after, None, q.text, filters)
-    elif isinstance(rule, str):
-        right = choose_rule(after, rule, q.text, filters)
-    else:
-        right = (rule, "draft")
-    # what /search retrieves for each side: the query as its rule set's understanding reads it
-    # (rules are matched on the words and the request's filters, as /search matches them)
-    # (a rule's own rewrites join its set's; a draft rule given as a Rule has none)
-    right_reading = after.reading(right[0]) if not isinstance(rule, Rule) else after.understanding
-    left_reading = before.reading(left[0]) if before is not None else right_reading
-    sides = [read(q.text, backend, left_reading, filters, embed),
-             read(q.text, backend, right_reading, filters, embed)]
+    # what /search retrieves for each side: the query as the rule serving it reads it (rules are
+    # matched on the words and the request's filters, as /search matches them)
+    right_rule, right_how, right_reading = serving(after, rule, q.text, filters)
+    left_rule, left_how, left_reading = ((None, "none", right_reading) if before is None
+                                         else serving(before, None, q.text, filters))
+    left, right = (left_rule, left_how), (right_rule, right_how)
+    right_side = read(q.text, backend, right_reading, filters, embed)
+    sides = [right_side if left_reading == right_reading else read(q.text, backend, left_reading, filters, embed),
+             right_side]
     vectors = any(r is not None and r.needs_vectors for r, _ in (left, right))
     window = min(max_window, max(r.window if r is not None else k for r, _ in (left, right)))
     fetches = {}
@@ -69,15 +64,20 @@ def compare_query(backend: Backend, before: RuleSet | None, after: RuleSet, q: R
     return cmp
 
 
+def serving(rules: RuleSet, rule: Any, text: str, filters: dict[str, Any]) -> tuple[Rule | None, str, Policy]:
+    """The rule that serves ``text`` under ``rules``, how it was chosen, and how the query is read
+    with it (``rule``: an id, None for the rule the query matches, or a draft ``Rule``, which has
+    no rewrites of its own)."""
+    if isinstance(rule, Rule):
+        return rule, "draft", rules.understanding
+    chosen, how = choose_rule(rules, rule, text, filters)
+    return chosen, how, rules.reading(chosen)
+
+
 def encoded_text(backend: Backend, rules: RuleSet, text: str, filters: dict[str, Any], rule: Any = None,
                  embed: Any = None) -> str:
-    """The text /search embeds for ``text`` under ``rules``: as read with the serving rule's
-    rewrites (``rule``: an id, None for the rule the query matches, or a draft ``Rule``, which
-    has none), as ``compare_query`` reads it."""
-    if isinstance(rule, Rule):
-        return read(text, backend, rules.understanding, filters, embed)[0]
-    chosen, _ = choose_rule(rules, rule, text, filters)
-    return read(text, backend, rules.reading(chosen), filters, embed)[0]
+    """The text /search embeds for ``text`` under ``rules``, as ``compare_query`` reads it."""
+    return read(text, backend, serving(rules, rule, text, filters)[2], filters, embed)[0]
 
 
 def replay(backend: Backend, before: RuleSet, after: RuleSet, queries: list[ReplayQuery], *, k: int = 10,

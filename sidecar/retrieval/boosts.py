@@ -28,10 +28,13 @@ class Boost:
     factor: float
     where: str
 
+    def what(self) -> str:
+        """What it does: "boost usage=formal x2"."""
+        return f"{'boost' if self.factor > 1 else 'bury'} {self.field}={self.value} x{self.factor:.3g}"
+
     def shown(self) -> str:
         """One line: what it does and where it is written."""
-        verb = "boost" if self.factor > 1 else "bury"
-        return f"{verb} {self.field}={self.value} x{self.factor:.3g} ({self.where})"
+        return f"{self.what()} ({self.where})"
 
 
 def holds(source: dict, boost: Boost) -> bool:

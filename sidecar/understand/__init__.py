@@ -112,20 +112,18 @@ def understand(text: str, vocabulary: Callable[[str], Vocabulary] | None, policy
     wanted = [f for f in policy.sought if f not in given]
     if wanted and vocabulary is not None:
         found = tuple(find_attributes(rest, {f: vocabulary(f) for f in wanted}, wanted))
+        filtering = set(policy.filtered)
         boosts += [Boost(f.field, f.value, BOOST_FACTOR, f"understanding.fields.{f.field}")
-                   for f in found if policy.fields[f.field] == "boost"]
-        for f in (f for f in found if policy.fields[f.field] == "filter"):  # "red or black": either
+                   for f in found if f.field not in filtering]  # found fields are sought: filter or boost
+        for f in (f for f in found if f.field in filtering):  # "red or black": either
             held = filters.get(f.field)
             filters[f.field] = [f.value] if held is None else [*held, f.value]
-        for name in {f.field for f in found if policy.fields[f.field] == "filter"}:
+        for name in {f.field for f in found if f.field in filtering}:
             values = filters[name]
             extra = [a for a in policy.admit.get(name, ()) if a not in values and words(a) in vocabulary(name)]
             filters[name] = values[0] if len(values) == 1 and not extra else [*values, *extra]
     if policy.product_type != "none" and types is not None and TYPE_FIELD not in given and TYPE_FIELD not in filters:
-        known = types()
-        kind = product_type(rest, known, found)
-        if kind is None and not known.named(words(rest)):  # no title word names one: the encoder may
-            kind = voted_type(rest, found, vote, known.spread)
+        kind = product_type(rest, types(), found, vote)
         if kind is not None:
             found = (*found, kind)
             if policy.product_type == "filter":
@@ -156,13 +154,18 @@ def voted_type(text: str, found: tuple[Found, ...], vote: Callable[[str], tuple[
     return Found(TYPE_FIELD, got[0], said, rest[0], rest[-1] + 1)
 
 
-def product_type(text: str, types: TypeWords, found: tuple[Found, ...]) -> Found | None:
-    """The one product type the text's words name (``retrieval.product_types``), or None: none
-    named, two different ones named, or only by a word right after a negation or inside a value
-    already found ("red tape": a brand)."""
+def product_type(text: str, types: TypeWords, found: tuple[Found, ...],
+                 vote: Callable[[str], tuple[str, float] | None] | None = None) -> Found | None:
+    """The one product type the text's words name (``retrieval.product_types``), or None: two
+    different ones named, or only by a word right after a negation or inside a value already
+    found ("red tape": a brand). Where no title word names any, the type ``vote`` gives the
+    words the catalog has no evidence for (``voted_type``)."""
     q = words(text)
+    titled = types.named(q)
+    if not titled:
+        return voted_type(text, found, vote, types.spread)
     used = {i for f in found for i in range(f.start, f.end)}
-    named = [n for n in types.named(q) if n.at not in used and not (n.at > 0 and q[n.at - 1] in NEGATIONS)]
+    named = [n for n in titled if n.at not in used and not (n.at > 0 and q[n.at - 1] in NEGATIONS)]
     if len({n.value for n in named}) != 1:
         return None
     n = named[0]

@@ -172,7 +172,7 @@ def _apply(rw: Rewrite, current: str, given: Mapping[str, Any], filters: dict[st
         if added:
             current = f"{current} {' '.join(added)}"
             did.append(f"also searches {', '.join(added)}")
-    did += [b.shown().split(" (")[0] for b in rw.boosts]
+    did += [b.what() for b in rw.boosts]
     new = {k: v for k, v in rw.filters.items() if k not in given and k not in filters}
     if new:
         filters.update(new)
