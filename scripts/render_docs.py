@@ -122,11 +122,11 @@ def peer_table() -> str:
     rows = [row for row in rows if row[1] in lat]  # a run before the words-only cases has none
     out = [f"`{r['command'].strip()}` ({r['documents']:,} products, {r['workers']} workers, concurrency "
            f"{r['throughput_concurrency']}; CPU from /proc, the mean of the rounds):", "",
-           "| case | p50 ms | p99 ms | req/s | sidecar CPU ms/req | OpenSearch CPU ms/req |",
-           "| --- | --- | --- | --- | --- | --- |"]
+           "| case | p50 ms | p99 ms | req/s | sidecar CPU ms/req | OpenSearch CPU ms/req | OpenSearch searches/req |",
+           "| --- | --- | --- | --- | --- | --- | --- |"]
     for label, key, case in rows:
         out.append(f"| {label} | {lat[key]['p50_ms']} | {lat[key]['p99_ms']} | {tp[case]['requests_per_second']} | "
-                   f"{cpu[case]['sidecar_ms']} | {cpu[case]['opensearch_ms']} |")
+                   f"{cpu[case]['sidecar_ms']} | {cpu[case]['opensearch_ms']} | {cpu[case].get('searches', '-')} |")
     out += ["", "| ratio (same run) | measured |", "| --- | --- |"]
     out += [f"| b p50 / a p50 | {r['ratios']['b_over_a_p50']} |",
             f"| d p50: sidecar / direct | {r['ratios']['d_sidecar_over_direct_p50']} |",

@@ -84,3 +84,14 @@ def os_thread(target: Callable[[], None]) -> None:
         monkey.get_original("_thread", "start_new_thread")(target, ())
     else:
         threading.Thread(target=target, daemon=True).start()
+
+
+def beside(target: Callable[[], None]) -> None:
+    """Start ``target`` beside the serving (fire and forget): a greenlet in a gevent worker, so it
+    may use the worker's connections to OpenSearch, else a daemon thread."""
+    if gevent_patched():
+        import gevent
+
+        gevent.spawn(target)
+    else:
+        threading.Thread(target=target, daemon=True).start()

@@ -3,6 +3,8 @@ categories, found in the query (negations, overlaps, two types named), applied a
 boost by the rule set's understanding, alike on both backends."""
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from conftest import ROOT, demo_app
@@ -131,3 +133,29 @@ def test_a_word_the_titles_spread_over_types_is_not_sent_to_the_vote():
     assert asked == ["comfy"]  # only the word the catalog knows nothing of
     asked.clear()
     assert understand("sandals", None, policy, {}, lambda: types, vote).filters == {} and asked == []
+
+
+def test_a_worker_reads_the_catalog_words_when_it_starts_not_on_a_shoppers_search(demo_on_opensearch, os_url, os_client):
+    from conftest import DEMO_INDEX
+
+    def searches() -> int:  # what OpenSearch ran on the demo index so far
+        stats = os_client.indices.stats(index=DEMO_INDEX, metric="search")
+        return stats["indices"][DEMO_INDEX]["total"]["search"]["query_total"]
+
+    client = demo_app(backend="opensearch", opensearch_url=os_url, index=DEMO_INDEX)
+    services = client.application.extensions["sidecar"]
+    before = searches()
+    services.start()
+    deadline = time.monotonic() + 30
+    while not services.catalog_words_read and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert services.catalog_words_read
+    read = searches() - before
+    assert read >= 1 + len(services.store.current.catalog_fields())  # the titles' scan, each field's values
+    req = {"q": "red tshirts for women", "size": 10}
+    counts = []
+    for _ in range(2):
+        before = searches()
+        assert client.post("/search", json=req).status_code == 200
+        counts.append(searches() - before)
+    assert counts[0] == counts[1] < read  # the first search paid for no read: the same searches as the next

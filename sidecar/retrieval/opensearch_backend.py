@@ -219,8 +219,9 @@ class OpenSearchBackend:
     def type_words(self) -> TypeWords:
         """The title words that name a product type (``product_types``), trained from the first
         ``SAMPLE`` products in index order (pages of 5,000 titles and types), kept ``TYPE_TTL``
-        seconds: the search that reads them waits for the scan (a second or more for tens of
-        thousands of products), once an hour per worker. OpenSearch failing to answer names no type (the search
+        seconds: a worker reads them when it starts (``Services.start``); after that, the search
+        that finds them stale waits for the scan (a second or more for tens of thousands of
+        products), once an hour per worker. OpenSearch failing to answer names no type (the search
         itself reports the failure), and is asked again next time."""
         now = time.monotonic()
         if self._types is not None and now - self._types[0] < TYPE_TTL:

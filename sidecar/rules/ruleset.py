@@ -63,6 +63,14 @@ class RuleSet:
         """The rule of ``rule_id``, or None."""
         return self.by_id.get(rule_id)
 
+    def catalog_fields(self) -> list[str]:
+        """The keyword fields whose values a search under this set reads from the catalog: those
+        understanding looks for, and every field a rule caps or spreads by value (the values a
+        query names are left alone: ``rerank.named``), also in the experiments' arms."""
+        constrained = [c.field for loc in self.located for c in loc.rule.constraints if c.prop.by_value]
+        arms = [f for pair in self.arms.values() for side in pair for f in side.catalog_fields()]
+        return list(dict.fromkeys([*self.understanding.sought, *constrained, *arms]))
+
     def reading(self, rule: Rule | None) -> Policy:
         """How a query is read when ``rule`` serves it: the set's understanding, the rule's own
         rewrites (by its id: overrides keep them) after the set's."""

@@ -317,5 +317,5 @@ def run_search(body: Any, backend: Backend, ruleset: RuleSet, max_window: int,
     decision = Decision("search", c.rule, c.how, p.mode, p.q or None, index, ranked.window, p.frm, c.size, ranked.pool,
                         ranked.placed[p.frm:p.frm + c.size], ranked.dedup, timings["rerank_ms"],
                         timings["retrieval_ms"], timings["total_ms"], ranked.took_ms, p.asked or None,
-                        understood=p.understood.shown() if p.understood is not None else None)
+                        understood=response.get("understood"))
     return SearchOutcome(response, decision)

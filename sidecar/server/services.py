@@ -4,7 +4,8 @@
 the events' spool, the page signer, the worker board of a multi-worker server) and starts nothing:
 ``create_app`` only assembles. ``Services.start`` does what runs in the background or is heavy: it
 loads the query encoder, builds the backend (a memory catalog may need the encoder), and starts the
-rule poller, the writer, the spool's shipper, the worker board and the kernel warm-up. A gunicorn
+rule poller, the writer, the spool's shipper, the worker board, the kernel warm-up and the read of
+the catalog words searches need. A gunicorn
 worker calls it when it boots (``gunicorn_app``); an app served any other way (a test client, the
 development server) starts on its first request. Tests pass their own backend, store or writer.
 """
@@ -29,7 +30,7 @@ from ..experiments.identity import PageSigner, random_secret
 from ..retrieval import Backend, BackendTimeout, deadline
 from ..rules import RuleStore
 from ..rules.store import snapshot_path
-from ..threads import Offloader, os_thread, real_lock
+from ..threads import Offloader, beside, os_thread, real_lock
 from .metrics import Metrics
 from .policy import ProxyPolicy
 from .ratelimit import TokenBuckets
@@ -66,6 +67,7 @@ class Services:
     signer: PageSigner | None = None  # mints and verifies page ids (SIDECAR_SECRET)
     encoder: Any = None  # sidecar.encoder.Encoder, or None (SIDECAR_ENCODER=off)
     kernels_ready: bool = False  # set once the kernels are compiled (by another OS thread: a plain flag)
+    catalog_words_read: bool = False  # set once the catalog words searches need are read (``start``)
     legacy_indices: set[str] = field(default_factory=set)  # proxied indices without vector_f16 (logged once)
     _client: Any = None
     _proxy_client: Any = None
@@ -124,7 +126,7 @@ class Services:
     def start(self) -> Services:
         """Load the encoder, build the backend if none was given, and start the background work:
         the rule poller, the decision-log writer, the events' shipper, the worker board, the kernel
-        warm-up; each writer flushes when the process exits. Idempotent (a second call returns)."""
+        warm-up, the catalog words' read; each writer flushes when the process exits. Idempotent (a second call returns)."""
         with self._starting:
             if self.started:
                 return self
@@ -145,7 +147,23 @@ class Services:
         if self.board is not None:
             self.board.start()
         os_thread(self._warm_kernels)
+        beside(self._read_catalog_words)
         return self
+
+    def _read_catalog_words(self) -> None:
+        """What a search reads of the catalog besides its hits (the values of the fields the rules
+        and understanding look for in a query, the title words naming a type), read when the worker
+        starts, so the first shopper's search does not wait for them (the titles' scan takes a
+        second or more). A failure is logged by the backend and the read is tried again by the
+        first search that needs it. Later reads follow the backend's own schedule."""
+        ruleset = self.store.current
+        t0 = time.perf_counter()
+        for name in ruleset.catalog_fields():
+            self.backend.vocabulary(name)
+        if ruleset.understanding.product_type != "none":
+            self.backend.type_words()
+        self.catalog_words_read = True
+        log.info("catalog words for understanding and rules read in %.1f s", time.perf_counter() - t0)
 
     def _warm_kernels(self) -> None:
         from ..rerank.warmup import warm
