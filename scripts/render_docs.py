@@ -386,13 +386,30 @@ def report_scale_table() -> str:
         f"| the counts equal what was written | {'yes' if r['counts_agree'] else 'no'} | yes |"])
 
 
+def report_reads_table() -> str:
+    """What reading events costs per event, by the way they are read, from bench/results/report-reads.json."""
+    r = json.loads((ROOT / "bench" / "results" / "report-reads.json").read_text())
+    names = {"sorted_keyword": "sorted by the keyword page id (the report's read today)",
+             "sorted_numeric": "sorted by a numeric page key", "index_order": "unsorted (`_shard_doc`), `_source`",
+             "doc_values": "unsorted, doc values instead of `_source`",
+             "aggregation": "counted in OpenSearch (one search of no hits: by action, distinct pages)"}
+    rows = [f"`{r['command']}` ({r['events']:,} events, {r['cpus']} cores, {r['when']}; CPU per event from /proc):", "",
+            "| how the events are read | events | OpenSearch CPU µs/event | report's CPU µs/event | "
+            "CPU for 10 million |", "| --- | --- | --- | --- | --- |"]
+    for key, label in names.items():
+        x = r["reads"][key]
+        rows.append(f"| {label} | {x['events']:,} | {x['opensearch_us']} | {x['client_us']} | {x['cpu_s_for_10m']:,} s |")
+    return "\n".join(rows)
+
+
 def semantic_table() -> str:
     return json.loads((ROOT / "bench" / "results" / "semantic.json").read_text())["table"]
 
 
 GENERATED = {"config": config_table, "rules": rule_reference, "semantic": semantic_table, "encoder": encoder_table,
              "peer": peer_table, "cpu": cpu_tables, "core": core_table, "eval": eval_table, "other": other_rows,
-             "experiments": experiments_table, "attack": attack_table, "report_scale": report_scale_table}
+             "experiments": experiments_table, "attack": attack_table, "report_scale": report_scale_table,
+             "report_reads": report_reads_table}
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 
 
