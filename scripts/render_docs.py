@@ -406,10 +406,14 @@ def semantic_table() -> str:
     return json.loads((ROOT / "bench" / "results" / "semantic.json").read_text())["table"]
 
 
+def combos_table() -> str:
+    return json.loads((ROOT / "bench" / "results" / "combos.json").read_text())["table"]
+
+
 GENERATED = {"config": config_table, "rules": rule_reference, "semantic": semantic_table, "encoder": encoder_table,
              "peer": peer_table, "cpu": cpu_tables, "core": core_table, "eval": eval_table, "other": other_rows,
              "experiments": experiments_table, "attack": attack_table, "report_scale": report_scale_table,
-             "report_reads": report_reads_table}
+             "report_reads": report_reads_table, "combos": combos_table}
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 
 
