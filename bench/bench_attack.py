@@ -43,7 +43,7 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
-from bench_faults import QUERIES, Run, free_port, pct, wait_ready  # noqa: E402
+from bench_faults import QUERIES, Run, free_port, wait_ready  # noqa: E402
 
 from sidecar.config import default  # noqa: E402
 from sidecar.opensearch.client import make_client  # noqa: E402

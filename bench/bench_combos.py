@@ -32,7 +32,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
-from bench_semantic import WORDS, paraphrase, run_eval, title_uses  # noqa: E402
+from bench_semantic import WORDS, paraphrase, run_set, title_uses  # noqa: E402
 
 GENDERS = {"men": {"men", "boys", "unisex"}, "women": {"women", "girls", "unisex"}}
 MIN_RELEVANT = 5
@@ -120,13 +120,8 @@ def main() -> int:
         "sets": {k: len(v) for k, v in sets.items()}, "examples": [q["query"] for q in new[::15]], "runs": {}}
     with tempfile.TemporaryDirectory() as tmp:
         for name, qs in sets.items():
-            path = Path(tmp) / f"{name}.jsonl"
-            path.write_text("".join(json.dumps(q) + "\n" for q in qs))
-            for mode in ("bm25", "knn", None):
-                r = run_eval(data, path, mode, Path(tmp) / "report.json")
-                results["runs"][f"{name}/{mode or 'default'}"] = r
-                print(f"{name:18s} {mode or 'default':8s} baseline {r['baseline']:.3f}  rules {r['rules']:.3f}  "
-                      f"({r['seconds']} s)", flush=True)
+            run_set(data, Path(tmp), name, qs, [(m or "default", m, ROOT / "query_rules") for m in ("bm25", "knn", None)],
+                    results)
     runs = results["runs"]
     results["targets"] = {
         "combos: default rules >= bm25 rules": runs["combos/default"]["rules"] >= runs["combos/bm25"]["rules"],

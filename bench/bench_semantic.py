@@ -84,6 +84,18 @@ def run_eval(data: Path, queries: Path, mode: str | None, out: Path, rules: Path
             "constraints_rules": s["rules"]["constraint_satisfaction"], "seconds": round(time.perf_counter() - t0, 1)}
 
 
+def run_set(data: Path, tmp: Path, name: str, queries: list[dict], jobs: list[tuple[str, str | None, Path]],
+            results: dict) -> None:
+    """Each job (label, mode, rules) as a `sidecar eval` over ``queries``, into ``results["runs"]["name/label"]``."""
+    path = tmp / f"{name}.jsonl"
+    path.write_text("".join(json.dumps(q) + "\n" for q in queries))
+    for label, mode, rules in jobs:
+        r = run_eval(data, path, mode, tmp / "report.json", rules)
+        results["runs"][f"{name}/{label}"] = r
+        print(f"{name:18s} {label:27s} baseline {r['baseline']:.3f}  rules {r['rules']:.3f}  "
+              f"modes {r['modes']}  ({r['seconds']} s)", flush=True)
+
+
 def table(results: dict) -> str:
     """The docs' table (README, docs/semantic.md): one row per query set, baseline / rules nDCG@10 per mode."""
     runs = results["runs"]
@@ -125,19 +137,13 @@ def main() -> int:
         variants = {"rrf": rules_with(Path(tmp), "rrf", fusion={"method": "rrf"}),
                     "no_respect": rules_with(Path(tmp), "no-respect", respect_query=False)}
         for name, qs in sets.items():
-            path = Path(tmp) / f"{name}.jsonl"
-            path.write_text("".join(json.dumps(q) + "\n" for q in qs))
             jobs: list[tuple[str, str | None, Path]] = \
                 [(m or "default", m, ROOT / "query_rules") for m in (["bm25", "knn", None] if not name.startswith("dev_") else [None])]
             if name in ("dev", "paraphrase"):  # the fusion before this one: reciprocal rank fusion
                 jobs.append(("default, rrf", None, variants["rrf"]))
             if name == "dev_brand":  # the caps fighting the query, as before
                 jobs.append(("default, respect_query off", None, variants["no_respect"]))
-            for label, mode, rules in jobs:
-                r = run_eval(data, path, mode, Path(tmp) / "report.json", rules)
-                results["runs"][f"{name}/{label}"] = r
-                print(f"{name:16s} {label:27s} baseline {r['baseline']:.3f}  rules {r['rules']:.3f}  "
-                      f"modes {r['modes']}  ({r['seconds']} s)", flush=True)
+            run_set(data, Path(tmp), name, qs, jobs, results)
     runs = results["runs"]
     results["targets"] = {
         "dev: default rules >= bm25 rules": runs["dev/default"]["rules"] >= runs["dev/bm25"]["rules"],

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import importlib.util
 import os
 import signal
 import subprocess
@@ -69,9 +70,7 @@ def main() -> int:
     ap.add_argument("--blocking-threads", type=int, default=8, help="granian's threads per worker (default 8)")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "servers.json")
     args = ap.parse_args()
-    try:
-        import granian  # noqa: F401
-    except ImportError:
+    if importlib.util.find_spec("granian") is None:
         print("granian is not installed: pip install granian (only this bench needs it)", file=sys.stderr)
         return 2
     queries = [json.loads(line)["query"] for line in open(args.fashion / "queries-dev.jsonl", encoding="utf-8")]
