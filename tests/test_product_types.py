@@ -159,3 +159,16 @@ def test_a_worker_reads_the_catalog_words_when_it_starts_not_on_a_shoppers_searc
         assert client.post("/search", json=req).status_code == 200
         counts.append(searches() - before)
     assert counts[0] == counts[1] < read  # the first search paid for no read: the same searches as the next
+
+
+def test_a_worker_started_before_its_index_exists_says_so_in_one_line(os_url, caplog):
+    client = demo_app(backend="opensearch", opensearch_url=os_url, index="test-no-such-index-yet")
+    services = client.application.extensions["sidecar"]
+    with caplog.at_level("INFO"):
+        services.start()
+        deadline = time.monotonic() + 15
+        while "catalog words not read at start" not in caplog.text and time.monotonic() < deadline:
+            time.sleep(0.05)
+    assert "catalog words not read at start: the products index is red" in caplog.text
+    assert not services.catalog_words_read
+    assert "could not read" not in caplog.text  # no warning per field

@@ -156,6 +156,11 @@ class Services:
         starts, so the first shopper's search does not wait for them (the titles' scan takes a
         second or more). A failure is logged by the backend and the read is tried again by the
         first search that needs it. Later reads follow the backend's own schedule."""
+        health = self.backend.health()
+        if health in ("red", "unreachable"):  # one line, not a warning per field
+            log.info("catalog words not read at start: the products index is %s; the first search that needs them "
+                     "reads them", health)
+            return
         ruleset = self.store.current
         t0 = time.perf_counter()
         for name in ruleset.catalog_fields():
