@@ -283,8 +283,10 @@ def main() -> int:
     server, port = start_sidecar(args, rules_dir)
     paths = {"a": ("os", f"/{args.index}/_search"), "b": ("side", "/search"), "c": ("os", f"/{args.index}/_search"),
              "d_direct": ("os", "/_msearch"), "d_sidecar": ("side", "/search"), "b_plain": ("side", "/search"),
-             "d_words_direct": ("os", "/_msearch"), "d_words_sidecar": ("side", "/search"), "e": ("side", "/healthz")}
+             "d_words_direct": ("os", "/_msearch"), "d_words_sidecar": ("side", "/search"), "e": ("side", "/healthz"),
+             "d_direct_busy": ("os", "/_msearch")}
     bodies["e"] = [None] * len(queries)
+    bodies["d_direct_busy"] = bodies["d_direct"]
     timed = ["a", "b", "c", "d_direct", "d_sidecar", "d_words_direct", "d_words_sidecar", "e"]
     try:
         conns = {"os": Client(os_host, int(os_port)), "side": Client("127.0.0.1", port)}
@@ -332,12 +334,19 @@ def main() -> int:
         for case in ("d_sidecar", "d_words_sidecar", "b"):  # every worker warm: vocabularies, type words
             throughput(lambda t, j, c=case: send(c, j, pools["side"][t])[0], 8 * args.concurrency, args.concurrency)
         for rnd in range(args.rounds):  # each pair back to back, every round
-            for case in ("d_direct", "d_sidecar", "d_words_direct", "d_words_sidecar", "a", "b", "c", "e"):
+            for case in ("d_direct", "d_sidecar", "d_direct_busy", "d_words_direct", "d_words_sidecar", "a", "b", "c",
+                         "e"):
                 where = paths[case][0]
+                # d_direct_busy: the direct msearch while a process keeps one core busy, as the sidecar's
+                # own work does during d_sidecar on this two-core machine (about a core: its CPU x its rate)
+                burner = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if case == "d_direct_busy" else None
                 side0, os0, q0 = tree_cpu(server.pid), tree_cpu(jvm), searches(client)
                 got = throughput(lambda t, j, c=case, w=where: send(c, j * 7 + t + rnd, pools[w][t])[0],
                                  args.throughput_requests, args.concurrency)
                 side1, os1, q1 = tree_cpu(server.pid), tree_cpu(jvm), searches(client)
+                if burner is not None:
+                    burner.kill()
+                    burner.wait()
                 n = args.throughput_requests
                 per = cpu.setdefault(case, {"sidecar_ms": [], "opensearch_ms": [], "searches": []})
                 per["searches"].append((q1 - q0) / n)
@@ -395,6 +404,11 @@ def main() -> int:
         "d_words: the same, understanding off on both sides (target <= 1.05)":
             round(c_["d_words_sidecar"]["opensearch_ms"] / c_["d_words_direct"]["opensearch_ms"], 3),
         "d: the same, the median of the rounds' ratios": paired("d_sidecar", "d_direct"),
+        "d: opensearch for the sidecar's search / direct beside a busy core (the sidecar's share of the machine)":
+            round(c_["d_sidecar"]["opensearch_ms"] / c_["d_direct_busy"]["opensearch_ms"], 3),
+        "d beside a busy core: the median of the rounds' ratios": paired("d_sidecar", "d_direct_busy"),
+        "d: opensearch for the direct msearch beside a busy core / alone (what sharing the cores costs it)":
+            round(c_["d_direct_busy"]["opensearch_ms"] / c_["d_direct"]["opensearch_ms"], 3),
         "d_words: the same, the median of the rounds' ratios": paired("d_words_sidecar", "d_words_direct"),
         "d: OpenSearch searches per sidecar request / per direct msearch (second windows)":
             round(c_["d_sidecar"]["searches"] / c_["d_direct"]["searches"], 4),

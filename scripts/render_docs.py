@@ -116,16 +116,18 @@ def peer_table() -> str:
             ("c. plain kNN top-20, direct", "c_plain_knn_top20", "c"),
             ("d. hybrid msearch, direct", "d_direct_msearch", "d_direct"),
             ("d. hybrid `/search`, sidecar", "d_sidecar_hybrid_default_rule", "d_sidecar"),
+            ("d. hybrid msearch, direct, while a process keeps one core busy", None, "d_direct_busy"),
             ("d. words only (understanding off), direct", "d_words_direct_msearch", "d_words_direct"),
             ("d. words only (understanding off), sidecar", "d_words_sidecar", "d_words_sidecar"),
             ("e. `GET /healthz`, sidecar", "e_sidecar_healthz_hop", "e")]
-    rows = [row for row in rows if row[1] in lat]  # a run before the words-only cases has none
+    rows = [row for row in rows if row[1] in lat or (row[1] is None and row[2] in cpu)]  # what the run has
     out = [f"`{r['command'].strip()}` ({r['documents']:,} products, {r['workers']} workers, concurrency "
            f"{r['throughput_concurrency']}; CPU from /proc, the mean of the rounds):", "",
            "| case | p50 ms | p99 ms | req/s | sidecar CPU ms/req | OpenSearch CPU ms/req | OpenSearch searches/req |",
            "| --- | --- | --- | --- | --- | --- | --- |"]
     for label, key, case in rows:
-        out.append(f"| {label} | {lat[key]['p50_ms']} | {lat[key]['p99_ms']} | {tp[case]['requests_per_second']} | "
+        p50, p99 = (lat[key]["p50_ms"], lat[key]["p99_ms"]) if key else ("-", "-")  # (a throughput case only)
+        out.append(f"| {label} | {p50} | {p99} | {tp[case]['requests_per_second']} | "
                    f"{cpu[case]['sidecar_ms']} | {cpu[case]['opensearch_ms']} | {cpu[case].get('searches', '-')} |")
     out += ["", "| ratio (same run) | measured |", "| --- | --- |"]
     out += [f"| b p50 / a p50 | {r['ratios']['b_over_a_p50']} |",

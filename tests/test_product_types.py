@@ -172,3 +172,22 @@ def test_a_worker_started_before_its_index_exists_says_so_in_one_line(os_url, ca
     assert "catalog words not read at start: the products index is red" in caplog.text
     assert not services.catalog_words_read
     assert "could not read" not in caplog.text  # no warning per field
+
+
+def test_a_catalog_read_that_fails_at_start_is_one_warning_and_the_worker_serves_on(caplog):
+    from sidecar.retrieval.memory import MemoryBackend
+
+    class Broken(MemoryBackend):
+        def vocabulary(self, field):
+            raise RuntimeError("the catalog is being rebuilt")
+
+    client = demo_app()
+    services = client.application.extensions["sidecar"]
+    services.backend = Broken(ROOT / "demo" / "catalog.jsonl", ROOT / "demo" / "vectors.npy")
+    with caplog.at_level("INFO"):
+        services.start()
+        deadline = time.monotonic() + 15
+        while "catalog words not read at start" not in caplog.text and time.monotonic() < deadline:
+            time.sleep(0.05)
+    assert "catalog words not read at start (the catalog is being rebuilt)" in caplog.text
+    assert "Traceback" not in caplog.text and not services.catalog_words_read

@@ -5,9 +5,9 @@ the events' spool, the page signer, the worker board of a multi-worker server) a
 ``create_app`` only assembles. ``Services.start`` does what runs in the background or is heavy: it
 loads the query encoder, builds the backend (a memory catalog may need the encoder), and starts the
 rule poller, the writer, the spool's shipper, the worker board, the kernel warm-up and the read of
-the catalog words searches need. A gunicorn
-worker calls it when it boots (``gunicorn_app``); an app served any other way (a test client, the
-development server) starts on its first request. Tests pass their own backend, store or writer.
+the catalog words searches need. A gunicorn worker calls it when it boots (``gunicorn_app``); an
+app served any other way (a test client, the development server) starts on its first request.
+Tests pass their own backend, store or writer.
 """
 from __future__ import annotations
 
@@ -126,7 +126,8 @@ class Services:
     def start(self) -> Services:
         """Load the encoder, build the backend if none was given, and start the background work:
         the rule poller, the decision-log writer, the events' shipper, the worker board, the kernel
-        warm-up, the catalog words' read; each writer flushes when the process exits. Idempotent (a second call returns)."""
+        warm-up, the catalog words' read; each writer flushes when the process exits. Idempotent
+        (a second call returns)."""
         with self._starting:
             if self.started:
                 return self
@@ -156,17 +157,22 @@ class Services:
         starts, so the first shopper's search does not wait for them (the titles' scan takes a
         second or more). A failure is logged by the backend and the read is tried again by the
         first search that needs it. Later reads follow the backend's own schedule."""
-        health = self.backend.health()
-        if health in ("red", "unreachable"):  # one line, not a warning per field
-            log.info("catalog words not read at start: the products index is %s; the first search that needs them "
-                     "reads them", health)
+        try:
+            health = self.backend.health()
+            if health in ("red", "unreachable"):  # one line, not a warning per field
+                log.info("catalog words not read at start: the products index is %s; the first search that needs "
+                         "them reads them", health)
+                return
+            ruleset = self.store.current
+            t0 = time.perf_counter()
+            for name in ruleset.catalog_fields():
+                self.backend.vocabulary(name)
+            if ruleset.understanding.product_type != "none":
+                self.backend.type_words()
+        except Exception as exc:  # noqa: BLE001 - a read a search does again; no trace on stderr
+            log.warning("catalog words not read at start (%s); the first search that needs them reads them",
+                        str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__)
             return
-        ruleset = self.store.current
-        t0 = time.perf_counter()
-        for name in ruleset.catalog_fields():
-            self.backend.vocabulary(name)
-        if ruleset.understanding.product_type != "none":
-            self.backend.type_words()
         self.catalog_words_read = True
         log.info("catalog words for understanding and rules read in %.1f s", time.perf_counter() - t0)
 
