@@ -182,13 +182,17 @@ def opensearch_pid() -> int:
     return int(out.stdout.strip().split()[-1])
 
 
-def throughput(send, n: int, concurrency: int) -> dict[str, float]:
-    """``n`` requests from ``concurrency`` threads, each with its own connection."""
+def throughput(send, n: int, concurrency: int, rate: float | None = None) -> dict[str, float]:
+    """``n`` requests from ``concurrency`` threads, each with its own connection; with ``rate``,
+    request j is not sent before j / rate seconds from the start (at most that many a second)."""
     counts = [0] * concurrency
     errors = [0] * concurrency
+    start = time.perf_counter()
 
     def worker(t: int) -> None:
         for j in range(t, n, concurrency):
+            if rate:
+                time.sleep(max(0.0, start + j / rate - time.perf_counter()))
             try:
                 ok = send(t, j)
             except Exception as exc:  # noqa: BLE001 - counted and shown, never a silent thread death
@@ -197,7 +201,7 @@ def throughput(send, n: int, concurrency: int) -> dict[str, float]:
             counts[t] += 1
             errors[t] += not ok
 
-    t0 = time.perf_counter()
+    t0 = start
     threads = [threading.Thread(target=worker, args=(t,)) for t in range(concurrency)]
     for t in threads:
         t.start()
@@ -254,7 +258,7 @@ def main() -> int:
     backend = OpenSearchBackend(client, args.index, 10.0)
     src = list(FIELDS)  # what the sidecar's /search returns for each hit
     bodies: dict[str, list[bytes]] = {k: [] for k in ("a", "b", "c", "d_direct", "d_sidecar", "b_plain",
-                                                      "d_words_direct", "d_words_sidecar")}
+                                                      "d_words_direct", "d_words_sidecar", "d_direct_params")}
     understanding = load_rules_dir(ROOT / "query_rules").understanding
     from sidecar.encoder import load as load_encoder
 
@@ -271,6 +275,10 @@ def main() -> int:
                           ("d_words_direct", RetrievalRequest("hybrid", q, v, {}, 200))):
             lines = [{"index": args.index}, backend._body(req, "bm25"), {"index": args.index}, backend._body(req, "knn")]
             bodies[case].append(b"".join(orjson.dumps(x) + b"\n" for x in lines))
+            if case == "d_direct":  # the same searches with the sidecar's header lines (d_direct_params)
+                head = backend.msearch_header(req)
+                lines = [head, backend._body(req, "bm25"), head, backend._body(req, "knn")]
+                bodies["d_direct_params"].append(b"".join(orjson.dumps(x) + b"\n" for x in lines))
         bodies["d_sidecar"].append(orjson.dumps({"q": q, "vector": vec, "mode": "hybrid", "rule": "default", "size": 20}))
         bodies["d_words_sidecar"].append(orjson.dumps({"q": q, "vector": vec, "mode": "hybrid", "rule": "default",
                                                        "size": 20, "understand": False}))
@@ -284,9 +292,11 @@ def main() -> int:
     paths = {"a": ("os", f"/{args.index}/_search"), "b": ("side", "/search"), "c": ("os", f"/{args.index}/_search"),
              "d_direct": ("os", "/_msearch"), "d_sidecar": ("side", "/search"), "b_plain": ("side", "/search"),
              "d_words_direct": ("os", "/_msearch"), "d_words_sidecar": ("side", "/search"), "e": ("side", "/healthz"),
-             "d_direct_busy": ("os", "/_msearch")}
+             "d_direct_busy": ("os", "/_msearch"), "d_direct_paced": ("os", "/_msearch"),
+             # and its cancellation parameter, as the sidecar's client sends it (call(), cancellable)
+             "d_direct_params": ("os", f"/_msearch?cancel_after_time_interval={int(1000 * backend.timeout)}ms")}
     bodies["e"] = [None] * len(queries)
-    bodies["d_direct_busy"] = bodies["d_direct"]
+    bodies["d_direct_busy"] = bodies["d_direct_paced"] = bodies["d_direct"]
     timed = ["a", "b", "c", "d_direct", "d_sidecar", "d_words_direct", "d_words_sidecar", "e"]
     try:
         conns = {"os": Client(os_host, int(os_port)), "side": Client("127.0.0.1", port)}
@@ -334,15 +344,17 @@ def main() -> int:
         for case in ("d_sidecar", "d_words_sidecar", "b"):  # every worker warm: vocabularies, type words
             throughput(lambda t, j, c=case: send(c, j, pools["side"][t])[0], 8 * args.concurrency, args.concurrency)
         for rnd in range(args.rounds):  # each pair back to back, every round
-            for case in ("d_direct", "d_sidecar", "d_direct_busy", "d_words_direct", "d_words_sidecar", "a", "b", "c",
-                         "e"):
+            for case in ("d_direct", "d_sidecar", "d_direct_paced", "d_direct_params", "d_direct_busy", "d_words_direct",
+                         "d_words_sidecar", "a", "b", "c", "e"):
                 where = paths[case][0]
                 # d_direct_busy: the direct msearch while a process keeps one core busy, as the sidecar's
                 # own work does during d_sidecar on this two-core machine (about a core: its CPU x its rate)
                 burner = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if case == "d_direct_busy" else None
                 side0, os0, q0 = tree_cpu(server.pid), tree_cpu(jvm), searches(client)
+                # d_direct_paced: the direct msearch no faster than the sidecar's search just ran (its round)
+                pace = tp["d_sidecar"]["rounds_requests_per_second"][-1] if case == "d_direct_paced" else None
                 got = throughput(lambda t, j, c=case, w=where: send(c, j * 7 + t + rnd, pools[w][t])[0],
-                                 args.throughput_requests, args.concurrency)
+                                 args.throughput_requests, args.concurrency, pace)
                 side1, os1, q1 = tree_cpu(server.pid), tree_cpu(jvm), searches(client)
                 if burner is not None:
                     burner.kill()
@@ -407,6 +419,17 @@ def main() -> int:
         "d: opensearch for the sidecar's search / direct beside a busy core (the sidecar's share of the machine)":
             round(c_["d_sidecar"]["opensearch_ms"] / c_["d_direct_busy"]["opensearch_ms"], 3),
         "d beside a busy core: the median of the rounds' ratios": paired("d_sidecar", "d_direct_busy"),
+        "d: opensearch for the sidecar's search / the direct msearch sent no faster than the sidecar's":
+            round(c_["d_sidecar"]["opensearch_ms"] / c_["d_direct_paced"]["opensearch_ms"], 3),
+        "d paced: the median of the rounds' ratios": paired("d_sidecar", "d_direct_paced"),
+        "d: opensearch for the direct msearch paced / at full speed (what a less busy node costs a request)":
+            round(c_["d_direct_paced"]["opensearch_ms"] / c_["d_direct"]["opensearch_ms"], 3),
+        "d: opensearch for the direct msearch with the sidecar's parameters / without (what they cost)":
+            round(c_["d_direct_params"]["opensearch_ms"] / c_["d_direct"]["opensearch_ms"], 3),
+        "d, the sidecar's parameters: the median of the rounds' ratios": paired("d_direct_params", "d_direct"),
+        "d: opensearch for the sidecar's search / the direct msearch with its parameters (the rest)":
+            round(c_["d_sidecar"]["opensearch_ms"] / c_["d_direct_params"]["opensearch_ms"], 3),
+        "d with its parameters: the median of the rounds' ratios": paired("d_sidecar", "d_direct_params"),
         "d: opensearch for the direct msearch beside a busy core / alone (what sharing the cores costs it)":
             round(c_["d_direct_busy"]["opensearch_ms"] / c_["d_direct"]["opensearch_ms"], 3),
         "d_words: the same, the median of the rounds' ratios": paired("d_words_sidecar", "d_words_direct"),

@@ -116,6 +116,8 @@ def peer_table() -> str:
             ("c. plain kNN top-20, direct", "c_plain_knn_top20", "c"),
             ("d. hybrid msearch, direct", "d_direct_msearch", "d_direct"),
             ("d. hybrid `/search`, sidecar", "d_sidecar_hybrid_default_rule", "d_sidecar"),
+            ("d. hybrid msearch, direct, no faster than the sidecar's search ran", None, "d_direct_paced"),
+            ("d. hybrid msearch, direct, with the sidecar's parameters", None, "d_direct_params"),
             ("d. hybrid msearch, direct, while a process keeps one core busy", None, "d_direct_busy"),
             ("d. words only (understanding off), direct", "d_words_direct_msearch", "d_words_direct"),
             ("d. words only (understanding off), sidecar", "d_words_sidecar", "d_words_sidecar"),
