@@ -15,7 +15,10 @@ dev query (MiniLM vector, text; cycled) sends, in rotating order over keep-alive
   c  plain kNN top-20 straight to OpenSearch (the floor)
   d  hybrid, window 200, default rule: sidecar /search vs the msearch its backend builds for the query
      as the shipped rules read it (understood text and filters), sent straight; d_words the same
-     with understanding off on both sides (the raw text, no filters)
+     with understanding off on both sides (the raw text, no filters). For the throughput and CPU
+     rounds only, the direct msearch also: with the sidecar's parameters (d_direct_params), while
+     a process keeps one core busy (d_direct_busy), and no faster than the sidecar's search ran in
+     the same round (d_direct_paced): what each difference between the two costs OpenSearch
   e  GET /healthz on the sidecar: what the extra HTTP hop through gunicorn and Flask costs alone
 
 Every response is read and JSON-decoded, as a client would. Reports p50/p99 of each, the ratios
@@ -23,7 +26,7 @@ b/a and d (sidecar/direct), the overlap of a's and b's pages (and of a's and the
 MMR, rule bench-mmr-only), then throughput at concurrency 8 for every case, --rounds times in
 turn, with the CPU each case cost per request, read from /proc (utime + stime) for the sidecar's
 process tree and for the OpenSearch JVM (what an operator sizes: on 2 shared cores latency mixes
-the two). Writes bench/results/peer.json and bench/results/peer.png (latency distributions).
+the two), and OpenSearch's own count of searches run per request. Writes bench/results/peer.json and bench/results/peer.png (latency distributions).
 """
 from __future__ import annotations
 
@@ -350,15 +353,17 @@ def main() -> int:
                 # d_direct_busy: the direct msearch while a process keeps one core busy, as the sidecar's
                 # own work does during d_sidecar on this two-core machine (about a core: its CPU x its rate)
                 burner = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if case == "d_direct_busy" else None
-                side0, os0, q0 = tree_cpu(server.pid), tree_cpu(jvm), searches(client)
-                # d_direct_paced: the direct msearch no faster than the sidecar's search just ran (its round)
-                pace = tp["d_sidecar"]["rounds_requests_per_second"][-1] if case == "d_direct_paced" else None
-                got = throughput(lambda t, j, c=case, w=where: send(c, j * 7 + t + rnd, pools[w][t])[0],
-                                 args.throughput_requests, args.concurrency, pace)
-                side1, os1, q1 = tree_cpu(server.pid), tree_cpu(jvm), searches(client)
-                if burner is not None:
-                    burner.kill()
-                    burner.wait()
+                try:
+                    side0, os0, q0 = tree_cpu(server.pid), tree_cpu(jvm), searches(client)
+                    # d_direct_paced: the direct msearch no faster than the sidecar's search just ran (its round)
+                    pace = tp["d_sidecar"]["rounds_requests_per_second"][-1] if case == "d_direct_paced" else None
+                    got = throughput(lambda t, j, c=case, w=where: send(c, j * 7 + t + rnd, pools[w][t])[0],
+                                     args.throughput_requests, args.concurrency, pace)
+                    side1, os1, q1 = tree_cpu(server.pid), tree_cpu(jvm), searches(client)
+                finally:
+                    if burner is not None:  # stopped by its PID
+                        burner.kill()
+                        burner.wait()
                 n = args.throughput_requests
                 per = cpu.setdefault(case, {"sidecar_ms": [], "opensearch_ms": [], "searches": []})
                 per["searches"].append((q1 - q0) / n)
