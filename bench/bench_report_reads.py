@@ -83,6 +83,9 @@ def main() -> int:
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "report-reads.json")
     args = ap.parse_args()
     client = make_client(args.url, timeout=300)
+    if not client.ping():
+        print(f"OpenSearch does not answer at {args.url}: scripts/opensearch.sh start", file=sys.stderr)
+        return 2
     jvm = opensearch_pid()
     try:
         client.indices.delete(index=[EVENTS, f"{PREFIX}-*"], ignore_unavailable=True)
