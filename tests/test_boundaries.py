@@ -289,3 +289,15 @@ def test_hybrid_fusion_weights_at_their_edges():
                                       [0.5, 0.5])
     # b is in both lists (0.5 x 0 + 0.5 x 1); a hit missing from a list counts just below its lowest
     assert positions.tolist() == [1, 0, 3] and scores.round(4).tolist() == [0.5, 0.4995, -0.0005]
+
+
+def test_a_vector_number_past_float32_is_a_400_naming_the_field_without_a_warning_in_the_log():
+    import warnings
+
+    from sidecar.search.pipeline import parse_vector
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # numpy's cast overflow would be a RuntimeWarning line in the server's log
+        with pytest.raises(ValueError, match="^like_vector: must contain finite float32"):
+            parse_vector([1e39, 1.0], "like_vector")
+        assert parse_vector([3.4e38, 1.0]).dtype == np.float32  # the largest float32 is taken

@@ -48,7 +48,8 @@ class SearchOutcome:
 
 def parse_vector(value: list[float], key: str = "vector") -> np.ndarray:
     """A schema-checked list of numbers as float32; ValueError when one does not fit (1e39)."""
-    arr = np.asarray(value, dtype=np.float32)
+    with np.errstate(over="ignore"):  # a number past float32 becomes inf, refused below (no warning in the log)
+        arr = np.asarray(value, dtype=np.float32)
     if not np.all(np.isfinite(arr)):
         raise ValueError(f"{key}: must contain finite float32 numbers only")
     if not np.any(arr):
