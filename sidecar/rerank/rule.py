@@ -120,6 +120,12 @@ class Rule:
         return "score" if self.order is None else self.order.strategy
 
     @property
+    def named_fields(self) -> list[str]:
+        """The fields its constraints judge value by value (caps, spreads, equals), in order: a
+        value the query names in one of them is left alone (``named``, with ``respect_query``)."""
+        return list(dict.fromkeys(c.field for c in self.constraints if c.prop.by_value))
+
+    @property
     def needs_vectors(self) -> bool:
         """Retrieval fetches vectors only for a base order that reads them."""
         return STRATEGIES[self.strategy].needs_vectors

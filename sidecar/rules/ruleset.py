@@ -67,7 +67,7 @@ class RuleSet:
         """The keyword fields whose values a search under this set reads from the catalog: those
         understanding looks for, and every field a rule caps or spreads by value (the values a
         query names are left alone: ``rerank.named``), also in the experiments' arms."""
-        constrained = [c.field for loc in self.located for c in loc.rule.constraints if c.prop.by_value]
+        constrained = [f for loc in self.located for f in loc.rule.named_fields]
         arms = [f for pair in self.arms.values() for side in pair for f in side.catalog_fields()]
         return list(dict.fromkeys([*self.understanding.sought, *constrained, *arms]))
 

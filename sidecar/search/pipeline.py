@@ -64,8 +64,7 @@ def named_values(rule: Rule | None, q: str | None, vocabulary: Callable[[str], V
     a rule, with ``respect_query: false``, without text or without a vocabulary."""
     if rule is None or not rule.respect_query or not (q or "").strip() or vocabulary is None:
         return {}
-    fields = dict.fromkeys(c.field for c in rule.constraints if c.prop.by_value)
-    return named_in(q, {f: vocabulary(f) for f in fields})
+    return named_in(q, {f: vocabulary(f) for f in rule.named_fields})
 
 
 def default_mode(has_vector: bool, has_text: bool, can_encode: bool, backend: Backend) -> str:
