@@ -94,4 +94,4 @@ def beside(target: Callable[[], None]) -> None:
 
         gevent.spawn(target)
     else:
-        threading.Thread(target=target, daemon=True).start()
+        os_thread(target)
