@@ -161,14 +161,19 @@ def test_a_worker_reads_the_catalog_words_when_it_starts_not_on_a_shoppers_searc
     assert counts[0] == counts[1] < read  # the first search paid for no read: the same searches as the next
 
 
+def started_until_logged(services, caplog, line: str, seconds: float = 15) -> None:
+    """``services`` started, and waited for until its log holds ``line`` (at most ``seconds``)."""
+    with caplog.at_level("INFO"):
+        services.start()
+        deadline = time.monotonic() + seconds
+        while line not in caplog.text and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+
 def test_a_worker_started_before_its_index_exists_says_so_in_one_line(os_url, caplog):
     client = demo_app(backend="opensearch", opensearch_url=os_url, index="test-no-such-index-yet")
     services = client.application.extensions["sidecar"]
-    with caplog.at_level("INFO"):
-        services.start()
-        deadline = time.monotonic() + 15
-        while "catalog words not read at start" not in caplog.text and time.monotonic() < deadline:
-            time.sleep(0.05)
+    started_until_logged(services, caplog, "catalog words not read at start")
     assert "catalog words not read at start: the products index is red" in caplog.text
     assert not services.catalog_words_read
     assert "could not read" not in caplog.text  # no warning per field
@@ -184,10 +189,6 @@ def test_a_catalog_read_that_fails_at_start_is_one_warning_and_the_worker_serves
     client = demo_app()
     services = client.application.extensions["sidecar"]
     services.backend = Broken(ROOT / "demo" / "catalog.jsonl", ROOT / "demo" / "vectors.npy")
-    with caplog.at_level("INFO"):
-        services.start()
-        deadline = time.monotonic() + 15
-        while "catalog words not read at start" not in caplog.text and time.monotonic() < deadline:
-            time.sleep(0.05)
+    started_until_logged(services, caplog, "catalog words not read at start")
     assert "catalog words not read at start (the catalog is being rebuilt)" in caplog.text
     assert "Traceback" not in caplog.text and not services.catalog_words_read
