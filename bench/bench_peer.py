@@ -414,34 +414,38 @@ def main() -> int:
         moves both of its pair, and one such round moves the median little."""
         return round(float(np.median(np.array(cpu[x]["opensearch_ms"]) / np.array(cpu[y]["opensearch_ms"]))), 3)
 
+    def mean(x: str, y: str) -> float:
+        """x's OpenSearch CPU per request over y's, each the mean of its rounds."""
+        return round(c_[x]["opensearch_ms"] / c_[y]["opensearch_ms"], 3)
+
     results["cpu_ratios"] = {
         "d: sidecar / opensearch (target <= 0.2)": round(c_["d_sidecar"]["sidecar_ms"] / c_["d_sidecar"]["opensearch_ms"], 3),
         "d: opensearch for the sidecar's search / direct (target <= 1.05)":
-            round(c_["d_sidecar"]["opensearch_ms"] / c_["d_direct"]["opensearch_ms"], 3),
+            mean("d_sidecar", "d_direct"),
         "d_words: the same, understanding off on both sides (target <= 1.05)":
-            round(c_["d_words_sidecar"]["opensearch_ms"] / c_["d_words_direct"]["opensearch_ms"], 3),
+            mean("d_words_sidecar", "d_words_direct"),
         "d: the same, the median of the rounds' ratios": paired("d_sidecar", "d_direct"),
         "d: opensearch for the sidecar's search / direct beside a busy core (the sidecar's share of the machine)":
-            round(c_["d_sidecar"]["opensearch_ms"] / c_["d_direct_busy"]["opensearch_ms"], 3),
+            mean("d_sidecar", "d_direct_busy"),
         "d beside a busy core: the median of the rounds' ratios": paired("d_sidecar", "d_direct_busy"),
         "d: opensearch for the sidecar's search / the direct msearch sent no faster than the sidecar's":
-            round(c_["d_sidecar"]["opensearch_ms"] / c_["d_direct_paced"]["opensearch_ms"], 3),
+            mean("d_sidecar", "d_direct_paced"),
         "d paced: the median of the rounds' ratios": paired("d_sidecar", "d_direct_paced"),
         "d: opensearch for the direct msearch paced / at full speed (what a less busy node costs a request)":
-            round(c_["d_direct_paced"]["opensearch_ms"] / c_["d_direct"]["opensearch_ms"], 3),
+            mean("d_direct_paced", "d_direct"),
         "d: opensearch for the direct msearch with the sidecar's parameters / without (what they cost)":
-            round(c_["d_direct_params"]["opensearch_ms"] / c_["d_direct"]["opensearch_ms"], 3),
+            mean("d_direct_params", "d_direct"),
         "d, the sidecar's parameters: the median of the rounds' ratios": paired("d_direct_params", "d_direct"),
         "d: opensearch for the sidecar's search / the direct msearch with its parameters (the rest)":
-            round(c_["d_sidecar"]["opensearch_ms"] / c_["d_direct_params"]["opensearch_ms"], 3),
+            mean("d_sidecar", "d_direct_params"),
         "d with its parameters: the median of the rounds' ratios": paired("d_sidecar", "d_direct_params"),
         "d: opensearch for the direct msearch beside a busy core / alone (what sharing the cores costs it)":
-            round(c_["d_direct_busy"]["opensearch_ms"] / c_["d_direct"]["opensearch_ms"], 3),
+            mean("d_direct_busy", "d_direct"),
         "d_words: the same, the median of the rounds' ratios": paired("d_words_sidecar", "d_words_direct"),
         "d: OpenSearch searches per sidecar request / per direct msearch (second windows)":
             round(c_["d_sidecar"]["searches"] / c_["d_direct"]["searches"], 4),
         "d: opensearch for the query as read / for the raw words, direct (understanding's own cost)":
-            round(c_["d_direct"]["opensearch_ms"] / c_["d_words_direct"]["opensearch_ms"], 3),
+            mean("d_direct", "d_words_direct"),
         "b total / a total (target <= 0.25)":
             round((c_["b"]["sidecar_ms"] + c_["b"]["opensearch_ms"]) / (c_["a"]["sidecar_ms"] + c_["a"]["opensearch_ms"]), 3),
     }
