@@ -1,5 +1,9 @@
-"""What an experiment's pages and the shoppers' events on them say, per arm (pure: ``source``
-reads the records from OpenSearch and hands them here, page by page).
+"""What an experiment's pages and the shoppers' events on them say, per arm (pure).
+
+Two ways to the same report: ``summarize`` (``Tally``) over pages and events held in memory, the
+plain one the tests hold the other to; and ``source.read_report``, which counts in OpenSearch the
+verdicts ``settle`` stored with each event. Both judge an event with ``judge`` and turn their
+counts into figures with ``ab_figures`` / ``interleave_figures`` and the running points here.
 
 A *page* is one decision record of the experiment (one /search answered under it); an event
 names its page by ``query_id`` (the page's signed ``request_id``) and its shopper by
@@ -24,9 +28,9 @@ clicked item to its team; the page prefers the team with more clicks, and the re
 share of preferring pages that prefer b, its Wilson interval and the exact sign test.
 
 Memory: a ``Tally`` keeps a few numbers per page (its time, arm and outcome, for the running
-estimate) and nothing per event, so a report over millions of events is bounded by its pages.
-Limits, stated: pages are not independent when one shopper makes many (the intervals are then too
-narrow); a client that holds real pages of its own can act on them as it likes (docs/experiments.md).
+estimate) and nothing per event. Limits, stated: pages are not independent when one shopper
+makes many (the intervals are then too narrow); a client that holds real pages of its own can act
+on them as it likes (docs/experiments.md).
 """
 from __future__ import annotations
 
@@ -93,20 +97,14 @@ class Tally:
         seen: set[tuple[Any, str]] = set()
         for event in events:
             self.read += 1
-            client = event.get("client_id")
-            if not self.verify(query_id, client):
-                self.refused["other_client" if owner is not False and owner != client else "forged"] += 1
-                continue
-            if owner is False:
-                self.refused["unknown_page"] += 1
-                continue
-            if page is None:
+            obj, action = object_of(event), event.get("action_name")
+            verdict = judge(self.verify, query_id, event.get("client_id"), owner, page, obj, ordinal_of(event))
+            if verdict == "elsewhere":
                 self.elsewhere += 1
                 continue
-            obj, action = object_of(event), event.get("action_name")
-            if not _on_page(page, obj, ordinal_of(event)):
-                self.refused["not_on_page"] += 1
-                self.not_on_page_clicks += action == "click"
+            if verdict != "on_page":
+                self.refused[verdict] += 1
+                self.not_on_page_clicks += verdict == "not_on_page" and action == "click"
                 continue
             if (obj, action) in seen:
                 self.refused["repeat"] += 1
@@ -150,26 +148,19 @@ class Tally:
 
     def _diversity(self, arm: str, pages: int) -> dict[str, float | None]:
         sat, n, dedup = self.sums[arm] if arm in self.sums else (0.0, 0, 0.0)
-        return {"constraint_satisfaction": round(sat / n, 6) if n else None,
-                "dedup_collapsed": round(dedup / pages, 6) if pages else None}
+        return diversity(sat, n, dedup, pages)
 
     def _stamp(self, i: int) -> str | None:
         return datetime.utcfromtimestamp(self.times[i]).strftime("%Y-%m-%dT%H:%M:%SZ") if self.times[i] else None
 
     def _ab(self, order: list[int]) -> tuple[dict[str, Any], dict[str, Any], list[dict[str, Any]]]:
-        arms: dict[str, Any] = {}
-        counts: dict[str, dict[str, int]] = {}
+        pages, acted, div = {}, {}, {}
         for code, arm in enumerate(("a", "b")):
             mine = [i for i in order if self.arms[i] == code]
-            counts[arm] = {a: sum(1 for i in mine if self.acted[i] >> k & 1) for k, a in enumerate(ACTIONS)}
-            counts[arm]["pages"] = len(mine)
-            arms[arm] = {"pages": len(mine), **{a: _rate(counts[arm][a], len(mine)) for a in ACTIONS},
-                         **self._diversity(arm, len(mine))}
-        difference = {}
-        for a in ACTIONS:
-            ka, na, kb, nb = counts["a"][a], counts["a"]["pages"], counts["b"][a], counts["b"]["pages"]
-            difference[a] = {"b_minus_a": round(kb / nb - ka / na, 6) if na and nb else None,
-                             "p_value": round(two_proportion_p(ka, na, kb, nb), 6)}
+            pages[arm] = len(mine)
+            acted[arm] = {a: sum(1 for i in mine if self.acted[i] >> k & 1) for k, a in enumerate(ACTIONS)}
+            div[arm] = self._diversity(arm, len(mine))
+        arms, difference = ab_figures(pages, acted, div)
         running, seen = [], [[0, 0], [0, 0]]
         step = max(1, len(order) // self.points)
         for n, i in enumerate(order, 1):
@@ -177,9 +168,7 @@ class Tally:
                 seen[self.arms[i]][0] += 1
                 seen[self.arms[i]][1] += self.acted[i] & 1
             if n % step == 0 or n == len(order):
-                (na, ka), (nb, kb) = seen
-                running.append({"t": self._stamp(i), "pages": n,
-                                "a": round(ka / na, 6) if na else None, "b": round(kb / nb, 6) if nb else None})
+                running.append(ab_point(self._stamp(i), n, seen))
         return arms, difference, running
 
     def _interleaving(self, order: list[int]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
@@ -196,16 +185,70 @@ class Tally:
                 else:
                     wins["a" if side == 1 else "b"] += 1
             if n % step == 0 or n == len(order):
-                k = wins["a"] + wins["b"]
-                low, high = wilson(wins["b"], k)
-                running.append({"t": self._stamp(i), "pages": n, "preference_b": round(wins["b"] / k, 6) if k
-                                else None, "low": round(low, 6), "high": round(high, 6)})
-        k = wins["a"] + wins["b"]
-        low, high = wilson(wins["b"], k)
-        return {**self._diversity("interleaved", len(order)), "pages_with_clicks": clicked, "wins": wins, "ties": ties,
-                "clicks_not_on_page": self.not_on_page_clicks, "preference_b": round(wins["b"] / k, 6) if k else None,
-                "low": round(low, 6), "high": round(high, 6), "p_value": round(sign_test_p(wins["b"], wins["a"]), 6)}, \
-            running
+                running.append(preference_point(self._stamp(i), n, wins))
+        return interleave_figures(wins, ties, clicked, self.not_on_page_clicks,
+                                  self._diversity("interleaved", len(order))), running
+
+
+def ab_point(t: str | None, pages: int, seen: list[list[int]]) -> dict[str, Any]:
+    """A point of an A/B's running estimate: each arm's click rate over its first pages
+    (``seen``: [pages, pages with a click] of a and of b) when ``pages`` pages are in."""
+    (na, ka), (nb, kb) = seen
+    return {"t": t, "pages": pages, "a": round(ka / na, 6) if na else None, "b": round(kb / nb, 6) if nb else None}
+
+
+def preference_point(t: str | None, pages: int, wins: dict[str, int]) -> dict[str, Any]:
+    """A point of an interleaving's running estimate: the share of preferring pages that prefer b."""
+    k = wins["a"] + wins["b"]
+    low, high = wilson(wins["b"], k)
+    return {"t": t, "pages": pages, "preference_b": round(wins["b"] / k, 6) if k else None, "low": round(low, 6),
+            "high": round(high, 6)}
+
+
+def diversity(sat_sum: float, sat_n: int, dedup_sum: float, pages: int) -> dict[str, float | None]:
+    """An arm's mean constraint satisfaction (over its pages that have one) and near-duplicates
+    collapsed per page."""
+    return {"constraint_satisfaction": round(sat_sum / sat_n, 6) if sat_n else None,
+            "dedup_collapsed": round(dedup_sum / pages, 6) if pages else None}
+
+
+def ab_figures(pages: dict[str, int], acted: dict[str, dict[str, int]], div: dict[str, dict[str, Any]]
+               ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """An A/B's arms and the difference b - a per action, from each arm's pages and its pages with
+    at least one credited event of each action."""
+    arms = {arm: {"pages": pages[arm], **{a: _rate(acted[arm][a], pages[arm]) for a in ACTIONS}, **div[arm]}
+            for arm in ("a", "b")}
+    difference = {}
+    for a in ACTIONS:
+        ka, na, kb, nb = acted["a"][a], pages["a"], acted["b"][a], pages["b"]
+        difference[a] = {"b_minus_a": round(kb / nb - ka / na, 6) if na and nb else None,
+                         "p_value": round(two_proportion_p(ka, na, kb, nb), 6)}
+    return arms, difference
+
+
+def interleave_figures(wins: dict[str, int], ties: int, clicked: int, not_on_page_clicks: int,
+                       div: dict[str, Any]) -> dict[str, Any]:
+    """An interleaving's preference from the pages preferring each side and the ties."""
+    k = wins["a"] + wins["b"]
+    low, high = wilson(wins["b"], k)
+    return {**div, "pages_with_clicks": clicked, "wins": wins, "ties": ties, "clicks_not_on_page": not_on_page_clicks,
+            "preference_b": round(wins["b"] / k, 6) if k else None, "low": round(low, 6), "high": round(high, 6),
+            "p_value": round(sign_test_p(wins["b"], wins["a"]), 6)}
+
+
+def judge(verify: Verify, query_id: Any, client: Any, owner: str | None | bool, page: dict[str, Any] | None,
+          obj: Any, ordinal: Any) -> str:
+    """What one event on ``query_id`` is, before repeats are looked at: ``forged``,
+    ``other_client``, ``unknown_page``, ``elsewhere`` (a genuine page, but ``page`` is None: not
+    one the caller counts), ``not_on_page``, or ``on_page``. ``owner``: the client of the decision
+    record holding the id, or False when none does; ``page``: that record when it counts."""
+    if not verify(query_id, client):
+        return "other_client" if owner is not False and owner != client else "forged"
+    if owner is False:
+        return "unknown_page"
+    if page is None:
+        return "elsewhere"
+    return "on_page" if _on_page(page, obj, ordinal) else "not_on_page"
 
 
 def _on_page(page: dict[str, Any], obj: Any, ordinal: Any) -> bool:
