@@ -1,6 +1,6 @@
 """Issue 37 without OpenSearch: signed page ids, keyed assignment, the token buckets, the door of
 POST /events (what OpenSearch would refuse is a 400 now), a client's X-Request-Id kept apart
-from the page's identity, and the report's merge of sorted streams. The spool against a real
+from the page's identity, and an event's verdict as the sidecar's own. The spool against a real
 server and OpenSearch: tests/test_zz_events.py."""
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ from conftest import ROOT
 from sidecar.config import Config
 from sidecar.experiments import assign
 from sidecar.experiments.identity import PageSigner
-from sidecar.experiments.source import merge
 from sidecar.server import create_app
 from sidecar.server.ratelimit import TokenBuckets
 
@@ -124,14 +123,14 @@ def test_the_page_id_is_the_sidecars_and_a_clients_request_id_is_echoed(client):
     assert len(ids) == 3  # two pages never share an id, whatever the client sends
 
 
-def test_the_merge_joins_three_sorted_streams_in_one_pass():
-    events = [{"query_id": q, "n": i} for i, q in enumerate(["a", "a", "c", "d", "d", "f"])]
-    pages = [{"request_id": r} for r in ["b", "c", "f", "g"]]
-    owners = [{"request_id": r, "client_id": f"of-{r}"} for r in ["a", "b", "c", "e", "f", "g"]]
-    got = [(k, [e["n"] for e in group], page is not None, owner) for k, group, page, owner in
-           merge(iter(events), iter(pages), iter(owners))]
-    assert got == [("a", [0, 1], False, "of-a"), ("b", [], True, "of-b"), ("c", [2], True, "of-c"),
-                   ("d", [3, 4], False, False), ("f", [5], True, "of-f"), ("g", [], True, "of-g")]
+def test_an_event_cannot_bring_its_own_verdict():
+    """The verdict the report counts (``settled``) is the sidecar's, judged when it stores the event."""
+    from sidecar.server.routes.events import checked
+
+    event = {"action_name": "click", "query_id": "q", "settled": {"verdict": "credited", "experiment": "e"}}
+    with pytest.raises(ValueError) as err:
+        checked([{"action_name": "click", "query_id": "q"}, event], NOW)
+    assert str(err.value).startswith("events[1].settled: ")
 
 
 NOW = __import__("datetime").datetime(2026, 12, 7, 12, 0, tzinfo=__import__("datetime").timezone.utc)

@@ -27,6 +27,7 @@ from ..config import Config
 from ..opensearch.decision_log import DecisionLogWriter
 from ..search.limits import Limits
 from ..experiments.identity import PageSigner, random_secret
+from ..experiments.settle import Settler
 from ..retrieval import Backend, BackendTimeout, deadline
 from ..rules import RuleStore
 from ..rules.store import snapshot_path
@@ -95,6 +96,7 @@ class Services:
                                              on_drop=lambda reason, n: metrics.decision_log_dropped.labels(reason).inc(n),
                                              on_write=metrics.decision_log_written.inc,
                                              on_unknown=metrics.decision_log_unknown.inc)
+        signer = PageSigner(cfg.secret or random_secret())
         events, events_problem = None, None
         if cfg.events == "on" and cfg.backend == "opensearch":
             if cfg.run_dir:
@@ -106,7 +108,8 @@ class Services:
                 events = EventSpool(spool_dir, lambda: make_client(cfg.opensearch_url, timeout=5.0), cfg.events_index,
                                     max_bytes=cfg.events_spool_bytes, on_accept=metrics.events_accepted.inc,
                                     on_write=metrics.events_written.inc,
-                                    on_drop=lambda reason, n: metrics.events_dropped.labels(reason).inc(n))
+                                    on_drop=lambda reason, n: metrics.events_dropped.labels(reason).inc(n),
+                                    settler=Settler(cfg.decision_log_index, cfg.events_index, signer.verify))
             except OSError as exc:
                 events_problem = f"events: the run dir takes no writes ({exc}); POST /events answers 503"
                 log.warning("%s", events_problem)
@@ -115,7 +118,7 @@ class Services:
             log.warning("SIDECAR_SECRET is empty: page ids and experiment assignment use a random key of this "
                         "process; set it for several workers, replicas, restarts and reports")
         services = cls(cfg, backend, store, metrics, decision_log, events, board,  # type: ignore[arg-type]
-                       Limits.from_config(cfg), ProxyPolicy.from_config(cfg), PageSigner(cfg.secret or random_secret()))
+                       Limits.from_config(cfg), ProxyPolicy.from_config(cfg), signer)
         services.events_problem = events_problem
         services.trusted_proxies = frozenset(a.strip() for a in cfg.trusted_proxies.split(",") if a.strip())
         if events is not None:

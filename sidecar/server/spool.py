@@ -6,7 +6,10 @@
 recycled (a reload) loses none. A shipper thread bulk-indexes the spool's lines in order and
 keeps its place in ``<spool>.offset``; each event's ``_id`` is the spool's token and the line's
 offset, so a bulk sent again (after a timeout, or by another worker) overwrites instead of
-doubling. A spool whose worker is dead is claimed (renamed, atomically: one claimant) and shipped
+doubling. With a ``settler`` (the server's), each batch is judged before it is indexed
+(``experiments.settle``: one search of the decision log a batch, the credits of the events on
+pages) and every event stored with its verdict; a batch judged twice gets the same verdicts. A
+spool whose worker is dead is claimed (renamed, atomically: one claimant) and shipped
 by whichever worker runs next. A fully shipped spool over ``ROTATE_BYTES`` is replaced by a
 fresh one and removed.
 
@@ -34,6 +37,7 @@ from typing import Any
 
 import orjson
 
+from ..experiments.settle import Settler
 from ..opensearch.decision_log import put_template
 from ..threads import real_lock
 from .workers import alive
@@ -51,7 +55,8 @@ class EventSpool:
     def __init__(self, directory: Path, client_factory: Callable[[], Any], index: str, *,
                  max_bytes: int = 64 << 20, batch_size: int = 500, template: str = "ubi-events-template.json",
                  on_write: Callable[[int], None] | None = None, on_drop: Callable[[str, int], None] | None = None,
-                 on_accept: Callable[[int], None] | None = None, retry_max: float = 10.0):
+                 on_accept: Callable[[int], None] | None = None, retry_max: float = 10.0,
+                 settler: Settler | None = None):
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
         self.client_factory = client_factory
@@ -60,6 +65,7 @@ class EventSpool:
         self.batch_size = batch_size
         self.template = template
         self.retry_max = retry_max
+        self.settler = settler
         self._on_write = on_write or (lambda n: None)
         self._on_drop = on_drop or (lambda reason, n: None)
         self._on_accept = on_accept or (lambda n: None)
@@ -206,10 +212,20 @@ class EventSpool:
             self._client = self.client_factory()
         if not self._template_ok:
             put_template(self._client, self.template, self.index, self.index)
+            if self.settler is not None:
+                self.settler.prepare(self._client)
             self._template_ok = True
+        keys = [f"{token}-{offset}" for offset in offsets]
+        if self.settler is not None:  # each event judged once, as it is stored (experiments.settle)
+            events = [orjson.loads(line) for line in lines]
+            for event, settled in zip(events, self.settler.settle(self._client, list(zip(keys, events)),
+                                                                  now=time.time())):
+                if settled is not None:
+                    event["settled"] = settled
+            lines = [orjson.dumps(event) for event in events]
         body = []
-        for offset, line in zip(offsets, lines):
-            body.append(orjson.dumps({"index": {"_index": self.index, "_id": f"{token}-{offset}"}}))
+        for key, line in zip(keys, lines):
+            body.append(orjson.dumps({"index": {"_index": self.index, "_id": key}}))
             body.append(line.rstrip(b"\n"))
         resp = self._client.bulk(body=(b"\n".join(body) + b"\n").decode("utf-8"))
         created = failed = 0

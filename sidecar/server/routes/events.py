@@ -10,7 +10,8 @@ for a page the decision log holds, with the object on it (``experiments.report``
   ``Retry-After``, so one client's flood leaves other clients' events their room;
 - the shapes OpenSearch would refuse later are 400s now, naming the field: keys starting with
   ``_`` (``_id``, ``_index``, ``_source``, ``_routing`` are its own), a UTC offset beyond ±18:00,
-  a time more than 30 days old or 10 minutes ahead;
+  a time more than 30 days old or 10 minutes ahead; ``settled``, the verdict the sidecar stores
+  with each event (``experiments.settle``), is not the client's to send;
 - a 202 means stored: the events are in the spool (``server.spool``) before it is sent, and a
   full spool or a run dir that takes no writes is a 503, never a silent drop.
 """
@@ -50,6 +51,9 @@ def checked(events: list[dict[str, Any]], now: datetime) -> list[dict[str, Any]]
     records = []
     for i, event in enumerate(events):
         _no_reserved_keys(event, f"events[{i}]")
+        if "settled" in event:
+            raise ValueError(f"events[{i}].settled: the sidecar's own verdict on the event (experiments.settle), "
+                             "set when it stores the event; not sent")
         if "timestamp" in event:
             try:
                 when = parse_time(event["timestamp"])
