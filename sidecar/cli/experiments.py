@@ -201,7 +201,9 @@ def register(sub: Any) -> None:
                                      "arms' difference (two-proportion z-test); the constraint satisfaction and the\n"
                                      "near-duplicates collapsed per page. An interleaving experiment: the share of pages\n"
                                      "with clicks that prefer arm b, its interval and the sign test's p-value.\n"
-                                     "docs/experiments.md says what the figures mean and where they mislead.",
+                                     "Each event was judged when it was stored; the report counts the verdicts in\n"
+                                     "OpenSearch (its time does not grow with the events) after judging the events\n"
+                                     "still waiting for their page. docs/experiments.md says what the figures mean and where they mislead.",
                          epilog="example: sidecar experiments report next-rules --since 7d --plot next-rules.png")
     rp.add_argument("name", help="the experiment's name (as in the rule file)")
     rp.add_argument("--since", default="30d", help="how far back (m, h, d, w; default: %(default)s)")

@@ -1,7 +1,8 @@
 """GET /inspect/experiments: the experiments of the serving rules, and one's report as a page.
 
-The same figures as `sidecar experiments report` (``experiments.report``), read from the
-decision log and the events index of this server's OpenSearch, with the running estimate drawn
+The same figures as `sidecar experiments report` (``experiments.source``), counted in the
+decision log and the events index of this server's OpenSearch (the events still waiting for
+their page judged first, as the command does), with the running estimate drawn
 as inline SVG. Behind the admin token as /inspect is (or loopback clients when none is set).
 """
 from __future__ import annotations
