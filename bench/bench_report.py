@@ -6,7 +6,11 @@
 Writes, into a scratch decision-log prefix and events index on the local OpenSearch, an A/B
 experiment's pages (one per ten events, each a signed page id of its client, ten items on it) and
 its events: nine in ten genuine clicks, add-to-carts and purchases on those pages (a fifth of them
-repeats), one in ten forged (made-up ids, other clients' pages, objects not on the page). Then runs
+repeats), one in ten forged (made-up ids, other clients' pages). The events are stored as the
+server's shipper stores them: each batch judged first (``experiments.settle``: a search of the
+decision log for its pages, the credits and markers of the events on them), then indexed with its
+verdicts; the OpenSearch JVM's CPU (utime + stime from /proc) and this process's CPU over that
+phase, per event, say what judging at the door costs. Then runs
 the report as a user does (`sidecar experiments report NAME --json`, a child process) and reads
 its wall time and peak resident memory (``VmHWM`` of the child in /proc, read as it runs: the
 child's own peak since its exec; ``ru_maxrss`` of children would count the bench's own pages,
@@ -27,16 +31,21 @@ import subprocess
 import sys
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+from bench_peer import opensearch_pid, tree_cpu  # noqa: E402
 from sidecar.config import default  # noqa: E402
 from sidecar.experiments.identity import PageSigner  # noqa: E402
+from sidecar.experiments.settle import Settler, credits_index  # noqa: E402
 from sidecar.opensearch.client import load_mapping, make_client  # noqa: E402
 
 PREFIX, EVENTS, NAME = "bench-report-log", "bench-report-events", "bench-report"
 SECRET = "bench-report-key-4e8b2a1c9d3f57e0b6a4c2e8f1d39b70"
+BATCH, WRITERS = 2000, 3  # events a batch, as the shipper sends them (its batches are smaller); batches at once
 
 
 def write(client, n_events: int, seed: int = 7) -> dict:
@@ -85,17 +94,51 @@ def write(client, n_events: int, seed: int = 7) -> dict:
                 else:
                     client_id = "forger"
                 expected["forged"] += 1
-            yield {"_index": EVENTS, "_source": {
-                "action_name": action, "query_id": qid, "client_id": client_id, "timestamp": stamp,
-                "event_attributes": {"object": {"object_id": obj}, "position": {"ordinal": rank}}}}
+            yield {"action_name": action, "query_id": qid, "client_id": client_id, "timestamp": stamp,
+                   "event_attributes": {"object": {"object_id": obj}, "position": {"ordinal": rank}}}
 
-    for name, docs, total in (("pages", page_docs(), n_pages), ("events", event_docs(), n_events)):
-        bar = tqdm(total=total, desc=f"writing {name}", unit="doc", file=sys.stderr)
-        for ok, _ in helpers.streaming_bulk(client, docs, chunk_size=5000, raise_on_error=True, request_timeout=120):
-            bar.update(1)
-        bar.close()
+    bar = tqdm(total=n_pages, desc="writing pages", unit="doc", file=sys.stderr)
+    for ok, _ in helpers.streaming_bulk(client, page_docs(), chunk_size=5000, raise_on_error=True, request_timeout=120):
+        bar.update(1)
+    bar.close()
+    client.indices.refresh(index=f"{PREFIX}-*")
+    # the events as the server stores them: each batch judged (experiments.settle), then indexed
+    settler = Settler(PREFIX, EVENTS, signer.verify)
+    settler.prepare(client)
+    jvm, lock = opensearch_pid(), threading.Lock()
+    bar = tqdm(total=n_events, desc="judging and writing events", unit="event", file=sys.stderr)
+
+    def store(batch: list[tuple[str, dict]]) -> None:
+        settled = settler.settle(client, batch, now=time.time())
+        body = []
+        for (key, event), verdict in zip(batch, settled):
+            body += [{"index": {"_index": EVENTS, "_id": key}}, {**event, "settled": verdict}]
+        if client.bulk(body=body, request_timeout=300)["errors"]:
+            raise SystemExit("events: OpenSearch refused some")
+        with lock:
+            bar.update(len(batch))
+
+    os0, me0, t0 = tree_cpu(jvm), time.process_time(), time.monotonic()
+    docs, batch = event_docs(), []
+    with ThreadPoolExecutor(WRITERS) as pool:
+        running: list = []
+        for n, doc in enumerate(docs):
+            batch.append((f"bench-{n}", doc))
+            if len(batch) == BATCH:
+                running.append(pool.submit(store, batch))
+                batch = []
+                if len(running) >= 2 * WRITERS:  # bounded: a few batches in flight
+                    running.pop(0).result()
+        if batch:
+            running.append(pool.submit(store, batch))
+        for job in running:
+            job.result()
+    bar.close()
+    expected["store_opensearch_us_per_event"] = round((tree_cpu(jvm) - os0) * 1e6 / n_events, 1)
+    expected["store_client_us_per_event"] = round((time.process_time() - me0) * 1e6 / n_events, 1)
+    expected["store_seconds"] = round(time.monotonic() - t0, 1)
     client.indices.put_settings(index=EVENTS, body={"index": {"refresh_interval": "5s"}})
-    client.indices.refresh(index=[EVENTS, f"{PREFIX}-*"])
+    client.indices.refresh(index=[EVENTS, f"{PREFIX}-*", settler.credits])
     return expected
 
 
@@ -124,7 +167,7 @@ def main() -> int:
         if args.reuse and client.indices.exists(index=EVENTS):
             expected = json.loads(expected_path.read_text())
         else:
-            client.indices.delete(index=[EVENTS, f"{PREFIX}-*"], ignore_unavailable=True)
+            client.indices.delete(index=[EVENTS, credits_index(EVENTS), f"{PREFIX}-*"], ignore_unavailable=True)
             t0 = time.monotonic()
             expected = write(client, args.events)
             expected["write_seconds"] = round(time.monotonic() - t0, 1)
@@ -157,7 +200,10 @@ def main() -> int:
                                                                  else ""),
                   "events": args.events, "pages": expected["pages"], "seconds": round(seconds, 1),
                   "peak_rss_mb": round(peak_mb, 1),
-                  "write_seconds": expected.get("write_seconds"), "events_read": out["events_read"],
+                  "write_seconds": expected.get("write_seconds"), "store_seconds": expected.get("store_seconds"),
+                  "store_opensearch_us_per_event": expected.get("store_opensearch_us_per_event"),
+                  "store_client_us_per_event": expected.get("store_client_us_per_event"),
+                  "events_read": out["events_read"],
                   "credited": out["events_on_pages"], "refused": refused,
                   "counts_agree": out["events_read"] == args.events and out["pages"] == expected["pages"]
                   and credited_or_repeat == expected["genuine"]
@@ -169,9 +215,10 @@ def main() -> int:
         return 0 if result["counts_agree"] else 1
     finally:
         if not args.keep:
-            client.indices.delete(index=[EVENTS, f"{PREFIX}-*"], ignore_unavailable=True)
+            client.indices.delete(index=[EVENTS, credits_index(EVENTS), f"{PREFIX}-*"], ignore_unavailable=True)
             client.indices.delete_index_template(name=EVENTS, ignore=[404])
             client.indices.delete_index_template(name=PREFIX, ignore=[404])
+            client.indices.delete_index_template(name=credits_index(EVENTS), ignore=[404])
 
 
 if __name__ == "__main__":

@@ -387,13 +387,16 @@ def report_scale_table() -> str:
         f"| events read, credited | {r['events_read']:,}, {r['credited']:,} | |",
         f"| refused by reason | forged {refused['forged']:,}, other client {refused['other_client']:,}, repeat "
         f"{refused['repeat']:,}, not on page {refused['not_on_page']:,}, unknown page {refused['unknown_page']:,} | |",
-        f"| the counts equal what was written | {'yes' if r['counts_agree'] else 'no'} | yes |"])
+        f"| the counts equal what was written | {'yes' if r['counts_agree'] else 'no'} | yes |",
+        f"| judging each event as it is stored (a search of the decision log a batch of 2,000, the credits and "
+        f"markers): CPU per event, OpenSearch / the writer | {r['store_opensearch_us_per_event']} / "
+        f"{r['store_client_us_per_event']} µs ({r['events']:,} events stored in {r['store_seconds']:,.0f} s) | |"])
 
 
 def report_reads_table() -> str:
     """What reading events costs per event, by the way they are read, from bench/results/report-reads.json."""
     r = json.loads((ROOT / "bench" / "results" / "report-reads.json").read_text())
-    names = {"sorted_keyword": "sorted by the keyword page id (the report's read today)",
+    names = {"sorted_keyword": "sorted by the keyword page id (the report's read before events were judged as stored)",
              "sorted_numeric": "sorted by a numeric page key", "index_order": "unsorted (`_shard_doc`), `_source`",
              "doc_values": "unsorted, doc values instead of `_source`",
              "aggregation": "counted in OpenSearch (one search of no hits: by action, distinct pages)"}
