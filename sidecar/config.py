@@ -102,7 +102,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("decision_log_index", "SIDECAR_DECISION_LOG_INDEX", "sidecar-decisions", "daily index prefix of the decision log"),
     Setting("events", "SIDECAR_EVENTS", "on", "POST /events writes shoppers' events to OpenSearch (opensearch backend "
                                              "only): on or off", choices=ON_OFF),
-    Setting("events_index", "SIDECAR_EVENTS_INDEX", "ubi_events", "the index of the events (UBI's name by default)"),
+    Setting("events_index", "SIDECAR_EVENTS_INDEX", "ubi_events",
+            "the index of the events (UBI's name by default); their credits go to `<index>_credits`"),
     Setting("events_per_client", "SIDECAR_EVENTS_PER_CLIENT", 50.0, "events a second one client address may send "
             "to one worker (bursts of 10x that); then 429 with Retry-After", float, lo=0.1),
     Setting("events_spool_bytes", "SIDECAR_EVENTS_SPOOL_BYTES", 67108864, "bytes of accepted events a worker keeps "
