@@ -37,7 +37,7 @@ def app(os_url, os_client):
         time.sleep(0.5)
     yield app
     app.extensions["sidecar"].events.close(5.0)
-    os_client.indices.delete(index=[INDEX, f"{INDEX}-events"], ignore_unavailable=True)
+    os_client.indices.delete(index=[INDEX, f"{INDEX}-events", f"{INDEX}-events_credits"], ignore_unavailable=True)
 
 
 def test_the_document_is_served_and_refers_only_to_its_own_schemas(app):

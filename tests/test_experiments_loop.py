@@ -11,6 +11,7 @@ from conftest import index_demo, run_cli
 from sidecar.config import Config
 from sidecar.opensearch.decision_log import DecisionLogWriter
 from sidecar.experiments import assign
+from sidecar.experiments.settle import credits_index
 from sidecar.experiments.stats import sign_test_p, wilson
 from sidecar.opensearch.client import make_client
 from sidecar.server import create_app
@@ -25,7 +26,7 @@ from test_experiments import KEY, SECRET  # noqa: E402  (the servers' and the re
 def demo(os_url, os_client):
     index_demo(os_url, INDEX)
     yield
-    os_client.indices.delete(index=[INDEX, EVENTS], ignore_unavailable=True)
+    os_client.indices.delete(index=[INDEX, EVENTS, credits_index(EVENTS)], ignore_unavailable=True)
     os_client.indices.delete(index=f"{PREFIX}-*", ignore_unavailable=True)
 
 

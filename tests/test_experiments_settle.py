@@ -10,7 +10,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from sidecar.experiments.identity import PageSigner
-from sidecar.experiments.report import summarize
+from sidecar.experiments.report import ACTIONS, summarize
 from sidecar.experiments.settle import Settler, credits_index
 from sidecar.experiments.source import read_report
 from sidecar.opensearch.decision_log import put_template
@@ -203,3 +203,33 @@ def test_an_events_index_made_before_verdicts_gains_their_fields(os_client, indi
     Settler(PREFIX, EVENTS, PageSigner(SECRET).verify).prepare(os_client)
     props = os_client.indices.get_mapping(index=EVENTS)[EVENTS]["mappings"]["properties"]
     assert props["settled"]["properties"]["verdict"] == {"type": "keyword"}
+
+
+def test_credits_of_pages_the_log_no_longer_holds_do_not_count(os_client, indices):
+    """The decision log's days deleted (retention) while the credits stay, or an earlier
+    experiment of the same name: today's report counts today's pages, and never more pages with
+    a click than pages (its rates stay rates)."""
+    day = f"{PREFIX}-{datetime.now(timezone.utc):%Y.%m.%d}"
+    old_pages, old_events, signer = traffic(1, "ab")
+    settler = Settler(PREFIX, EVENTS, signer.verify)
+    settler.prepare(os_client)
+
+    def log(pages):
+        body = []
+        for p in pages:
+            body += [{"index": {"_index": day}}, p]
+        assert not os_client.bulk(body=body, refresh="true")["errors"]
+    log(old_pages)
+    _store(os_client, settler, [(f"old-{i}", e) for i, e in enumerate(old_events)])
+    os_client.indices.delete(index=f"{PREFIX}-*")
+    pages, events, _ = traffic(6, "ab")
+    for p in pages:  # an hour later than the old pages
+        when = datetime.fromisoformat(p["@timestamp"].replace("Z", "+00:00")) + timedelta(minutes=60)
+        p["@timestamp"] = _stamp(when)
+    log(pages)
+    _store(os_client, settler, [(f"new-{i}", e) for i, e in enumerate(events)])
+    got = read_report(os_client, PREFIX, EVENTS, "e", "1d", signer.verify)
+    want = summarize("e", pages, events + old_events, signer.verify)
+    assert (got["arms"], got["difference"], got["events_on_pages"]) == \
+        (want["arms"], want["difference"], want["events_on_pages"])
+    assert all(got["arms"][arm][a]["pages_with"] <= got["arms"][arm]["pages"] for arm in "ab" for a in ACTIONS)

@@ -181,7 +181,7 @@ def live_client(os_url, os_client):
     index_demo(os_url, INDEX)
     app = app_on(os_url, events="off")
     yield app.test_client()
-    os_client.indices.delete(index=INDEX, ignore_unavailable=True)
+    os_client.indices.delete(index=[INDEX, f"{INDEX}-events", f"{INDEX}-events_credits"], ignore_unavailable=True)
 
 
 @pytest.mark.parametrize("kind", ["proxy", "search"])

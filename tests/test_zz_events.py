@@ -11,6 +11,7 @@ import time
 import pytest
 import requests
 
+from sidecar.experiments.settle import credits_index
 from test_zz_disk import children, wait_until
 from test_zz_processes import SIDECAR, free_port, start, stop
 
@@ -45,7 +46,7 @@ def test_a_killed_worker_loses_no_accepted_event(tmp_path, os_url, os_client):
     from test_zz_faults import opensearch_pid
 
     index = "test-events-kill"
-    os_client.indices.delete(index=index, ignore_unavailable=True)
+    os_client.indices.delete(index=[index, credits_index(index)], ignore_unavailable=True)
     run_dir = tmp_path / "run"
     proc, port = serve(os_url, 1, SIDECAR_EVENTS_INDEX=index, SIDECAR_EVENTS_PER_CLIENT="100000",
                        SIDECAR_RUN_DIR=str(run_dir))
@@ -74,12 +75,12 @@ def test_a_killed_worker_loses_no_accepted_event(tmp_path, os_url, os_client):
         assert wait_until(lambda: not list((run_dir / "events").glob("*.claimed")), 10)
     finally:
         stop(proc)
-        os_client.indices.delete(index=index, ignore_unavailable=True)
+        os_client.indices.delete(index=[index, credits_index(index)], ignore_unavailable=True)
 
 
 def test_one_clients_flood_leaves_another_clients_events_stored(tmp_path, os_url, os_client):
     index = "test-events-flood"
-    os_client.indices.delete(index=index, ignore_unavailable=True)
+    os_client.indices.delete(index=[index, credits_index(index)], ignore_unavailable=True)
     proc, port = serve(os_url, 2, SIDECAR_EVENTS_INDEX=index, SIDECAR_TRUSTED_PROXIES="127.0.0.1")
     url = f"http://127.0.0.1:{port}"
     flood_statuses: list[int] = []
@@ -109,4 +110,4 @@ def test_one_clients_flood_leaves_another_clients_events_stored(tmp_path, os_url
         assert wait_until(lambda: count(os_client, index, {"term": {"client_id": "flooder"}}) == accepted, 30)
     finally:
         stop(proc)
-        os_client.indices.delete(index=index, ignore_unavailable=True)
+        os_client.indices.delete(index=[index, credits_index(index)], ignore_unavailable=True)

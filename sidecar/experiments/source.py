@@ -126,7 +126,14 @@ def read_report(client: Any, prefix: str, events_index: str, name: str, since: s
     over_time = over_time["t"]["buckets"]
 
     # 3. the events, by verdict
-    mine, verdict = {"term": {"settled.experiment": name}}, "settled.verdict"
+    # the experiment's events count on pages the log holds: from its first page in the window on
+    # (a decision-log day deleted before the credits, or an earlier experiment of the same name,
+    # is not counted against today's pages; its events are unknown_page, as the plain report says)
+    held_from = first["first"]["value"]
+    held = {"range": {"settled.page_time": {"gte": int(held_from) if held_from is not None else start,
+                                            **({"format": "epoch_millis"} if held_from is not None else {})}}}
+    named, verdict = {"term": {"settled.experiment": name}}, "settled.verdict"
+    mine = {"bool": {"filter": [named, held]}}
     on_page = _term(verdict, "credited", "not_on_page", "repeat")
     kinds = {
         "forged": {"bool": {"should": [_term(verdict, "forged"), {"bool": {"filter": [_term(verdict, "other_client")],
@@ -135,12 +142,13 @@ def read_report(client: Any, prefix: str, events_index: str, name: str, since: s
         "unknown_page": {"bool": {"should": [
             _term(verdict, "pending", "unknown_page"),
             {"bool": {"filter": [_term(verdict, "credited", "not_on_page", "repeat", "elsewhere")],
-                      "must_not": [in_window]}}]}},
+                      "must_not": [in_window]}},
+            {"bool": {"filter": [on_page, in_window, named], "must_not": [held]}}]}},
         "credited": {"bool": {"filter": [_term(verdict, "credited"), in_window, mine]}},
         "not_on_page": {"bool": {"filter": [_term(verdict, "not_on_page"), in_window, mine]}},
         "repeat": {"bool": {"filter": [_term(verdict, "repeat"), in_window, mine]}},
         "elsewhere": {"bool": {"filter": [in_window], "should": [
-            _term(verdict, "elsewhere"), {"bool": {"filter": [on_page], "must_not": [mine]}}],
+            _term(verdict, "elsewhere"), {"bool": {"filter": [on_page], "must_not": [named]}}],
             "minimum_should_match": 1}},
         "clicks_not_on_page": {"bool": {"filter": [_term(verdict, "not_on_page"), in_window, mine,
                                                    {"term": {"action_name": "click"}}]}},
@@ -151,8 +159,8 @@ def read_report(client: Any, prefix: str, events_index: str, name: str, since: s
     counted = {k: b["doc_count"] for k, b in events["aggregations"]["kinds"]["buckets"].items()}
 
     # 4. the pages with at least one credited event of each action
-    markers_query = {"bool": {"filter": [{"term": {"kind": "marker"}}, {"term": {"experiment": name}},
-                                         {"range": {"page_time": {"gte": start}}}]}}
+    page_held = {"range": {"page_time": held["range"]["settled.page_time"]}}
+    markers_query = {"bool": {"filter": [{"term": {"kind": "marker"}}, {"term": {"experiment": name}}, page_held]}}
     marks = _search(client, settler.credits, {"size": 0, "query": markers_query, "aggs": {
         "arms": {"terms": {"field": "arm", "size": 10}, "aggs": {"actions": {"terms": {"field": "action",
                                                                                          "size": len(ACTIONS) + 20}}}},
@@ -179,7 +187,7 @@ def read_report(client: Any, prefix: str, events_index: str, name: str, since: s
                            "events_read": events["hits"]["total"]["value"], "events_on_pages": counted["credited"],
                            "events_elsewhere": counted["elsewhere"], "refused": {r: counted[r] for r in REASONS}}
     if interleaved:
-        wins_at = _preferences(client, settler.credits, name, start, interval)
+        wins_at = _preferences(client, settler.credits, name, page_held, interval)
         wins, running, n = {"a": 0, "b": 0}, [], 0
         for b in over_time:
             n += b["doc_count"]
@@ -205,12 +213,12 @@ def read_report(client: Any, prefix: str, events_index: str, name: str, since: s
     return out
 
 
-def _preferences(client: Any, credits: str, name: str, start: str, interval: int) -> dict[int, dict[str, int]]:
+def _preferences(client: Any, credits: str, name: str, page_held: dict[str, Any], interval: int
+                 ) -> dict[int, dict[str, int]]:
     """The pages preferring each side, by the histogram bucket (``interval`` ms) of their time:
     each interleaved page's credited clicks per team, read as a composite aggregation in slices."""
     query = {"bool": {"filter": [{"term": {"kind": "credit"}}, {"term": {"experiment": name}},
-                                 {"term": {"action": "click"}}, _term("team", "a", "b"),
-                                 {"range": {"page_time": {"gte": start}}}]}}
+                                 {"term": {"action": "click"}}, _term("team", "a", "b"), page_held]}}
     wins: dict[int, dict[str, int]] = {}
     after = None
     while True:
