@@ -233,3 +233,9 @@ def test_credits_of_pages_the_log_no_longer_holds_do_not_count(os_client, indice
     assert (got["arms"], got["difference"], got["events_on_pages"]) == \
         (want["arms"], want["difference"], want["events_on_pages"])
     assert all(got["arms"][arm][a]["pages_with"] <= got["arms"][arm]["pages"] for arm in "ab" for a in ACTIONS)
+    # pages deleted from the middle of the log while their credits stay: one clear error, no rate above 1
+    clicked = [p["request_id"] for p in pages[20:] if p.get("experiment") == "e"]
+    os_client.delete_by_query(index=f"{PREFIX}-*", body={"query": {"terms": {"request_id": clicked}}},
+                              params={"refresh": "true"})
+    with pytest.raises(ValueError, match="than the decision log holds since 1d"):
+        read_report(os_client, PREFIX, EVENTS, "e", "1d", signer.verify)

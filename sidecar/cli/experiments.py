@@ -28,8 +28,12 @@ def cmd_experiments_report(args: argparse.Namespace) -> int:
         print("error: the report checks each event's page id with SIDECAR_SECRET, the key the servers signed their "
               "pages with: set it as they have it", file=sys.stderr)
         return EXIT_USAGE
-    out = source.read_report(make_client(args.url, timeout=30), args.prefix, args.events_index, args.name, args.since,
-                             PageSigner(secret).verify)
+    try:
+        out = source.read_report(make_client(args.url, timeout=30), args.prefix, args.events_index, args.name,
+                                 args.since, PageSigner(secret).verify)
+    except ValueError as exc:  # the log and the credits disagree: said in one line
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
     if not out["pages"] and not out["events_on_pages"]:
         print(f"error: no page of experiment {args.name!r} in {args.prefix}-* since {args.since} (is the name right, "
               "and is the decision log on?)", file=sys.stderr)

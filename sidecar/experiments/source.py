@@ -99,7 +99,8 @@ def read_report(client: Any, prefix: str, events_index: str, name: str, since: s
                 verify: Callable[[Any, Any], bool], points: int = 100) -> dict[str, Any]:
     """The report of experiment ``name`` (the shape of ``report.Tally.result``) from what
     OpenSearch holds since ``since``; ``verify(query_id, client_id)``: whether the sidecar issued
-    that page id to that client (``identity.PageSigner.verify``)."""
+    that page id to that client (``identity.PageSigner.verify``). ValueError when the credits
+    name more pages of an arm than the decision log holds (some of its pages deleted)."""
     settler = Settler(prefix, events_index, verify)
     client.indices.refresh(index=[events_index, settler.credits], params=LENIENT)
     settle_pending(client, settler, since)
@@ -176,6 +177,12 @@ def read_report(client: Any, prefix: str, events_index: str, name: str, since: s
         for b in marks["clicks"]["t"]["buckets"]:
             clicks_at[b["key"]] = {arm["key"]: arm["doc_count"] for arm in b["arms"]["buckets"]}
 
+    for arm, counts in acted.items():
+        pages_of_arm = arms[arm]["doc_count"] if arm in arms else 0
+        if any(k > pages_of_arm for k in counts.values()):
+            raise ValueError(f"the credits of experiment {name!r} name more pages of arm {arm} than the decision log "
+                             f"holds since {since} ({max(counts.values())} against {pages_of_arm}): a day of the log "
+                             "deleted while the events stayed?")
     div = {}
     for arm in ("a", "b", "interleaved"):
         b = arms.get(arm)
