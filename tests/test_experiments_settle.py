@@ -97,7 +97,7 @@ def _store(os_client, settler, keyed, resend=False):
     return settled
 
 
-def _shaped_page(event, pages):
+def _on_pages(event, pages):
     return any(event["query_id"] == p["request_id"] for p in pages)
 
 
@@ -129,7 +129,7 @@ def test_the_counted_report_is_the_plain_one(os_client, indices, seed, method):
     assert {v["verdict"] for v in verdicts} <= {"pending", "forged"}
     # another client's event on a page not logged yet is forged for good (the plain report, run
     # after the page is logged, says other_client): told apart here, compared below as forged
-    other = sum(1 for _, e in before if e["client_id"] == "forger" and _shaped_page(e, early))
+    other = sum(1 for _, e in before if e["client_id"] == "forger" and _on_pages(e, early))
     assert other > 0 and sum(v["verdict"] == "forged" for v in verdicts) >= other
     body = []  # events stored by a sidecar before events were judged: no verdict
     for key, event in after[:50]:

@@ -34,6 +34,12 @@ def random_secret() -> str:
     return os.urandom(32).hex()
 
 
+def shaped(query_id: object) -> bool:
+    """Whether ``query_id`` has the shape of the ids ``mint`` makes (no key needed to tell)."""
+    return isinstance(query_id, str) and len(query_id) == PAGE_HEX + 1 + SIGNATURE_HEX and \
+        query_id[PAGE_HEX] == SEPARATOR
+
+
 class PageSigner:
     """Mints and verifies page ids under one key."""
 
@@ -53,7 +59,7 @@ class PageSigner:
 
     def verify(self, query_id: str | None, client: str | None) -> bool:
         """Whether ``query_id`` is a page id this key issued to ``client``."""
-        if not isinstance(query_id, str) or len(query_id) != PAGE_HEX + 1 + SIGNATURE_HEX:
+        if not shaped(query_id):
             return False
         page, _, signature = query_id.partition(SEPARATOR)
         return hmac.compare_digest(signature, self._signature(page, client or ""))

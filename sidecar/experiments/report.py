@@ -37,7 +37,7 @@ from __future__ import annotations
 from array import array
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
 from .interleave import preference
@@ -62,11 +62,18 @@ def ordinal_of(event: dict[str, Any]) -> Any:
     return ((event.get("event_attributes") or {}).get("position") or {}).get("ordinal")
 
 
-def _epoch(stamp: Any) -> float:
+def epoch(stamp: Any) -> float:
+    """An ISO 8601 time as epoch seconds (without an offset: UTC); 0.0 when it is none."""
     try:
-        return datetime.fromisoformat(str(stamp).replace("Z", "+00:00")).timestamp()
+        when = datetime.fromisoformat(str(stamp).replace("Z", "+00:00"))
     except ValueError:
         return 0.0
+    return (when if when.tzinfo else when.replace(tzinfo=timezone.utc)).timestamp()
+
+
+def stamp(seconds: float) -> str | None:
+    """Epoch seconds as the report writes a time (None for 0.0: no time)."""
+    return datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ") if seconds else None
 
 
 class Tally:
@@ -121,7 +128,7 @@ class Tally:
     def _page(self, page: dict[str, Any], acted: int, clicks: set[str]) -> None:
         arm = page.get("arm")
         self.interleaved |= arm == "interleaved"
-        self.times.append(_epoch(page.get("@timestamp")))
+        self.times.append(epoch(page.get("@timestamp")))
         self.arms.append(ARMS.index(arm) if arm in ARMS else -1)
         self.acted.append(acted)
         side = -1
@@ -150,9 +157,6 @@ class Tally:
         sat, n, dedup = self.sums[arm] if arm in self.sums else (0.0, 0, 0.0)
         return diversity(sat, n, dedup, pages)
 
-    def _stamp(self, i: int) -> str | None:
-        return datetime.utcfromtimestamp(self.times[i]).strftime("%Y-%m-%dT%H:%M:%SZ") if self.times[i] else None
-
     def _ab(self, order: list[int]) -> tuple[dict[str, Any], dict[str, Any], list[dict[str, Any]]]:
         pages, acted, div = {}, {}, {}
         for code, arm in enumerate(("a", "b")):
@@ -168,7 +172,7 @@ class Tally:
                 seen[self.arms[i]][0] += 1
                 seen[self.arms[i]][1] += self.acted[i] & 1
             if n % step == 0 or n == len(order):
-                running.append(ab_point(self._stamp(i), n, seen))
+                running.append(ab_point(stamp(self.times[i]), n, seen))
         return arms, difference, running
 
     def _interleaving(self, order: list[int]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
@@ -185,7 +189,7 @@ class Tally:
                 else:
                     wins["a" if side == 1 else "b"] += 1
             if n % step == 0 or n == len(order):
-                running.append(preference_point(self._stamp(i), n, wins))
+                running.append(preference_point(stamp(self.times[i]), n, wins))
         return interleave_figures(wins, ties, clicked, self.not_on_page_clicks,
                                   self._diversity("interleaved", len(order))), running
 

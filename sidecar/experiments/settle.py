@@ -38,11 +38,10 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Callable
-from datetime import datetime, timezone
 from typing import Any
 
-from .identity import PAGE_HEX, SEPARATOR, SIGNATURE_HEX
-from .report import judge, object_of, ordinal_of
+from .identity import shaped
+from .report import epoch, judge, object_of, ordinal_of
 
 log = logging.getLogger(__name__)
 Verify = Callable[[Any, Any], bool]
@@ -59,22 +58,6 @@ def credits_index(events_index: str) -> str:
 def _key(*parts: Any) -> str:
     return hashlib.blake2b("\x00".join(str(p) for p in parts).encode("utf-8", "surrogatepass"),
                            digest_size=16).hexdigest()
-
-
-def _shaped(query_id: Any) -> bool:
-    """Whether ``query_id`` has the shape of an id the sidecar mints (only those can be pages)."""
-    return isinstance(query_id, str) and len(query_id) == PAGE_HEX + 1 + SIGNATURE_HEX and \
-        query_id[PAGE_HEX] == SEPARATOR
-
-
-def _age(stamp: Any, now: float) -> float:
-    try:
-        when = datetime.fromisoformat(str(stamp).replace("Z", "+00:00"))
-    except ValueError:
-        return float("inf")
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    return now - when.timestamp()
 
 
 class Settler:
@@ -111,7 +94,7 @@ class Settler:
         later, which is safe); a credit or marker it refuses leaves its event ``pending``, judged
         again by the next report. ``now`` (epoch seconds): events older than
         ``GRACE_SECONDS`` whose page is missing are ``unknown_page`` rather than ``pending``."""
-        records = self.pages(client, sorted({e.get("query_id") for _, e in items if _shaped(e.get("query_id"))}))
+        records = self.pages(client, sorted({e.get("query_id") for _, e in items if shaped(e.get("query_id"))}))
         out: list[dict[str, Any] | None] = []
         body: list[dict[str, Any]] = []
         credit_at: list[tuple[int, int]] = []  # (item, position of its credit in the bulk)
@@ -127,7 +110,7 @@ class Settler:
             page = record if record is not None and record.get("experiment") else None
             obj, action = object_of(event), event.get("action_name")
             verdict = judge(self.verify, query_id, event.get("client_id"), owner, page, obj, ordinal_of(event))
-            if verdict == "unknown_page" and (now is None or _age(event.get("timestamp"), now) < GRACE_SECONDS):
+            if verdict == "unknown_page" and (now is None or now - epoch(event.get("timestamp")) < GRACE_SECONDS):
                 verdict = "pending"
             settled: dict[str, Any] = {"verdict": verdict}
             if record is not None:

@@ -27,13 +27,12 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from datetime import datetime, timezone
 from typing import Any
 
 from opensearchpy.exceptions import NotFoundError
 
 from ..opensearch.decision_log import since_clause
-from .report import ACTIONS, REASONS, ab_figures, ab_point, diversity, interleave_figures, preference_point
+from .report import ACTIONS, REASONS, ab_figures, ab_point, diversity, interleave_figures, preference_point, stamp
 from .settle import Settler
 
 BATCH = 1000
@@ -115,6 +114,7 @@ def read_report(client: Any, prefix: str, events_index: str, name: str, since: s
         "first": {"min": {"field": "@timestamp"}}, "last": {"max": {"field": "@timestamp"}}}})
     first = found.get("aggregations") or {"arms": {"buckets": []}, "first": {"value": None}, "last": {"value": None}}
     arms = {b["key"]: b for b in first["arms"]["buckets"]}
+    pages = {arm: arms[arm]["doc_count"] if arm in arms else 0 for arm in ("a", "b", "interleaved")}
     interleaved = "interleaved" in arms
     span = (first["last"]["value"] or 0) - (first["first"]["value"] or 0)
     interval = max(1, math.ceil((span + 1) / points))
@@ -131,8 +131,8 @@ def read_report(client: Any, prefix: str, events_index: str, name: str, since: s
     # (a decision-log day deleted before the credits, or an earlier experiment of the same name,
     # is not counted against today's pages; its events are unknown_page, as the plain report says)
     held_from = first["first"]["value"]
-    held = {"range": {"settled.page_time": {"gte": int(held_from) if held_from is not None else start,
-                                            **({"format": "epoch_millis"} if held_from is not None else {})}}}
+    since_held = {"gte": start} if held_from is None else {"gte": int(held_from), "format": "epoch_millis"}
+    held = {"range": {"settled.page_time": since_held}}
     named, verdict = {"term": {"settled.experiment": name}}, "settled.verdict"
     mine = {"bool": {"filter": [named, held]}}
     on_page = _term(verdict, "credited", "not_on_page", "repeat")
@@ -160,7 +160,7 @@ def read_report(client: Any, prefix: str, events_index: str, name: str, since: s
     counted = {k: b["doc_count"] for k, b in events["aggregations"]["kinds"]["buckets"].items()}
 
     # 4. the pages with at least one credited event of each action
-    page_held = {"range": {"page_time": held["range"]["settled.page_time"]}}
+    page_held = {"range": {"page_time": since_held}}
     markers_query = {"bool": {"filter": [{"term": {"kind": "marker"}}, {"term": {"experiment": name}}, page_held]}}
     marks = _search(client, settler.credits, {"size": 0, "query": markers_query, "aggs": {
         "arms": {"terms": {"field": "arm", "size": 10}, "aggs": {"actions": {"terms": {"field": "action",
@@ -178,17 +178,15 @@ def read_report(client: Any, prefix: str, events_index: str, name: str, since: s
             clicks_at[b["key"]] = {arm["key"]: arm["doc_count"] for arm in b["arms"]["buckets"]}
 
     for arm, counts in acted.items():
-        pages_of_arm = arms[arm]["doc_count"] if arm in arms else 0
-        if any(k > pages_of_arm for k in counts.values()):
+        if any(k > pages.get(arm, 0) for k in counts.values()):
             raise ValueError(f"the credits of experiment {name!r} name more pages of arm {arm} than the decision log "
-                             f"holds since {since} ({max(counts.values())} against {pages_of_arm}): a day of the log "
-                             "deleted while the events stayed?")
+                             f"holds since {since} ({max(counts.values())} against {pages.get(arm, 0)}): a day of the "
+                             "log deleted while the events stayed?")
     div = {}
     for arm in ("a", "b", "interleaved"):
         b = arms.get(arm)
-        n = b["doc_count"] if b else 0
         div[arm] = diversity(b["sat"]["sum"] if b else 0.0, b["sat"]["count"] if b else 0,
-                             b["dedup"]["value"] if b else 0.0, n)
+                             b["dedup"]["value"] if b else 0.0, pages[arm])
     out: dict[str, Any] = {"experiment": name, "method": "interleave" if interleaved else "ab",
                            "pages": found["hits"]["total"]["value"],
                            "events_read": events["hits"]["total"]["value"], "events_on_pages": counted["credited"],
@@ -200,13 +198,12 @@ def read_report(client: Any, prefix: str, events_index: str, name: str, since: s
             n += b["doc_count"]
             for side, k in wins_at.get(b["key"], {}).items():
                 wins[side] += k
-            running.append(preference_point(_stamp(b["last"]["value"]), n, wins))
+            running.append(preference_point(stamp(b["last"]["value"] / 1000), n, wins))
         clicked = acted["interleaved"]["click"]
         out["interleaving"] = interleave_figures(wins, clicked - wins["a"] - wins["b"], clicked,
                                                  counted["clicks_not_on_page"], div["interleaved"])
         out["running"] = running
     else:
-        pages = {arm: arms[arm]["doc_count"] if arm in arms else 0 for arm in ("a", "b")}
         out["arms"], out["difference"] = ab_figures(pages, acted, div)
         seen, running, n = [[0, 0], [0, 0]], [], 0
         for b in over_time:
@@ -215,7 +212,7 @@ def read_report(client: Any, prefix: str, events_index: str, name: str, since: s
             for code, arm in enumerate(("a", "b")):
                 seen[code][0] += per_arm.get(arm, 0)
                 seen[code][1] += clicks_at.get(b["key"], {}).get(arm, 0)
-            running.append(ab_point(_stamp(b["last"]["value"]), n, seen))
+            running.append(ab_point(stamp(b["last"]["value"] / 1000), n, seen))
         out["running"] = running
     return out
 
@@ -247,9 +244,3 @@ def _preferences(client: Any, credits: str, name: str, page_held: dict[str, Any]
         after = agg.get("after_key")
         if after is None:
             return wins
-
-
-def _stamp(epoch_ms: float | None) -> str | None:
-    if epoch_ms is None:
-        return None
-    return datetime.fromtimestamp(epoch_ms / 1000, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
