@@ -37,6 +37,8 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from .logs import first_line
+
 SETTING = "SIDECAR_ENCODER"
 ALL_CORES = os.cpu_count() or 1  # intra-op threads for embedding a whole catalog
 DEFAULT = "minilm"
@@ -67,7 +69,7 @@ class Encoder:
             self.session = ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
         except Exception as exc:  # noqa: BLE001 - any load failure is the one start-up error
             raise EncoderError(f"{SETTING}={name}: the model cannot be loaded ({type(exc).__name__}: "
-                               f"{str(exc).splitlines()[0][:200]})") from None
+                               f"{first_line(exc)})") from None
         self.tokenizer.enable_truncation(max_length)
         self.tokenizer.enable_padding()
         self.inputs = {i.name for i in self.session.get_inputs()}

@@ -80,6 +80,13 @@ def gunicorn_config(level: str, fmt: str) -> dict[str, Any]:
     }
 
 
+def first_line(exc: BaseException, limit: int = 200) -> str:
+    """An exception in one log line: its message's first line (at most ``limit`` characters), or
+    its type's name when it has no message."""
+    text = str(exc)
+    return text.splitlines()[0][:limit] if text.strip() else type(exc).__name__
+
+
 class Throttle:
     """At most one line per kind of event per ``interval`` seconds; the next line says how many
     were held back. During an outage every request fails the same way: one line every 10 s says

@@ -28,6 +28,7 @@ from typing import Any
 from opensearchpy.exceptions import ConnectionError as OSConnectionError
 
 from .connection import nothing_sent
+from ..logs import first_line
 from ..search.outcome import Decision
 from ..rerank.shares import measure
 from ..rules.normalize import normalize_query
@@ -130,11 +131,6 @@ def added_fields() -> dict[str, Any]:
     return {"properties": {k: props[k] for k in ("understood_text", "rewrites")}}
 
 
-def _first_line(exc: Exception) -> str:
-    text = str(exc)
-    return text.splitlines()[0][:300] if text else type(exc).__name__
-
-
 class DecisionLogWriter:
     """Bounded queue + one background thread doing bulk writes to ``<prefix>-YYYY.MM.DD``; never
     blocks a request."""
@@ -196,7 +192,7 @@ class DecisionLogWriter:
         try:  # fields added since an existing day's index was made: it takes them too (strict mapping)
             client.indices.put_mapping(index=f"{self.prefix}-*", body=added_fields(), allow_no_indices=True)
         except Exception as exc:  # noqa: BLE001 - that day's records with the new fields are refused, counted
-            log.warning("%s: existing indices keep their mapping: %s", self.name, _first_line(exc))
+            log.warning("%s: existing indices keep their mapping: %s", self.name, first_line(exc))
         self._template_ok = True
 
     def _write(self, batch: list[dict[str, Any]]) -> None:
@@ -212,7 +208,7 @@ class DecisionLogWriter:
             self._ensure_template(self._client)
         except Exception as exc:  # noqa: BLE001 - no template, no bulk: nothing of the batch was sent
             self._drop("backend", len(batch))
-            log.warning("%s write failed: %s", self.name, _first_line(exc))
+            log.warning("%s write failed: %s", self.name, first_line(exc))
             raise
         try:
             resp = self._client.bulk(body="\n".join(lines) + "\n")
@@ -229,7 +225,7 @@ class DecisionLogWriter:
             raise
         except Exception as exc:  # noqa: BLE001 - refused by OpenSearch (an error status): nothing indexed
             self._drop("backend", len(batch))
-            log.warning("%s write failed: %s", self.name, _first_line(exc))
+            log.warning("%s write failed: %s", self.name, first_line(exc))
             raise
         failed = sum(1 for item in resp.get("items", []) if item.get("index", {}).get("error"))
         if failed:

@@ -28,6 +28,7 @@ from ..opensearch.decision_log import DecisionLogWriter
 from ..search.limits import Limits
 from ..experiments.identity import PageSigner, random_secret
 from ..experiments.settle import Settler
+from ..logs import first_line
 from ..retrieval import Backend, BackendTimeout, deadline
 from ..rules import RuleStore
 from ..rules.store import snapshot_path
@@ -174,7 +175,7 @@ class Services:
                 self.backend.type_words()
         except Exception as exc:  # noqa: BLE001 - a read a search does again; no trace on stderr
             log.warning("catalog words not read at start (%s); the first search that needs them reads them",
-                        str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__)
+                        first_line(exc))
             return
         self.catalog_words_read = True
         log.info("catalog words for understanding and rules read in %.1f s", time.perf_counter() - t0)

@@ -38,6 +38,7 @@ from typing import Any
 import orjson
 
 from ..experiments.settle import Settler
+from ..logs import first_line
 from ..opensearch.decision_log import put_template
 from ..threads import real_lock
 from .workers import alive
@@ -124,7 +125,7 @@ class EventSpool:
                 backoff = 0.5
             except Exception as exc:  # noqa: BLE001 - OpenSearch away or refusing: retried later
                 log.warning("events: shipping paused (%s: %s); retrying in %.1f s", type(exc).__name__,
-                            str(exc).splitlines()[0][:200] if str(exc) else "", backoff)
+                            first_line(exc), backoff)
                 self._stop.wait(backoff)
                 backoff = min(backoff * 2, self.retry_max)
                 continue
