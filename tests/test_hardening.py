@@ -463,6 +463,30 @@ def test_throttle_logs_one_line_per_interval_with_the_count_held_back(caplog):
                      "backend timeout"]
 
 
+def test_the_reads_beside_a_search_log_one_line_per_kind_while_opensearch_is_away(caplog):
+    """The catalog reads a search makes besides its own (the type vote, a field's values, the
+    titles) failed with every search during an outage and logged a warning each: 12,897 lines in
+    one minute of the fault test. One line per kind every 10 s now, like the search's own failure."""
+    import numpy as np
+
+    from sidecar.retrieval.hits import VECTOR_FIELD
+    from sidecar.retrieval.opensearch_backend import OpenSearchBackend
+
+    with socket.socket() as s:  # a port nobody listens on: every call refused at once
+        s.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{s.getsockname()[1]}"
+    backend = OpenSearchBackend(make_client(url, timeout=0.5), "products", 0.5)
+    backend._props = {VECTOR_FIELD: {"dimension": 3}}  # the mapping, read before the outage
+    with caplog.at_level(logging.WARNING, logger="sidecar.retrieval.opensearch_backend"):
+        for _ in range(50):
+            assert backend.type_vote(np.ones(3, dtype=np.float32)) is None
+            assert len(backend.vocabulary("brand").keys) == 0 and len(backend.vocabulary("colour").keys) == 0
+            assert len(backend.type_words()) == 0
+    lines = [r.getMessage() for r in caplog.records if r.name == "sidecar.retrieval.opensearch_backend"]
+    assert len(lines) == 4, lines  # type vote, brand, colour, titles: once each
+    assert sum("types near a query" in m for m in lines) == 1 and sum("values of brand" in m for m in lines) == 1
+
+
 @pytest.mark.parametrize("hang_up", [False, True], ids=["no answer in time", "connection cut after sending"])
 def test_a_bulk_without_an_answer_is_counted_unknown_not_dropped(hang_up):
     """Issue 15: after an outage the index held 2,001 records more than written_total. A bulk

@@ -26,6 +26,7 @@ from opensearchpy.exceptions import ConnectionError as OSConnectionError
 from opensearchpy.exceptions import ConnectionTimeout, NotFoundError, TransportError
 
 from ..catalog import FIELDS, KEYWORD_FIELDS
+from ..logs import Throttle, first_line
 from ..rerank.named import Vocabulary
 from . import deadline
 from .base import BackendBusy, BackendTimeout, BackendUnavailable, NotFound, RetrievalRequest, Retrieved
@@ -101,6 +102,9 @@ class OpenSearchBackend:
         self._props: dict[str, Any] | None = None  # the index's mapped fields, read on first use
         self._vocabularies: dict[str, tuple[float, Vocabulary]] = {}  # field -> (read at, values)
         self._types: tuple[float, TypeWords] | None = None  # (read at, the words naming product types)
+        # the reads a search makes besides its own fail with every search while OpenSearch is away:
+        # one line per kind every 10 s, as the search's own failure (server.errors), not one per search
+        self._warn = Throttle(log)
 
     @property
     def legacy_vectors(self) -> bool:
@@ -209,8 +213,9 @@ class OpenSearchBackend:
             resp = call(self.client.search, index=self.index, body=body, request_timeout=min(self.timeout, 2.0),
                         cancellable=True)
         except Exception as exc:  # noqa: BLE001 - a missing vocabulary names nothing; the search reports failures
-            log.warning("could not read the values of %s from index %s (%s): no %s is recognised in queries",
-                        field, self.index, str(exc).splitlines()[0][:120], field)
+            self._warn.log(logging.WARNING, f"vocabulary:{field}",
+                           "could not read the values of %s from index %s (%s): no %s is recognised in queries",
+                           field, self.index, first_line(exc), field)
             return Vocabulary.of(())
         voc = Vocabulary.of(b["key"] for b in resp.get("aggregations", {}).get("v", {}).get("buckets", []))
         self._vocabularies[field] = (now, voc)
@@ -238,8 +243,9 @@ class OpenSearchBackend:
                     break
                 body["search_after"] = hits[-1]["sort"]
         except Exception as exc:  # noqa: BLE001 - no type is named; the search reports failures
-            log.warning("could not read the titles of index %s (%s): no product type is recognised in queries",
-                        self.index, str(exc).splitlines()[0][:120])
+            self._warn.log(logging.WARNING, "type_words",
+                           "could not read the titles of index %s (%s): no product type is recognised in queries",
+                           self.index, first_line(exc))
             return TypeWords()
         types = TypeWords.train(pairs[:SAMPLE])
         self._types = (now, types)
@@ -258,7 +264,8 @@ class OpenSearchBackend:
             hits = call(self.client.search, index=self.index, body=body, request_timeout=self.timeout,
                         cancellable=True)["hits"]["hits"]
         except Exception as exc:  # noqa: BLE001 - no type is named; the search reports failures
-            log.warning("could not ask index %s for the types near a query (%s)", self.index, str(exc).splitlines()[0][:120])
+            self._warn.log(logging.WARNING, "type_vote", "could not ask index %s for the types near a query (%s)",
+                           self.index, first_line(exc))
             return None
         return vote(h.get("_source", {}).get(TYPE_FIELD) for h in hits)
 
