@@ -4,8 +4,8 @@ Named to run last: the outage test stops the real OpenSearch and starts it again
 """
 from __future__ import annotations
 
+import codecs
 import json
-
 import os
 import signal
 import socket
@@ -32,11 +32,21 @@ def free_port() -> int:
 def spawn(cmd: list[str], env: dict | None = None, cwd: Path = ROOT) -> subprocess.Popen:
     """A server process whose output is read as it comes (``proc.output``): a pipe nobody
     drains would stall the server once 64 KB of log lines filled it."""
-    proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             env={**os.environ, **(env or {})}, start_new_session=True)
     proc.output = []  # type: ignore[attr-defined]
-    proc.reader = threading.Thread(target=lambda: proc.output.extend(iter(proc.stdout.readline, "")),  # type: ignore[attr-defined]
-                                   daemon=True)
+
+    def drain() -> None:
+        # whatever the pipe holds, in one read per turn of this thread: the test process is busy
+        # with client threads while a server logs up to ~150 KB/s, and a full pipe would hold
+        # the server's next write (its worker's every request with it)
+        decode = codecs.getincrementaldecoder("utf-8")("replace").decode
+        fd = proc.stdout.fileno()  # type: ignore[union-attr]
+        while chunk := os.read(fd, 1 << 20):
+            proc.output.append(decode(chunk))  # type: ignore[attr-defined]
+        proc.output.append(decode(b"", final=True))  # type: ignore[attr-defined]
+
+    proc.reader = threading.Thread(target=drain, daemon=True)  # type: ignore[attr-defined]
     proc.reader.start()  # type: ignore[attr-defined]
     return proc
 
