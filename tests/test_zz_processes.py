@@ -38,8 +38,8 @@ def spawn(cmd: list[str], env: dict | None = None, cwd: Path = ROOT) -> subproce
 
     def drain() -> None:
         # whatever the pipe holds, in one read per turn of this thread: the test process is busy
-        # with client threads while a server logs up to ~150 KB/s, and a full pipe would hold
-        # the server's next write (its worker's every request with it)
+        # with client threads while a server under load logs up to ~90 KB/s, and a full pipe
+        # would hold the server's next write (its worker's every request with it)
         decode = codecs.getincrementaldecoder("utf-8")("replace").decode
         fd = proc.stdout.fileno()  # type: ignore[union-attr]
         while chunk := os.read(fd, 1 << 20):
