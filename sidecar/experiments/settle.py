@@ -49,6 +49,7 @@ PAGE_FIELDS = ["@timestamp", "request_id", "client_id", "experiment", "arm", "fr
 GRACE_SECONDS = 600.0
 CREDIT_SCRIPT = "if (ctx._source.event != params.event) { ctx.op = 'none' }"
 TEMPLATE = "ubi-credits-template.json"
+LENIENT = {"ignore_unavailable": "true", "allow_no_indices": "true"}  # no index yet: no hit, not an error
 
 
 def credits_index(events_index: str) -> str:
@@ -84,7 +85,7 @@ class Settler:
             return {}
         resp = client.search(index=f"{self.prefix}-*", body={
             "size": len(query_ids), "query": {"terms": {"request_id": query_ids}}, "_source": PAGE_FIELDS},
-            params={"ignore_unavailable": "true", "allow_no_indices": "true"})
+            params=LENIENT)
         return {hit["_source"]["request_id"]: hit["_source"] for hit in resp["hits"]["hits"]}
 
     def settle(self, client: Any, items: list[tuple[str, dict[str, Any]]], now: float | None = None
@@ -97,9 +98,9 @@ class Settler:
         records = self.pages(client, sorted({e.get("query_id") for _, e in items if shaped(e.get("query_id"))}))
         out: list[dict[str, Any] | None] = []
         body: list[dict[str, Any]] = []
-        credit_at: list[tuple[int, int]] = []  # (item, position of its credit in the bulk)
-        marker_at: dict[str, int] = {}  # marker id: its position in the bulk
-        needs: list[tuple[int, int]] = []  # (item, position of its marker)
+        credit_at: list[tuple[int, int]] = []  # (item, number of its credit's action in the bulk)
+        marker_at: dict[str, int] = {}  # marker id: the number of its action in the bulk
+        needs: list[tuple[int, int]] = []  # (item, number of its marker's action)
         for key, event in items:
             query_id = event.get("query_id")
             if query_id is None:
@@ -125,21 +126,18 @@ class Settler:
             if action == "click" and record.get("teams"):
                 ids = record.get("ids_after") or []
                 credit["team"] = record["teams"][ids.index(obj)] if obj in ids else None
-            credit_at.append((len(out) - 1, len(body)))
+            credit_at.append((len(out) - 1, len(body) // 2))  # two lines an action
             body += [{"update": {"_index": self.credits, "_id": _key(query_id, obj, action), "retry_on_conflict": 5}},
                      {"script": {"source": CREDIT_SCRIPT, "lang": "painless", "params": {"event": key}},
                       "upsert": credit}]
             marker = f"m-{_key(query_id, action)}"
             if marker not in marker_at:
-                marker_at[marker] = len(body)
+                marker_at[marker] = len(body) // 2
                 body += [{"create": {"_index": self.credits, "_id": marker}}, {**what, "kind": "marker"}]
             needs.append((len(out) - 1, marker_at[marker]))
         if not body:
             return out
-        results: dict[int, dict[str, Any]] = {}
-        for n, item in enumerate(client.bulk(body=body)["items"]):
-            (result,) = item.values()
-            results[2 * n] = result
+        results = [result for item in client.bulk(body=body)["items"] for result in item.values()]
         failed = False
         for i, position in credit_at:
             result = results[position]
@@ -151,7 +149,7 @@ class Settler:
             if result.get("error") and result.get("status") != 409:  # 409: another event made it first
                 out[i]["verdict"], failed = "pending", True  # type: ignore[index]
         if failed:  # judged again by the next report (its own credit, if it was made, still holds)
-            reasons = {str((r.get("error") or {}).get("type")) for r in results.values() if r.get("error") and
+            reasons = {str((r.get("error") or {}).get("type")) for r in results if r.get("error") and
                        r.get("status") != 409}
             log.warning("events: credits could not be written (%s); those events wait as pending",
                         ", ".join(sorted(reasons)))

@@ -33,11 +33,10 @@ from opensearchpy.exceptions import NotFoundError
 
 from ..opensearch.decision_log import since_clause
 from .report import ACTIONS, REASONS, ab_figures, ab_point, diversity, interleave_figures, preference_point, stamp
-from .settle import Settler
+from .settle import LENIENT, Settler
 
 BATCH = 1000
 KEEP_ALIVE = "2m"
-LENIENT = {"ignore_unavailable": "true", "allow_no_indices": "true"}
 
 
 def _search(client: Any, index: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -166,7 +165,7 @@ def read_report(client: Any, prefix: str, events_index: str, name: str, since: s
         "arms": {"terms": {"field": "arm", "size": 10}, "aggs": {"actions": {"terms": {"field": "action",
                                                                                          "size": len(ACTIONS) + 20}}}},
         "clicks": {"filter": {"term": {"action": "click"}}, "aggs": {"t": {
-            **{"date_histogram": {**histogram["date_histogram"], "field": "page_time"}},
+            "date_histogram": {**histogram["date_histogram"], "field": "page_time"},
             "aggs": {"arms": {"terms": {"field": "arm", "size": 10}}}}}}}}).get("aggregations")
     acted: dict[str, dict[str, int]] = {arm: dict.fromkeys(ACTIONS, 0) for arm in ("a", "b", "interleaved")}
     clicks_at: dict[int, dict[str, int]] = {}
